@@ -1,0 +1,58 @@
+//! The compiler's error type.
+
+use thiserror::Error;
+
+/// Why a module could not be compiled. Every variant says where: a byte offset in the module, or a
+/// function index.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum CompileError {
+    /// The bytes are not a well-formed, valid WebAssembly module.
+    #[error("invalid module at byte offset {offset:#x}: {message}")]
+    Invalid {
+        /// Byte offset in the module where the problem was found.
+        offset: u64,
+        /// What is wrong, as the validator said it.
+        message: String,
+    },
+    /// The module is valid but uses something this compiler does not support yet.
+    #[error("unsupported at byte offset {offset:#x}: {what}")]
+    Unsupported {
+        /// Byte offset in the module.
+        offset: u64,
+        /// What is not supported.
+        what: String,
+    },
+    /// The module exceeds a limit of this implementation (number of functions, types, ...).
+    #[error("implementation limit exceeded: {0}")]
+    Limit(String),
+    /// Cranelift rejected the code we generated for a function: a bug in our translator.
+    #[error("code generation failed for function {func_index}: {message}")]
+    Codegen {
+        /// Index of the function in the module's function index space.
+        func_index: u32,
+        /// Cranelift's explanation.
+        message: String,
+    },
+}
+
+impl CompileError {
+    pub(crate) fn from_wasmparser(err: &wasmparser::BinaryReaderError) -> Self {
+        CompileError::Invalid {
+            offset: err.offset(),
+            message: err.message().to_string(),
+        }
+    }
+
+    pub(crate) fn unsupported(offset: u64, what: impl Into<String>) -> Self {
+        CompileError::Unsupported {
+            offset,
+            what: what.into(),
+        }
+    }
+}
+
+impl From<wasmparser::BinaryReaderError> for CompileError {
+    fn from(err: wasmparser::BinaryReaderError) -> Self {
+        CompileError::from_wasmparser(&err)
+    }
+}

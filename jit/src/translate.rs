@@ -1,0 +1,1 @@
+//! Our translator from Wasm operators to Cranelift IR.

@@ -1,0 +1,152 @@
+//! The module-level types of WebAssembly 2.0, independent of `wasmparser`'s representation.
+
+use crate::error::CompileError;
+use std::fmt;
+
+/// A value type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValType {
+    /// 32-bit integer.
+    I32,
+    /// 64-bit integer.
+    I64,
+    /// 32-bit IEEE float.
+    F32,
+    /// 64-bit IEEE float.
+    F64,
+    /// 128-bit vector.
+    V128,
+    /// A reference to a function (a pointer to a `VMFuncRef`, or null).
+    FuncRef,
+    /// An opaque host reference (a non-zero handle, or null = 0).
+    ExternRef,
+}
+
+impl ValType {
+    pub(crate) fn from_wasmparser(ty: wasmparser::ValType, offset: u64) -> Result<ValType, CompileError> {
+        Ok(match ty {
+            wasmparser::ValType::I32 => ValType::I32,
+            wasmparser::ValType::I64 => ValType::I64,
+            wasmparser::ValType::F32 => ValType::F32,
+            wasmparser::ValType::F64 => ValType::F64,
+            wasmparser::ValType::V128 => ValType::V128,
+            wasmparser::ValType::Ref(r) => RefType::from_wasmparser(r, offset)?.into(),
+        })
+    }
+
+    /// Whether this is a reference type.
+    pub fn is_ref(self) -> bool {
+        matches!(self, ValType::FuncRef | ValType::ExternRef)
+    }
+}
+
+impl fmt::Display for ValType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ValType::I32 => "i32",
+            ValType::I64 => "i64",
+            ValType::F32 => "f32",
+            ValType::F64 => "f64",
+            ValType::V128 => "v128",
+            ValType::FuncRef => "funcref",
+            ValType::ExternRef => "externref",
+        })
+    }
+}
+
+/// A reference type (nullable, as all references in WebAssembly 2.0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefType {
+    /// `funcref`
+    FuncRef,
+    /// `externref`
+    ExternRef,
+}
+
+impl RefType {
+    pub(crate) fn from_wasmparser(ty: wasmparser::RefType, offset: u64) -> Result<RefType, CompileError> {
+        if ty == wasmparser::RefType::FUNCREF {
+            Ok(RefType::FuncRef)
+        } else if ty == wasmparser::RefType::EXTERNREF {
+            Ok(RefType::ExternRef)
+        } else {
+            Err(CompileError::unsupported(offset, format!("reference type {ty}")))
+        }
+    }
+}
+
+impl From<RefType> for ValType {
+    fn from(r: RefType) -> ValType {
+        match r {
+            RefType::FuncRef => ValType::FuncRef,
+            RefType::ExternRef => ValType::ExternRef,
+        }
+    }
+}
+
+impl fmt::Display for RefType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        ValType::from(*self).fmt(f)
+    }
+}
+
+/// A function type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct FuncType {
+    /// Parameter types.
+    pub params: Vec<ValType>,
+    /// Result types.
+    pub results: Vec<ValType>,
+}
+
+impl FuncType {
+    /// A function type from its parameters and results.
+    pub fn new(params: impl Into<Vec<ValType>>, results: impl Into<Vec<ValType>>) -> FuncType {
+        FuncType {
+            params: params.into(),
+            results: results.into(),
+        }
+    }
+
+    /// Number of 16-byte slots the array calling convention needs: the larger of the parameter
+    /// and result counts.
+    pub fn array_slots(&self) -> usize {
+        self.params.len().max(self.results.len())
+    }
+}
+
+impl fmt::Display for FuncType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |tys: &[ValType]| tys.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ");
+        write!(f, "(func (param {}) (result {}))", list(&self.params), list(&self.results))
+    }
+}
+
+/// A table type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TableType {
+    /// Type of the elements.
+    pub element: RefType,
+    /// Initial number of elements.
+    pub minimum: u64,
+    /// Maximum number of elements, if declared.
+    pub maximum: Option<u64>,
+}
+
+/// A linear memory type (32-bit, 64 KiB pages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MemoryType {
+    /// Initial size in pages.
+    pub minimum: u64,
+    /// Maximum size in pages, if declared.
+    pub maximum: Option<u64>,
+}
+
+/// A global's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GlobalType {
+    /// Type of the value.
+    pub content: ValType,
+    /// Whether `global.set` may change it.
+    pub mutable: bool,
+}
