@@ -16,6 +16,7 @@ mod builtins;
 mod compile;
 mod error;
 mod module;
+mod trampoline;
 mod trap;
 mod translate;
 mod types;

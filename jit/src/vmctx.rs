@@ -273,7 +273,7 @@ mod tests {
         assert_eq!(offsets.defined_global(2), 144 + 32);
         assert_eq!(offsets.defined_global(0) % 16, 0);
         assert_eq!(offsets.func_ref(4), 192 + 4 * 24);
-        assert_eq!(offsets.size(), 304);
+        assert_eq!(offsets.size(), 320);
     }
 
     #[test]

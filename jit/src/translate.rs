@@ -1,1 +1,0 @@
-//! Our translator from Wasm operators to Cranelift IR.

@@ -1,0 +1,349 @@
+//! The environment: how our VM lays things out. The translator asks it for the address of a global,
+//! the base of a memory, a checked heap address, a table element, a call to an import or a
+//! builtin; it answers with IR that follows [`VMOffsets`] and the configured memory strategy.
+
+use crate::builtins::Builtin;
+use crate::compile::MemoryStrategy;
+use crate::module::ModuleInfo;
+use crate::trap::TrapCode;
+use crate::types::{FuncType, ValType};
+use crate::vmctx::{VMOffsets, vm_func_ref, vm_limits, vm_memory, vm_table};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{self, AbiParam, ArgumentPurpose, InstBuilder, MemFlagsData, Signature, Value, types};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::FunctionBuilder;
+use std::collections::HashMap;
+
+/// Pointer type of the target (x86-64).
+pub(crate) const POINTER: ir::Type = types::I64;
+
+/// Calling convention of functions compiled from Wasm (and of `wasm_to_host` trampolines): `tail`,
+/// which returns any number of values.
+pub(crate) const WASM_CALL_CONV: CallConv = CallConv::Tail;
+/// Calling convention of everything the host calls or is called with: the platform's C convention.
+pub(crate) const HOST_CALL_CONV: CallConv = CallConv::SystemV;
+
+/// The Cranelift type of a Wasm value type.
+pub(crate) fn clif_type(ty: ValType) -> ir::Type {
+    match ty {
+        ValType::I32 => types::I32,
+        ValType::I64 => types::I64,
+        ValType::F32 => types::F32,
+        ValType::F64 => types::F64,
+        ValType::V128 => types::I8X16,
+        ValType::FuncRef | ValType::ExternRef => POINTER,
+    }
+}
+
+/// The Cranelift signature of a Wasm function: `(callee_vmctx, caller_vmctx, params...) -> results`.
+pub(crate) fn wasm_signature(ty: &FuncType) -> Signature {
+    let mut sig = Signature::new(WASM_CALL_CONV);
+    sig.params.push(AbiParam::special(POINTER, ArgumentPurpose::VMContext));
+    sig.params.push(AbiParam::new(POINTER));
+    sig.params.extend(ty.params.iter().map(|t| AbiParam::new(clif_type(*t))));
+    sig.returns.extend(ty.results.iter().map(|t| AbiParam::new(clif_type(*t))));
+    sig
+}
+
+/// Flags for loads from the VMContext and other runtime structures: aligned, never trapping.
+pub(crate) fn trusted() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+/// Like [`trusted`], for fields that never change while code runs.
+pub(crate) fn trusted_readonly() -> MemFlagsData {
+    MemFlagsData::trusted().with_readonly()
+}
+
+/// Where a memory's or table's definition lives: inline in our vmctx, or behind a pointer.
+#[derive(Clone, Copy)]
+struct DefinitionPtr {
+    base: Value,
+    offset: i32,
+}
+
+/// Per-function view of the VM layout.
+pub(crate) struct FuncEnvironment<'m> {
+    pub(crate) module: &'m ModuleInfo,
+    pub(crate) offsets: &'m VMOffsets,
+    pub(crate) strategy: MemoryStrategy,
+    pub(crate) epoch_interruption: bool,
+    /// The function's `vmctx` parameter.
+    pub(crate) vmctx: Value,
+    wasm_sigs: HashMap<u32, ir::SigRef>,
+    builtin_sigs: HashMap<Builtin, ir::SigRef>,
+    direct_funcs: HashMap<u32, ir::FuncRef>,
+}
+
+impl<'m> FuncEnvironment<'m> {
+    pub(crate) fn new(
+        module: &'m ModuleInfo,
+        offsets: &'m VMOffsets,
+        strategy: MemoryStrategy,
+        epoch_interruption: bool,
+        vmctx: Value,
+    ) -> Self {
+        FuncEnvironment {
+            module,
+            offsets,
+            strategy,
+            epoch_interruption,
+            vmctx,
+            wasm_sigs: HashMap::new(),
+            builtin_sigs: HashMap::new(),
+            direct_funcs: HashMap::new(),
+        }
+    }
+
+    fn vmctx_load(&self, b: &mut FunctionBuilder, ty: ir::Type, offset: u32, readonly: bool) -> Value {
+        let flags = if readonly { trusted_readonly() } else { trusted() };
+        b.ins().load(ty, flags, self.vmctx, offset as i32)
+    }
+
+    // ---- globals ----------------------------------------------------------------------------
+
+    /// Address and offset of global `index`'s 16-byte cell.
+    pub(crate) fn global_addr(&self, b: &mut FunctionBuilder, index: u32) -> (Value, i32) {
+        let imported = self.module.num_imported_globals;
+        if index < imported {
+            let ptr = self.vmctx_load(b, POINTER, self.offsets.imported_global(index), true);
+            (ptr, 0)
+        } else {
+            (self.vmctx, self.offsets.defined_global(index - imported) as i32)
+        }
+    }
+
+    pub(crate) fn global_get(&self, b: &mut FunctionBuilder, index: u32) -> Value {
+        let ty = self.module.globals[index as usize];
+        let (base, offset) = self.global_addr(b, index);
+        let flags = if ty.mutable { trusted() } else { trusted_readonly() };
+        b.ins().load(clif_type(ty.content), flags, base, offset)
+    }
+
+    pub(crate) fn global_set(&self, b: &mut FunctionBuilder, index: u32, value: Value) {
+        let (base, offset) = self.global_addr(b, index);
+        b.ins().store(trusted(), value, base, offset);
+    }
+
+    // ---- memories ---------------------------------------------------------------------------
+
+    fn memory_definition(&self, b: &mut FunctionBuilder, index: u32) -> DefinitionPtr {
+        let imported = self.module.num_imported_memories;
+        if index < imported {
+            let ptr = self.vmctx_load(b, POINTER, self.offsets.imported_memory(index), true);
+            DefinitionPtr { base: ptr, offset: 0 }
+        } else {
+            DefinitionPtr {
+                base: self.vmctx,
+                offset: self.offsets.defined_memory(index - imported) as i32,
+            }
+        }
+    }
+
+    /// The memory's base address: it never moves, so the load is read-only and may be hoisted.
+    pub(crate) fn memory_base(&self, b: &mut FunctionBuilder, index: u32) -> Value {
+        let def = self.memory_definition(b, index);
+        b.ins().load(POINTER, trusted_readonly(), def.base, def.offset + vm_memory::BASE as i32)
+    }
+
+    /// The memory's current length in bytes (changes with `memory.grow`).
+    pub(crate) fn memory_length(&self, b: &mut FunctionBuilder, index: u32) -> Value {
+        let def = self.memory_definition(b, index);
+        b.ins().load(types::I64, trusted(), def.base, def.offset + vm_memory::CURRENT_LENGTH as i32)
+    }
+
+    /// The native address of a `size`-byte access at `index + offset` in memory `memory`, with the
+    /// bounds check the strategy needs, and the static offset to put in the access itself.
+    pub(crate) fn heap_addr(
+        &self,
+        b: &mut FunctionBuilder,
+        memory: u32,
+        index: Value,
+        offset: u64,
+        size: u32,
+    ) -> (Value, i32) {
+        let index = b.ins().uextend(types::I64, index);
+        let end = offset + u64::from(size);
+        let needs_check = match self.strategy {
+            MemoryStrategy::Guarded { guard_bytes } => end > guard_bytes,
+            MemoryStrategy::Bounded => true,
+        };
+        if needs_check {
+            // index + end > length  ⇔  out of bounds; index < 2^32 and end < 2^33: no overflow.
+            let length = self.memory_length(b, memory);
+            let last = b.ins().iadd_imm_u(index, end as i64);
+            let oob = b.ins().icmp(IntCC::UnsignedGreaterThan, last, length);
+            b.ins().trapnz(oob, TrapCode::MemoryOutOfBounds.to_clif());
+        }
+        let base = self.memory_base(b, memory);
+        let addr = b.ins().iadd(base, index);
+        match i32::try_from(offset) {
+            Ok(offset) => (addr, offset),
+            Err(_) => (b.ins().iadd_imm_u(addr, offset as i64), 0),
+        }
+    }
+
+    // ---- tables -----------------------------------------------------------------------------
+
+    fn table_definition(&self, b: &mut FunctionBuilder, index: u32) -> DefinitionPtr {
+        let imported = self.module.num_imported_tables;
+        if index < imported {
+            let ptr = self.vmctx_load(b, POINTER, self.offsets.imported_table(index), true);
+            DefinitionPtr { base: ptr, offset: 0 }
+        } else {
+            DefinitionPtr {
+                base: self.vmctx,
+                offset: self.offsets.defined_table(index - imported) as i32,
+            }
+        }
+    }
+
+    /// Current number of elements of table `table`, as i64.
+    pub(crate) fn table_size(&self, b: &mut FunctionBuilder, table: u32) -> Value {
+        let def = self.table_definition(b, table);
+        b.ins().load(types::I64, trusted(), def.base, def.offset + vm_table::CURRENT_ELEMENTS as i32)
+    }
+
+    /// Address of element `index` (i32) of `table`, trapping with `TableOutOfBounds` outside it.
+    pub(crate) fn table_element_addr(&self, b: &mut FunctionBuilder, table: u32, index: Value) -> Value {
+        let def = self.table_definition(b, table);
+        let size = b.ins().load(types::I64, trusted(), def.base, def.offset + vm_table::CURRENT_ELEMENTS as i32);
+        let index = b.ins().uextend(types::I64, index);
+        let oob = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, index, size);
+        b.ins().trapnz(oob, TrapCode::TableOutOfBounds.to_clif());
+        let base = b.ins().load(POINTER, trusted(), def.base, def.offset + vm_table::BASE as i32);
+        let scaled = b.ins().ishl_imm_u(index, 3);
+        b.ins().iadd(base, scaled)
+    }
+
+    // ---- functions and calls ----------------------------------------------------------------
+
+    /// The address of function `index`'s `VMFuncRef`.
+    pub(crate) fn func_ref(&self, b: &mut FunctionBuilder, index: u32) -> Value {
+        b.ins().iadd_imm_u(self.vmctx, i64::from(self.offsets.func_ref(index)))
+    }
+
+    fn wasm_sig(&mut self, b: &mut FunctionBuilder, type_index: u32) -> ir::SigRef {
+        let module = self.module;
+        *self
+            .wasm_sigs
+            .entry(type_index)
+            .or_insert_with(|| b.import_signature(wasm_signature(&module.types[type_index as usize])))
+    }
+
+    /// Calls function `index` with `args`, returning the call instruction.
+    pub(crate) fn call(&mut self, b: &mut FunctionBuilder, index: u32, args: &[Value]) -> ir::Inst {
+        let type_index = self.module.functions[index as usize];
+        if self.module.is_imported_func(index) {
+            let body = self.vmctx_load(b, POINTER, self.offsets.imported_function_body(index), true);
+            let callee_vmctx = self.vmctx_load(b, POINTER, self.offsets.imported_function_vmctx(index), true);
+            let sig = self.wasm_sig(b, type_index);
+            let mut all = vec![callee_vmctx, self.vmctx];
+            all.extend_from_slice(args);
+            b.ins().call_indirect(sig, body, &all)
+        } else {
+            let callee = self.direct_func(b, index, type_index);
+            let mut all = vec![self.vmctx, self.vmctx];
+            all.extend_from_slice(args);
+            b.ins().call(callee, &all)
+        }
+    }
+
+    fn direct_func(&mut self, b: &mut FunctionBuilder, index: u32, type_index: u32) -> ir::FuncRef {
+        if let Some(f) = self.direct_funcs.get(&index) {
+            return *f;
+        }
+        let signature = self.wasm_sig(b, type_index);
+        let name = b.func.declare_imported_user_function(ir::UserExternalName::new(0, index));
+        let func = b.import_function(ir::ExtFuncData {
+            name: ir::ExternalName::user(name),
+            signature,
+            colocated: true,
+            patchable: false,
+        });
+        self.direct_funcs.insert(index, func);
+        func
+    }
+
+    /// `call_indirect`: checks bounds, null and the signature, then calls.
+    pub(crate) fn call_indirect(
+        &mut self,
+        b: &mut FunctionBuilder,
+        table: u32,
+        type_index: u32,
+        index: Value,
+        args: &[Value],
+    ) -> ir::Inst {
+        let addr = self.table_element_addr(b, table, index);
+        let func_ref = b.ins().load(POINTER, trusted(), addr, 0);
+        b.ins().trapz(func_ref, TrapCode::IndirectCallToNull.to_clif());
+        let actual = b.ins().load(types::I32, trusted(), func_ref, vm_func_ref::TYPE_ID as i32);
+        let expected = self.vmctx_load(b, types::I32, self.offsets.type_id(type_index), true);
+        let mismatch = b.ins().icmp(IntCC::NotEqual, actual, expected);
+        b.ins().trapnz(mismatch, TrapCode::BadSignature.to_clif());
+        let code = b.ins().load(POINTER, trusted(), func_ref, vm_func_ref::CODE as i32);
+        let callee_vmctx = b.ins().load(POINTER, trusted(), func_ref, vm_func_ref::VMCTX as i32);
+        let sig = self.wasm_sig(b, type_index);
+        let mut all = vec![callee_vmctx, self.vmctx];
+        all.extend_from_slice(args);
+        b.ins().call_indirect(sig, code, &all)
+    }
+
+    /// Calls `builtin` with `args` (after vmctx); traps with the builtin's trap code on a non-zero
+    /// status. Returns the result, if the builtin has one that is not a status.
+    pub(crate) fn call_builtin(&mut self, b: &mut FunctionBuilder, builtin: Builtin, args: &[Value]) -> Option<Value> {
+        let sig = *self
+            .builtin_sigs
+            .entry(builtin)
+            .or_insert_with(|| b.import_signature(builtin.signature(HOST_CALL_CONV, POINTER)));
+        let table = self.vmctx_load(b, POINTER, VMOffsets::BUILTINS, true);
+        let callee = b.ins().load(POINTER, trusted_readonly(), table, (builtin.index() * 8) as i32);
+        let mut all = vec![self.vmctx];
+        all.extend_from_slice(args);
+        let call = b.ins().call_indirect(sig, callee, &all);
+        let result = b.inst_results(call).first().copied();
+        match builtin.trap_code() {
+            Some(code) => {
+                b.ins().trapnz(result.expect("status builtins return a value"), code.to_clif());
+                None
+            }
+            None => result,
+        }
+    }
+
+    // ---- interruption -----------------------------------------------------------------------
+
+    /// Traps with `Interrupt` once the engine's epoch has reached the store's deadline.
+    pub(crate) fn epoch_check(&self, b: &mut FunctionBuilder) {
+        if !self.epoch_interruption {
+            return;
+        }
+        let limits = self.vmctx_load(b, POINTER, VMOffsets::LIMITS, true);
+        let counter = b.ins().load(POINTER, trusted_readonly(), limits, vm_limits::EPOCH_COUNTER as i32);
+        let epoch = b.ins().load(types::I64, trusted(), counter, 0);
+        let deadline = b.ins().load(types::I64, trusted(), limits, vm_limits::EPOCH_DEADLINE as i32);
+        let expired = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
+        b.ins().trapnz(expired, TrapCode::Interrupt.to_clif());
+    }
+}
+
+/// Sets the function's stack limit to `(*vmctx.limits).stack_limit`: Cranelift then checks the
+/// stack pointer against it in the prologue and traps with a stack overflow.
+pub(crate) fn install_stack_limit(func: &mut ir::Function) {
+    let readonly = func.dfg.mem_flags.insert_unchecked(trusted_readonly());
+    let vmctx = func.create_global_value(ir::GlobalValueData::VMContext);
+    let limits = func.create_global_value(ir::GlobalValueData::Load {
+        base: vmctx,
+        offset: (VMOffsets::LIMITS as i32).into(),
+        global_type: POINTER,
+        flags: readonly,
+    });
+    let trusted = func.dfg.mem_flags.insert_unchecked(trusted());
+    let stack_limit = func.create_global_value(ir::GlobalValueData::Load {
+        base: limits,
+        offset: (vm_limits::STACK_LIMIT as i32).into(),
+        global_type: POINTER,
+        flags: trusted,
+    });
+    func.stack_limit = Some(stack_limit);
+}
