@@ -62,9 +62,15 @@ impl Builtin {
     /// The trap a non-zero status of this builtin means, if it returns a status.
     pub fn trap_code(self) -> Option<TrapCode> {
         match self {
-            Builtin::MemoryFill | Builtin::MemoryCopy | Builtin::MemoryInit => Some(TrapCode::MemoryOutOfBounds),
-            Builtin::TableFill | Builtin::TableCopy | Builtin::TableInit => Some(TrapCode::TableOutOfBounds),
-            Builtin::MemoryGrow | Builtin::DataDrop | Builtin::TableGrow | Builtin::ElemDrop => None,
+            Builtin::MemoryFill | Builtin::MemoryCopy | Builtin::MemoryInit => {
+                Some(TrapCode::MemoryOutOfBounds)
+            }
+            Builtin::TableFill | Builtin::TableCopy | Builtin::TableInit => {
+                Some(TrapCode::TableOutOfBounds)
+            }
+            Builtin::MemoryGrow | Builtin::DataDrop | Builtin::TableGrow | Builtin::ElemDrop => {
+                None
+            }
         }
     }
 
@@ -89,7 +95,8 @@ impl Builtin {
         let mut sig = Signature::new(call_conv);
         sig.params.push(AbiParam::new(pointer));
         sig.params.extend(params.iter().map(|t| AbiParam::new(*t)));
-        sig.returns.extend(results.iter().map(|t| AbiParam::new(*t)));
+        sig.returns
+            .extend(results.iter().map(|t| AbiParam::new(*t)));
         sig
     }
 }

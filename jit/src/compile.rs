@@ -136,7 +136,10 @@ pub struct Compiler {
 
 impl std::fmt::Debug for Compiler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compiler").field("config", &self.config).field("isa", &self.isa.triple()).finish()
+        f.debug_struct("Compiler")
+            .field("config", &self.config)
+            .field("isa", &self.isa.triple())
+            .finish()
     }
 }
 
@@ -168,17 +171,27 @@ fn wasm_features() -> WasmFeatures {
 impl Compiler {
     /// A compiler for the host's instruction set with `config`.
     pub fn new(config: CompilerConfig) -> Result<Compiler, CompileError> {
-        let setting_error = |e: settings::SetError| CompileError::Limit(format!("Cranelift setting: {e}"));
+        let setting_error =
+            |e: settings::SetError| CompileError::Limit(format!("Cranelift setting: {e}"));
         let mut flags = settings::builder();
         let opt_level = match config.opt_level {
             OptLevel::None => "none",
             OptLevel::Speed => "speed",
         };
         flags.set("opt_level", opt_level).map_err(setting_error)?;
-        flags.set("enable_verifier", if config.verifier { "true" } else { "false" }).map_err(setting_error)?;
+        flags
+            .set(
+                "enable_verifier",
+                if config.verifier { "true" } else { "false" },
+            )
+            .map_err(setting_error)?;
         flags.set("unwind_info", "false").map_err(setting_error)?;
-        flags.set("preserve_frame_pointers", "true").map_err(setting_error)?;
-        flags.set("enable_probestack", "false").map_err(setting_error)?;
+        flags
+            .set("preserve_frame_pointers", "true")
+            .map_err(setting_error)?;
+        flags
+            .set("enable_probestack", "false")
+            .map_err(setting_error)?;
         let isa_builder = cranelift_native::builder()
             .map_err(|e| CompileError::unsupported(0, format!("host instruction set: {e}")))?;
         let isa = isa_builder
@@ -216,18 +229,32 @@ impl Compiler {
         for (i, body) in bodies.iter().enumerate() {
             let func_index = info.num_imported_funcs + i as u32;
             let mut func = ir::Function::new();
-            self.translate_function(&info, &offsets, func_index, body, &mut func, &mut translator, &mut fctx)?;
+            self.translate_function(
+                &info,
+                &offsets,
+                func_index,
+                body,
+                &mut func,
+                &mut translator,
+                &mut fctx,
+            )?;
             out.push(func.display().to_string());
         }
         Ok(out)
     }
 
-    fn validate_and_parse(wasm: &[u8]) -> Result<(ModuleInfo, Vec<FunctionBody<'_>>), CompileError> {
+    fn validate_and_parse(
+        wasm: &[u8],
+    ) -> Result<(ModuleInfo, Vec<FunctionBody<'_>>), CompileError> {
         Validator::new_with_features(wasm_features()).validate_all(wasm)?;
         ModuleInfo::parse(wasm)
     }
 
-    fn translation_context<'m>(&self, info: &'m ModuleInfo, offsets: &'m VMOffsets) -> TranslationContext<'m> {
+    fn translation_context<'m>(
+        &self,
+        info: &'m ModuleInfo,
+        offsets: &'m VMOffsets,
+    ) -> TranslationContext<'m> {
         TranslationContext {
             module: info,
             offsets,
@@ -237,7 +264,10 @@ impl Compiler {
         }
     }
 
-    #[allow(clippy::too_many_arguments, reason = "one call site; bundling would only rename the arguments")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site; bundling would only rename the arguments"
+    )]
     fn translate_function(
         &self,
         info: &ModuleInfo,
@@ -281,7 +311,15 @@ impl Compiler {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(job) = jobs.get(i) else { break };
                 ctx.clear();
-                let piece = self.compile_job(info, offsets, bodies, *job, &mut ctx, &mut fctx, &mut translator);
+                let piece = self.compile_job(
+                    info,
+                    offsets,
+                    bodies,
+                    *job,
+                    &mut ctx,
+                    &mut fctx,
+                    &mut translator,
+                );
                 let failed = piece.is_err();
                 results.lock().expect("no panics while holding the lock")[i] = Some(piece);
                 if failed {
@@ -298,7 +336,9 @@ impl Compiler {
                 }
             });
         }
-        let results = results.into_inner().expect("no panics while holding the lock");
+        let results = results
+            .into_inner()
+            .expect("no panics while holding the lock");
         // Report the first failing job in module order, so errors are deterministic.
         let mut pieces = Vec::with_capacity(jobs.len());
         for result in results {
@@ -311,7 +351,10 @@ impl Compiler {
         Ok(pieces)
     }
 
-    #[allow(clippy::too_many_arguments, reason = "the per-thread reusable state travels with the job")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the per-thread reusable state travels with the job"
+    )]
     fn compile_job(
         &self,
         info: &ModuleInfo,
@@ -327,15 +370,33 @@ impl Compiler {
             Job::Function(defined) => {
                 let func_index = info.num_imported_funcs + defined;
                 let body = &bodies[defined as usize];
-                self.translate_function(info, offsets, func_index, body, &mut ctx.func, translator, fctx)?;
+                self.translate_function(
+                    info,
+                    offsets,
+                    func_index,
+                    body,
+                    &mut ctx.func,
+                    translator,
+                    fctx,
+                )?;
                 func_index
             }
             Job::ArrayToWasm(ty) => {
-                trampoline::build_array_to_wasm(&info.types[ty as usize], &mut ctx.func, fctx, frontend_config);
+                trampoline::build_array_to_wasm(
+                    &info.types[ty as usize],
+                    &mut ctx.func,
+                    fctx,
+                    frontend_config,
+                );
                 u32::MAX
             }
             Job::WasmToHost(ty) => {
-                trampoline::build_wasm_to_host(&info.types[ty as usize], &mut ctx.func, fctx, frontend_config);
+                trampoline::build_wasm_to_host(
+                    &info.types[ty as usize],
+                    &mut ctx.func,
+                    fctx,
+                    frontend_config,
+                );
                 u32::MAX
             }
         };
@@ -344,10 +405,12 @@ impl Compiler {
 
     fn emit(&self, ctx: &mut Context, func_index: u32) -> Result<CompiledPiece, CompileError> {
         let isa: &dyn TargetIsa = &*self.isa;
-        let compiled = ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| CompileError::Codegen {
-            func_index,
-            message: format!("{:?}", e.inner),
-        })?;
+        let compiled = ctx
+            .compile(isa, &mut ControlPlane::default())
+            .map_err(|e| CompileError::Codegen {
+                func_index,
+                message: format!("{:?}", e.inner),
+            })?;
         let buffer = compiled.buffer.clone();
         let mut piece = CompiledPiece {
             bytes: buffer.data().to_vec(),
@@ -362,9 +425,10 @@ impl Compiler {
         }
         for reloc in buffer.relocs() {
             let callee = match (&reloc.kind, &reloc.target) {
-                (Reloc::X86CallPCRel4, FinalizedRelocTarget::ExternalName(ExternalName::User(name))) => {
-                    ctx.func.params.user_named_funcs()[*name].index
-                }
+                (
+                    Reloc::X86CallPCRel4,
+                    FinalizedRelocTarget::ExternalName(ExternalName::User(name)),
+                ) => ctx.func.params.user_named_funcs()[*name].index,
                 (kind, target) => {
                     return Err(CompileError::Codegen {
                         func_index,
@@ -378,7 +442,13 @@ impl Compiler {
     }
 
     /// Lays the pieces out one after another (16-byte aligned) and resolves the direct calls.
-    fn link(&self, info: ModuleInfo, offsets: VMOffsets, jobs: &[Job], pieces: Vec<CompiledPiece>) -> CompiledModule {
+    fn link(
+        &self,
+        info: ModuleInfo,
+        offsets: VMOffsets,
+        jobs: &[Job],
+        pieces: Vec<CompiledPiece>,
+    ) -> CompiledModule {
         let mut code = Vec::new();
         let mut locations = Vec::with_capacity(pieces.len());
         for piece in &pieces {
@@ -399,7 +469,12 @@ impl Compiler {
                 let displacement = (target + addend - i64::from(site)) as i32;
                 code[site as usize..site as usize + 4].copy_from_slice(&displacement.to_le_bytes());
             }
-            traps.extend(piece.traps.iter().map(|(offset, code)| (location.offset + offset, *code)));
+            traps.extend(
+                piece
+                    .traps
+                    .iter()
+                    .map(|(offset, code)| (location.offset + offset, *code)),
+            );
         }
         traps.sort_by_key(|(offset, _)| *offset);
         let num_types = info.types.len();

@@ -17,13 +17,15 @@ mod compile;
 mod error;
 mod module;
 mod trampoline;
-mod trap;
 mod translate;
+mod trap;
 mod types;
 mod vmctx;
 
 pub use builtins::Builtin;
-pub use compile::{CompiledModule, Compiler, CompilerConfig, FunctionLoc, MemoryStrategy, OptLevel};
+pub use compile::{
+    CompiledModule, Compiler, CompilerConfig, FunctionLoc, MemoryStrategy, OptLevel,
+};
 pub use error::CompileError;
 pub use module::{
     ConstExpr, ConstOp, DataKind, DataSegment, ElementKind, ElementSegment, EntityIndex, Export,
@@ -32,8 +34,8 @@ pub use module::{
 pub use trap::TrapCode;
 pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 pub use vmctx::{
-    HOST_FUNC_ENTRY_OFFSET, VMCTX_MAGIC, VMCTX_MAGIC_OFFSET, VMOffsets, vm_func_ref, vm_function_import, vm_global,
-    vm_limits, vm_memory, vm_table,
+    HOST_FUNC_ENTRY_OFFSET, VMCTX_MAGIC, VMCTX_MAGIC_OFFSET, VMOffsets, vm_func_ref,
+    vm_function_import, vm_global, vm_limits, vm_memory, vm_table,
 };
 
 /// Size in bytes of one Wasm page.

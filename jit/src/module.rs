@@ -216,7 +216,10 @@ impl ModuleInfo {
 
     /// The export with this name.
     pub fn export(&self, name: &str) -> Option<EntityIndex> {
-        self.exports.iter().find(|e| e.name == name).map(|e| e.index)
+        self.exports
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.index)
     }
 
     /// Parses a module that has already been validated, returning its description and the bodies
@@ -243,7 +246,11 @@ impl ModuleInfo {
                 }
             }
             Payload::ImportSection(reader) => {
-                for (offset, import) in reader.into_imports_with_offsets().map(|r| r.map_err(CompileError::from)).collect::<Result<Vec<_>, _>>()? {
+                for (offset, import) in reader
+                    .into_imports_with_offsets()
+                    .map(|r| r.map_err(CompileError::from))
+                    .collect::<Result<Vec<_>, _>>()?
+                {
                     self.add_import(import, offset)?;
                 }
             }
@@ -277,7 +284,9 @@ impl ModuleInfo {
                 for export in reader {
                     let export = export?;
                     let index = match export.kind {
-                        wasmparser::ExternalKind::Func | wasmparser::ExternalKind::FuncExact => EntityIndex::Func(export.index),
+                        wasmparser::ExternalKind::Func | wasmparser::ExternalKind::FuncExact => {
+                            EntityIndex::Func(export.index)
+                        }
                         wasmparser::ExternalKind::Table => EntityIndex::Table(export.index),
                         wasmparser::ExternalKind::Memory => EntityIndex::Memory(export.index),
                         wasmparser::ExternalKind::Global => EntityIndex::Global(export.index),
@@ -318,14 +327,21 @@ impl ModuleInfo {
             }
             Payload::CodeSectionEntry(body) => bodies.push(FunctionBody { body }),
             Payload::TagSection(reader) => {
-                return Err(CompileError::unsupported(reader.range().start, "exception tags"));
+                return Err(CompileError::unsupported(
+                    reader.range().start,
+                    "exception tags",
+                ));
             }
             _ => {}
         }
         Ok(())
     }
 
-    fn add_import(&mut self, import: wasmparser::Import<'_>, offset: u64) -> Result<(), CompileError> {
+    fn add_import(
+        &mut self,
+        import: wasmparser::Import<'_>,
+        offset: u64,
+    ) -> Result<(), CompileError> {
         let kind = match import.ty {
             wasmparser::TypeRef::Func(ty) | wasmparser::TypeRef::FuncExact(ty) => {
                 self.functions.push(ty);
@@ -350,7 +366,9 @@ impl ModuleInfo {
                 self.num_imported_globals += 1;
                 ImportKind::Global(global)
             }
-            wasmparser::TypeRef::Tag(_) => return Err(CompileError::unsupported(offset, "imported tag")),
+            wasmparser::TypeRef::Tag(_) => {
+                return Err(CompileError::unsupported(offset, "imported tag"));
+            }
         };
         self.imports.push(Import {
             module: import.module.to_string(),
@@ -386,7 +404,10 @@ fn table_type(ty: &wasmparser::TableType, offset: u64) -> Result<TableType, Comp
 
 fn memory_type(ty: &wasmparser::MemoryType, offset: u64) -> Result<MemoryType, CompileError> {
     if ty.memory64 || ty.shared || ty.page_size_log2.is_some() {
-        return Err(CompileError::unsupported(offset, "64-bit, shared or custom-page-size memories"));
+        return Err(CompileError::unsupported(
+            offset,
+            "64-bit, shared or custom-page-size memories",
+        ));
     }
     Ok(MemoryType {
         minimum: ty.initial,
@@ -411,9 +432,12 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, CompileErro
             wasmparser::Operator::I64Const { value } => ConstOp::I64Const(value),
             wasmparser::Operator::F32Const { value } => ConstOp::F32Const(value.bits()),
             wasmparser::Operator::F64Const { value } => ConstOp::F64Const(value.bits()),
-            wasmparser::Operator::V128Const { value } => ConstOp::V128Const(u128::from_le_bytes(*value.bytes())),
+            wasmparser::Operator::V128Const { value } => {
+                ConstOp::V128Const(u128::from_le_bytes(*value.bytes()))
+            }
             wasmparser::Operator::RefNull { hty } => ConstOp::RefNull(RefType::from_wasmparser(
-                wasmparser::RefType::new(true, hty).ok_or_else(|| CompileError::unsupported(offset, "heap type"))?,
+                wasmparser::RefType::new(true, hty)
+                    .ok_or_else(|| CompileError::unsupported(offset, "heap type"))?,
                 offset,
             )?),
             wasmparser::Operator::RefFunc { function_index } => ConstOp::RefFunc(function_index),
@@ -426,7 +450,10 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, CompileErro
             wasmparser::Operator::I64Mul => ConstOp::I64Mul,
             wasmparser::Operator::End => continue,
             other => {
-                return Err(CompileError::unsupported(offset, format!("constant expression operator {other:?}")));
+                return Err(CompileError::unsupported(
+                    offset,
+                    format!("constant expression operator {other:?}"),
+                ));
             }
         };
         ops.push(op);

@@ -7,7 +7,9 @@ use crate::TrapCode;
 use crate::translate::env::{HOST_CALL_CONV, POINTER, clif_type, trusted, wasm_signature};
 use crate::types::FuncType;
 use crate::vmctx::HOST_FUNC_ENTRY_OFFSET;
-use cranelift_codegen::ir::{self, AbiParam, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, types};
+use cranelift_codegen::ir::{
+    self, AbiParam, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, types,
+};
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
@@ -38,10 +40,14 @@ pub(crate) fn build_array_to_wasm(
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
     b.seal_block(entry);
-    let [callee_vmctx, caller_vmctx, code, values] = b.block_params(entry).try_into().expect("four params");
+    let [callee_vmctx, caller_vmctx, code, values] =
+        b.block_params(entry).try_into().expect("four params");
     let mut args = vec![callee_vmctx, caller_vmctx];
     for (i, param) in ty.params.iter().enumerate() {
-        args.push(b.ins().load(clif_type(*param), slot_flags(), values, i as i32 * SLOT));
+        args.push(
+            b.ins()
+                .load(clif_type(*param), slot_flags(), values, i as i32 * SLOT),
+        );
     }
     let sig = b.import_signature(wasm_signature(ty));
     let call = b.ins().call_indirect(sig, code, &args);
@@ -69,7 +75,11 @@ pub(crate) fn build_wasm_to_host(
     let params = b.block_params(entry).to_vec();
     let (host_ctx, caller_vmctx) = (params[0], params[1]);
     let slots = ty.array_slots().max(1);
-    let slot = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (slots as u32) * 16, 4));
+    let slot = b.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        (slots as u32) * 16,
+        4,
+    ));
     let values = b.ins().stack_addr(POINTER, slot, 0);
     for (i, param) in params[2..].iter().enumerate() {
         b.ins().store(slot_flags(), *param, values, i as i32 * SLOT);
@@ -79,14 +89,23 @@ pub(crate) fn build_wasm_to_host(
     entry_sig.params.push(AbiParam::new(types::I32));
     entry_sig.returns.push(AbiParam::new(types::I32));
     let entry_sig = b.import_signature(entry_sig);
-    let entry_point = b.ins().load(POINTER, trusted(), host_ctx, HOST_FUNC_ENTRY_OFFSET as i32);
+    let entry_point = b
+        .ins()
+        .load(POINTER, trusted(), host_ctx, HOST_FUNC_ENTRY_OFFSET as i32);
     let count = b.ins().iconst(types::I32, slots as i64);
-    let call = b.ins().call_indirect(entry_sig, entry_point, &[host_ctx, caller_vmctx, values, count]);
+    let call = b.ins().call_indirect(
+        entry_sig,
+        entry_point,
+        &[host_ctx, caller_vmctx, values, count],
+    );
     let status = b.inst_results(call)[0];
     b.ins().trapnz(status, TrapCode::HostError.to_clif());
     let mut results = Vec::new();
     for (i, result) in ty.results.iter().enumerate() {
-        results.push(b.ins().load(clif_type(*result), slot_flags(), values, i as i32 * SLOT));
+        results.push(
+            b.ins()
+                .load(clif_type(*result), slot_flags(), values, i as i32 * SLOT),
+        );
     }
     b.ins().return_(&results);
     b.finalize(frontend_config);

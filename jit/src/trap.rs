@@ -54,7 +54,9 @@ impl TrapCode {
 
     /// The inverse of [`TrapCode::as_u8`].
     pub fn from_u8(byte: u8) -> Option<TrapCode> {
-        TrapCode::ALL.get(usize::from(byte).checked_sub(1)?).copied()
+        TrapCode::ALL
+            .get(usize::from(byte).checked_sub(1)?)
+            .copied()
     }
 
     /// The message the WebAssembly specification's test suite uses for this trap.

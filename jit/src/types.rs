@@ -23,7 +23,10 @@ pub enum ValType {
 }
 
 impl ValType {
-    pub(crate) fn from_wasmparser(ty: wasmparser::ValType, offset: u64) -> Result<ValType, CompileError> {
+    pub(crate) fn from_wasmparser(
+        ty: wasmparser::ValType,
+        offset: u64,
+    ) -> Result<ValType, CompileError> {
         Ok(match ty {
             wasmparser::ValType::I32 => ValType::I32,
             wasmparser::ValType::I64 => ValType::I64,
@@ -64,13 +67,19 @@ pub enum RefType {
 }
 
 impl RefType {
-    pub(crate) fn from_wasmparser(ty: wasmparser::RefType, offset: u64) -> Result<RefType, CompileError> {
+    pub(crate) fn from_wasmparser(
+        ty: wasmparser::RefType,
+        offset: u64,
+    ) -> Result<RefType, CompileError> {
         if ty == wasmparser::RefType::FUNCREF {
             Ok(RefType::FuncRef)
         } else if ty == wasmparser::RefType::EXTERNREF {
             Ok(RefType::ExternRef)
         } else {
-            Err(CompileError::unsupported(offset, format!("reference type {ty}")))
+            Err(CompileError::unsupported(
+                offset,
+                format!("reference type {ty}"),
+            ))
         }
     }
 }
@@ -117,8 +126,18 @@ impl FuncType {
 
 impl fmt::Display for FuncType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |tys: &[ValType]| tys.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ");
-        write!(f, "(func (param {}) (result {}))", list(&self.params), list(&self.results))
+        let list = |tys: &[ValType]| {
+            tys.iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        write!(
+            f,
+            "(func (param {}) (result {}))",
+            list(&self.params),
+            list(&self.results)
+        )
     }
 }
 

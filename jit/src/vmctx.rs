@@ -148,9 +148,23 @@ impl VMOffsets {
         )
     }
 
-    fn from_counts(num_types: u32, imported: [u32; 4], defined: [u32; 3], num_funcs: u32) -> VMOffsets {
-        let [num_imported_funcs, num_imported_tables, num_imported_memories, num_imported_globals] = imported;
-        let [num_defined_tables, num_defined_memories, num_defined_globals] = defined;
+    fn from_counts(
+        num_types: u32,
+        imported: [u32; 4],
+        defined: [u32; 3],
+        num_funcs: u32,
+    ) -> VMOffsets {
+        let [
+            num_imported_funcs,
+            num_imported_tables,
+            num_imported_memories,
+            num_imported_globals,
+        ] = imported;
+        let [
+            num_defined_tables,
+            num_defined_memories,
+            num_defined_globals,
+        ] = defined;
         let imported_functions = align(Self::TYPE_IDS + 4 * num_types, 16);
         let imported_tables = imported_functions + vm_function_import::SIZE * num_imported_funcs;
         let imported_memories = imported_tables + 8 * num_imported_tables;

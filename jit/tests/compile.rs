@@ -1,10 +1,14 @@
 //! Compiling real modules end to end (no execution: that is the runtime's business).
 
-use faasm_jit::{Compiler, CompilerConfig, CompileError, TrapCode};
+use faasm_jit::{CompileError, Compiler, CompilerConfig, TrapCode};
 
 fn compile(wat: &str) -> Result<faasm_jit::CompiledModule, CompileError> {
     let wasm = wat::parse_str(wat).expect("test module parses");
-    Compiler::new(CompilerConfig { verifier: true, ..CompilerConfig::default() })?.compile(&wasm)
+    Compiler::new(CompilerConfig {
+        verifier: true,
+        ..CompilerConfig::default()
+    })?
+    .compile(&wasm)
 }
 
 #[test]
@@ -30,14 +34,32 @@ fn compiles_control_flow_calls_and_memory() {
     )
     .unwrap();
     assert_eq!(module.functions.len(), 3);
-    assert!(module.traps.iter().any(|(_, code)| *code == TrapCode::BadSignature));
-    assert!(module.traps.iter().any(|(_, code)| *code == TrapCode::MemoryOutOfBounds));
-    assert!(module.traps.iter().any(|(_, code)| *code == TrapCode::StackOverflow));
+    assert!(
+        module
+            .traps
+            .iter()
+            .any(|(_, code)| *code == TrapCode::BadSignature)
+    );
+    assert!(
+        module
+            .traps
+            .iter()
+            .any(|(_, code)| *code == TrapCode::MemoryOutOfBounds)
+    );
+    assert!(
+        module
+            .traps
+            .iter()
+            .any(|(_, code)| *code == TrapCode::StackOverflow)
+    );
 }
 
 #[test]
 fn invalid_module_names_the_offset() {
-    let err = Compiler::new(CompilerConfig::default()).unwrap().compile(b"\0asm\x01\0\0\0\x01").unwrap_err();
+    let err = Compiler::new(CompilerConfig::default())
+        .unwrap()
+        .compile(b"\0asm\x01\0\0\0\x01")
+        .unwrap_err();
     match err {
         CompileError::Invalid { offset, .. } => assert_eq!(offset, 9),
         other => panic!("unexpected {other:?}"),

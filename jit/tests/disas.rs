@@ -25,7 +25,11 @@ fn golden_translations() {
             failures.push(format!("{}: {message}", path.display()));
         }
     }
-    assert!(failures.is_empty(), "golden tests differ (FAASM_TEST_BLESS=1 to accept):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden tests differ (FAASM_TEST_BLESS=1 to accept):\n{}",
+        failures.join("\n")
+    );
 }
 
 fn check(path: &Path, bless: bool) -> Result<(), String> {
@@ -39,14 +43,21 @@ fn check(path: &Path, bless: bool) -> Result<(), String> {
     let expected: String = expected
         .lines()
         .filter(|line| !line.trim().is_empty())
-        .map(|line| line.strip_prefix(";; ").or_else(|| line.strip_prefix(";;")).unwrap_or(line))
+        .map(|line| {
+            line.strip_prefix(";; ")
+                .or_else(|| line.strip_prefix(";;"))
+                .unwrap_or(line)
+        })
         .collect::<Vec<_>>()
         .join("\n");
     if actual.trim_end() == expected.trim_end() {
         return Ok(());
     }
     if bless {
-        let commented: String = actual.lines().map(|line| format!(";; {line}\n").replace(";; \n", ";;\n")).collect();
+        let commented: String = actual
+            .lines()
+            .map(|line| format!(";; {line}\n").replace(";; \n", ";;\n"))
+            .collect();
         let blessed = format!("{source}\n\n{EXPECTED_MARKER}\n{commented}");
         return std::fs::write(path, blessed).map_err(|e| e.to_string());
     }

@@ -9,7 +9,9 @@ use crate::trap::TrapCode;
 use crate::types::{FuncType, ValType};
 use crate::vmctx::{VMOffsets, vm_func_ref, vm_limits, vm_memory, vm_table};
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{self, AbiParam, ArgumentPurpose, InstBuilder, MemFlagsData, Signature, Value, types};
+use cranelift_codegen::ir::{
+    self, AbiParam, ArgumentPurpose, InstBuilder, MemFlagsData, Signature, Value, types,
+};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
 use std::collections::HashMap;
@@ -38,10 +40,13 @@ pub(crate) fn clif_type(ty: ValType) -> ir::Type {
 /// The Cranelift signature of a Wasm function: `(callee_vmctx, caller_vmctx, params...) -> results`.
 pub(crate) fn wasm_signature(ty: &FuncType) -> Signature {
     let mut sig = Signature::new(WASM_CALL_CONV);
-    sig.params.push(AbiParam::special(POINTER, ArgumentPurpose::VMContext));
+    sig.params
+        .push(AbiParam::special(POINTER, ArgumentPurpose::VMContext));
     sig.params.push(AbiParam::new(POINTER));
-    sig.params.extend(ty.params.iter().map(|t| AbiParam::new(clif_type(*t))));
-    sig.returns.extend(ty.results.iter().map(|t| AbiParam::new(clif_type(*t))));
+    sig.params
+        .extend(ty.params.iter().map(|t| AbiParam::new(clif_type(*t))));
+    sig.returns
+        .extend(ty.results.iter().map(|t| AbiParam::new(clif_type(*t))));
     sig
 }
 
@@ -95,8 +100,18 @@ impl<'m> FuncEnvironment<'m> {
         }
     }
 
-    fn vmctx_load(&self, b: &mut FunctionBuilder, ty: ir::Type, offset: u32, readonly: bool) -> Value {
-        let flags = if readonly { trusted_readonly() } else { trusted() };
+    fn vmctx_load(
+        &self,
+        b: &mut FunctionBuilder,
+        ty: ir::Type,
+        offset: u32,
+        readonly: bool,
+    ) -> Value {
+        let flags = if readonly {
+            trusted_readonly()
+        } else {
+            trusted()
+        };
         b.ins().load(ty, flags, self.vmctx, offset as i32)
     }
 
@@ -109,14 +124,21 @@ impl<'m> FuncEnvironment<'m> {
             let ptr = self.vmctx_load(b, POINTER, self.offsets.imported_global(index), true);
             (ptr, 0)
         } else {
-            (self.vmctx, self.offsets.defined_global(index - imported) as i32)
+            (
+                self.vmctx,
+                self.offsets.defined_global(index - imported) as i32,
+            )
         }
     }
 
     pub(crate) fn global_get(&self, b: &mut FunctionBuilder, index: u32) -> Value {
         let ty = self.module.globals[index as usize];
         let (base, offset) = self.global_addr(b, index);
-        let flags = if ty.mutable { trusted() } else { trusted_readonly() };
+        let flags = if ty.mutable {
+            trusted()
+        } else {
+            trusted_readonly()
+        };
         b.ins().load(clif_type(ty.content), flags, base, offset)
     }
 
@@ -131,7 +153,10 @@ impl<'m> FuncEnvironment<'m> {
         let imported = self.module.num_imported_memories;
         if index < imported {
             let ptr = self.vmctx_load(b, POINTER, self.offsets.imported_memory(index), true);
-            DefinitionPtr { base: ptr, offset: 0 }
+            DefinitionPtr {
+                base: ptr,
+                offset: 0,
+            }
         } else {
             DefinitionPtr {
                 base: self.vmctx,
@@ -143,13 +168,23 @@ impl<'m> FuncEnvironment<'m> {
     /// The memory's base address: it never moves, so the load is read-only and may be hoisted.
     pub(crate) fn memory_base(&self, b: &mut FunctionBuilder, index: u32) -> Value {
         let def = self.memory_definition(b, index);
-        b.ins().load(POINTER, trusted_readonly(), def.base, def.offset + vm_memory::BASE as i32)
+        b.ins().load(
+            POINTER,
+            trusted_readonly(),
+            def.base,
+            def.offset + vm_memory::BASE as i32,
+        )
     }
 
     /// The memory's current length in bytes (changes with `memory.grow`).
     pub(crate) fn memory_length(&self, b: &mut FunctionBuilder, index: u32) -> Value {
         let def = self.memory_definition(b, index);
-        b.ins().load(types::I64, trusted(), def.base, def.offset + vm_memory::CURRENT_LENGTH as i32)
+        b.ins().load(
+            types::I64,
+            trusted(),
+            def.base,
+            def.offset + vm_memory::CURRENT_LENGTH as i32,
+        )
     }
 
     /// The native address of a `size`-byte access at `index + offset` in memory `memory`, with the
@@ -189,7 +224,10 @@ impl<'m> FuncEnvironment<'m> {
         let imported = self.module.num_imported_tables;
         if index < imported {
             let ptr = self.vmctx_load(b, POINTER, self.offsets.imported_table(index), true);
-            DefinitionPtr { base: ptr, offset: 0 }
+            DefinitionPtr {
+                base: ptr,
+                offset: 0,
+            }
         } else {
             DefinitionPtr {
                 base: self.vmctx,
@@ -201,17 +239,37 @@ impl<'m> FuncEnvironment<'m> {
     /// Current number of elements of table `table`, as i64.
     pub(crate) fn table_size(&self, b: &mut FunctionBuilder, table: u32) -> Value {
         let def = self.table_definition(b, table);
-        b.ins().load(types::I64, trusted(), def.base, def.offset + vm_table::CURRENT_ELEMENTS as i32)
+        b.ins().load(
+            types::I64,
+            trusted(),
+            def.base,
+            def.offset + vm_table::CURRENT_ELEMENTS as i32,
+        )
     }
 
     /// Address of element `index` (i32) of `table`, trapping with `TableOutOfBounds` outside it.
-    pub(crate) fn table_element_addr(&self, b: &mut FunctionBuilder, table: u32, index: Value) -> Value {
+    pub(crate) fn table_element_addr(
+        &self,
+        b: &mut FunctionBuilder,
+        table: u32,
+        index: Value,
+    ) -> Value {
         let def = self.table_definition(b, table);
-        let size = b.ins().load(types::I64, trusted(), def.base, def.offset + vm_table::CURRENT_ELEMENTS as i32);
+        let size = b.ins().load(
+            types::I64,
+            trusted(),
+            def.base,
+            def.offset + vm_table::CURRENT_ELEMENTS as i32,
+        );
         let index = b.ins().uextend(types::I64, index);
         let oob = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, index, size);
         b.ins().trapnz(oob, TrapCode::TableOutOfBounds.to_clif());
-        let base = b.ins().load(POINTER, trusted(), def.base, def.offset + vm_table::BASE as i32);
+        let base = b.ins().load(
+            POINTER,
+            trusted(),
+            def.base,
+            def.offset + vm_table::BASE as i32,
+        );
         let scaled = b.ins().ishl_imm_u(index, 3);
         b.ins().iadd(base, scaled)
     }
@@ -220,23 +278,29 @@ impl<'m> FuncEnvironment<'m> {
 
     /// The address of function `index`'s `VMFuncRef`.
     pub(crate) fn func_ref(&self, b: &mut FunctionBuilder, index: u32) -> Value {
-        b.ins().iadd_imm_u(self.vmctx, i64::from(self.offsets.func_ref(index)))
+        b.ins()
+            .iadd_imm_u(self.vmctx, i64::from(self.offsets.func_ref(index)))
     }
 
     fn wasm_sig(&mut self, b: &mut FunctionBuilder, type_index: u32) -> ir::SigRef {
         let module = self.module;
-        *self
-            .wasm_sigs
-            .entry(type_index)
-            .or_insert_with(|| b.import_signature(wasm_signature(&module.types[type_index as usize])))
+        *self.wasm_sigs.entry(type_index).or_insert_with(|| {
+            b.import_signature(wasm_signature(&module.types[type_index as usize]))
+        })
     }
 
     /// Calls function `index` with `args`, returning the call instruction.
     pub(crate) fn call(&mut self, b: &mut FunctionBuilder, index: u32, args: &[Value]) -> ir::Inst {
         let type_index = self.module.functions[index as usize];
         if self.module.is_imported_func(index) {
-            let body = self.vmctx_load(b, POINTER, self.offsets.imported_function_body(index), true);
-            let callee_vmctx = self.vmctx_load(b, POINTER, self.offsets.imported_function_vmctx(index), true);
+            let body =
+                self.vmctx_load(b, POINTER, self.offsets.imported_function_body(index), true);
+            let callee_vmctx = self.vmctx_load(
+                b,
+                POINTER,
+                self.offsets.imported_function_vmctx(index),
+                true,
+            );
             let sig = self.wasm_sig(b, type_index);
             let mut all = vec![callee_vmctx, self.vmctx];
             all.extend_from_slice(args);
@@ -254,7 +318,9 @@ impl<'m> FuncEnvironment<'m> {
             return *f;
         }
         let signature = self.wasm_sig(b, type_index);
-        let name = b.func.declare_imported_user_function(ir::UserExternalName::new(0, index));
+        let name = b
+            .func
+            .declare_imported_user_function(ir::UserExternalName::new(0, index));
         let func = b.import_function(ir::ExtFuncData {
             name: ir::ExternalName::user(name),
             signature,
@@ -276,13 +342,20 @@ impl<'m> FuncEnvironment<'m> {
     ) -> ir::Inst {
         let addr = self.table_element_addr(b, table, index);
         let func_ref = b.ins().load(POINTER, trusted(), addr, 0);
-        b.ins().trapz(func_ref, TrapCode::IndirectCallToNull.to_clif());
-        let actual = b.ins().load(types::I32, trusted(), func_ref, vm_func_ref::TYPE_ID as i32);
+        b.ins()
+            .trapz(func_ref, TrapCode::IndirectCallToNull.to_clif());
+        let actual = b
+            .ins()
+            .load(types::I32, trusted(), func_ref, vm_func_ref::TYPE_ID as i32);
         let expected = self.vmctx_load(b, types::I32, self.offsets.type_id(type_index), true);
         let mismatch = b.ins().icmp(IntCC::NotEqual, actual, expected);
         b.ins().trapnz(mismatch, TrapCode::BadSignature.to_clif());
-        let code = b.ins().load(POINTER, trusted(), func_ref, vm_func_ref::CODE as i32);
-        let callee_vmctx = b.ins().load(POINTER, trusted(), func_ref, vm_func_ref::VMCTX as i32);
+        let code = b
+            .ins()
+            .load(POINTER, trusted(), func_ref, vm_func_ref::CODE as i32);
+        let callee_vmctx = b
+            .ins()
+            .load(POINTER, trusted(), func_ref, vm_func_ref::VMCTX as i32);
         let sig = self.wasm_sig(b, type_index);
         let mut all = vec![callee_vmctx, self.vmctx];
         all.extend_from_slice(args);
@@ -291,20 +364,33 @@ impl<'m> FuncEnvironment<'m> {
 
     /// Calls `builtin` with `args` (after vmctx); traps with the builtin's trap code on a non-zero
     /// status. Returns the result, if the builtin has one that is not a status.
-    pub(crate) fn call_builtin(&mut self, b: &mut FunctionBuilder, builtin: Builtin, args: &[Value]) -> Option<Value> {
+    pub(crate) fn call_builtin(
+        &mut self,
+        b: &mut FunctionBuilder,
+        builtin: Builtin,
+        args: &[Value],
+    ) -> Option<Value> {
         let sig = *self
             .builtin_sigs
             .entry(builtin)
             .or_insert_with(|| b.import_signature(builtin.signature(HOST_CALL_CONV, POINTER)));
         let table = self.vmctx_load(b, POINTER, VMOffsets::BUILTINS, true);
-        let callee = b.ins().load(POINTER, trusted_readonly(), table, (builtin.index() * 8) as i32);
+        let callee = b.ins().load(
+            POINTER,
+            trusted_readonly(),
+            table,
+            (builtin.index() * 8) as i32,
+        );
         let mut all = vec![self.vmctx];
         all.extend_from_slice(args);
         let call = b.ins().call_indirect(sig, callee, &all);
         let result = b.inst_results(call).first().copied();
         match builtin.trap_code() {
             Some(code) => {
-                b.ins().trapnz(result.expect("status builtins return a value"), code.to_clif());
+                b.ins().trapnz(
+                    result.expect("status builtins return a value"),
+                    code.to_clif(),
+                );
                 None
             }
             None => result,
@@ -319,10 +405,22 @@ impl<'m> FuncEnvironment<'m> {
             return;
         }
         let limits = self.vmctx_load(b, POINTER, VMOffsets::LIMITS, true);
-        let counter = b.ins().load(POINTER, trusted_readonly(), limits, vm_limits::EPOCH_COUNTER as i32);
+        let counter = b.ins().load(
+            POINTER,
+            trusted_readonly(),
+            limits,
+            vm_limits::EPOCH_COUNTER as i32,
+        );
         let epoch = b.ins().load(types::I64, trusted(), counter, 0);
-        let deadline = b.ins().load(types::I64, trusted(), limits, vm_limits::EPOCH_DEADLINE as i32);
-        let expired = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
+        let deadline = b.ins().load(
+            types::I64,
+            trusted(),
+            limits,
+            vm_limits::EPOCH_DEADLINE as i32,
+        );
+        let expired = b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
         b.ins().trapnz(expired, TrapCode::Interrupt.to_clif());
     }
 }

@@ -5,16 +5,16 @@ pub(crate) mod env;
 mod numeric;
 
 use crate::builtins::Builtin;
+use crate::compile::MemoryStrategy;
 use crate::error::CompileError;
 use crate::module::ModuleInfo;
 use crate::trap::TrapCode;
 use crate::types::{FuncType, ValType};
 use crate::vmctx::VMOffsets;
-use crate::compile::MemoryStrategy;
+use cranelift_codegen::entity::packed_option::ReservedValue;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, Block, BlockArg, InstBuilder, MemFlagsData, Value, types};
 use cranelift_codegen::isa::TargetFrontendConfig;
-use cranelift_codegen::entity::packed_option::ReservedValue;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use env::{FuncEnvironment, POINTER, clif_type};
 use wasmparser::{BlockType, FunctionBody, MemArg, Operator};
@@ -36,9 +36,14 @@ struct ControlFrame {
 #[derive(Debug)]
 enum FrameKind {
     Block,
-    Loop { header: Block },
+    Loop {
+        header: Block,
+    },
     /// `else_block` takes the `if`'s parameters; `has_else` tells whether `else` was seen.
-    If { else_block: Block, has_else: bool },
+    If {
+        else_block: Block,
+        has_else: bool,
+    },
     /// A frame opened in unreachable code: no blocks, only nesting.
     Unreachable,
 }
@@ -102,7 +107,13 @@ impl FuncTranslator {
         b.switch_to_block(entry);
         b.seal_block(entry);
         let vmctx = b.block_params(entry)[0];
-        let mut env = FuncEnvironment::new(cx.module, cx.offsets, cx.strategy, cx.epoch_interruption, vmctx);
+        let mut env = FuncEnvironment::new(
+            cx.module,
+            cx.offsets,
+            cx.strategy,
+            cx.epoch_interruption,
+            vmctx,
+        );
         self.declare_locals(&mut b, ty, body)?;
         env.epoch_check(&mut b);
 
@@ -135,7 +146,12 @@ impl FuncTranslator {
         Ok(())
     }
 
-    fn declare_locals(&mut self, b: &mut FunctionBuilder, ty: &FuncType, body: &FunctionBody<'_>) -> Result<()> {
+    fn declare_locals(
+        &mut self,
+        b: &mut FunctionBuilder,
+        ty: &FuncType,
+        body: &FunctionBody<'_>,
+    ) -> Result<()> {
         let entry = b.current_block().expect("entry block");
         for (i, param) in ty.params.iter().enumerate() {
             let var = b.declare_var(clif_type(*param));
@@ -159,7 +175,9 @@ impl FuncTranslator {
     }
 
     fn pop(&mut self) -> Value {
-        self.stack.pop().expect("validated: operand stack underflow")
+        self.stack
+            .pop()
+            .expect("validated: operand stack underflow")
     }
 
     fn pop2(&mut self) -> (Value, Value) {
@@ -186,7 +204,11 @@ impl FuncTranslator {
         self.stack.extend_from_slice(b.inst_results(inst));
     }
 
-    fn block_arity(module: &ModuleInfo, ty: BlockType, offset: u64) -> Result<(Vec<ValType>, Vec<ValType>)> {
+    fn block_arity(
+        module: &ModuleInfo,
+        ty: BlockType,
+        offset: u64,
+    ) -> Result<(Vec<ValType>, Vec<ValType>)> {
         Ok(match ty {
             BlockType::Empty => (vec![], vec![]),
             BlockType::Type(t) => (vec![], vec![ValType::from_wasmparser(t, offset)?]),
@@ -205,12 +227,13 @@ impl FuncTranslator {
         offset: u64,
     ) -> Result<()> {
         if !self.reachable {
-            return self.translate_unreachable_operator(b, env, op, offset);
+            self.translate_unreachable_operator(b, op);
+            return Ok(());
         }
         if self.translate_control(b, env, &op, offset)? {
             return Ok(());
         }
-        if self.translate_variable_or_memory(b, env, &op, offset)? {
+        if self.translate_variable_or_memory(b, env, &op) {
             return Ok(());
         }
         if self.translate_table_or_ref(b, env, &op)? {
@@ -219,17 +242,14 @@ impl FuncTranslator {
         if numeric::translate(self, b, &op)? {
             return Ok(());
         }
-        Err(CompileError::unsupported(offset, format!("operator {op:?}")))
+        Err(CompileError::unsupported(
+            offset,
+            format!("operator {op:?}"),
+        ))
     }
 
     /// In unreachable code only the nesting of control operators matters.
-    fn translate_unreachable_operator(
-        &mut self,
-        b: &mut FunctionBuilder,
-        env: &mut FuncEnvironment<'_>,
-        op: Operator<'_>,
-        offset: u64,
-    ) -> Result<()> {
+    fn translate_unreachable_operator(&mut self, b: &mut FunctionBuilder, op: Operator<'_>) {
         match op {
             Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
                 self.control.push(ControlFrame {
@@ -240,27 +260,26 @@ impl FuncTranslator {
                     height: self.stack.len(),
                     destination_reached: false,
                 });
-                Ok(())
             }
             Operator::Else => {
                 let frame = self.control.last_mut().expect("validated: else inside if");
-                if let FrameKind::If { else_block, has_else } = &mut frame.kind {
+                if let FrameKind::If {
+                    else_block,
+                    has_else,
+                } = &mut frame.kind
+                {
                     *has_else = true;
                     let else_block = *else_block;
                     let height = frame.height;
                     // The then-branch ended unreachable; the else-branch is reachable if the if was.
                     self.stack.truncate(height);
                     b.switch_to_block(else_block);
-                    self.stack.extend_from_slice(&b.block_params(else_block).to_vec());
+                    self.stack.extend_from_slice(b.block_params(else_block));
                     self.reachable = true;
                 }
-                Ok(())
             }
-            Operator::End => self.end_frame(b, env),
-            _ => {
-                let _ = offset;
-                Ok(())
-            }
+            Operator::End => self.end_frame(b),
+            _ => {}
         }
     }
 
@@ -297,7 +316,7 @@ impl FuncTranslator {
                 let args = self.popn(params.len());
                 jump(b, header, &args);
                 b.switch_to_block(header);
-                self.stack.extend_from_slice(&b.block_params(header).to_vec());
+                self.stack.extend_from_slice(b.block_params(header));
                 env.epoch_check(b);
                 self.control.push(ControlFrame {
                     kind: FrameKind::Loop { header },
@@ -315,13 +334,14 @@ impl FuncTranslator {
                 let else_block = new_block_with(b, &params);
                 let destination = new_block_with(b, &results);
                 let args = block_args(self.peekn(params.len()));
-                b.ins().brif(condition, then_block, &args, else_block, &args);
+                b.ins()
+                    .brif(condition, then_block, &args, else_block, &args);
                 b.seal_block(then_block);
                 b.seal_block(else_block);
                 let height = self.stack.len() - params.len();
                 self.stack.truncate(height);
                 b.switch_to_block(then_block);
-                self.stack.extend_from_slice(&b.block_params(then_block).to_vec());
+                self.stack.extend_from_slice(b.block_params(then_block));
                 self.control.push(ControlFrame {
                     kind: FrameKind::If {
                         else_block,
@@ -339,15 +359,19 @@ impl FuncTranslator {
                 let results = self.stack.split_off(self.stack.len() - frame.num_results);
                 jump(b, frame.destination, &results);
                 frame.destination_reached = true;
-                if let FrameKind::If { else_block, has_else } = &mut frame.kind {
+                if let FrameKind::If {
+                    else_block,
+                    has_else,
+                } = &mut frame.kind
+                {
                     *has_else = true;
                     let else_block = *else_block;
                     self.stack.truncate(frame.height);
                     b.switch_to_block(else_block);
-                    self.stack.extend_from_slice(&b.block_params(else_block).to_vec());
+                    self.stack.extend_from_slice(b.block_params(else_block));
                 }
             }
-            Operator::End => self.end_frame(b, env)?,
+            Operator::End => self.end_frame(b),
             Operator::Br { relative_depth } => {
                 self.branch(b, relative_depth);
                 self.reachable = false;
@@ -364,7 +388,9 @@ impl FuncTranslator {
             Operator::BrTable { ref targets } => {
                 let index = self.pop();
                 let default = targets.default();
-                let depths = targets.targets().collect::<std::result::Result<Vec<_>, _>>()?;
+                let depths = targets
+                    .targets()
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
                 self.branch_table(b, index, &depths, default);
                 self.reachable = false;
             }
@@ -380,7 +406,10 @@ impl FuncTranslator {
                 let call = env.call(b, function_index, &args);
                 self.push_results(b, call);
             }
-            Operator::CallIndirect { type_index, table_index } => {
+            Operator::CallIndirect {
+                type_index,
+                table_index,
+            } => {
                 let index = self.pop();
                 let arity = env.module.types[type_index as usize].params.len();
                 let args = self.popn(arity);
@@ -416,7 +445,13 @@ impl FuncTranslator {
         jump(b, target, &args);
     }
 
-    fn branch_table(&mut self, b: &mut FunctionBuilder, index: Value, depths: &[u32], default: u32) {
+    fn branch_table(
+        &mut self,
+        b: &mut FunctionBuilder,
+        index: Value,
+        depths: &[u32],
+        default: u32,
+    ) {
         let (_, arity) = self.mark_branch(default);
         let args: Vec<BlockArg> = block_args(self.peekn(arity));
         let call_for = |this: &mut Self, b: &mut FunctionBuilder, depth: u32| {
@@ -424,15 +459,18 @@ impl FuncTranslator {
             ir::BlockCall::new(target, args.iter().copied(), &mut b.func.dfg.value_lists)
         };
         let default_call = call_for(self, b, default);
-        let calls: Vec<ir::BlockCall> = depths.iter().map(|depth| call_for(self, b, *depth)).collect();
+        let calls: Vec<ir::BlockCall> = depths
+            .iter()
+            .map(|depth| call_for(self, b, *depth))
+            .collect();
         let table = b.create_jump_table(ir::JumpTableData::new(default_call, &calls));
         b.ins().br_table(index, table);
     }
 
-    fn end_frame(&mut self, b: &mut FunctionBuilder, _env: &mut FuncEnvironment<'_>) -> Result<()> {
+    fn end_frame(&mut self, b: &mut FunctionBuilder) {
         let frame = self.control.pop().expect("validated: end matches a frame");
         if let FrameKind::Unreachable = frame.kind {
-            return Ok(());
+            return;
         }
         if self.reachable {
             let results = self.stack.split_off(self.stack.len() - frame.num_results);
@@ -456,13 +494,13 @@ impl FuncTranslator {
         self.stack.truncate(frame.height);
         b.switch_to_block(frame.destination);
         b.seal_block(frame.destination);
-        self.stack.extend_from_slice(&b.block_params(frame.destination).to_vec());
+        self.stack
+            .extend_from_slice(b.block_params(frame.destination));
         self.reachable = reached;
         if !reached {
             // Nothing reaches the continuation: mark it so Cranelift sees a terminated block.
             b.ins().trap(TrapCode::UnreachableCodeReached.to_clif());
         }
-        Ok(())
     }
 
     /// Locals, globals and memory operators. Returns whether `op` was one.
@@ -471,8 +509,7 @@ impl FuncTranslator {
         b: &mut FunctionBuilder,
         env: &mut FuncEnvironment<'_>,
         op: &Operator<'_>,
-        offset: u64,
-    ) -> Result<bool> {
+    ) -> bool {
         use types::{F32, F64, I8, I16, I32, I64};
         match *op {
             Operator::LocalGet { local_index } => {
@@ -502,19 +539,31 @@ impl FuncTranslator {
             Operator::I32Load8S { memarg } => self.load(b, env, memarg, I8, I32, Extend::Signed),
             Operator::I32Load8U { memarg } => self.load(b, env, memarg, I8, I32, Extend::Unsigned),
             Operator::I32Load16S { memarg } => self.load(b, env, memarg, I16, I32, Extend::Signed),
-            Operator::I32Load16U { memarg } => self.load(b, env, memarg, I16, I32, Extend::Unsigned),
+            Operator::I32Load16U { memarg } => {
+                self.load(b, env, memarg, I16, I32, Extend::Unsigned)
+            }
             Operator::I64Load8S { memarg } => self.load(b, env, memarg, I8, I64, Extend::Signed),
             Operator::I64Load8U { memarg } => self.load(b, env, memarg, I8, I64, Extend::Unsigned),
             Operator::I64Load16S { memarg } => self.load(b, env, memarg, I16, I64, Extend::Signed),
-            Operator::I64Load16U { memarg } => self.load(b, env, memarg, I16, I64, Extend::Unsigned),
-            Operator::I64Load32S { memarg } => self.load(b, env, memarg, I32, I64, Extend::Signed),
-            Operator::I64Load32U { memarg } => self.load(b, env, memarg, I32, I64, Extend::Unsigned),
-            Operator::I32Store { memarg } | Operator::F32Store { memarg } | Operator::I64Store32 { memarg } => {
-                self.store(b, env, memarg, 4)
+            Operator::I64Load16U { memarg } => {
+                self.load(b, env, memarg, I16, I64, Extend::Unsigned)
             }
-            Operator::I64Store { memarg } | Operator::F64Store { memarg } => self.store(b, env, memarg, 8),
-            Operator::I32Store8 { memarg } | Operator::I64Store8 { memarg } => self.store(b, env, memarg, 1),
-            Operator::I32Store16 { memarg } | Operator::I64Store16 { memarg } => self.store(b, env, memarg, 2),
+            Operator::I64Load32S { memarg } => self.load(b, env, memarg, I32, I64, Extend::Signed),
+            Operator::I64Load32U { memarg } => {
+                self.load(b, env, memarg, I32, I64, Extend::Unsigned)
+            }
+            Operator::I32Store { memarg }
+            | Operator::F32Store { memarg }
+            | Operator::I64Store32 { memarg } => self.store(b, env, memarg, 4),
+            Operator::I64Store { memarg } | Operator::F64Store { memarg } => {
+                self.store(b, env, memarg, 8)
+            }
+            Operator::I32Store8 { memarg } | Operator::I64Store8 { memarg } => {
+                self.store(b, env, memarg, 1)
+            }
+            Operator::I32Store16 { memarg } | Operator::I64Store16 { memarg } => {
+                self.store(b, env, memarg, 2)
+            }
             Operator::MemorySize { mem } => {
                 let length = env.memory_length(b, mem);
                 let pages = b.ins().ushr_imm_u(length, 16);
@@ -524,7 +573,9 @@ impl FuncTranslator {
             Operator::MemoryGrow { mem } => {
                 let delta = self.pop();
                 let mem = b.ins().iconst(I32, i64::from(mem));
-                let old = env.call_builtin(b, Builtin::MemoryGrow, &[mem, delta]).expect("returns a size");
+                let old = env
+                    .call_builtin(b, Builtin::MemoryGrow, &[mem, delta])
+                    .expect("returns a size");
                 self.stack.push(old);
             }
             Operator::MemoryFill { mem } => {
@@ -548,10 +599,9 @@ impl FuncTranslator {
                 let data = b.ins().iconst(I32, i64::from(data_index));
                 env.call_builtin(b, Builtin::DataDrop, &[data]);
             }
-            _ => return Ok(false),
+            _ => return false,
         }
-        let _ = offset;
-        Ok(true)
+        true
     }
 
     fn load(
@@ -564,7 +614,13 @@ impl FuncTranslator {
         extend: Extend,
     ) {
         let index = self.pop();
-        let (addr, offset) = env.heap_addr(b, memory_index(&memarg), index, memarg.offset, mem_ty.bytes());
+        let (addr, offset) = env.heap_addr(
+            b,
+            memory_index(&memarg),
+            index,
+            memarg.offset,
+            mem_ty.bytes(),
+        );
         let flags = heap_flags();
         let value = match extend {
             Extend::None => b.ins().load(mem_ty, flags, addr, offset),
@@ -586,7 +642,13 @@ impl FuncTranslator {
         self.stack.push(value);
     }
 
-    fn store(&mut self, b: &mut FunctionBuilder, env: &mut FuncEnvironment<'_>, memarg: MemArg, size: u32) {
+    fn store(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut FuncEnvironment<'_>,
+        memarg: MemArg,
+        size: u32,
+    ) {
         let (index, value) = self.pop2();
         let (addr, offset) = env.heap_addr(b, memory_index(&memarg), index, memarg.offset, size);
         let flags = heap_flags();
@@ -644,7 +706,9 @@ impl FuncTranslator {
             Operator::TableGrow { table } => {
                 let (init, delta) = self.pop2();
                 let table = b.ins().iconst(I32, i64::from(table));
-                let old = env.call_builtin(b, Builtin::TableGrow, &[table, delta, init]).expect("returns a size");
+                let old = env
+                    .call_builtin(b, Builtin::TableGrow, &[table, delta, init])
+                    .expect("returns a size");
                 self.stack.push(old);
             }
             Operator::TableFill { table } => {
@@ -652,11 +716,18 @@ impl FuncTranslator {
                 let table = b.ins().iconst(I32, i64::from(table));
                 env.call_builtin(b, Builtin::TableFill, &[table, dst, value, len]);
             }
-            Operator::TableCopy { dst_table, src_table } => {
+            Operator::TableCopy {
+                dst_table,
+                src_table,
+            } => {
                 let (dst, src, len) = self.pop3();
                 let dst_table = b.ins().iconst(I32, i64::from(dst_table));
                 let src_table = b.ins().iconst(I32, i64::from(src_table));
-                env.call_builtin(b, Builtin::TableCopy, &[dst_table, src_table, dst, src, len]);
+                env.call_builtin(
+                    b,
+                    Builtin::TableCopy,
+                    &[dst_table, src_table, dst, src, len],
+                );
             }
             Operator::TableInit { elem_index, table } => {
                 let (dst, src, len) = self.pop3();

@@ -9,7 +9,11 @@ use cranelift_frontend::FunctionBuilder;
 use wasmparser::Operator;
 
 /// Translates `op` if it is a numeric operator; returns whether it was.
-pub(super) fn translate(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>) -> Result<bool, CompileError> {
+pub(super) fn translate(
+    t: &mut FuncTranslator,
+    b: &mut FunctionBuilder,
+    op: &Operator<'_>,
+) -> Result<bool, CompileError> {
     let handled = constant(t, b, op)
         || compare(t, b, op)
         || int_unary(t, b, op)
@@ -84,8 +88,8 @@ fn compare(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>) -
 fn int_unary(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>) -> bool {
     use Operator::*;
     let x = match op {
-        I32Clz | I64Clz | I32Ctz | I64Ctz | I32Popcnt | I64Popcnt | I32Extend8S | I32Extend16S | I64Extend8S
-        | I64Extend16S | I64Extend32S => t.pop(),
+        I32Clz | I64Clz | I32Ctz | I64Ctz | I32Popcnt | I64Popcnt | I32Extend8S | I32Extend16S
+        | I64Extend8S | I64Extend16S | I64Extend32S => t.pop(),
         _ => return false,
     };
     let v = match op {
@@ -112,9 +116,36 @@ fn int_binary(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>
     use Operator::*;
     let is_binary = matches!(
         op,
-        I32Add | I64Add | I32Sub | I64Sub | I32Mul | I64Mul | I32DivS | I64DivS | I32DivU | I64DivU | I32RemS
-            | I64RemS | I32RemU | I64RemU | I32And | I64And | I32Or | I64Or | I32Xor | I64Xor | I32Shl | I64Shl
-            | I32ShrS | I64ShrS | I32ShrU | I64ShrU | I32Rotl | I64Rotl | I32Rotr | I64Rotr
+        I32Add
+            | I64Add
+            | I32Sub
+            | I64Sub
+            | I32Mul
+            | I64Mul
+            | I32DivS
+            | I64DivS
+            | I32DivU
+            | I64DivU
+            | I32RemS
+            | I64RemS
+            | I32RemU
+            | I64RemU
+            | I32And
+            | I64And
+            | I32Or
+            | I64Or
+            | I32Xor
+            | I64Xor
+            | I32Shl
+            | I64Shl
+            | I32ShrS
+            | I64ShrS
+            | I32ShrU
+            | I64ShrU
+            | I32Rotl
+            | I64Rotl
+            | I32Rotr
+            | I64Rotr
     );
     if !is_binary {
         return false;
@@ -162,7 +193,11 @@ fn trap_if_zero(b: &mut FunctionBuilder, y: Value) {
 /// `INT_MIN / -1` overflows.
 fn trap_if_signed_overflow(b: &mut FunctionBuilder, x: Value, y: Value) {
     let ty = b.func.dfg.value_type(x);
-    let min = if ty == types::I32 { i64::from(i32::MIN) } else { i64::MIN };
+    let min = if ty == types::I32 {
+        i64::from(i32::MIN)
+    } else {
+        i64::MIN
+    };
     let is_min = b.ins().icmp_imm_s(IntCC::Equal, x, min);
     let is_minus_one = b.ins().icmp_imm_s(IntCC::Equal, y, -1);
     let both = b.ins().band(is_min, is_minus_one);
@@ -173,8 +208,20 @@ fn float_unary(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_
     use Operator::*;
     let is_unary = matches!(
         op,
-        F32Abs | F64Abs | F32Neg | F64Neg | F32Ceil | F64Ceil | F32Floor | F64Floor | F32Trunc | F64Trunc
-            | F32Nearest | F64Nearest | F32Sqrt | F64Sqrt
+        F32Abs
+            | F64Abs
+            | F32Neg
+            | F64Neg
+            | F32Ceil
+            | F64Ceil
+            | F32Floor
+            | F64Floor
+            | F32Trunc
+            | F64Trunc
+            | F32Nearest
+            | F64Nearest
+            | F32Sqrt
+            | F64Sqrt
     );
     if !is_unary {
         return false;
@@ -198,8 +245,20 @@ fn float_binary(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'
     use Operator::*;
     let is_binary = matches!(
         op,
-        F32Add | F64Add | F32Sub | F64Sub | F32Mul | F64Mul | F32Div | F64Div | F32Min | F64Min | F32Max
-            | F64Max | F32Copysign | F64Copysign
+        F32Add
+            | F64Add
+            | F32Sub
+            | F64Sub
+            | F32Mul
+            | F64Mul
+            | F32Div
+            | F64Div
+            | F32Min
+            | F64Min
+            | F32Max
+            | F64Max
+            | F32Copysign
+            | F64Copysign
     );
     if !is_binary {
         return false;
