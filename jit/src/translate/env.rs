@@ -411,7 +411,9 @@ impl<'m> FuncEnvironment<'m> {
             limits,
             vm_limits::EPOCH_COUNTER as i32,
         );
-        let epoch = b.ins().load(types::I64, trusted(), counter, 0);
+        // Another thread advances the epoch: an atomic load, so that Cranelift never reuses an
+        // earlier value (a plain load in a loop without stores would be hoisted out of it).
+        let epoch = b.ins().atomic_load(types::I64, trusted(), counter);
         let deadline = b.ins().load(
             types::I64,
             trusted(),

@@ -18,7 +18,7 @@
 ;;                                 block0(v0: i64, v1: i64, v2: i32, v3: i32):
 ;;                                     v4 = load.i64 notrap aligned readonly v0+8
 ;;                                     v5 = load.i64 notrap aligned readonly v4+16
-;;                                     v6 = load.i64 notrap aligned v5
+;;                                     v6 = atomic_load.i64 notrap aligned v5
 ;;                                     v7 = load.i64 notrap aligned v4+8
 ;;                                     v8 = icmp uge v6, v7
 ;;                                     trapnz v8, user10

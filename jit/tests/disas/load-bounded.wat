@@ -16,7 +16,7 @@
 ;;                                 block0(v0: i64, v1: i64, v2: i32):
 ;;                                     v3 = load.i64 notrap aligned readonly v0+8
 ;;                                     v4 = load.i64 notrap aligned readonly v3+16
-;;                                     v5 = load.i64 notrap aligned v4
+;;                                     v5 = atomic_load.i64 notrap aligned v4
 ;;                                     v6 = load.i64 notrap aligned v3+8
 ;;                                     v7 = icmp uge v5, v6
 ;;                                     trapnz v7, user10

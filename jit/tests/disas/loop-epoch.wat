@@ -20,7 +20,7 @@
 ;;                                     v3 = iconst.i32 0
 ;;                                     v4 = load.i64 notrap aligned readonly v0+8
 ;;                                     v5 = load.i64 notrap aligned readonly v4+16
-;;                                     v6 = load.i64 notrap aligned v5
+;;                                     v6 = atomic_load.i64 notrap aligned v5
 ;;                                     v7 = load.i64 notrap aligned v4+8
 ;;                                     v8 = icmp uge v6, v7
 ;;                                     trapnz v8, user10
@@ -29,7 +29,7 @@
 ;;                                 block2(v15: i32):
 ;; @001b                               v10 = load.i64 notrap aligned readonly v0+8
 ;; @001b                               v11 = load.i64 notrap aligned readonly v10+16
-;; @001b                               v12 = load.i64 notrap aligned v11
+;; @001b                               v12 = atomic_load.i64 notrap aligned v11
 ;; @001b                               v13 = load.i64 notrap aligned v10+8
 ;; @001b                               v14 = icmp uge v12, v13
 ;; @001b                               trapnz v14, user10
