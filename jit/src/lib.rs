@@ -34,8 +34,8 @@ pub use module::{
 pub use trap::TrapCode;
 pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 pub use vmctx::{
-    HOST_FUNC_ENTRY_OFFSET, VMCTX_MAGIC, VMCTX_MAGIC_OFFSET, VMOffsets, vm_func_ref,
-    vm_function_import, vm_global, vm_limits, vm_memory, vm_table,
+    HOST_FUNC_ENTRY_OFFSET, HOST_FUNC_MAGIC, VMCTX_MAGIC, VMCTX_MAGIC_OFFSET, VMOffsets,
+    vm_func_ref, vm_function_import, vm_global, vm_limits, vm_memory, vm_table,
 };
 
 /// Size in bytes of one Wasm page.

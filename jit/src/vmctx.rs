@@ -28,6 +28,9 @@ use crate::module::ModuleInfo;
 pub const VMCTX_MAGIC_OFFSET: u32 = 0;
 /// Magic number of an instance's VMContext ("faas", little-endian).
 pub const VMCTX_MAGIC: u32 = u32::from_le_bytes(*b"faas");
+/// Magic number of a host function's context ("host", little-endian): what stands at
+/// [`VMCTX_MAGIC_OFFSET`] of a `vmctx` that reaches the host instead of an instance.
+pub const HOST_FUNC_MAGIC: u32 = u32::from_le_bytes(*b"host");
 /// In a host function's context (the `vmctx` of a `VMFunctionImport` that reaches the host), the
 /// offset of its entry point: `extern "C" fn(host_ctx, caller_vmctx, values: *mut u128, len: u32) -> u32`,
 /// returning 0 on success and anything else to trap with [`crate::TrapCode::HostError`].

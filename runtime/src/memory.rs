@@ -1,0 +1,307 @@
+//! Linear memories in pooled slots. The base never moves; growing makes more pages of the
+//! reservation accessible. Under `Guarded`, the reservation is 4 GiB with `guard_bytes` of
+//! inaccessible space on each side, which is what lets the compiler omit bounds checks; under
+//! `Bounded`, it is the memory's maximum and every access is checked.
+
+use crate::engine::Engine;
+use crate::pool::Slot;
+use crate::store::{Store, StoreId, StoreInner};
+use crate::values::Trap;
+use crate::vm::{Definition, VMMemoryDefinition};
+use faasm_jit::{MAX_WASM_PAGES, MemoryStrategy, MemoryType, WASM_PAGE_SIZE};
+
+/// A linear memory of a store.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Memory {
+    pub(crate) store: StoreId,
+    pub(crate) index: u32,
+}
+
+/// A store's memory: its slot and the definition generated code reads.
+#[derive(Debug)]
+pub(crate) struct MemoryData {
+    declared: MemoryType,
+    /// Largest size allowed: declared maximum, engine limit, 4 GiB.
+    max_pages: u64,
+    /// Always `Some` until the store returns it to the pool.
+    slot: Option<Slot>,
+    def: Definition<VMMemoryDefinition>,
+}
+
+impl MemoryData {
+    /// A memory of `ty.minimum` zeroed pages in a slot from `engine`'s pool, published through
+    /// `def`.
+    pub(crate) fn new(
+        engine: &Engine,
+        ty: MemoryType,
+        def: Definition<VMMemoryDefinition>,
+    ) -> Result<MemoryData, String> {
+        let max_pages = ty
+            .maximum
+            .unwrap_or(MAX_WASM_PAGES)
+            .min(engine.config().max_memory_pages)
+            .min(MAX_WASM_PAGES);
+        if ty.minimum > max_pages {
+            return Err(format!(
+                "memory of {} pages exceeds the limit of {max_pages} pages",
+                ty.minimum
+            ));
+        }
+        let reservation = match engine.config().compiler.memory_strategy {
+            MemoryStrategy::Guarded { .. } => MAX_WASM_PAGES * WASM_PAGE_SIZE,
+            MemoryStrategy::Bounded => max_pages * WASM_PAGE_SIZE,
+        };
+        let reservation =
+            usize::try_from(reservation).map_err(|_| "memory reservation too large".to_string())?;
+        let slot = engine
+            .slots()
+            .acquire(reservation)
+            .map_err(|e| format!("cannot reserve {reservation} bytes for a memory: {e}"))?;
+        let mut memory = MemoryData {
+            declared: ty,
+            max_pages,
+            slot: Some(slot),
+            def,
+        };
+        if memory.resize_to(ty.minimum).is_err() {
+            let slot = memory.take_slot();
+            slot.into_iter().for_each(|s| engine.slots().release(s));
+            return Err(format!("cannot commit {} pages of memory", ty.minimum));
+        }
+        Ok(memory)
+    }
+
+    /// The definition generated code reads (of this memory, for importers).
+    pub(crate) fn definition_ptr(&self) -> *mut VMMemoryDefinition {
+        self.def.as_ptr()
+    }
+
+    /// The type with the current size as minimum.
+    pub(crate) fn ty(&self) -> MemoryType {
+        MemoryType {
+            minimum: self.size_pages(),
+            ..self.declared
+        }
+    }
+
+    pub(crate) fn size_pages(&self) -> u64 {
+        self.byte_len() / WASM_PAGE_SIZE
+    }
+
+    pub(crate) fn byte_len(&self) -> u64 {
+        self.def.get().current_length
+    }
+
+    /// Grows by `delta` pages; the old size in pages, or `None` beyond the limits.
+    pub(crate) fn grow(&mut self, delta: u64) -> Option<u64> {
+        let old = self.size_pages();
+        let new = old.checked_add(delta).filter(|n| *n <= self.max_pages)?;
+        self.resize_to(new).ok()?;
+        Some(old)
+    }
+
+    fn resize_to(&mut self, pages: u64) -> Result<(), ()> {
+        let bytes = usize::try_from(pages * WASM_PAGE_SIZE).map_err(|_| ())?;
+        let slot = self.slot.as_mut().ok_or(())?;
+        slot.make_accessible(bytes).map_err(|_| ())?;
+        let base = slot.base();
+        let def = self.def.get_mut();
+        def.base = base;
+        def.current_length = bytes as u64;
+        Ok(())
+    }
+
+    /// The accessible bytes.
+    pub(crate) fn data(&self) -> &[u8] {
+        match &self.slot {
+            // SAFETY: `[base, base + current_length)` is accessible memory owned by this slot;
+            // `&self` excludes writes through the Rust API while the slice lives.
+            Some(slot) => unsafe {
+                std::slice::from_raw_parts(slot.base(), self.byte_len() as usize)
+            },
+            None => &[],
+        }
+    }
+
+    /// The accessible bytes, mutably.
+    pub(crate) fn data_mut(&mut self) -> &mut [u8] {
+        match &self.slot {
+            // SAFETY: as in `data`; `&mut self` makes this the only Rust access.
+            Some(slot) => unsafe {
+                std::slice::from_raw_parts_mut(slot.base(), self.byte_len() as usize)
+            },
+            None => &mut [],
+        }
+    }
+
+    /// Copies `bytes` to `offset`; false (nothing written) if out of bounds.
+    pub(crate) fn write(&mut self, offset: u64, bytes: &[u8]) -> bool {
+        let Some(end) = offset
+            .checked_add(bytes.len() as u64)
+            .filter(|e| *e <= self.byte_len())
+        else {
+            return false;
+        };
+        self.data_mut()[offset as usize..end as usize].copy_from_slice(bytes);
+        true
+    }
+
+    /// Gives up the slot (to return it to the pool); the memory is empty afterwards.
+    pub(crate) fn take_slot(&mut self) -> Option<Slot> {
+        let def = self.def.get_mut();
+        def.current_length = 0;
+        self.slot.take()
+    }
+}
+
+impl Memory {
+    /// A memory of type `ty`, zeroed.
+    pub fn new(store: &mut Store, ty: MemoryType) -> Result<Memory, Trap> {
+        if ty.maximum.is_some_and(|max| max < ty.minimum) {
+            return Err(Trap::BadArguments(format!(
+                "memory maximum below its minimum: {ty:?}"
+            )));
+        }
+        let inner = store.inner_mut();
+        let def = Definition::boxed(VMMemoryDefinition {
+            base: std::ptr::null_mut(),
+            current_length: 0,
+        });
+        let memory = MemoryData::new(&inner.engine, ty, def).map_err(Trap::BadArguments)?;
+        Ok(Memory {
+            store: inner.id,
+            index: StoreInner::push(&mut inner.memories, memory),
+        })
+    }
+
+    /// The type, with the current size as minimum.
+    pub fn ty(&self, store: &Store) -> MemoryType {
+        self.data_ref(store).map_or(
+            MemoryType {
+                minimum: 0,
+                maximum: Some(0),
+            },
+            MemoryData::ty,
+        )
+    }
+
+    /// The current size in pages.
+    pub fn size_pages(&self, store: &Store) -> u64 {
+        self.data_ref(store).map_or(0, MemoryData::size_pages)
+    }
+
+    /// The memory's bytes (empty if the handle belongs to another store).
+    pub fn data<'a>(&self, store: &'a Store) -> &'a [u8] {
+        self.data_ref(store).map_or(&[], MemoryData::data)
+    }
+
+    /// The memory's bytes, mutably (empty if the handle belongs to another store).
+    pub fn data_mut<'a>(&self, store: &'a mut Store) -> &'a mut [u8] {
+        let inner = store.inner_mut();
+        if inner.check(self.store, "memory").is_err() {
+            return &mut [];
+        }
+        inner
+            .memories
+            .get_mut(self.index as usize)
+            .map_or(&mut [], MemoryData::data_mut)
+    }
+
+    /// Grows by `delta_pages`; returns the old size in pages. Growing beyond the maximum
+    /// (declared, the engine's limit or 4 GiB) is `Trap::BadArguments`.
+    pub fn grow(&self, store: &mut Store, delta_pages: u64) -> Result<u64, Trap> {
+        let inner = store.inner_mut();
+        inner.check(self.store, "memory")?;
+        let memory = inner
+            .memories
+            .get_mut(self.index as usize)
+            .ok_or_else(|| Trap::BadArguments("unknown memory".to_string()))?;
+        memory.grow(delta_pages).ok_or_else(|| {
+            Trap::BadArguments(format!(
+                "cannot grow a memory of {} pages by {delta_pages}",
+                memory.size_pages()
+            ))
+        })
+    }
+
+    fn data_ref<'a>(&self, store: &'a Store) -> Option<&'a MemoryData> {
+        let inner = store.inner();
+        inner.check(self.store, "memory").ok()?;
+        inner.memories.get(self.index as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Config;
+
+    fn engine(strategy: MemoryStrategy, max_memory_pages: u64) -> Engine {
+        let mut config = Config {
+            max_memory_pages,
+            ..Config::default()
+        };
+        config.compiler.memory_strategy = strategy;
+        Engine::new(config).expect("engine")
+    }
+
+    fn memory(engine: &Engine, minimum: u64, maximum: Option<u64>) -> Result<MemoryData, String> {
+        let def = Definition::boxed(VMMemoryDefinition {
+            base: std::ptr::null_mut(),
+            current_length: 0,
+        });
+        MemoryData::new(engine, MemoryType { minimum, maximum }, def)
+    }
+
+    #[test]
+    fn grow_keeps_the_base_and_respects_the_maximum() {
+        let engine = engine(MemoryStrategy::default(), MAX_WASM_PAGES);
+        let mut m = memory(&engine, 1, Some(3)).expect("memory");
+        let base = m.def.get().base;
+        m.data_mut()[65535] = 1;
+        assert_eq!(m.grow(2), Some(1));
+        assert_eq!(m.def.get().base, base);
+        assert_eq!(m.byte_len(), 3 * WASM_PAGE_SIZE);
+        assert_eq!(m.data()[65535], 1);
+        assert_eq!(m.data()[3 * 65536 - 1], 0);
+        assert_eq!(m.grow(1), None);
+        assert_eq!(m.grow(0), Some(3));
+        if let Some(slot) = m.take_slot() {
+            engine.slots().release(slot);
+        }
+    }
+
+    #[test]
+    fn engine_limit_applies_to_unbounded_memories() {
+        let engine = engine(MemoryStrategy::Bounded, 4);
+        assert!(memory(&engine, 5, None).is_err());
+        let mut m = memory(&engine, 1, None).expect("memory");
+        assert_eq!(m.slot.as_ref().map(Slot::reservation), Some(4 * 65536));
+        assert_eq!(m.grow(3), Some(1));
+        assert_eq!(m.grow(1), None);
+    }
+
+    #[test]
+    fn guarded_slots_reserve_four_gib() {
+        let engine = engine(
+            MemoryStrategy::Guarded {
+                guard_bytes: 1 << 20,
+            },
+            MAX_WASM_PAGES,
+        );
+        let m = memory(&engine, 0, Some(0)).expect("memory");
+        assert_eq!(m.slot.as_ref().map(Slot::reservation), Some(4 << 30));
+        assert_eq!(m.data().len(), 0);
+    }
+
+    #[test]
+    fn writes_are_bounds_checked() {
+        let engine = engine(MemoryStrategy::Bounded, 16);
+        let mut m = memory(&engine, 1, Some(1)).expect("memory");
+        assert!(m.write(65534, &[1, 2]));
+        assert!(!m.write(65535, &[1, 2]));
+        assert!(m.write(65536, &[]));
+        assert!(!m.write(65537, &[]));
+        assert_eq!(&m.data()[65534..], &[1, 2]);
+    }
+}

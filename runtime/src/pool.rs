@@ -1,0 +1,199 @@
+//! The engine's pool of memory slots. A slot is `[guard][reservation][guard]` of address space,
+//! all `PROT_NONE` except the accessible prefix of the reservation. Released slots are reset
+//! (pages discarded, access removed) and kept on a free list, so creating an instance does not
+//! map and unmap gigabytes of address space each time.
+
+use crate::sys::{self, Protection};
+use std::collections::HashMap;
+use std::io;
+use std::sync::Mutex;
+
+/// How many released slots the pool keeps (per pool) before unmapping the rest: bounds the
+/// address space held by idle slots (about 4 GiB each with guard regions).
+const MAX_FREE_SLOTS: usize = 64;
+
+/// One reserved region for a linear memory. Unmapped when dropped, unless returned to the pool.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    mapping: *mut u8,
+    mapping_len: usize,
+    base: *mut u8,
+    reservation: usize,
+    accessible: usize,
+}
+
+// SAFETY: a slot is an exclusively owned mapping; its pointers are addresses, not shared Rust data.
+unsafe impl Send for Slot {}
+
+impl Slot {
+    fn reserve(guard: usize, reservation: usize) -> io::Result<Slot> {
+        let too_large = || io::Error::other("memory reservation too large");
+        let mapping_len = guard
+            .checked_mul(2)
+            .and_then(|g| g.checked_add(reservation))
+            .ok_or_else(too_large)?;
+        let mapping = sys::map_anonymous(mapping_len, Protection::None)?;
+        Ok(Slot {
+            mapping,
+            mapping_len,
+            // SAFETY: `guard < mapping_len`, so the result stays inside the mapping.
+            base: unsafe { mapping.add(guard) },
+            reservation,
+            accessible: 0,
+        })
+    }
+
+    /// The first byte of the reservation: the memory's base, which never moves.
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    /// Size of the reservation in bytes.
+    #[cfg(test)]
+    pub(crate) fn reservation(&self) -> usize {
+        self.reservation
+    }
+
+    /// Number of accessible (read-write) bytes at the base.
+    #[cfg(test)]
+    pub(crate) fn accessible(&self) -> usize {
+        self.accessible
+    }
+
+    /// Makes the first `len` bytes (a multiple of the page size, within the reservation)
+    /// accessible. Never shrinks.
+    pub(crate) fn make_accessible(&mut self, len: usize) -> io::Result<()> {
+        if len > self.reservation {
+            return Err(io::Error::other("beyond the slot's reservation"));
+        }
+        if len <= self.accessible {
+            return Ok(());
+        }
+        // SAFETY: `[accessible, len)` lies in our reservation and is inaccessible now, so no Rust
+        // reference to it exists.
+        unsafe {
+            sys::protect(
+                self.base.add(self.accessible),
+                len - self.accessible,
+                Protection::ReadWrite,
+            )?
+        };
+        self.accessible = len;
+        Ok(())
+    }
+
+    /// Discards the contents and removes all access, ready for another memory.
+    fn reset(&mut self) -> io::Result<()> {
+        // SAFETY: the accessible prefix is ours, and the memory that used it is gone.
+        unsafe {
+            sys::discard(self.base, self.accessible)?;
+            sys::protect(self.base, self.accessible, Protection::None)?;
+        }
+        self.accessible = 0;
+        Ok(())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is ours and its memory is gone.
+        let _ = unsafe { sys::unmap(self.mapping, self.mapping_len) };
+    }
+}
+
+/// Free slots by reservation size; all slots of one pool share a guard size.
+#[derive(Debug)]
+pub(crate) struct SlotPool {
+    guard: usize,
+    free: Mutex<HashMap<usize, Vec<Slot>>>,
+}
+
+impl SlotPool {
+    /// A pool whose slots have `guard` bytes (rounded up to pages) on each side.
+    pub(crate) fn new(guard: usize) -> SlotPool {
+        SlotPool {
+            guard: sys::round_up_to_page(guard).unwrap_or(guard),
+            free: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A slot with at least `reservation` bytes, all inaccessible.
+    pub(crate) fn acquire(&self, reservation: usize) -> io::Result<Slot> {
+        let reservation = sys::round_up_to_page(reservation)
+            .ok_or_else(|| io::Error::other("memory reservation too large"))?;
+        let reused = self.lock().get_mut(&reservation).and_then(Vec::pop);
+        match reused {
+            Some(slot) => Ok(slot),
+            None => Slot::reserve(self.guard, reservation),
+        }
+    }
+
+    /// Resets `slot` and keeps it for reuse (or unmaps it if the pool is full or the reset
+    /// failed).
+    pub(crate) fn release(&self, mut slot: Slot) {
+        if slot.reset().is_err() {
+            return;
+        }
+        let mut free = self.lock();
+        if free.values().map(Vec::len).sum::<usize>() < MAX_FREE_SLOTS {
+            free.entry(slot.reservation).or_default().push(slot);
+        }
+    }
+
+    /// Number of slots waiting for reuse.
+    #[cfg(test)]
+    pub(crate) fn free_slots(&self) -> usize {
+        self.lock().values().map(Vec::len).sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Vec<Slot>>> {
+        self.free
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn released_slots_are_reused_and_reset() {
+        let pool = SlotPool::new(64 << 10);
+        let mut slot = pool.acquire(1 << 20).expect("reserve");
+        slot.make_accessible(128 << 10).expect("grow");
+        // SAFETY: the first 128 KiB are accessible.
+        unsafe { slot.base().write(42) };
+        let base = slot.base();
+        pool.release(slot);
+        assert_eq!(pool.free_slots(), 1);
+        let mut again = pool.acquire(1 << 20).expect("reuse");
+        assert_eq!(again.base(), base, "the free slot is reused");
+        assert_eq!(again.accessible(), 0);
+        again.make_accessible(64 << 10).expect("grow");
+        // SAFETY: the first 64 KiB are accessible.
+        assert_eq!(unsafe { again.base().read() }, 0, "contents were discarded");
+        assert_eq!(pool.free_slots(), 0);
+    }
+
+    #[test]
+    fn growth_stops_at_the_reservation() {
+        let pool = SlotPool::new(4096);
+        let mut slot = pool.acquire(64 << 10).expect("reserve");
+        assert!(slot.make_accessible(64 << 10).is_ok());
+        assert!(slot.make_accessible(128 << 10).is_err());
+        assert_eq!(slot.reservation(), 64 << 10);
+    }
+
+    #[test]
+    fn the_pool_keeps_a_bounded_number_of_slots() {
+        let pool = SlotPool::new(4096);
+        let slots: Vec<_> = (0..MAX_FREE_SLOTS + 3)
+            .map(|_| pool.acquire(4096).expect("reserve"))
+            .collect();
+        for slot in slots {
+            pool.release(slot);
+        }
+        assert_eq!(pool.free_slots(), MAX_FREE_SLOTS);
+    }
+}

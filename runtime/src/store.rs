@@ -1,0 +1,279 @@
+//! The store: owner of instances, host functions, tables, memories and globals, which handles
+//! name by index. Its state lives in one heap block whose address never changes, because
+//! instances and generated code point into it; the `Store` value itself may move freely.
+
+use crate::engine::Engine;
+use crate::func::{Func, FuncData};
+use crate::global::GlobalData;
+use crate::instance::InstanceData;
+use crate::memory::MemoryData;
+use crate::table::TableData;
+use crate::values::{Trap, Val, extern_ref_from_raw, extern_ref_to_raw};
+use crate::vm::{Definition, VMRuntimeLimits};
+use faasm_jit::ValType;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Identifies a store; handles carry it so that using one with another store is caught.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct StoreId(u64);
+
+impl StoreId {
+    fn next() -> StoreId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        StoreId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Owns everything instances are made of. `Send`, not `Sync`: one thread uses it at a time.
+pub struct Store {
+    inner: NonNull<StoreInner>,
+}
+
+// SAFETY: the store exclusively owns everything behind its pointer; host functions are
+// `Send + Sync`, modules and the engine are `Send + Sync`, and raw pointers inside only point to
+// memory the store owns. Nothing is tied to the creating thread.
+unsafe impl Send for Store {}
+
+pub(crate) struct StoreInner {
+    pub(crate) id: StoreId,
+    pub(crate) engine: Engine,
+    pub(crate) limits: Definition<VMRuntimeLimits>,
+    pub(crate) timeout: Option<Duration>,
+    /// Calls into generated code in progress (nested through host functions).
+    pub(crate) active_calls: u32,
+    pub(crate) instances: Vec<NonNull<InstanceData>>,
+    /// VMContext start address → instance index, to map funcref pointers back to functions.
+    pub(crate) vmctx_starts: BTreeMap<usize, u32>,
+    pub(crate) funcs: Vec<FuncData>,
+    pub(crate) tables: Vec<TableData>,
+    pub(crate) memories: Vec<MemoryData>,
+    pub(crate) globals: Vec<GlobalData>,
+}
+
+impl Store {
+    /// An empty store for `engine`.
+    pub fn new(engine: &Engine) -> Store {
+        let limits = Definition::boxed(VMRuntimeLimits {
+            stack_limit: 0,
+            epoch_deadline: u64::MAX,
+            epoch_counter: engine.epoch_counter(),
+        });
+        let inner = Box::new(StoreInner {
+            id: StoreId::next(),
+            engine: engine.clone(),
+            limits,
+            timeout: None,
+            active_calls: 0,
+            instances: Vec::new(),
+            vmctx_starts: BTreeMap::new(),
+            funcs: Vec::new(),
+            tables: Vec::new(),
+            memories: Vec::new(),
+            globals: Vec::new(),
+        });
+        Store {
+            inner: NonNull::from(Box::leak(inner)),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner().engine
+    }
+
+    /// Sets the deadline of every later top-level call: it traps with `Interrupt` once
+    /// `timeout` has passed (measured in epoch ticks). `None` removes the deadline.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        if timeout.is_some() {
+            self.inner().engine.start_ticker();
+        }
+        self.inner_mut().timeout = timeout;
+    }
+
+    pub(crate) fn inner(&self) -> &StoreInner {
+        // SAFETY: `inner` comes from `Box::leak` and lives until `drop`; `&self` excludes
+        // mutation through this handle.
+        unsafe { self.inner.as_ref() }
+    }
+
+    pub(crate) fn inner_mut(&mut self) -> &mut StoreInner {
+        // SAFETY: as in `inner`; `&mut self` makes this the only access through the handle.
+        unsafe { self.inner.as_mut() }
+    }
+
+    /// The stable address of the store's state, for instances and generated code.
+    pub(crate) fn inner_ptr(&mut self) -> *mut StoreInner {
+        self.inner.as_ptr()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // SAFETY: `inner` came from `Box::leak` in `new` and is freed exactly once, here.
+        drop(unsafe { Box::from_raw(self.inner.as_ptr()) });
+    }
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner();
+        f.debug_struct("Store")
+            .field("id", &inner.id)
+            .field("instances", &inner.instances.len())
+            .field("funcs", &inner.funcs.len())
+            .field("memories", &inner.memories.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for StoreInner {
+    fn drop(&mut self) {
+        // Memories go back to the engine's pool; definitions inside VMContexts are freed with
+        // the instances below.
+        for memory in &mut self.memories {
+            if let Some(slot) = memory.take_slot() {
+                self.engine.slots().release(slot);
+            }
+        }
+        self.funcs.clear();
+        self.tables.clear();
+        self.memories.clear();
+        self.globals.clear();
+        for instance in self.instances.drain(..) {
+            // SAFETY: instances come from `Box::leak` in `instantiate` and are freed once; no
+            // generated code runs while the store is dropped.
+            drop(unsafe { Box::from_raw(instance.as_ptr()) });
+        }
+    }
+}
+
+impl StoreInner {
+    /// Fails if `store` is not this store's id.
+    pub(crate) fn check(&self, store: StoreId, what: &str) -> Result<(), Trap> {
+        if store == self.id {
+            Ok(())
+        } else {
+            Err(Trap::BadArguments(format!(
+                "{what} belongs to another store"
+            )))
+        }
+    }
+
+    pub(crate) fn instance(&self, index: u32) -> Option<&InstanceData> {
+        let ptr = self.instances.get(index as usize)?;
+        // SAFETY: instances live as long as the store; shared access through `&self`.
+        Some(unsafe { ptr.as_ref() })
+    }
+
+    /// Registers a new entity and returns its index.
+    pub(crate) fn push<T>(list: &mut Vec<T>, item: T) -> u32 {
+        list.push(item);
+        (list.len() - 1) as u32
+    }
+
+    /// The `*const VMFuncRef` that represents `func` in tables, globals and arguments.
+    pub(crate) fn func_ref(&self, func: Func) -> Result<u64, Trap> {
+        self.check(func.store, "function")?;
+        match self.funcs.get(func.index as usize) {
+            Some(FuncData::Wasm {
+                instance,
+                func_index,
+            }) => self
+                .instance(*instance)
+                .and_then(|i| i.func_ref_ptr(*func_index))
+                .map(|p| p as u64)
+                .ok_or_else(|| Trap::BadArguments("function of an unknown instance".to_string())),
+            Some(FuncData::Host(host)) => host.func_ref().map(|p| p as u64).ok_or_else(|| {
+                Trap::BadArguments(
+                    "a host function becomes a funcref value only once a module has imported it \
+                     (it needs that module's Wasm-to-host trampoline); import it first"
+                        .to_string(),
+                )
+            }),
+            None => Err(Trap::BadArguments("unknown function".to_string())),
+        }
+    }
+
+    /// The function a `*const VMFuncRef` from generated code stands for.
+    pub(crate) fn func_from_ref(&self, raw: u64) -> Option<Func> {
+        let addr = usize::try_from(raw).ok()?;
+        let (_, instance) = self.vmctx_starts.range(..=addr).next_back()?;
+        self.instance(*instance)?.func_at_ref(addr)
+    }
+
+    /// The raw (u128 slot) encoding of `val`.
+    pub(crate) fn val_to_raw(&self, val: &Val) -> Result<u128, Trap> {
+        Ok(match *val {
+            Val::I32(v) => u128::from(v as u32),
+            Val::I64(v) => u128::from(v as u64),
+            Val::F32(bits) => u128::from(bits),
+            Val::F64(bits) => u128::from(bits),
+            Val::V128(bits) => bits,
+            Val::FuncRef(None) => 0,
+            Val::FuncRef(Some(func)) => u128::from(self.func_ref(func)?),
+            Val::ExternRef(handle) => u128::from(extern_ref_to_raw(handle)),
+        })
+    }
+
+    /// The value of type `ty` encoded as `raw`.
+    pub(crate) fn raw_to_val(&self, raw: u128, ty: ValType) -> Val {
+        match ty {
+            ValType::I32 => Val::I32(raw as u32 as i32),
+            ValType::I64 => Val::I64(raw as u64 as i64),
+            ValType::F32 => Val::F32(raw as u32),
+            ValType::F64 => Val::F64(raw as u64),
+            ValType::V128 => Val::V128(raw),
+            ValType::FuncRef => Val::FuncRef(match raw as u64 {
+                0 => None,
+                ptr => self.func_from_ref(ptr),
+            }),
+            ValType::ExternRef => Val::ExternRef(extern_ref_from_raw(raw as u64)),
+        }
+    }
+
+    /// Checks that `val` has type `ty` and belongs to this store, and encodes it.
+    /// `what` names the value in the error (formatted only on failure).
+    pub(crate) fn typed_val_to_raw(
+        &self,
+        val: &Val,
+        ty: ValType,
+        what: &dyn fmt::Display,
+    ) -> Result<u128, Trap> {
+        if val.ty() != ty {
+            return Err(Trap::BadArguments(format!(
+                "{what}: expected {ty}, got {}",
+                val.ty()
+            )));
+        }
+        self.val_to_raw(val)
+    }
+
+    /// Prepares the limits for a top-level call into generated code.
+    pub(crate) fn arm_limits(&mut self) {
+        let stack_limit = crate::traphandlers::stack_limit(self.engine.config().max_wasm_stack);
+        let deadline = match self.timeout {
+            None => u64::MAX,
+            Some(timeout) => {
+                let tick = self.engine.config().epoch_tick.max(Duration::from_nanos(1));
+                let ticks = timeout.as_nanos().div_ceil(tick.as_nanos());
+                let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
+                self.engine
+                    .current_epoch()
+                    .saturating_add(ticks)
+                    .saturating_add(1)
+            }
+        };
+        let limits = self.limits.get_mut();
+        limits.stack_limit = stack_limit;
+        limits.epoch_deadline = deadline;
+    }
+
+    /// Address of the store's runtime limits, for VMContexts.
+    pub(crate) fn limits_ptr(&self) -> *mut VMRuntimeLimits {
+        self.limits.as_ptr()
+    }
+}

@@ -1,0 +1,220 @@
+//! Every operating-system call of the crate: virtual memory (`mmap`, `mprotect`, `madvise`,
+//! `munmap`), signal handlers, alternate signal stacks and the bounds of the current thread's stack.
+//!
+//! Wrappers that cannot break memory safety on their own (creating a fresh mapping, querying
+//! state) are safe functions; those that change memory other code may be using are `unsafe fn`.
+
+use std::io;
+use std::ptr;
+use std::sync::OnceLock;
+
+/// Access rights of a range of pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protection {
+    /// No access: touching the pages faults.
+    None,
+    /// Read and write (linear memory, code while it is being copied).
+    ReadWrite,
+    /// Read and execute (published code; never writable at the same time).
+    ReadExec,
+}
+
+impl Protection {
+    fn to_prot(self) -> libc::c_int {
+        match self {
+            Protection::None => libc::PROT_NONE,
+            Protection::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
+            Protection::ReadExec => libc::PROT_READ | libc::PROT_EXEC,
+        }
+    }
+}
+
+/// The size of an OS page.
+pub(crate) fn page_size() -> usize {
+    static PAGE_SIZE: OnceLock<usize> = OnceLock::new();
+    *PAGE_SIZE.get_or_init(|| {
+        // SAFETY: sysconf only reads a system constant.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(size)
+            .ok()
+            .filter(|s| s.is_power_of_two())
+            .unwrap_or(4096)
+    })
+}
+
+/// Rounds `len` up to a whole number of OS pages, `None` on overflow.
+pub(crate) fn round_up_to_page(len: usize) -> Option<usize> {
+    let page = page_size();
+    len.checked_add(page - 1).map(|l| l & !(page - 1))
+}
+
+/// Creates a fresh private anonymous mapping of `len` bytes (a multiple of the page size).
+/// `PROT_NONE` mappings are made with `MAP_NORESERVE`: they only reserve address space.
+pub(crate) fn map_anonymous(len: usize, protection: Protection) -> io::Result<*mut u8> {
+    let mut flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    if protection == Protection::None {
+        flags |= libc::MAP_NORESERVE;
+    }
+    // SAFETY: a new anonymous mapping at an address the kernel chooses cannot overlap memory
+    // anyone else uses.
+    let ptr = unsafe { libc::mmap(ptr::null_mut(), len, protection.to_prot(), flags, -1, 0) };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ptr.cast())
+}
+
+/// Unmaps `[ptr, ptr + len)`.
+///
+/// # Safety
+/// The range must be (part of) a mapping this crate made, and nothing may use it afterwards.
+pub(crate) unsafe fn unmap(ptr: *mut u8, len: usize) -> io::Result<()> {
+    // SAFETY: the caller guarantees the range is ours and unused.
+    let rc = unsafe { libc::munmap(ptr.cast(), len) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Changes the access rights of `[ptr, ptr + len)`, page-aligned.
+///
+/// # Safety
+/// The range must lie in a mapping this crate made. Removing access from memory that Rust code
+/// still references makes that code fault; the caller must make sure nobody does.
+pub(crate) unsafe fn protect(ptr: *mut u8, len: usize, protection: Protection) -> io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: the caller guarantees the range is one of our mappings and is not referenced in a
+    // way the new protection breaks.
+    let rc = unsafe { libc::mprotect(ptr.cast(), len, protection.to_prot()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Gives the pages of `[ptr, ptr + len)` back to the kernel: private anonymous pages read as
+/// zero afterwards.
+///
+/// # Safety
+/// The range must lie in a private anonymous mapping this crate made, and its contents must no
+/// longer be needed.
+pub(crate) unsafe fn discard(ptr: *mut u8, len: usize) -> io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: the caller guarantees the range is ours and its contents are dead.
+    let rc = unsafe { libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The signature of a `SA_SIGINFO` signal handler.
+pub(crate) type SigInfoHandler =
+    unsafe extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+
+/// The signal action currently installed for `signum`.
+pub(crate) fn current_action(signum: libc::c_int) -> io::Result<libc::sigaction> {
+    // SAFETY: sigaction is plain data; all-zero is a valid (empty) value.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only queries; `old` is a valid out-pointer.
+    let rc = unsafe { libc::sigaction(signum, ptr::null(), &mut old) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(old)
+}
+
+/// Installs `handler` for `signum` with `SA_SIGINFO | SA_ONSTACK | SA_NODEFER`.
+///
+/// # Safety
+/// `handler` must be async-signal-safe and handle every fault of the process correctly (forward
+/// what it does not own).
+pub(crate) unsafe fn install_handler(
+    signum: libc::c_int,
+    handler: SigInfoHandler,
+) -> io::Result<()> {
+    // SAFETY: sigaction is plain data; all-zero is a valid value that we fill in below.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = handler as usize;
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+    // SAFETY: `action.sa_mask` is a valid sigset_t to initialise.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // SAFETY: `action` is fully initialised; the caller vouches for the handler.
+    let rc = unsafe { libc::sigaction(signum, &action, ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Restores the default action of `signum`. Async-signal-safe.
+pub(crate) fn reset_to_default(signum: libc::c_int) {
+    // SAFETY: sigaction is plain data; all-zero with `SIG_DFL` is the default action.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = libc::SIG_DFL;
+    // SAFETY: `action` is a valid default action; sigaction is async-signal-safe.
+    unsafe { libc::sigaction(signum, &action, ptr::null_mut()) };
+}
+
+/// The alternate signal stack of the calling thread.
+pub(crate) fn current_alt_stack() -> io::Result<libc::stack_t> {
+    // SAFETY: stack_t is plain data; all-zero is valid.
+    let mut old: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new stack only queries; `old` is a valid out-pointer.
+    let rc = unsafe { libc::sigaltstack(ptr::null(), &mut old) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(old)
+}
+
+/// Makes `[base, base + size)` the calling thread's alternate signal stack.
+///
+/// # Safety
+/// The range must be writable memory that stays mapped until the stack is replaced or disabled.
+pub(crate) unsafe fn set_alt_stack(base: *mut u8, size: usize) -> io::Result<()> {
+    let stack = libc::stack_t {
+        ss_sp: base.cast(),
+        ss_flags: 0,
+        ss_size: size,
+    };
+    // SAFETY: the caller guarantees the memory outlives its use as a signal stack.
+    let rc = unsafe { libc::sigaltstack(&stack, ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Disables the calling thread's alternate signal stack.
+pub(crate) fn disable_alt_stack() {
+    let stack = libc::stack_t {
+        ss_sp: ptr::null_mut(),
+        ss_flags: libc::SS_DISABLE,
+        ss_size: 0,
+    };
+    // SAFETY: disabling the alternate stack never touches memory.
+    unsafe { libc::sigaltstack(&stack, ptr::null_mut()) };
+}
+
+/// The lowest address of the calling thread's stack, if the OS says.
+pub(crate) fn current_thread_stack_low() -> Option<usize> {
+    // SAFETY: pthread_attr_t is plain data, initialised by pthread_getattr_np before use.
+    let mut attr: libc::pthread_attr_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pthread_self is always valid; `attr` is a valid out-pointer.
+    if unsafe { libc::pthread_getattr_np(libc::pthread_self(), &mut attr) } != 0 {
+        return None;
+    }
+    let mut low: *mut libc::c_void = ptr::null_mut();
+    let mut size: libc::size_t = 0;
+    // SAFETY: `attr` was initialised above; the out-pointers are valid.
+    let rc = unsafe { libc::pthread_attr_getstack(&attr, &mut low, &mut size) };
+    // SAFETY: `attr` was initialised by pthread_getattr_np and is destroyed once.
+    unsafe { libc::pthread_attr_destroy(&mut attr) };
+    (rc == 0 && !low.is_null()).then_some(low as usize)
+}

@@ -1,0 +1,582 @@
+//! Entering generated code and getting out of it when it traps.
+//!
+//! Every host→Wasm entry goes through `faasm_runtime_enter` (assembly below), which saves the
+//! callee-saved registers and the stack pointer in the current [`Activation`]'s jump buffer
+//! before calling the trampoline. A trap is a hardware fault (or `ud2`) at a PC that the module's
+//! trap table names; the signal handler records the trap in the activation and rewrites the
+//! interrupted context so that the kernel "returns" into `faasm_runtime_landing_pad`, which
+//! restores the saved stack pointer and registers and makes `faasm_runtime_enter` return 1.
+//! Only frames of generated code lie between the entry and the fault, so no Rust frame is ever
+//! skipped. Faults that are not trap sites are forwarded to whoever handled them before us.
+
+use crate::registry;
+use crate::store::Store;
+use crate::sys;
+use crate::values::Trap;
+use faasm_jit::TrapCode;
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::ptr;
+use std::sync::OnceLock;
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+compile_error!("faasm-runtime supports x86-64 Linux only: its trap handling is written for it");
+
+// faasm_runtime_enter(trampoline, a0, a1, a2, a3, jmpbuf) -> u32
+//   System V: rdi = trampoline, rsi..r8 = a0..a3, r9 = jmpbuf.
+// faasm_runtime_landing_pad: entered from the signal handler with rdi = jmpbuf.
+core::arch::global_asm!(
+    ".text",
+    ".p2align 4",
+    ".globl faasm_runtime_enter",
+    ".hidden faasm_runtime_enter",
+    ".type faasm_runtime_enter,@function",
+    "faasm_runtime_enter:",
+    ".cfi_startproc",
+    "push rbp",
+    ".cfi_def_cfa_offset 16",
+    ".cfi_offset rbp, -16",
+    "mov rbp, rsp",
+    ".cfi_def_cfa_register rbp",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    // Keep rsp 16-byte aligned at the call below: entry (8 mod 16) + 6 pushes + 8.
+    "sub rsp, 8",
+    "mov [r9], rsp",
+    "mov rax, rdi",
+    "mov rdi, rsi",
+    "mov rsi, rdx",
+    "mov rdx, rcx",
+    "mov rcx, r8",
+    "call rax",
+    "add rsp, 8",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    ".cfi_def_cfa rsp, 8",
+    "xor eax, eax",
+    "ret",
+    ".cfi_endproc",
+    ".size faasm_runtime_enter, . - faasm_runtime_enter",
+    "",
+    ".p2align 4",
+    ".globl faasm_runtime_landing_pad",
+    ".hidden faasm_runtime_landing_pad",
+    ".type faasm_runtime_landing_pad,@function",
+    "faasm_runtime_landing_pad:",
+    "mov rsp, [rdi]",
+    "add rsp, 8",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    "mov eax, 1",
+    "ret",
+    ".size faasm_runtime_landing_pad, . - faasm_runtime_landing_pad",
+);
+
+unsafe extern "C" {
+    /// Saves the callee-saved registers and the stack pointer into `*jmpbuf`, then calls
+    /// `trampoline(a0, a1, a2, a3)`. Returns 0 when it returns, 1 when a trap lands.
+    fn faasm_runtime_enter(
+        trampoline: usize,
+        a0: usize,
+        a1: usize,
+        a2: usize,
+        a3: usize,
+        jmpbuf: *mut usize,
+    ) -> u32;
+    /// Not callable: only the signal handler jumps here, with `rdi` = the jump buffer.
+    fn faasm_runtime_landing_pad();
+}
+
+/// One host→Wasm entry on this thread. Lives on the stack of [`enter`], linked from the
+/// thread-local chain while generated code runs.
+#[derive(Debug)]
+pub(crate) struct Activation {
+    /// Stack pointer saved by `faasm_runtime_enter`, restored by the landing pad.
+    jmpbuf: Cell<usize>,
+    /// The trap the signal handler recorded.
+    wasm_trap: Cell<Option<TrapCode>>,
+    /// The error a host function reported before making generated code trap with `HostError`.
+    host_trap: RefCell<Option<Trap>>,
+    /// The store whose function was entered; host functions get it back through this.
+    store: *mut Store,
+    /// The enclosing activation, if this entry is nested (Wasm → host → Wasm).
+    prev: *const Activation,
+}
+
+thread_local! {
+    /// Innermost activation of this thread. Const-initialised without destructor, so the signal
+    /// handler can read it.
+    static CURRENT: Cell<*const Activation> = const { Cell::new(ptr::null()) };
+}
+
+/// The innermost activation of this thread, null if no generated code is running.
+pub(crate) fn current_activation() -> *const Activation {
+    CURRENT.get()
+}
+
+impl Activation {
+    /// The store of this activation.
+    pub(crate) fn store(&self) -> *mut Store {
+        self.store
+    }
+
+    /// Records why a host function failed; the trap that follows reports this instead of
+    /// `HostError`.
+    pub(crate) fn set_host_trap(&self, trap: Trap) {
+        *self.host_trap.borrow_mut() = Some(trap);
+    }
+
+    fn outcome(&self) -> Trap {
+        let host_trap = self.host_trap.borrow_mut().take();
+        match (self.wasm_trap.get(), host_trap) {
+            (Some(TrapCode::HostError) | None, Some(trap)) => trap,
+            (Some(code), _) => Trap::Wasm(code),
+            (None, None) => {
+                Trap::Host("generated code reported a trap without a cause".to_string())
+            }
+        }
+    }
+}
+
+/// Calls `trampoline(args...)` in generated code with `store` reachable by host functions.
+/// Returns the trap if one happened.
+///
+/// # Safety
+/// `trampoline` must be the address of published code following the `array_to_wasm`
+/// convention, `args` must be what it expects, and `store` must stay valid (and not be
+/// otherwise used) until this returns.
+pub(crate) unsafe fn enter(
+    store: *mut Store,
+    trampoline: usize,
+    args: [usize; 4],
+) -> Result<(), Trap> {
+    init_handlers().map_err(|e| Trap::Host(format!("cannot install signal handlers: {e}")))?;
+    ensure_alt_stack().map_err(|e| Trap::Host(format!("cannot install a signal stack: {e}")))?;
+    let activation = Activation {
+        jmpbuf: Cell::new(0),
+        wasm_trap: Cell::new(None),
+        host_trap: RefCell::new(None),
+        store,
+        prev: CURRENT.get(),
+    };
+    CURRENT.set(&activation);
+    let [a0, a1, a2, a3] = args;
+    // SAFETY: the caller guarantees the trampoline and its arguments; the jump buffer lives in
+    // `activation`, which outlives the call, and the handler only lands while it is current.
+    let status =
+        unsafe { faasm_runtime_enter(trampoline, a0, a1, a2, a3, activation.jmpbuf.as_ptr()) };
+    CURRENT.set(activation.prev);
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(activation.outcome())
+    }
+}
+
+/// The lowest stack address generated code entered now may use: `max_wasm_stack` below the
+/// current stack pointer, but never within `HOST_STACK_RESERVE` of the thread's stack end, so
+/// host functions called from deep recursion and Rust code after a trap still have room.
+pub(crate) fn stack_limit(max_wasm_stack: usize) -> usize {
+    const HOST_STACK_RESERVE: usize = 128 << 10;
+    let marker = 0u8;
+    let sp = std::hint::black_box(&marker) as *const u8 as usize;
+    let limit = sp.saturating_sub(max_wasm_stack);
+    match thread_stack_low() {
+        Some(low) => limit.max(low.saturating_add(HOST_STACK_RESERVE)),
+        None => limit,
+    }
+}
+
+fn thread_stack_low() -> Option<usize> {
+    thread_local! {
+        static LOW: Cell<Option<Option<usize>>> = const { Cell::new(None) };
+    }
+    LOW.with(|low| {
+        if low.get().is_none() {
+            low.set(Some(sys::current_thread_stack_low()));
+        }
+        low.get().flatten()
+    })
+}
+
+const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
+
+/// The actions installed before ours, in `SIGNALS` order; set before our handlers go in.
+static PREVIOUS: OnceLock<[libc::sigaction; 4]> = OnceLock::new();
+
+/// Installs the signal handlers, once per process.
+pub(crate) fn init_handlers() -> io::Result<()> {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| install_handlers().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(io::Error::other)
+}
+
+fn install_handlers() -> io::Result<()> {
+    let mut previous = Vec::with_capacity(SIGNALS.len());
+    for signum in SIGNALS {
+        previous.push(sys::current_action(signum)?);
+    }
+    let previous: [libc::sigaction; 4] = previous
+        .try_into()
+        .map_err(|_| io::Error::other("signal count"))?;
+    let _ = PREVIOUS.set(previous);
+    for signum in SIGNALS {
+        // SAFETY: `handle_fault` only touches async-signal-safe state and forwards every fault
+        // that is not a trap site of generated code running in an activation.
+        unsafe { sys::install_handler(signum, handle_fault)? };
+    }
+    Ok(())
+}
+
+/// The handler of SIGSEGV, SIGBUS, SIGILL and SIGFPE: a trap of generated code resumes at the
+/// landing pad; anything else goes to the previous handler.
+///
+/// # Safety
+/// Installed with `SA_SIGINFO`; only the kernel calls it, with its own arguments.
+unsafe extern "C" fn handle_fault(
+    signum: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    // SAFETY: the kernel passes a valid ucontext_t for SA_SIGINFO handlers.
+    if unsafe { resume_at_landing_pad(context.cast()) } {
+        return;
+    }
+    // SAFETY: forwarding the kernel's own arguments unchanged.
+    unsafe { forward_to_previous(signum, info, context) }
+}
+
+/// If the fault is a trap of generated code in this thread's innermost activation, records the
+/// trap and rewrites `context` so that the signal returns into the landing pad.
+///
+/// # Safety
+/// `context` must be the `ucontext_t` the kernel passed to the handler.
+unsafe fn resume_at_landing_pad(context: *mut libc::ucontext_t) -> bool {
+    let activation = CURRENT.get();
+    if activation.is_null() {
+        return false;
+    }
+    // SAFETY: the kernel's ucontext is valid and exclusively ours during the handler.
+    let gregs = unsafe { &mut (*context).uc_mcontext.gregs };
+    let pc = gregs[libc::REG_RIP as usize] as usize;
+    let Some(code) = registry::trap_code_at(pc) else {
+        return false;
+    };
+    // SAFETY: CURRENT only holds activations that live on this thread's stack below `enter`,
+    // which is still running (we interrupted code it called).
+    let activation = unsafe { &*activation };
+    activation.wasm_trap.set(Some(code));
+    gregs[libc::REG_RIP as usize] = faasm_runtime_landing_pad as *const () as i64;
+    gregs[libc::REG_RDI as usize] = activation.jmpbuf.as_ptr() as i64;
+    gregs[libc::REG_RSP as usize] = activation.jmpbuf.get() as i64;
+    true
+}
+
+/// Hands a fault that is not ours to the handler installed before us; without one, restores the
+/// default action so that the faulting instruction, executed again, ends the process.
+///
+/// # Safety
+/// The arguments must be the kernel's arguments to the signal handler.
+unsafe fn forward_to_previous(
+    signum: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    let previous = SIGNALS
+        .iter()
+        .position(|s| *s == signum)
+        .and_then(|i| PREVIOUS.get().map(|p| p[i]));
+    let Some(previous) = previous else {
+        sys::reset_to_default(signum);
+        return;
+    };
+    let handler = previous.sa_sigaction;
+    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+        // An ignored hardware fault would repeat forever: let it kill the process as the
+        // kernel would.
+        sys::reset_to_default(signum);
+    } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: with SA_SIGINFO, sa_sigaction holds a three-argument handler.
+        let handler: sys::SigInfoHandler =
+            unsafe { std::mem::transmute::<usize, sys::SigInfoHandler>(handler) };
+        // SAFETY: calling the previous handler with the kernel's arguments, as the kernel would.
+        unsafe { handler(signum, info, context) }
+    } else {
+        // SAFETY: without SA_SIGINFO, sa_sigaction holds a one-argument handler.
+        let handler = unsafe { std::mem::transmute::<usize, extern "C" fn(libc::c_int)>(handler) };
+        handler(signum);
+    }
+}
+
+/// Size of the alternate signal stack each thread running generated code gets.
+const ALT_STACK_SIZE: usize = 256 << 10;
+
+/// An alternate signal stack this crate mapped for the current thread (with a guard page
+/// below it); disabled and unmapped when the thread exits.
+#[derive(Debug)]
+struct AltStack {
+    mapping: *mut u8,
+    mapping_len: usize,
+    stack: *mut u8,
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        if let Ok(current) = sys::current_alt_stack()
+            && current.ss_sp.cast::<u8>() == self.stack
+        {
+            sys::disable_alt_stack();
+        }
+        // SAFETY: the mapping is ours and no longer the signal stack of this thread.
+        let _ = unsafe { sys::unmap(self.mapping, self.mapping_len) };
+    }
+}
+
+/// Makes sure this thread's alternate signal stack is at least `ALT_STACK_SIZE`.
+fn ensure_alt_stack() -> io::Result<()> {
+    thread_local! {
+        static READY: Cell<bool> = const { Cell::new(false) };
+        static OWNED: RefCell<Option<AltStack>> = const { RefCell::new(None) };
+    }
+    if READY.get() {
+        return Ok(());
+    }
+    let current = sys::current_alt_stack()?;
+    if current.ss_flags & libc::SS_DISABLE == 0 && current.ss_size >= ALT_STACK_SIZE {
+        READY.set(true);
+        return Ok(());
+    }
+    let stack = map_alt_stack()?;
+    // SAFETY: the stack stays mapped until `AltStack::drop`, which disables it first.
+    unsafe { sys::set_alt_stack(stack.stack, ALT_STACK_SIZE)? };
+    OWNED.with(|owned| *owned.borrow_mut() = Some(stack));
+    READY.set(true);
+    Ok(())
+}
+
+fn map_alt_stack() -> io::Result<AltStack> {
+    let guard = sys::page_size();
+    let mapping_len = guard + ALT_STACK_SIZE;
+    let mapping = sys::map_anonymous(mapping_len, sys::Protection::None)?;
+    // SAFETY: `guard` is within the fresh mapping.
+    let stack = unsafe { mapping.add(guard) };
+    // SAFETY: the stack part of our fresh mapping becomes writable; nothing references it yet.
+    if let Err(e) = unsafe { sys::protect(stack, ALT_STACK_SIZE, sys::Protection::ReadWrite) } {
+        // SAFETY: the mapping is ours and unused.
+        let _ = unsafe { sys::unmap(mapping, mapping_len) };
+        return Err(e);
+    }
+    Ok(AltStack {
+        mapping,
+        mapping_len,
+        stack,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::CodeMemory;
+    use std::os::unix::process::ExitStatusExt;
+    use std::sync::Arc;
+
+    /// Publishes `code` with `traps` and enters it with `args` (no store).
+    fn run(code: &[u8], traps: Vec<(u32, TrapCode)>, args: [usize; 4]) -> Result<(), Trap> {
+        let memory = CodeMemory::publish(code, Arc::new(traps)).expect("publish");
+        // SAFETY: the code is one of the small, self-contained routines below; none of them
+        // uses the store.
+        unsafe { enter(ptr::null_mut(), memory.base() as usize, args) }
+    }
+
+    const RET: &[u8] = &[0xc3];
+    const UD2: &[u8] = &[0x0f, 0x0b];
+    /// `mov rax, [0]`
+    const LOAD_NULL: &[u8] = &[0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0];
+    /// `xor ecx, ecx; div ecx`: the `div` at offset 2 faults.
+    const DIV_ZERO: &[u8] = &[0x31, 0xc9, 0xf7, 0xf1];
+    /// `mov al, [rdi]; ret`
+    const LOAD_ARG: &[u8] = &[0x8a, 0x07, 0xc3];
+
+    #[test]
+    fn code_that_returns_returns() {
+        assert_eq!(run(RET, vec![], [0; 4]), Ok(()));
+    }
+
+    #[test]
+    fn ud2_at_a_trap_site_is_a_trap() {
+        let result = run(UD2, vec![(0, TrapCode::UnreachableCodeReached)], [0; 4]);
+        assert_eq!(result, Err(Trap::Wasm(TrapCode::UnreachableCodeReached)));
+    }
+
+    #[test]
+    fn segfault_at_a_trap_site_is_a_trap() {
+        let result = run(LOAD_NULL, vec![(0, TrapCode::MemoryOutOfBounds)], [0; 4]);
+        assert_eq!(result, Err(Trap::Wasm(TrapCode::MemoryOutOfBounds)));
+    }
+
+    #[test]
+    fn division_fault_at_a_trap_site_is_a_trap() {
+        let result = run(DIV_ZERO, vec![(2, TrapCode::IntegerDivisionByZero)], [0; 4]);
+        assert_eq!(result, Err(Trap::Wasm(TrapCode::IntegerDivisionByZero)));
+    }
+
+    #[test]
+    fn callee_saved_registers_survive_a_trap() {
+        // xor rbx,rbx; xor r12,r12; xor r13,r13; xor r14,r14; xor r15,r15; xor rbp,rbp; ud2
+        let code = [
+            0x48, 0x31, 0xdb, 0x4d, 0x31, 0xe4, 0x4d, 0x31, 0xed, 0x4d, 0x31, 0xf6, 0x4d, 0x31,
+            0xff, 0x48, 0x31, 0xed, 0x0f, 0x0b,
+        ];
+        let memory = CodeMemory::publish(
+            &code,
+            Arc::new(vec![(18u32, TrapCode::UnreachableCodeReached)]),
+        )
+        .expect("publish");
+        let values: Vec<u64> = (0..64).map(|i| i * 3).collect();
+        for _ in 0..100 {
+            // SAFETY: the code only clobbers registers and traps at a registered site.
+            let result = unsafe { enter(ptr::null_mut(), memory.base() as usize, [0; 4]) };
+            assert_eq!(result, Err(Trap::Wasm(TrapCode::UnreachableCodeReached)));
+        }
+        assert_eq!(
+            values.iter().sum::<u64>(),
+            3 * 63 * 64 / 2,
+            "locals intact after many landings"
+        );
+    }
+
+    #[test]
+    fn guard_region_faults_become_traps() {
+        let pool = crate::pool::SlotPool::new(64 << 10);
+        let mut slot = pool.acquire(1 << 20).expect("slot");
+        slot.make_accessible(64 << 10).expect("grow");
+        let inside = slot.base() as usize + 100;
+        let beyond = slot.base() as usize + (64 << 10);
+        let before = slot.base() as usize - 1;
+        let traps = || vec![(0, TrapCode::MemoryOutOfBounds)];
+        assert_eq!(run(LOAD_ARG, traps(), [inside, 0, 0, 0]), Ok(()));
+        assert_eq!(
+            run(LOAD_ARG, traps(), [beyond, 0, 0, 0]),
+            Err(Trap::Wasm(TrapCode::MemoryOutOfBounds))
+        );
+        assert_eq!(
+            run(LOAD_ARG, traps(), [before, 0, 0, 0]),
+            Err(Trap::Wasm(TrapCode::MemoryOutOfBounds))
+        );
+        pool.release(slot);
+    }
+
+    #[test]
+    fn traps_work_on_other_threads() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    (0..50)
+                        .map(|_| run(UD2, vec![(0, TrapCode::UnreachableCodeReached)], [0; 4]))
+                        .all(|r| r == Err(Trap::Wasm(TrapCode::UnreachableCodeReached)))
+                })
+            })
+            .collect();
+        for thread in threads {
+            assert!(thread.join().expect("thread"));
+        }
+    }
+
+    #[test]
+    fn the_stack_limit_leaves_room_below() {
+        let limit = stack_limit(1 << 20);
+        let marker = 0u8;
+        let sp = &marker as *const u8 as usize;
+        assert!(limit < sp);
+        assert!(
+            sp - limit <= (1 << 20) + 4096,
+            "about 1 MiB below this frame"
+        );
+        let low = thread_stack_low().expect("stack bounds");
+        assert!(limit >= low + (128 << 10));
+    }
+
+    /// Env var telling a re-executed test binary which fault to commit.
+    const CHILD_ENV: &str = "FAASM_RUNTIME_FAULT_CHILD";
+
+    /// In a child process (see `run_child`): commits the fault named by `CHILD_ENV`, which must
+    /// kill the process. Without the variable, a no-op.
+    #[test]
+    fn fault_child() {
+        let Ok(kind) = std::env::var(CHILD_ENV) else {
+            return;
+        };
+        let _ = match kind.as_str() {
+            "segv-not-a-trap-site" => {
+                run(LOAD_NULL, vec![(4, TrapCode::MemoryOutOfBounds)], [0; 4])
+            }
+            "ud2-not-a-trap-site" => run(UD2, vec![], [0; 4]),
+            "segv-outside-activation" => {
+                init_handlers().expect("handlers");
+                let memory = CodeMemory::publish(
+                    LOAD_NULL,
+                    Arc::new(vec![(0u32, TrapCode::MemoryOutOfBounds)]),
+                )
+                .expect("publish");
+                // SAFETY: deliberately faults, with no activation: the process must die.
+                let f = unsafe { std::mem::transmute::<*const u8, extern "C" fn()>(memory.base()) };
+                f();
+                Ok(())
+            }
+            "segv-in-rust" => {
+                init_handlers().expect("handlers");
+                // SAFETY: deliberately faults outside generated code: the process must die.
+                unsafe { std::ptr::read_volatile(std::ptr::null::<u64>()) };
+                Ok(())
+            }
+            other => panic!("unknown fault {other}"),
+        };
+        std::process::exit(0);
+    }
+
+    fn run_child(kind: &str) -> std::process::ExitStatus {
+        let exe = std::env::current_exe().expect("test binary");
+        std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "traphandlers::tests::fault_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, kind)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("child")
+    }
+
+    #[test]
+    fn faults_that_are_not_trap_sites_kill_the_process() {
+        assert_eq!(
+            run_child("segv-not-a-trap-site").signal(),
+            Some(libc::SIGSEGV)
+        );
+        assert_eq!(
+            run_child("ud2-not-a-trap-site").signal(),
+            Some(libc::SIGILL)
+        );
+        assert_eq!(
+            run_child("segv-outside-activation").signal(),
+            Some(libc::SIGSEGV)
+        );
+        assert_eq!(run_child("segv-in-rust").signal(), Some(libc::SIGSEGV));
+    }
+}
