@@ -3,11 +3,17 @@
 //! failures, stack exhaustion, timeouts, and malformed modules.
 
 use faasm_runtime::{
-    CompileError, CompilerConfig, Config, Engine, Instance, Linker, MemoryStrategy, Module, Store, Trap, TrapCode, Val,
+    CompileError, CompilerConfig, Config, Engine, Instance, Linker, MemoryStrategy, Module, Store,
+    Trap, TrapCode, Val,
 };
 use std::time::Duration;
 
-const STRATEGIES: [MemoryStrategy; 2] = [MemoryStrategy::Guarded { guard_bytes: 32 << 20 }, MemoryStrategy::Bounded];
+const STRATEGIES: [MemoryStrategy; 2] = [
+    MemoryStrategy::Guarded {
+        guard_bytes: 32 << 20,
+    },
+    MemoryStrategy::Bounded,
+];
 
 fn engine(strategy: MemoryStrategy) -> Engine {
     let compiler = CompilerConfig {
@@ -26,12 +32,16 @@ fn instantiate(engine: &Engine, wat: &str) -> (Store, Instance) {
     let wasm = wat::parse_str(wat).expect("test module parses");
     let module = Module::new(engine, &wasm).expect("test module compiles");
     let mut store = Store::new(engine);
-    let instance = Linker::new().instantiate(&mut store, &module).expect("test module instantiates");
+    let instance = Linker::new()
+        .instantiate(&mut store, &module)
+        .expect("test module instantiates");
     (store, instance)
 }
 
 fn call(store: &mut Store, instance: Instance, name: &str, args: &[Val]) -> Result<Vec<Val>, Trap> {
-    let func = instance.get_func(store, name).unwrap_or_else(|| panic!("export {name}"));
+    let func = instance
+        .get_func(store, name)
+        .unwrap_or_else(|| panic!("export {name}"));
     func.call(store, args)
 }
 
@@ -68,7 +78,19 @@ const ACCESSES: &[(&str, u64, bool, &str)] = &[
 
 /// Static offsets around every interesting edge: zero, inside the page, the page size, the guard
 /// region's size (32 MiB) and the largest 32-bit offset.
-const OFFSETS: &[u64] = &[0, 1, 7, 4096, 65535, 65536, (32 << 20) - 8, 32 << 20, (32 << 20) + 1, 0x7fff_ffff, 0xffff_ffff];
+const OFFSETS: &[u64] = &[
+    0,
+    1,
+    7,
+    4096,
+    65535,
+    65536,
+    (32 << 20) - 8,
+    32 << 20,
+    (32 << 20) + 1,
+    0x7fff_ffff,
+    0xffff_ffff,
+];
 
 const MEMORY_BYTES: u64 = 65536;
 
@@ -81,7 +103,9 @@ fn access_module() -> String {
             } else {
                 format!("(drop ({instr} offset={offset} (local.get 0)))")
             };
-            funcs.push_str(&format!("(func (export \"a{i}_{j}\") (param i32) {body})\n"));
+            funcs.push_str(&format!(
+                "(func (export \"a{i}_{j}\") (param i32) {body})\n"
+            ));
         }
     }
     format!("(module (memory 1 1)\n{funcs})")
@@ -101,16 +125,36 @@ fn every_access_width_traps_exactly_past_the_last_byte() {
                 if *offset <= last_valid {
                     let index = (last_valid - offset) as i32;
                     let ok = call(&mut store, instance, &name, &[Val::I32(index)]);
-                    assert!(ok.is_ok(), "{context}: last valid index {index} trapped: {ok:?}");
+                    assert!(
+                        ok.is_ok(),
+                        "{context}: last valid index {index} trapped: {ok:?}"
+                    );
                     let first_invalid = index.wrapping_add(1);
-                    let trapped = trap_code(call(&mut store, instance, &name, &[Val::I32(first_invalid)]));
-                    assert_eq!(trapped, Some(TrapCode::MemoryOutOfBounds), "{context}: index {first_invalid}");
+                    let trapped = trap_code(call(
+                        &mut store,
+                        instance,
+                        &name,
+                        &[Val::I32(first_invalid)],
+                    ));
+                    assert_eq!(
+                        trapped,
+                        Some(TrapCode::MemoryOutOfBounds),
+                        "{context}: index {first_invalid}"
+                    );
                 } else {
                     let trapped = trap_code(call(&mut store, instance, &name, &[Val::I32(0)]));
-                    assert_eq!(trapped, Some(TrapCode::MemoryOutOfBounds), "{context}: index 0");
+                    assert_eq!(
+                        trapped,
+                        Some(TrapCode::MemoryOutOfBounds),
+                        "{context}: index 0"
+                    );
                 }
                 let trapped = trap_code(call(&mut store, instance, &name, &[Val::I32(-1)]));
-                assert_eq!(trapped, Some(TrapCode::MemoryOutOfBounds), "{context}: index 0xffffffff");
+                assert_eq!(
+                    trapped,
+                    Some(TrapCode::MemoryOutOfBounds),
+                    "{context}: index 0xffffffff"
+                );
             }
         }
     }
@@ -125,14 +169,33 @@ fn accesses_follow_memory_grow() {
         let engine = engine(strategy);
         let (mut store, instance) = instantiate(&engine, module);
         let past_first_page = Val::I32(65536);
-        assert_eq!(trap_code(call(&mut store, instance, "load", &[past_first_page])), Some(TrapCode::MemoryOutOfBounds));
-        assert_eq!(call(&mut store, instance, "grow", &[Val::I32(1)]), Ok(vec![Val::I32(1)]));
-        assert_eq!(call(&mut store, instance, "load", &[past_first_page]), Ok(vec![Val::I32(0)]));
-        assert_eq!(call(&mut store, instance, "grow", &[Val::I32(2)]), Ok(vec![Val::I32(-1)]), "beyond the maximum");
+        assert_eq!(
+            trap_code(call(&mut store, instance, "load", &[past_first_page])),
+            Some(TrapCode::MemoryOutOfBounds)
+        );
+        assert_eq!(
+            call(&mut store, instance, "grow", &[Val::I32(1)]),
+            Ok(vec![Val::I32(1)])
+        );
+        assert_eq!(
+            call(&mut store, instance, "load", &[past_first_page]),
+            Ok(vec![Val::I32(0)])
+        );
+        assert_eq!(
+            call(&mut store, instance, "grow", &[Val::I32(2)]),
+            Ok(vec![Val::I32(-1)]),
+            "beyond the maximum"
+        );
         let last_word = Val::I32(2 * 65536 - 4);
-        assert_eq!(call(&mut store, instance, "load", &[last_word]), Ok(vec![Val::I32(0)]));
+        assert_eq!(
+            call(&mut store, instance, "load", &[last_word]),
+            Ok(vec![Val::I32(0)])
+        );
         let next_word = Val::I32(2 * 65536 - 3);
-        assert_eq!(trap_code(call(&mut store, instance, "load", &[next_word])), Some(TrapCode::MemoryOutOfBounds));
+        assert_eq!(
+            trap_code(call(&mut store, instance, "load", &[next_word])),
+            Some(TrapCode::MemoryOutOfBounds)
+        );
     }
 }
 
@@ -151,20 +214,55 @@ fn integer_division_traps() {
     let (mut store, instance) = instantiate(&engine, module);
     let by_zero = Some(TrapCode::IntegerDivisionByZero);
     for op in ["div_s", "div_u", "rem_s", "rem_u"] {
-        let i32_result = call(&mut store, instance, &format!("i32.{op}"), &[Val::I32(7), Val::I32(0)]);
+        let i32_result = call(
+            &mut store,
+            instance,
+            &format!("i32.{op}"),
+            &[Val::I32(7), Val::I32(0)],
+        );
         assert_eq!(trap_code(i32_result), by_zero, "i32.{op}");
-        let i64_result = call(&mut store, instance, &format!("i64.{op}"), &[Val::I64(7), Val::I64(0)]);
+        let i64_result = call(
+            &mut store,
+            instance,
+            &format!("i64.{op}"),
+            &[Val::I64(7), Val::I64(0)],
+        );
         assert_eq!(trap_code(i64_result), by_zero, "i64.{op}");
     }
-    let overflow = call(&mut store, instance, "i32.div_s", &[Val::I32(i32::MIN), Val::I32(-1)]);
+    let overflow = call(
+        &mut store,
+        instance,
+        "i32.div_s",
+        &[Val::I32(i32::MIN), Val::I32(-1)],
+    );
     assert_eq!(trap_code(overflow), Some(TrapCode::IntegerOverflow));
-    let overflow = call(&mut store, instance, "i64.div_s", &[Val::I64(i64::MIN), Val::I64(-1)]);
+    let overflow = call(
+        &mut store,
+        instance,
+        "i64.div_s",
+        &[Val::I64(i64::MIN), Val::I64(-1)],
+    );
     assert_eq!(trap_code(overflow), Some(TrapCode::IntegerOverflow));
-    let rem = call(&mut store, instance, "i32.rem_s", &[Val::I32(i32::MIN), Val::I32(-1)]);
+    let rem = call(
+        &mut store,
+        instance,
+        "i32.rem_s",
+        &[Val::I32(i32::MIN), Val::I32(-1)],
+    );
     assert_eq!(rem, Ok(vec![Val::I32(0)]));
-    let rem = call(&mut store, instance, "i64.rem_s", &[Val::I64(i64::MIN), Val::I64(-1)]);
+    let rem = call(
+        &mut store,
+        instance,
+        "i64.rem_s",
+        &[Val::I64(i64::MIN), Val::I64(-1)],
+    );
     assert_eq!(rem, Ok(vec![Val::I64(0)]));
-    let quotient = call(&mut store, instance, "i32.div_s", &[Val::I32(-7), Val::I32(2)]);
+    let quotient = call(
+        &mut store,
+        instance,
+        "i32.div_s",
+        &[Val::I32(-7), Val::I32(2)],
+    );
     assert_eq!(quotient, Ok(vec![Val::I32(-3)]));
 }
 
@@ -181,12 +279,30 @@ fn unreachable_and_call_indirect_failures() {
         (func (export "call") (param i32) (result i32) (call_indirect (type $nullary) (local.get 0))))"#;
     let engine = engine(MemoryStrategy::default());
     let (mut store, instance) = instantiate(&engine, module);
-    assert_eq!(trap_code(call(&mut store, instance, "unreachable", &[])), Some(TrapCode::UnreachableCodeReached));
-    assert_eq!(call(&mut store, instance, "call", &[Val::I32(1)]), Ok(vec![Val::I32(7)]));
-    assert_eq!(trap_code(call(&mut store, instance, "call", &[Val::I32(0)])), Some(TrapCode::BadSignature));
-    assert_eq!(trap_code(call(&mut store, instance, "call", &[Val::I32(2)])), Some(TrapCode::IndirectCallToNull));
-    assert_eq!(trap_code(call(&mut store, instance, "call", &[Val::I32(3)])), Some(TrapCode::TableOutOfBounds));
-    assert_eq!(trap_code(call(&mut store, instance, "call", &[Val::I32(-1)])), Some(TrapCode::TableOutOfBounds));
+    assert_eq!(
+        trap_code(call(&mut store, instance, "unreachable", &[])),
+        Some(TrapCode::UnreachableCodeReached)
+    );
+    assert_eq!(
+        call(&mut store, instance, "call", &[Val::I32(1)]),
+        Ok(vec![Val::I32(7)])
+    );
+    assert_eq!(
+        trap_code(call(&mut store, instance, "call", &[Val::I32(0)])),
+        Some(TrapCode::BadSignature)
+    );
+    assert_eq!(
+        trap_code(call(&mut store, instance, "call", &[Val::I32(2)])),
+        Some(TrapCode::IndirectCallToNull)
+    );
+    assert_eq!(
+        trap_code(call(&mut store, instance, "call", &[Val::I32(3)])),
+        Some(TrapCode::TableOutOfBounds)
+    );
+    assert_eq!(
+        trap_code(call(&mut store, instance, "call", &[Val::I32(-1)])),
+        Some(TrapCode::TableOutOfBounds)
+    );
 }
 
 #[test]
@@ -216,9 +332,19 @@ fn an_infinite_loop_times_out() {
     let engine = engine(MemoryStrategy::default());
     let (mut store, instance) = instantiate(&engine, module);
     store.set_timeout(Some(Duration::from_millis(50)));
-    assert_eq!(trap_code(call(&mut store, instance, "spin", &[])), Some(TrapCode::Interrupt));
-    assert_eq!(trap_code(call(&mut store, instance, "recurse_forever_shallowly", &[])), Some(TrapCode::Interrupt));
-    assert_eq!(call(&mut store, instance, "ok", &[]), Ok(vec![Val::I32(1)]), "the next call gets a fresh deadline");
+    assert_eq!(
+        trap_code(call(&mut store, instance, "spin", &[])),
+        Some(TrapCode::Interrupt)
+    );
+    assert_eq!(
+        trap_code(call(&mut store, instance, "recurse_forever_shallowly", &[])),
+        Some(TrapCode::Interrupt)
+    );
+    assert_eq!(
+        call(&mut store, instance, "ok", &[]),
+        Ok(vec![Val::I32(1)]),
+        "the next call gets a fresh deadline"
+    );
 }
 
 #[test]
@@ -230,10 +356,22 @@ fn float_to_int_conversions_trap_on_nan_and_overflow() {
     let (mut store, instance) = instantiate(&engine, module);
     let nan = Val::F64(f64::NAN.to_bits());
     let huge = Val::F64(1e10f64.to_bits());
-    assert_eq!(trap_code(call(&mut store, instance, "trunc", &[nan])), Some(TrapCode::BadConversionToInteger));
-    assert_eq!(trap_code(call(&mut store, instance, "trunc", &[huge])), Some(TrapCode::IntegerOverflow));
-    assert_eq!(call(&mut store, instance, "trunc_sat", &[huge]), Ok(vec![Val::I32(i32::MAX)]));
-    assert_eq!(call(&mut store, instance, "trunc_sat", &[nan]), Ok(vec![Val::I32(0)]));
+    assert_eq!(
+        trap_code(call(&mut store, instance, "trunc", &[nan])),
+        Some(TrapCode::BadConversionToInteger)
+    );
+    assert_eq!(
+        trap_code(call(&mut store, instance, "trunc", &[huge])),
+        Some(TrapCode::IntegerOverflow)
+    );
+    assert_eq!(
+        call(&mut store, instance, "trunc_sat", &[huge]),
+        Ok(vec![Val::I32(i32::MAX)])
+    );
+    assert_eq!(
+        call(&mut store, instance, "trunc_sat", &[nan]),
+        Ok(vec![Val::I32(0)])
+    );
 }
 
 #[test]
@@ -251,7 +389,10 @@ fn malformed_and_invalid_modules_give_typed_errors_with_offsets() {
     for len in 0..valid.len() {
         match Module::new(&engine, &valid[..len]) {
             Err(CompileError::Invalid { offset, message }) => {
-                assert!(offset <= len as u64, "offset {offset} beyond truncation at {len}: {message}");
+                assert!(
+                    offset <= len as u64,
+                    "offset {offset} beyond truncation at {len}: {message}"
+                );
                 assert!(!message.is_empty());
                 errors += 1;
             }
@@ -259,7 +400,11 @@ fn malformed_and_invalid_modules_give_typed_errors_with_offsets() {
             Ok(_) => {}
         }
     }
-    assert!(errors >= valid.len() * 9 / 10, "only {errors} of {} truncations failed", valid.len());
+    assert!(
+        errors >= valid.len() * 9 / 10,
+        "only {errors} of {} truncations failed",
+        valid.len()
+    );
     // Flipping each byte in turn must never panic (most flips give an error, some are still valid).
     for at in 0..valid.len() {
         let mut mutated = valid.clone();
@@ -268,7 +413,9 @@ fn malformed_and_invalid_modules_give_typed_errors_with_offsets() {
     }
     let invalid = wat::parse_str(r#"(module (func (result i32) (i64.const 1)))"#).unwrap();
     match Module::new(&engine, &invalid) {
-        Err(CompileError::Invalid { message, .. }) => assert!(message.contains("type mismatch"), "{message}"),
+        Err(CompileError::Invalid { message, .. }) => {
+            assert!(message.contains("type mismatch"), "{message}")
+        }
         other => panic!("expected a type mismatch, got {other:?}"),
     }
 }

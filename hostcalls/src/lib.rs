@@ -1,0 +1,2 @@
+//! WASI preview1 and the Faasm host interface (being written).
+#![forbid(unsafe_code)]
