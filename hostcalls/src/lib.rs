@@ -1,2 +1,49 @@
-//! WASI preview1 and the Faasm host interface (being written).
+//! `faasm-hostcalls` is the guest's view of the host: WASI preview 1 (`wasi_snapshot_preview1`,
+//! every function of it) today, and later the Faasm `env` interface (input/output, chaining,
+//! state; see `FAASM-ABI.md`). It owns the guest-memory view every host call reads and writes
+//! through ([`GuestMemory`]: checked ranges, `EFAULT` for a bad pointer), the per-guest state
+//! ([`WasiCtx`]: arguments, environment, descriptors, standard streams, clocks, randomness),
+//! and the sandbox that keeps every file a guest names under its preopened directories
+//! ([`sandbox`] documents the rules and the race that remains).
+//!
+//! It must not contain `unsafe` code, nor know the runtime's internals: it uses only
+//! `faasm-runtime`'s safe API (`Linker`, `Func::new`, `Caller::memory_mut`, `Trap`), and the host
+//! only through `std` (`std::fs`, `std::os::unix`) and files Linux provides (`/proc`,
+//! `/dev/urandom`). `faasm-run` and tests use it:
+//!
+//! ```no_run
+//! use faasm_hostcalls::{WasiCtx, add_to_linker};
+//! use faasm_runtime::{Engine, Linker, Store};
+//!
+//! let mut store = Store::new(&Engine::default());
+//! let mut linker = Linker::new();
+//! let ctx = WasiCtx::builder()
+//!     .args(["prog", "--flag"])
+//!     .env("HOME", "/")
+//!     .preopen_dir("/srv/user-files", "/")
+//!     .inherit_stdio()
+//!     .build()?;
+//! let wasi = add_to_linker(&mut linker, &mut store, ctx);
+//! # Ok::<(), faasm_hostcalls::WasiCtxError>(())
+//! ```
 #![forbid(unsafe_code)]
+
+mod calls;
+mod clocks;
+mod ctx;
+mod errno;
+mod fdtable;
+mod linker;
+pub mod memory;
+pub mod sandbox;
+mod stdio;
+mod sys;
+pub mod types;
+
+pub use clocks::{ClockId, OsRandom, RandomSource, SeededRandom, SystemClocks, WasiClocks};
+pub use ctx::{DEFAULT_MAX_OPEN_FILES, WasiCtx, WasiCtxBuilder, WasiCtxError, WasiHandle};
+pub use errno::Errno;
+pub use linker::{WASI_MODULE, add_to_linker, signatures};
+pub use memory::{GuestError, GuestMemory};
+pub use sandbox::MAX_SYMLINK_HOPS;
+pub use stdio::{Input, Output, ReadPipe, WritePipe};

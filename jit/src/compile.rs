@@ -1,7 +1,7 @@
 //! The compile driver: validation, parallel translation and compilation, and the artifact.
 
 use crate::error::CompileError;
-use crate::module::{FunctionBody, ModuleInfo};
+use crate::module::{FunctionBody, ImportKind, ModuleInfo};
 use crate::trampoline;
 use crate::translate::env::wasm_signature;
 use crate::translate::{FuncTranslator, TranslationContext};
@@ -14,9 +14,10 @@ use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use cranelift_frontend::FunctionBuilderContext;
+use sha2::{Digest, Sha256};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use wasmparser::{Validator, WasmFeatures};
+use wasmparser::{Parser, Payload, Validator, WasmFeatures};
 
 /// How linear memories are protected: decides which bounds checks the compiler emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,6 +117,12 @@ pub struct CompiledModule {
     pub traps: Vec<(u32, TrapCode)>,
     /// The memory strategy the code was compiled for.
     pub memory_strategy: MemoryStrategy,
+    /// SHA-256 of the module's bytes as given to the compiler.
+    pub wasm_sha256: [u8; 32],
+    /// The module's sections with every function body replaced by an empty one and without
+    /// custom sections other than `name`: enough to parse [`CompiledModule::info`] again, which
+    /// is how an AOT artifact stores the module's declarations.
+    pub wasm_sections: Vec<u8>,
 }
 
 impl CompiledModule {
@@ -126,12 +133,111 @@ impl CompiledModule {
             .ok()
             .map(|i| self.traps[i].1)
     }
+
+    /// The index (in the function index space) of the defined function whose code contains
+    /// `code_offset`; `None` inside trampolines and padding.
+    pub fn function_at(&self, code_offset: u32) -> Option<u32> {
+        let after = self.functions.partition_point(|f| f.offset <= code_offset);
+        let defined = after.checked_sub(1)?;
+        let loc = self.functions[defined];
+        (code_offset - loc.offset < loc.len).then(|| self.info.num_imported_funcs + defined as u32)
+    }
+
+    /// Checks that the tables agree with the module description and the code: index spaces
+    /// and import counts, one location per function and per type, every location and trap
+    /// site inside the code, functions and trap sites in ascending order, and the VMContext
+    /// layout. What the compiler produces always passes; an artifact from elsewhere must, before
+    /// anything indexes with these tables.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        check_counts(self)?;
+        if self.offsets != VMOffsets::new(&self.info) {
+            return Err("VMContext layout does not match the module".to_string());
+        }
+        check_code_locations(self)
+    }
+}
+
+/// Index spaces, imports and code tables agree with each other (checked before anything
+/// subtracts or indexes with these counts).
+fn check_counts(compiled: &CompiledModule) -> Result<(), String> {
+    let info = &compiled.info;
+    let imported = [
+        (info.num_imported_funcs, info.functions.len()),
+        (info.num_imported_tables, info.tables.len()),
+        (info.num_imported_memories, info.memories.len()),
+        (info.num_imported_globals, info.globals.len()),
+    ];
+    if imported.iter().any(|(n, total)| *n as usize > *total) {
+        return Err("more imports than entities".to_string());
+    }
+    let count = |f: fn(&ImportKind) -> bool| info.imports.iter().filter(|i| f(&i.kind)).count();
+    let import_counts = [
+        count(|k| matches!(k, ImportKind::Func(_))),
+        count(|k| matches!(k, ImportKind::Table(_))),
+        count(|k| matches!(k, ImportKind::Memory(_))),
+        count(|k| matches!(k, ImportKind::Global(_))),
+    ];
+    if imported
+        .iter()
+        .zip(import_counts)
+        .any(|((n, _), c)| *n as usize != c)
+    {
+        return Err("import counts do not match the imports".to_string());
+    }
+    if info.global_inits.len() != info.num_defined_globals() as usize {
+        return Err("global initialiser count does not match the globals".to_string());
+    }
+    if compiled.functions.len() != info.num_defined_funcs() as usize {
+        return Err("function count does not match the module".to_string());
+    }
+    let types = info.types.len();
+    if compiled.array_to_wasm.len() != types || compiled.wasm_to_host.len() != types {
+        return Err("trampoline count does not match the type count".to_string());
+    }
+    if info.functions.iter().any(|ty| *ty as usize >= types) {
+        return Err("function with an unknown type".to_string());
+    }
+    Ok(())
+}
+
+/// Every code location and trap site lies inside the code; functions and trap sites are in
+/// ascending order.
+fn check_code_locations(compiled: &CompiledModule) -> Result<(), String> {
+    let code_len = compiled.code.len() as u64;
+    let mut locations = compiled
+        .functions
+        .iter()
+        .chain(&compiled.array_to_wasm)
+        .chain(&compiled.wasm_to_host);
+    if let Some(loc) = locations.find(|l| u64::from(l.offset) + u64::from(l.len) > code_len) {
+        return Err(format!(
+            "code location {loc:?} beyond {code_len} bytes of code"
+        ));
+    }
+    let functions_sorted = compiled
+        .functions
+        .windows(2)
+        .all(|w| w[0].offset + w[0].len <= w[1].offset);
+    if !functions_sorted {
+        return Err("functions overlap or are out of order".to_string());
+    }
+    let traps_sorted = compiled.traps.windows(2).all(|w| w[0].0 < w[1].0);
+    if !traps_sorted
+        || compiled
+            .traps
+            .last()
+            .is_some_and(|(o, _)| u64::from(*o) >= code_len)
+    {
+        return Err("trap table unsorted or beyond the code".to_string());
+    }
+    Ok(())
 }
 
 /// Compiles WebAssembly modules for the host machine.
 pub struct Compiler {
     config: CompilerConfig,
     isa: OwnedTargetIsa,
+    fingerprint: String,
 }
 
 impl std::fmt::Debug for Compiler {
@@ -197,12 +303,26 @@ impl Compiler {
         let isa = isa_builder
             .finish(settings::Flags::new(flags))
             .map_err(|e| CompileError::unsupported(0, format!("host instruction set: {e}")))?;
-        Ok(Compiler { config, isa })
+        let fingerprint = fingerprint(&config, &*isa);
+        Ok(Compiler {
+            config,
+            isa,
+            fingerprint,
+        })
     }
 
     /// The configuration.
     pub fn config(&self) -> &CompilerConfig {
         &self.config
+    }
+
+    /// What decides the machine code this compiler generates, as `key=value` items separated by
+    /// `; `: this crate's version and a hash of its sources, Cranelift's version, the target,
+    /// the configuration items that change code (memory strategy, epoch checks, optimisation
+    /// level) and every Cranelift setting, including the CPU features detected on this machine.
+    /// Code is only reused by a compiler with the same fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Validates and compiles `wasm` (binary format).
@@ -215,7 +335,10 @@ impl Compiler {
             jobs.push(Job::WasmToHost(type_index));
         }
         let pieces = self.compile_jobs(&info, &offsets, &bodies, &jobs)?;
-        Ok(self.link(info, offsets, &jobs, pieces))
+        let mut module = self.link(info, offsets, &jobs, pieces);
+        module.wasm_sha256 = Sha256::digest(wasm).into();
+        module.wasm_sections = sections_without_code(wasm)?;
+        Ok(module)
     }
 
     /// The Cranelift IR our translator produces for each defined function of `wasm`, before
@@ -496,6 +619,84 @@ impl Compiler {
             wasm_to_host,
             traps,
             memory_strategy: self.config.memory_strategy,
+            wasm_sha256: [0; 32],
+            wasm_sections: Vec::new(),
         }
+    }
+}
+
+/// The fingerprint of a compiler (see [`Compiler::fingerprint`]). The IR verifier is left out:
+/// it checks the code without changing it.
+fn fingerprint(config: &CompilerConfig, isa: &dyn TargetIsa) -> String {
+    let shared: Vec<String> = isa
+        .flags()
+        .iter()
+        .filter(|value| value.name != "enable_verifier")
+        .map(|value| value.to_string())
+        .collect();
+    let specific: Vec<String> = isa.isa_flags().iter().map(|v| v.to_string()).collect();
+    [
+        format!(
+            "faasm-jit={} (source {})",
+            env!("CARGO_PKG_VERSION"),
+            env!("FAASM_JIT_SOURCE_HASH")
+        ),
+        format!("cranelift={}", env!("FAASM_CRANELIFT_VERSION")),
+        format!("target={}", isa.triple()),
+        format!("memory={:?}", config.memory_strategy),
+        format!("epoch_interruption={}", config.epoch_interruption),
+        format!("opt_level={:?}", config.opt_level),
+        format!("flags={}", shared.join(",")),
+        format!("isa_flags={}", specific.join(",")),
+    ]
+    .join("; ")
+}
+
+/// The sections of a validated module, with an empty body (`0 locals, end`) in place of each
+/// function body and no custom section but `name`: see [`CompiledModule::wasm_sections`].
+fn sections_without_code(wasm: &[u8]) -> Result<Vec<u8>, CompileError> {
+    const EMPTY_BODY: [u8; 3] = [2, 0, 0x0b];
+    let mut out = wasm[..8].to_vec();
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload?;
+        let keep = match &payload {
+            Payload::CodeSectionStart { count, .. } => {
+                let mut contents = leb128_u32(*count);
+                for _ in 0..*count {
+                    contents.extend_from_slice(&EMPTY_BODY);
+                }
+                put_section(&mut out, 10, &contents);
+                continue;
+            }
+            Payload::CustomSection(reader) => reader.name() == "name",
+            _ => true,
+        };
+        if let (true, Some((id, range))) = (keep, payload.as_section()) {
+            put_section(
+                &mut out,
+                id,
+                &wasm[range.start as usize..range.end as usize],
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn put_section(out: &mut Vec<u8>, id: u8, contents: &[u8]) {
+    out.push(id);
+    out.extend_from_slice(&leb128_u32(contents.len() as u32));
+    out.extend_from_slice(contents);
+}
+
+fn leb128_u32(mut value: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5);
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
     }
 }

@@ -35,6 +35,41 @@ pub enum CompileError {
     },
 }
 
+/// Why serialised compiled code (an AOT artifact) was rejected. Nothing of a rejected artifact
+/// is used.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum ArtifactError {
+    /// The bytes do not start with the artifact magic number.
+    #[error("not a faasm-rs compiled module (no artifact magic number)")]
+    NotAnArtifact,
+    /// Too short to hold even the header and checksum.
+    #[error("truncated compiled module ({len} bytes)")]
+    Truncated {
+        /// Length of what was given.
+        len: u64,
+    },
+    /// Written in another version of the artifact format.
+    #[error("compiled module format version {found}, this build reads version {expected}")]
+    Version {
+        /// The file's version.
+        found: u32,
+        /// The version this build writes and reads.
+        expected: u32,
+    },
+    /// The checksum does not match the contents: the file is corrupt or truncated.
+    #[error("compiled module is corrupt (checksum mismatch)")]
+    Checksum,
+    /// Compiled by an engine with other settings, another compiler build or for another CPU.
+    #[error("compiled module is for another engine: {0}")]
+    Fingerprint(String),
+    /// The contents are inconsistent although the checksum matches.
+    #[error("malformed compiled module: {0}")]
+    Malformed(String),
+    /// The runtime could not load the (valid) artifact, for example for lack of memory.
+    #[error("cannot load the compiled module: {0}")]
+    Load(CompileError),
+}
+
 impl CompileError {
     pub(crate) fn from_wasmparser(err: &wasmparser::BinaryReaderError) -> Self {
         CompileError::Invalid {

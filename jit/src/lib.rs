@@ -2,7 +2,9 @@
 //! translates every function from Wasm operators to Cranelift IR with our own translator, compiles the
 //! functions in parallel, and returns a position-independent [`CompiledModule`]: machine code, the
 //! offsets of functions and trampolines, the trap table and everything the runtime needs to
-//! instantiate the module ([`ModuleInfo`]).
+//! instantiate the module ([`ModuleInfo`]). A compiled module serialises to a validated AOT
+//! artifact ([`Compiler::serialize`], [`Compiler::deserialize`]) tied to the compiler's
+//! [fingerprint](Compiler::fingerprint).
 //!
 //! It owns the **VMContext layout** ([`VMOffsets`]): codegen reads offsets from there, and the runtime's
 //! `#[repr(C)]` structures are checked against it. It also defines [`TrapCode`] and the builtin
@@ -12,6 +14,7 @@
 //! signals and calling into generated code belong to `faasm-runtime`.
 #![forbid(unsafe_code)]
 
+mod artifact;
 mod builtins;
 mod compile;
 mod error;
@@ -22,11 +25,12 @@ mod trap;
 mod types;
 mod vmctx;
 
+pub use artifact::{ARTIFACT_MAGIC, ARTIFACT_VERSION, is_artifact};
 pub use builtins::Builtin;
 pub use compile::{
     CompiledModule, Compiler, CompilerConfig, FunctionLoc, MemoryStrategy, OptLevel,
 };
-pub use error::CompileError;
+pub use error::{ArtifactError, CompileError};
 pub use module::{
     ConstExpr, ConstOp, DataKind, DataSegment, ElementKind, ElementSegment, EntityIndex, Export,
     Import, ImportKind, ModuleInfo,

@@ -3,7 +3,8 @@
 
 use crate::error::CompileError;
 use crate::types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
-use wasmparser::{Parser, Payload};
+use std::collections::BTreeMap;
+use wasmparser::{KnownCustom, Name, Parser, Payload};
 
 /// Everything about a module except its code.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +39,11 @@ pub struct ModuleInfo {
     pub num_imported_memories: u32,
     /// Number of imported globals.
     pub num_imported_globals: u32,
+    /// The module's name from the `name` custom section, if it gives one.
+    pub name: Option<String>,
+    /// Function names from the `name` custom section, by function index. Empty when the
+    /// section is absent or malformed (a malformed name section is ignored, as engines do).
+    pub function_names: BTreeMap<u32, String>,
 }
 
 /// One import.
@@ -214,6 +220,11 @@ impl ModuleInfo {
         func_index < self.num_imported_funcs
     }
 
+    /// The name the `name` section gives function `func_index`.
+    pub fn func_name(&self, func_index: u32) -> Option<&str> {
+        self.function_names.get(&func_index).map(String::as_str)
+    }
+
     /// The export with this name.
     pub fn export(&self, name: &str) -> Option<EntityIndex> {
         self.exports
@@ -326,6 +337,11 @@ impl ModuleInfo {
                 }
             }
             Payload::CodeSectionEntry(body) => bodies.push(FunctionBody { body }),
+            Payload::CustomSection(reader) => {
+                if let KnownCustom::Name(names) = reader.as_known() {
+                    self.read_names(names);
+                }
+            }
             Payload::TagSection(reader) => {
                 return Err(CompileError::unsupported(
                     reader.range().start,
@@ -335,6 +351,28 @@ impl ModuleInfo {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Takes the module and function names of a `name` section; a malformed section
+    /// contributes nothing at all.
+    fn read_names(&mut self, reader: wasmparser::NameSectionReader<'_>) {
+        let mut module_name = None;
+        let mut function_names = BTreeMap::new();
+        for subsection in reader {
+            match subsection {
+                Ok(Name::Module { name, .. }) => module_name = Some(name.to_string()),
+                Ok(Name::Function(map)) => {
+                    for naming in map {
+                        let Ok(naming) = naming else { return };
+                        function_names.insert(naming.index, naming.name.to_string());
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+        self.name = module_name;
+        self.function_names = function_names;
     }
 
     fn add_import(

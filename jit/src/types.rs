@@ -125,19 +125,20 @@ impl FuncType {
 }
 
 impl fmt::Display for FuncType {
+    /// As the text format writes it, without empty clauses: `(func (param i32) (result i64))`,
+    /// `(func)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |tys: &[ValType]| {
-            tys.iter()
-                .map(|t| t.to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        write!(
-            f,
-            "(func (param {}) (result {}))",
-            list(&self.params),
-            list(&self.results)
-        )
+        f.write_str("(func")?;
+        for (clause, tys) in [("param", &self.params), ("result", &self.results)] {
+            if !tys.is_empty() {
+                write!(f, " ({clause}")?;
+                for ty in tys {
+                    write!(f, " {ty}")?;
+                }
+                f.write_str(")")?;
+            }
+        }
+        f.write_str(")")
     }
 }
 
@@ -168,4 +169,42 @@ pub struct GlobalType {
     pub content: ValType,
     /// Whether `global.set` may change it.
     pub mutable: bool,
+}
+
+/// `min` or `min max`, as the text format writes limits.
+fn write_limits(f: &mut fmt::Formatter<'_>, minimum: u64, maximum: Option<u64>) -> fmt::Result {
+    write!(f, "{minimum}")?;
+    match maximum {
+        Some(maximum) => write!(f, " {maximum}"),
+        None => Ok(()),
+    }
+}
+
+impl fmt::Display for TableType {
+    /// As the text format writes it: `(table 1 10 funcref)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(table ")?;
+        write_limits(f, self.minimum, self.maximum)?;
+        write!(f, " {})", self.element)
+    }
+}
+
+impl fmt::Display for MemoryType {
+    /// As the text format writes it: `(memory 1 16)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(memory ")?;
+        write_limits(f, self.minimum, self.maximum)?;
+        f.write_str(")")
+    }
+}
+
+impl fmt::Display for GlobalType {
+    /// As the text format writes it: `(global i32)`, `(global (mut i64))`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.mutable {
+            write!(f, "(global (mut {}))", self.content)
+        } else {
+            write!(f, "(global {})", self.content)
+        }
+    }
 }

@@ -65,3 +65,40 @@ fn invalid_module_names_the_offset() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[test]
+fn the_name_section_names_functions_and_the_module() {
+    let module = compile(
+        r#"(module $m
+            (import "env" "host" (func $host))
+            (func $first)
+            (func)
+            (func $third))"#,
+    )
+    .unwrap();
+    assert_eq!(module.info.name.as_deref(), Some("m"));
+    assert_eq!(module.info.func_name(0), Some("host"));
+    assert_eq!(module.info.func_name(1), Some("first"));
+    assert_eq!(module.info.func_name(2), None);
+    assert_eq!(module.info.func_name(3), Some("third"));
+    assert_eq!(module.function_at(module.functions[2].offset), Some(3));
+    let trampoline = module.array_to_wasm[0].offset;
+    assert_eq!(module.function_at(trampoline), None);
+}
+
+#[test]
+fn a_malformed_name_section_is_ignored() {
+    let mut wasm = wat::parse_str(r#"(module (func) (func))"#).unwrap();
+    // A `name` custom section: a valid module-name subsection ("x"), then a function-name
+    // subsection that claims more bytes than it has. The whole section is ignored.
+    let contents = [&[4u8][..], b"name", &[0, 2, 1, b'x'], &[1, 10, 2, 0, 1]].concat();
+    wasm.push(0);
+    wasm.push(contents.len() as u8);
+    wasm.extend_from_slice(&contents);
+    let module = Compiler::new(CompilerConfig::default())
+        .unwrap()
+        .compile(&wasm)
+        .expect("a malformed name section does not make the module invalid");
+    assert!(module.info.function_names.is_empty());
+    assert_eq!(module.info.name, None);
+}

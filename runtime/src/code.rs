@@ -52,6 +52,13 @@ impl CodeMemory {
     pub(crate) fn len(&self) -> usize {
         self.code_len
     }
+
+    /// The published code.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: the first `code_len` bytes of the mapping hold the code; the mapping is
+        // readable (read-execute), never written again, and lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.base, self.code_len) }
+    }
 }
 
 impl Drop for CodeMemory {

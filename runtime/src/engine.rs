@@ -92,6 +92,12 @@ impl Engine {
         self.inner.epoch.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// What decides the code this engine's compiler generates (see
+    /// `faasm_jit::Compiler::fingerprint`): artifacts load only into an engine with the same one.
+    pub fn fingerprint(&self) -> &str {
+        self.inner.compiler.fingerprint()
+    }
+
     pub(crate) fn compiler(&self) -> &Compiler {
         &self.inner.compiler
     }

@@ -267,7 +267,8 @@ fn call_wasm(
         .collect())
 }
 
-/// Enters generated code, arming the store's limits if this is its outermost call.
+/// Enters generated code, arming the store's limits if this is its outermost call, and keeps
+/// the Wasm backtrace of a trap in the store.
 ///
 /// # Safety
 /// As for [`traphandlers::enter`].
@@ -279,13 +280,18 @@ pub(crate) unsafe fn enter_wasm(
     let inner = store.inner_mut();
     if inner.active_calls == 0 {
         inner.arm_limits();
+        inner.last_backtrace = None;
     }
     inner.active_calls += 1;
     let store_ptr: *mut Store = store;
     // SAFETY: forwarded to the caller; `store` is not used until the call returns.
     let result = unsafe { traphandlers::enter(store_ptr, trampoline, args) };
-    store.inner_mut().active_calls -= 1;
-    result
+    let inner = store.inner_mut();
+    inner.active_calls -= 1;
+    result.map_err(|trapped| {
+        inner.record_backtrace(trapped.backtrace, trapped.from_host);
+        trapped.trap
+    })
 }
 
 /// Runs a host function's closure, turning a panic into a trap and checking the results'

@@ -10,6 +10,7 @@
 //! snapshots: those belong to `faasm-hostcalls`, `faasm-state` and `faasm-snapshot`. All its OS
 //! calls live in [`sys`]; it supports x86-64 Linux only.
 
+mod backtrace;
 mod builtins;
 mod code;
 mod engine;
@@ -28,10 +29,12 @@ mod traphandlers;
 mod values;
 mod vm;
 
+pub use backtrace::{FrameInfo, WasmBacktrace};
 pub use engine::{Config, Engine};
 pub use faasm_jit::{
-    CompileError, CompilerConfig, FuncType, GlobalType, MemoryStrategy, MemoryType, ModuleInfo,
-    OptLevel, RefType, TableType, TrapCode, ValType,
+    ArtifactError, CompileError, CompilerConfig, FuncType, GlobalType, Import, ImportKind,
+    MemoryStrategy, MemoryType, ModuleInfo, OptLevel, RefType, TableType, TrapCode, ValType,
+    is_artifact,
 };
 pub use func::{Caller, Func};
 pub use global::Global;

@@ -5,6 +5,7 @@ use crate::instance::{self, Instance};
 use crate::module::Module;
 use crate::store::Store;
 use crate::values::InstantiateError;
+use faasm_jit::Import;
 use std::collections::HashMap;
 
 /// Items by `(module, name)`, for resolving imports.
@@ -44,6 +45,17 @@ impl Linker {
         self.items
             .get(&(module.to_string(), name.to_string()))
             .copied()
+    }
+
+    /// The imports of `module` that this linker defines nothing for, in declaration order: all
+    /// of them at once, for an error message that lists every one.
+    pub fn unresolved_imports<'m>(&self, module: &'m Module) -> Vec<&'m Import> {
+        module
+            .info()
+            .imports
+            .iter()
+            .filter(|import| self.get(&import.module, &import.name).is_none())
+            .collect()
     }
 
     /// Resolves `module`'s imports, checks their types, instantiates it in `store` and runs

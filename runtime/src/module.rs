@@ -2,7 +2,7 @@
 
 use crate::code::CodeMemory;
 use crate::engine::Engine;
-use faasm_jit::{CompileError, CompiledModule, FunctionLoc, ImportKind, ModuleInfo, VMOffsets};
+use faasm_jit::{ArtifactError, CompileError, CompiledModule, FunctionLoc, ModuleInfo, VMOffsets};
 use std::fmt;
 use std::sync::Arc;
 
@@ -66,6 +66,43 @@ impl Module {
         })
     }
 
+    /// The AOT artifact of this module: its code and tables, checksummed and stamped with the
+    /// engine's fingerprint. [`Module::deserialize`] loads it into an engine with the same
+    /// fingerprint without compiling anything.
+    pub fn serialize(&self) -> Vec<u8> {
+        self.inner
+            .engine
+            .compiler()
+            .serialize(&self.inner.artifact, self.inner.code.bytes())
+    }
+
+    /// Loads an artifact written by [`Module::serialize`] (or `faasm-run compile`).
+    ///
+    /// Every way the bytes can be wrong is an [`ArtifactError`], never a crash: truncation, a
+    /// flipped bit anywhere (SHA-256 over the whole file), another format version, code for
+    /// another engine configuration, compiler build or CPU (the engine fingerprint), and tables
+    /// that do not fit the module or the code.
+    ///
+    /// This is a safe function although the artifact holds machine code that will run, because
+    /// those checks leave one way to run bad code: a file deliberately forged with a matching
+    /// checksum and fingerprint. Whoever can write such a file where it gets loaded (the user's
+    /// own cache directory, or a `.cwasm` file the user chose to run) can equally replace the
+    /// `faasm-run` binary or the shared libraries it loads; the artifact is trusted exactly as
+    /// much as the binary itself. Do not load artifacts from a less trusted source.
+    pub fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module, ArtifactError> {
+        let compiled = engine.compiler().deserialize(bytes)?;
+        // SAFETY: the artifact passed the checksum (it is intact) and the fingerprint check (it
+        // was produced by a `faasm_jit` compiler with exactly this engine's configuration and
+        // CPU features); trust in its origin is argued above. `from_compiled` checks the
+        // tables again.
+        unsafe { Module::from_compiled(engine, compiled) }.map_err(ArtifactError::Load)
+    }
+
+    /// SHA-256 of the WebAssembly bytes the module was compiled from.
+    pub fn wasm_sha256(&self) -> [u8; 32] {
+        self.inner.artifact.wasm_sha256
+    }
+
     /// What the module declares.
     pub fn info(&self) -> &ModuleInfo {
         &self.inner.artifact.info
@@ -117,8 +154,9 @@ impl fmt::Debug for Module {
     }
 }
 
-/// Rejects artifacts whose tables do not fit their module description or code, so that a
-/// corrupt (for example cached) artifact is an error rather than a panic or worse.
+/// Rejects artifacts whose tables do not fit their module description or code, or that were
+/// compiled for another memory strategy, so that a corrupt (for example cached) artifact is an
+/// error rather than a panic or worse.
 fn check_artifact(engine: &Engine, compiled: &CompiledModule) -> Result<(), CompileError> {
     let invalid = |message: String| CompileError::Invalid {
         offset: 0,
@@ -131,81 +169,7 @@ fn check_artifact(engine: &Engine, compiled: &CompiledModule) -> Result<(), Comp
             compiled.memory_strategy
         )));
     }
-    check_counts(compiled).map_err(|m| invalid(m.to_string()))?;
-    if compiled.offsets != VMOffsets::new(&compiled.info) {
-        return Err(invalid(
-            "VMContext layout does not match the module".to_string(),
-        ));
-    }
-    check_code_locations(compiled).map_err(invalid)
-}
-
-/// Index spaces, imports and code tables agree with each other (checked before anything
-/// subtracts or indexes with these counts).
-fn check_counts(compiled: &CompiledModule) -> Result<(), &'static str> {
-    let info = &compiled.info;
-    let imported = [
-        (info.num_imported_funcs, info.functions.len()),
-        (info.num_imported_tables, info.tables.len()),
-        (info.num_imported_memories, info.memories.len()),
-        (info.num_imported_globals, info.globals.len()),
-    ];
-    if imported.iter().any(|(n, total)| *n as usize > *total) {
-        return Err("more imports than entities");
-    }
-    let count = |f: fn(&ImportKind) -> bool| info.imports.iter().filter(|i| f(&i.kind)).count();
-    let import_counts = [
-        count(|k| matches!(k, ImportKind::Func(_))),
-        count(|k| matches!(k, ImportKind::Table(_))),
-        count(|k| matches!(k, ImportKind::Memory(_))),
-        count(|k| matches!(k, ImportKind::Global(_))),
-    ];
-    if imported
-        .iter()
-        .zip(import_counts)
-        .any(|((n, _), c)| *n as usize != c)
-    {
-        return Err("import counts do not match the imports");
-    }
-    if info.global_inits.len() != info.num_defined_globals() as usize {
-        return Err("global initialiser count does not match the globals");
-    }
-    if compiled.functions.len() != info.num_defined_funcs() as usize {
-        return Err("function count does not match the module");
-    }
-    let types = info.types.len();
-    if compiled.array_to_wasm.len() != types || compiled.wasm_to_host.len() != types {
-        return Err("trampoline count does not match the type count");
-    }
-    if info.functions.iter().any(|ty| *ty as usize >= types) {
-        return Err("function with an unknown type");
-    }
-    Ok(())
-}
-
-/// Every code location and trap site lies inside the code; trap sites are sorted.
-fn check_code_locations(compiled: &CompiledModule) -> Result<(), String> {
-    let code_len = compiled.code.len() as u64;
-    let mut locations = compiled
-        .functions
-        .iter()
-        .chain(&compiled.array_to_wasm)
-        .chain(&compiled.wasm_to_host);
-    if let Some(loc) = locations.find(|l| u64::from(l.offset) + u64::from(l.len) > code_len) {
-        return Err(format!(
-            "code location {loc:?} beyond {code_len} bytes of code"
-        ));
-    }
-    let sorted = compiled.traps.windows(2).all(|w| w[0].0 < w[1].0);
-    if !sorted
-        || compiled
-            .traps
-            .last()
-            .is_some_and(|(o, _)| u64::from(*o) >= code_len)
-    {
-        return Err("trap table unsorted or beyond the code".to_string());
-    }
-    Ok(())
+    compiled.check_consistency().map_err(invalid)
 }
 
 #[cfg(test)]
@@ -225,6 +189,24 @@ mod tests {
         // SAFETY: only artifacts the checks reject are published with changes; the others come
         // straight from the compiler.
         unsafe { Module::from_compiled(&Engine::default(), compiled) }
+    }
+
+    #[test]
+    fn serialized_modules_load_and_keep_their_hash() {
+        let engine = Engine::default();
+        let wasm = wat::parse_str(r#"(module (func (export "f") (result i32) i32.const 7))"#)
+            .expect("wat");
+        let module = Module::new(&engine, &wasm).expect("compile");
+        let bytes = module.serialize();
+        let loaded = Module::deserialize(&engine, &bytes).expect("load");
+        assert_eq!(loaded.wasm_sha256(), module.wasm_sha256());
+        assert_eq!(loaded.serialize(), bytes);
+        let mut corrupt = bytes.clone();
+        corrupt[bytes.len() / 2] ^= 4;
+        assert_eq!(
+            Module::deserialize(&engine, &corrupt).unwrap_err(),
+            ArtifactError::Checksum
+        );
     }
 
     #[test]

@@ -1,24 +1,40 @@
-//! The process-global registry of published code: code range → trap table. The signal handler
-//! asks it whether a faulting PC is a trap site of generated code.
+//! The process-global registry of published code: code range → trap table and function map.
+//! The signal handler asks it whether a faulting PC is a trap site of generated code and
+//! whether a return address lies in generated code; backtraces map PCs to functions with it.
 //!
 //! The handler may run on any thread at any time, so lookups never block: they spin on
 //! `try_read` (writers only hold the lock for a map insertion or removal) and give up if the
 //! faulting thread is itself the writer, which would otherwise deadlock.
 
+use crate::backtrace::FrameInfo;
 use faasm_jit::TrapCode;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, TryLockError};
 
-/// A source of trap codes for one code range: offset in the range → trap.
+/// What the registry knows of one code range: offset in the range → trap, and → function.
 pub(crate) trait TrapTable: Send + Sync {
     /// The trap recorded for the instruction at `offset`, if any.
     fn trap_at(&self, offset: u32) -> Option<TrapCode>;
+
+    /// The Wasm function whose code contains `offset`, if any.
+    fn frame_info(&self, _offset: u32) -> Option<FrameInfo> {
+        None
+    }
 }
 
 impl TrapTable for faasm_jit::CompiledModule {
     fn trap_at(&self, offset: u32) -> Option<TrapCode> {
         faasm_jit::CompiledModule::trap_at(self, offset)
+    }
+
+    fn frame_info(&self, offset: u32) -> Option<FrameInfo> {
+        let func_index = self.function_at(offset)?;
+        Some(FrameInfo {
+            module_name: self.info.name.clone(),
+            func_index,
+            func_name: self.info.func_name(func_index).map(str::to_string),
+        })
     }
 }
 
@@ -83,6 +99,23 @@ fn with_write_lock<R>(f: impl FnOnce(&mut BTreeMap<usize, Entry>) -> R) -> R {
 /// The trap of the instruction at `pc`, if `pc` is a trap site of registered code.
 /// Async-signal-safe: no allocation, no blocking.
 pub(crate) fn trap_code_at(pc: usize) -> Option<TrapCode> {
+    with_range_of(pc, |table, offset| table.trap_at(offset)).flatten()
+}
+
+/// Whether `pc` lies in registered code. Async-signal-safe: no allocation, no blocking.
+pub(crate) fn is_code(pc: usize) -> bool {
+    with_range_of(pc, |_, _| ()).is_some()
+}
+
+/// The Wasm function whose code contains `pc`. Allocates: not for signal handlers.
+pub(crate) fn frame_at(pc: usize) -> Option<FrameInfo> {
+    with_range_of(pc, |table, offset| table.frame_info(offset)).flatten()
+}
+
+/// Calls `f` with the table and offset of the registered range containing `pc`. Never blocks
+/// (spins on `try_read`; writers hold the lock only briefly) and gives up if this thread is the
+/// writer, so the signal handler may use it.
+fn with_range_of<R>(pc: usize, f: impl FnOnce(&dyn TrapTable, u32) -> R) -> Option<R> {
     if WRITING.get() {
         return None;
     }
@@ -97,7 +130,8 @@ pub(crate) fn trap_code_at(pc: usize) -> Option<TrapCode> {
     if pc >= entry.end {
         return None;
     }
-    entry.traps.trap_at(u32::try_from(pc - start).ok()?)
+    let offset = u32::try_from(pc - start).ok()?;
+    Some(f(&*entry.traps, offset))
 }
 
 #[cfg(test)]
@@ -114,6 +148,12 @@ mod tests {
             Some(TrapCode::UnreachableCodeReached)
         );
         assert_eq!(trap_code_at(start + 5), None);
+        assert!(is_code(start + 15) && !is_code(start + 16));
+        assert_eq!(
+            frame_at(start + 4),
+            None,
+            "a plain trap table knows no functions"
+        );
         assert_eq!(trap_code_at(start + 16), None);
         assert_eq!(trap_code_at(start - 1), None);
         drop(registration);

@@ -2,6 +2,7 @@
 //! name by index. Its state lives in one heap block whose address never changes, because
 //! instances and generated code point into it; the `Store` value itself may move freely.
 
+use crate::backtrace::WasmBacktrace;
 use crate::engine::Engine;
 use crate::func::{Func, FuncData};
 use crate::global::GlobalData;
@@ -45,6 +46,8 @@ pub(crate) struct StoreInner {
     pub(crate) timeout: Option<Duration>,
     /// Calls into generated code in progress (nested through host functions).
     pub(crate) active_calls: u32,
+    /// The Wasm backtrace of the last top-level call's trap.
+    pub(crate) last_backtrace: Option<WasmBacktrace>,
     pub(crate) instances: Vec<NonNull<InstanceData>>,
     /// VMContext start address → instance index, to map funcref pointers back to functions.
     pub(crate) vmctx_starts: BTreeMap<usize, u32>,
@@ -68,6 +71,7 @@ impl Store {
             limits,
             timeout: None,
             active_calls: 0,
+            last_backtrace: None,
             instances: Vec::new(),
             vmctx_starts: BTreeMap::new(),
             funcs: Vec::new(),
@@ -92,6 +96,14 @@ impl Store {
             self.inner().engine.start_ticker();
         }
         self.inner_mut().timeout = timeout;
+    }
+
+    /// The Wasm functions that were active when the last call into Wasm trapped, innermost
+    /// first (names from the modules' `name` sections). `None` if the last call returned, or
+    /// failed before entering Wasm (bad arguments, for example). A trap in a host function
+    /// called from Wasm has the Wasm frames that led to the call.
+    pub fn last_backtrace(&self) -> Option<&WasmBacktrace> {
+        self.inner().last_backtrace.as_ref()
     }
 
     pub(crate) fn inner(&self) -> &StoreInner {
@@ -250,6 +262,15 @@ impl StoreInner {
             )));
         }
         self.val_to_raw(val)
+    }
+
+    /// Keeps the backtrace of a trap. A trap that a host function reported after a nested call
+    /// into Wasm trapped continues that call's backtrace with the outer frames.
+    pub(crate) fn record_backtrace(&mut self, backtrace: WasmBacktrace, from_host: bool) {
+        match (&mut self.last_backtrace, from_host) {
+            (Some(inner), true) => inner.extend(backtrace),
+            _ => self.last_backtrace = Some(backtrace),
+        }
     }
 
     /// Prepares the limits for a top-level call into generated code.

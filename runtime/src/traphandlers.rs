@@ -8,7 +8,12 @@
 //! restores the saved stack pointer and registers and makes `faasm_runtime_enter` return 1.
 //! Only frames of generated code lie between the entry and the fault, so no Rust frame is ever
 //! skipped. Faults that are not trap sites are forwarded to whoever handled them before us.
+//!
+//! Before landing, the handler walks the frame-pointer chain from the faulting context and
+//! records the return addresses that lie in generated code into the activation's fixed buffer
+//! (see [`crate::backtrace`]); [`enter`] turns them into a [`WasmBacktrace`] after landing.
 
+use crate::backtrace::{RawBacktrace, WasmBacktrace};
 use crate::registry;
 use crate::store::Store;
 use crate::sys;
@@ -112,6 +117,17 @@ pub(crate) struct Activation {
     store: *mut Store,
     /// The enclosing activation, if this entry is nested (Wasm → host → Wasm).
     prev: *const Activation,
+    /// PCs of the Wasm frames at the trap, recorded by the signal handler.
+    backtrace: RawBacktrace,
+}
+
+/// Why a call into generated code did not return: the trap, where it happened, and whether it
+/// came out of a host function (whose own nested calls may have recorded frames already).
+#[derive(Debug)]
+pub(crate) struct Trapped {
+    pub(crate) trap: Trap,
+    pub(crate) backtrace: WasmBacktrace,
+    pub(crate) from_host: bool,
 }
 
 thread_local! {
@@ -137,20 +153,26 @@ impl Activation {
         *self.host_trap.borrow_mut() = Some(trap);
     }
 
-    fn outcome(&self) -> Trap {
+    fn outcome(&self) -> Trapped {
         let host_trap = self.host_trap.borrow_mut().take();
-        match (self.wasm_trap.get(), host_trap) {
-            (Some(TrapCode::HostError) | None, Some(trap)) => trap,
-            (Some(code), _) => Trap::Wasm(code),
-            (None, None) => {
-                Trap::Host("generated code reported a trap without a cause".to_string())
-            }
+        let (trap, from_host) = match (self.wasm_trap.get(), host_trap) {
+            (Some(TrapCode::HostError) | None, Some(trap)) => (trap, true),
+            (Some(code), _) => (Trap::Wasm(code), false),
+            (None, None) => (
+                Trap::Host("generated code reported a trap without a cause".to_string()),
+                false,
+            ),
+        };
+        Trapped {
+            trap,
+            backtrace: self.backtrace.resolve(),
+            from_host,
         }
     }
 }
 
 /// Calls `trampoline(args...)` in generated code with `store` reachable by host functions.
-/// Returns the trap if one happened.
+/// Returns the trap and its Wasm backtrace if one happened.
 ///
 /// # Safety
 /// `trampoline` must be the address of published code following the `array_to_wasm`
@@ -160,15 +182,23 @@ pub(crate) unsafe fn enter(
     store: *mut Store,
     trampoline: usize,
     args: [usize; 4],
-) -> Result<(), Trap> {
-    init_handlers().map_err(|e| Trap::Host(format!("cannot install signal handlers: {e}")))?;
-    ensure_alt_stack().map_err(|e| Trap::Host(format!("cannot install a signal stack: {e}")))?;
+) -> Result<(), Trapped> {
+    let untraced = |trap: Trap| Trapped {
+        trap,
+        backtrace: WasmBacktrace::default(),
+        from_host: false,
+    };
+    init_handlers()
+        .map_err(|e| untraced(Trap::Host(format!("cannot install signal handlers: {e}"))))?;
+    ensure_alt_stack()
+        .map_err(|e| untraced(Trap::Host(format!("cannot install a signal stack: {e}"))))?;
     let activation = Activation {
         jmpbuf: Cell::new(0),
         wasm_trap: Cell::new(None),
         host_trap: RefCell::new(None),
         store,
         prev: CURRENT.get(),
+        backtrace: RawBacktrace::new(),
     };
     CURRENT.set(&activation);
     let [a0, a1, a2, a3] = args;
@@ -279,10 +309,51 @@ unsafe fn resume_at_landing_pad(context: *mut libc::ucontext_t) -> bool {
     // which is still running (we interrupted code it called).
     let activation = unsafe { &*activation };
     activation.wasm_trap.set(Some(code));
+    let frame_pointer = gregs[libc::REG_RBP as usize] as usize;
+    let stack_pointer = gregs[libc::REG_RSP as usize] as usize;
+    // SAFETY: the registers are those of generated code interrupted inside this activation.
+    unsafe { record_backtrace(activation, pc, frame_pointer, stack_pointer) };
     gregs[libc::REG_RIP as usize] = faasm_runtime_landing_pad as *const () as i64;
     gregs[libc::REG_RDI as usize] = activation.jmpbuf.as_ptr() as i64;
     gregs[libc::REG_RSP as usize] = activation.jmpbuf.get() as i64;
     true
+}
+
+/// Records the faulting `pc`, then walks the frame-pointer chain from `frame_pointer`: each
+/// frame of generated code holds the caller's frame pointer at `[fp]` and its return address at
+/// `[fp + 8]`. The walk stops at the first return address outside registered code (the return
+/// into `faasm_runtime_enter`) or at any frame pointer that is not an aligned address strictly
+/// above the previous frame and below the activation's entry stack pointer. No allocation, no
+/// blocking: it runs in the signal handler.
+///
+/// # Safety
+/// `pc`, `frame_pointer` and `stack_pointer` must be the registers of generated code that
+/// `activation` entered and that is interrupted on this thread.
+unsafe fn record_backtrace(
+    activation: &Activation,
+    pc: usize,
+    mut frame_pointer: usize,
+    stack_pointer: usize,
+) {
+    let stack_top = activation.jmpbuf.get();
+    let mut lowest = stack_pointer;
+    activation.backtrace.push(pc);
+    while frame_pointer.is_multiple_of(8)
+        && frame_pointer >= lowest
+        && frame_pointer.saturating_add(16) <= stack_top
+    {
+        let frame = frame_pointer as *const usize;
+        // SAFETY: `[frame_pointer, frame_pointer + 16)` lies between the interrupted stack
+        // pointer and the entry's saved stack pointer: the live, mapped part of this thread's
+        // stack that generated code uses. It is aligned.
+        let (caller_frame, return_address) = unsafe { (frame.read(), frame.add(1).read()) };
+        if !registry::is_code(return_address) {
+            break;
+        }
+        activation.backtrace.push(return_address);
+        lowest = frame_pointer + 16;
+        frame_pointer = caller_frame;
+    }
 }
 
 /// Hands a fault that is not ours to the handler installed before us; without one, restores the
@@ -398,7 +469,7 @@ mod tests {
         let memory = CodeMemory::publish(code, Arc::new(traps)).expect("publish");
         // SAFETY: the code is one of the small, self-contained routines below; none of them
         // uses the store.
-        unsafe { enter(ptr::null_mut(), memory.base() as usize, args) }
+        unsafe { enter(ptr::null_mut(), memory.base() as usize, args) }.map_err(|t| t.trap)
     }
 
     const RET: &[u8] = &[0xc3];
@@ -449,7 +520,10 @@ mod tests {
         for _ in 0..100 {
             // SAFETY: the code only clobbers registers and traps at a registered site.
             let result = unsafe { enter(ptr::null_mut(), memory.base() as usize, [0; 4]) };
-            assert_eq!(result, Err(Trap::Wasm(TrapCode::UnreachableCodeReached)));
+            assert_eq!(
+                result.map_err(|t| t.trap),
+                Err(Trap::Wasm(TrapCode::UnreachableCodeReached))
+            );
         }
         assert_eq!(
             values.iter().sum::<u64>(),

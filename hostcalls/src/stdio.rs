@@ -1,0 +1,238 @@
+//! Standard streams: the process's own, in-memory pipes (a call's input, its captured output),
+//! or nothing.
+
+use crate::errno::Errno;
+use crate::types::filetype;
+use std::collections::VecDeque;
+use std::io::{IsTerminal, Read, Write};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Locks `mutex`, ignoring poisoning: a panicking host call is already reported as a trap, and
+/// the data it protects (bytes, a context) stays consistent between operations.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An in-memory input stream the host fills and the guest reads: a call's standard input.
+/// Clones share the same bytes.
+#[derive(Clone, Debug, Default)]
+pub struct ReadPipe {
+    bytes: Arc<Mutex<VecDeque<u8>>>,
+}
+
+impl ReadPipe {
+    /// A pipe holding `bytes`.
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> ReadPipe {
+        ReadPipe {
+            bytes: Arc::new(Mutex::new(VecDeque::from(bytes.into()))),
+        }
+    }
+
+    /// Appends `bytes` for the guest to read.
+    pub fn push(&self, bytes: &[u8]) {
+        lock(&self.bytes).extend(bytes);
+    }
+
+    /// How many bytes are left to read.
+    pub fn available(&self) -> usize {
+        lock(&self.bytes).len()
+    }
+
+    /// Moves up to `buf.len()` bytes into `buf`; 0 at the end.
+    pub fn read_into(&self, buf: &mut [u8]) -> usize {
+        let mut bytes = lock(&self.bytes);
+        let n = buf.len().min(bytes.len());
+        for (slot, byte) in buf.iter_mut().zip(bytes.drain(..n)) {
+            *slot = byte;
+        }
+        n
+    }
+}
+
+/// An in-memory output stream the guest writes and the host reads: a call's captured stdout or
+/// stderr. Clones share the same bytes. A limit, if set, bounds what a guest can make the host
+/// hold: writes past it fail with `ENOSPC`.
+#[derive(Clone, Debug, Default)]
+pub struct WritePipe {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    limit: Option<usize>,
+}
+
+impl WritePipe {
+    /// An empty pipe without a limit.
+    pub fn new() -> WritePipe {
+        WritePipe::default()
+    }
+
+    /// An empty pipe that holds at most `limit` bytes.
+    pub fn with_limit(limit: usize) -> WritePipe {
+        WritePipe {
+            bytes: Arc::default(),
+            limit: Some(limit),
+        }
+    }
+
+    /// What was written so far.
+    pub fn contents(&self) -> Vec<u8> {
+        lock(&self.bytes).clone()
+    }
+
+    /// Takes what was written so far, leaving the pipe empty.
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *lock(&self.bytes))
+    }
+
+    /// Appends `data`, all or nothing.
+    fn append(&self, data: &[u8]) -> Result<(), Errno> {
+        let mut bytes = lock(&self.bytes);
+        if let Some(limit) = self.limit
+            && bytes.len().saturating_add(data.len()) > limit
+        {
+            return Err(Errno::NoSpc);
+        }
+        bytes.extend_from_slice(data);
+        Ok(())
+    }
+}
+
+/// Where a guest's standard input comes from.
+#[derive(Clone, Debug, Default)]
+pub enum Input {
+    /// Nothing: reads return end of file.
+    #[default]
+    Null,
+    /// The host process's standard input.
+    Inherit,
+    /// An in-memory pipe.
+    Pipe(ReadPipe),
+}
+
+/// Where a guest's standard output or error goes.
+#[derive(Clone, Debug, Default)]
+pub enum Output {
+    /// Nowhere: writes succeed and are dropped.
+    #[default]
+    Null,
+    /// The host process's matching stream.
+    Inherit,
+    /// An in-memory pipe.
+    Pipe(WritePipe),
+    /// An in-memory pipe and the host process's matching stream (a CLI that shows a call's
+    /// output and also returns it).
+    Tee(WritePipe),
+}
+
+/// Which of the process's output streams an [`Output`] stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StdStream {
+    Stdout,
+    Stderr,
+}
+
+/// A standard stream as the descriptor table holds it.
+#[derive(Clone, Debug)]
+pub(crate) enum Stream {
+    In(Input),
+    Out(Output, StdStream),
+}
+
+impl Stream {
+    /// Reads into `buf`: one read, which may return fewer bytes than asked.
+    pub(crate) fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        match self {
+            Stream::In(Input::Null) => Ok(0),
+            Stream::In(Input::Inherit) => Ok(std::io::stdin().lock().read(buf)?),
+            Stream::In(Input::Pipe(pipe)) => Ok(pipe.read_into(buf)),
+            Stream::Out(..) => Err(Errno::BadF),
+        }
+    }
+
+    /// Writes all of `data`.
+    pub(crate) fn write(&self, data: &[u8]) -> Result<(), Errno> {
+        match self {
+            Stream::In(_) => Err(Errno::BadF),
+            Stream::Out(Output::Null, _) => Ok(()),
+            Stream::Out(Output::Inherit, which) => write_process_stream(*which, data),
+            Stream::Out(Output::Pipe(pipe), _) => pipe.append(data),
+            Stream::Out(Output::Tee(pipe), which) => {
+                pipe.append(data)?;
+                write_process_stream(*which, data)
+            }
+        }
+    }
+
+    /// Bytes ready to read without blocking, for `poll_oneoff` (the process's stdin cannot be
+    /// polled without OS calls this crate does not make: it is reported ready with 0 bytes, so a
+    /// read may block).
+    pub(crate) fn readable_bytes(&self) -> Option<u64> {
+        match self {
+            Stream::In(Input::Pipe(pipe)) => Some(pipe.available() as u64),
+            Stream::In(_) => Some(0),
+            Stream::Out(..) => None,
+        }
+    }
+
+    /// The preview1 file type `fd_fdstat_get` reports: a character device for a terminal (so
+    /// `isatty` works), unknown for pipes and files behind the process's streams.
+    pub(crate) fn filetype(&self) -> u8 {
+        let terminal = match self {
+            Stream::In(Input::Inherit) => std::io::stdin().is_terminal(),
+            Stream::Out(Output::Inherit | Output::Tee(_), StdStream::Stdout) => {
+                std::io::stdout().is_terminal()
+            }
+            Stream::Out(Output::Inherit | Output::Tee(_), StdStream::Stderr) => {
+                std::io::stderr().is_terminal()
+            }
+            _ => false,
+        };
+        if terminal {
+            filetype::CHARACTER_DEVICE
+        } else {
+            filetype::UNKNOWN
+        }
+    }
+}
+
+fn write_process_stream(which: StdStream, data: &[u8]) -> Result<(), Errno> {
+    // Flush at once so the guest's stdout and stderr interleave as it wrote them.
+    match which {
+        StdStream::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(data)?;
+            out.flush()?;
+        }
+        StdStream::Stderr => std::io::stderr().lock().write_all(data)?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_pipe_drains_in_order() {
+        let pipe = ReadPipe::from_bytes("abcdef");
+        let stream = Stream::In(Input::Pipe(pipe.clone()));
+        let mut buf = [0u8; 4];
+        assert_eq!(stream.read(&mut buf), Ok(4));
+        assert_eq!(&buf, b"abcd");
+        assert_eq!(stream.readable_bytes(), Some(2));
+        pipe.push(b"g");
+        assert_eq!(stream.read(&mut buf), Ok(3));
+        assert_eq!(&buf[..3], b"efg");
+        assert_eq!(stream.read(&mut buf), Ok(0));
+    }
+
+    #[test]
+    fn write_pipe_captures_and_limits() {
+        let pipe = WritePipe::with_limit(5);
+        let stream = Stream::Out(Output::Pipe(pipe.clone()), StdStream::Stdout);
+        assert_eq!(stream.write(b"abc"), Ok(()));
+        assert_eq!(stream.write(b"def"), Err(Errno::NoSpc));
+        assert_eq!(pipe.contents(), b"abc");
+        assert_eq!(pipe.take(), b"abc");
+        assert!(pipe.contents().is_empty());
+        assert_eq!(stream.read(&mut [0u8; 1]), Err(Errno::BadF));
+    }
+}

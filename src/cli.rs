@@ -1,0 +1,289 @@
+//! The `faasm-run` command line, and the parsers of its option values (each error says what
+//! was expected).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use faasm_jit::{MAX_WASM_PAGES, WASM_PAGE_SIZE};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Runs WebAssembly modules with faasm-rs's own Cranelift JIT.
+///
+/// `faasm-run [OPTIONS] FILE [ARGS]...` runs the module's `_start` (a WASI command) with
+/// `FILE ARGS...` as its arguments, or with `--invoke` calls an export with typed ARGS and
+/// prints its results. FILE is a `.wasm` or `.wat` module or an artifact from
+/// `faasm-run compile`. Compiled code is cached (see `--cache-dir`): a second run of the same
+/// module compiles nothing.
+#[derive(Debug, Parser)]
+#[command(
+    name = "faasm-run",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Exit status: the module's proc_exit code; 134 when it traps (like an abort); \
+                  1 for other errors; 2 for a bad command line."
+)]
+pub struct Cli {
+    /// Instead of running a module: compile it.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of a run.
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compiles FILE to an artifact that `faasm-run` runs without compiling.
+    Compile(CompileOptions),
+}
+
+/// `faasm-run compile FILE [-o OUT]`.
+#[derive(Debug, Args)]
+pub struct CompileOptions {
+    /// The module: `.wasm` or `.wat`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the artifact [default: FILE with the extension `.cwasm`].
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Compiler settings.
+    #[command(flatten)]
+    pub engine: EngineOptions,
+}
+
+/// Settings that decide the compiled code (part of the cache key).
+#[derive(Debug, Clone, Args)]
+pub struct EngineOptions {
+    /// How linear memories are protected: `guard` regions (no bounds checks) or explicit
+    /// `bounded` checks.
+    #[arg(long, value_enum, value_name = "STRATEGY", default_value_t = Strategy::Guard)]
+    pub memory_strategy: Strategy,
+    /// Say on stderr how the module was obtained (compiled, or loaded from the cache) and how
+    /// long it took.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// `--memory-strategy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    /// 4 GiB reservation plus guard regions: accesses need no bounds checks.
+    Guard,
+    /// Reservation of the declared maximum; every access checked.
+    Bounded,
+}
+
+/// `faasm-run [OPTIONS] FILE [ARGS]...`.
+#[derive(Debug, Args)]
+pub struct RunOptions {
+    /// Pre-open host directory HOST for the guest, as GUEST (default: HOST).
+    #[arg(long = "dir", value_name = "HOST[::GUEST]", value_parser = parse_dir)]
+    pub dirs: Vec<DirMapping>,
+    /// Set an environment variable for the guest; `NAME` alone passes the host's value.
+    #[arg(long = "env", value_name = "NAME[=VALUE]", value_parser = parse_env)]
+    pub envs: Vec<EnvVar>,
+    /// Call this export with ARGS parsed by its parameter types and print its results.
+    #[arg(long, value_name = "NAME")]
+    pub invoke: Option<String>,
+    /// Stop the call after this long, e.g. `500ms`, `10s`, `2m`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Limit every linear memory to this size, e.g. `64MiB`, `4GiB` (rounded down to 64 KiB
+    /// pages).
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_size)]
+    pub max_memory: Option<MemoryPages>,
+    /// Cache directory [default: $FAASM_CACHE_DIR, else $XDG_CACHE_HOME/faasm-rs, else
+    /// ~/.cache/faasm-rs].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    pub cache_dir: Option<PathBuf>,
+    /// Neither read nor write the cache: always compile.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Print the nanoseconds between the module's `bench.start` and `bench.end` calls on
+    /// stderr.
+    #[arg(long)]
+    pub bench_report: bool,
+    /// Compiler settings.
+    #[command(flatten)]
+    pub engine: EngineOptions,
+    /// The module, then the arguments of the guest (or of `--invoke`'s function).
+    #[arg(value_name = "FILE [ARGS]", required = true, trailing_var_arg = true)]
+    pub file_and_args: Vec<OsString>,
+}
+
+/// A `--dir` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirMapping {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// The name the guest sees.
+    pub guest: String,
+}
+
+/// An `--env` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    /// The variable's name.
+    pub name: String,
+    /// Its value; `None` takes the host's.
+    pub value: Option<String>,
+}
+
+/// A `--max-memory` value in 64 KiB pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryPages(pub u64);
+
+/// `HOST[::GUEST]`.
+pub fn parse_dir(text: &str) -> Result<DirMapping, String> {
+    let (host, guest) = match text.split_once("::") {
+        Some((host, guest)) => (host, guest),
+        None => (text, text),
+    };
+    if host.is_empty() || guest.is_empty() {
+        return Err("expected HOST or HOST::GUEST, with neither empty".to_string());
+    }
+    Ok(DirMapping {
+        host: PathBuf::from(host),
+        guest: guest.to_string(),
+    })
+}
+
+/// `NAME=VALUE` or `NAME`.
+pub fn parse_env(text: &str) -> Result<EnvVar, String> {
+    let (name, value) = match text.split_once('=') {
+        Some((name, value)) => (name, Some(value.to_string())),
+        None => (text, None),
+    };
+    if name.is_empty() {
+        return Err("expected NAME=VALUE or NAME, with a non-empty NAME".to_string());
+    }
+    Ok(EnvVar {
+        name: name.to_string(),
+        value,
+    })
+}
+
+/// A number (decimals allowed) and a unit: `ns`, `us`, `ms`, `s`, `m` or `h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    const EXPECTED: &str = "expected a positive number with a unit: ns, us, ms, s, m or h \
+                            (e.g. 500ms, 10s, 2m)";
+    let (number, unit) = split_number(text);
+    let seconds_per_unit = match unit {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(EXPECTED.to_string()),
+    };
+    number
+        .parse::<f64>()
+        .ok()
+        .and_then(|n| Duration::try_from_secs_f64(n * seconds_per_unit).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| EXPECTED.to_string())
+}
+
+/// A whole number of bytes with an optional binary unit (`B`, `KiB`, `MiB`, `GiB`; `K`, `M`,
+/// `G` alike), as 64 KiB pages: at least one, at most 4 GiB worth.
+pub fn parse_memory_size(text: &str) -> Result<MemoryPages, String> {
+    const EXPECTED: &str = "expected a size such as 64MiB or 4GiB (units B, KiB, MiB, GiB)";
+    let (number, unit) = split_number(text);
+    let unit_bytes: u64 = match unit {
+        "" | "B" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        _ => return Err(EXPECTED.to_string()),
+    };
+    let bytes = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_bytes))
+        .ok_or_else(|| EXPECTED.to_string())?;
+    let pages = bytes / WASM_PAGE_SIZE;
+    if pages == 0 {
+        return Err("must be at least one 64 KiB page".to_string());
+    }
+    if pages > MAX_WASM_PAGES {
+        return Err("must be at most 4GiB, the most a 32-bit memory can address".to_string());
+    }
+    Ok(MemoryPages(pages))
+}
+
+/// Splits `12.5ms` into `12.5` and `ms`.
+fn split_number(text: &str) -> (&str, &str) {
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    text.split_at(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "10", "soon", "0s", "-1s", "1.2.3s", "5 s", "3d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn memory_sizes_become_pages() {
+        assert_eq!(parse_memory_size("64MiB"), Ok(MemoryPages(1024)));
+        assert_eq!(parse_memory_size("4GiB"), Ok(MemoryPages(65536)));
+        assert_eq!(parse_memory_size("65536"), Ok(MemoryPages(1)));
+        assert_eq!(parse_memory_size("100K"), Ok(MemoryPages(1)));
+        for bad in ["", "1KiB", "5GiB", "64 MiB", "64mb", "-1MiB", "1.5GiB"] {
+            assert!(parse_memory_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dirs_and_envs() {
+        assert_eq!(
+            parse_dir("/tmp/x::/data"),
+            Ok(DirMapping {
+                host: "/tmp/x".into(),
+                guest: "/data".into()
+            })
+        );
+        assert_eq!(parse_dir(".").map(|d| d.guest), Ok(".".to_string()));
+        assert!(parse_dir("::/data").is_err());
+        assert_eq!(
+            parse_env("A=b=c"),
+            Ok(EnvVar {
+                name: "A".into(),
+                value: Some("b=c".into())
+            })
+        );
+        assert_eq!(parse_env("HOME").map(|e| e.value), Ok(None));
+        assert!(parse_env("=x").is_err());
+    }
+
+    #[test]
+    fn everything_after_the_file_belongs_to_the_guest() {
+        let cli = Cli::try_parse_from(["faasm-run", "--invoke", "f", "m.wat", "-5", "--verbose"])
+            .expect("parses");
+        assert_eq!(cli.run.file_and_args, ["m.wat", "-5", "--verbose"]);
+        assert!(!cli.run.engine.verbose);
+        let cli = Cli::try_parse_from(["faasm-run", "compile", "m.wat", "-o", "out.cwasm"])
+            .expect("parses");
+        assert!(matches!(cli.command, Some(Command::Compile(c)) if c.output.is_some()));
+    }
+}

@@ -1,0 +1,132 @@
+//! What can go wrong in `faasm-run`, phrased for the user: one line each, naming the file,
+//! the byte offset, the import or the option concerned. A trap adds its Wasm backtrace below.
+
+use faasm_runtime::{ArtifactError, CompileError, InstantiateError, Trap, WasmBacktrace};
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Exit status of a run that trapped, like a process that aborted (`128 + SIGABRT`), as
+/// `wasmtime run` does.
+pub const TRAP_EXIT_STATUS: u8 = 134;
+/// Exit status of every other error.
+pub const ERROR_EXIT_STATUS: u8 = 1;
+
+/// A `faasm-run` failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A `.wat` file is not well-formed text (`file:line:col: message`).
+    #[error("{0}")]
+    Syntax(String),
+    /// The module is malformed, invalid or unsupported.
+    #[error("{}: {source}", path.display())]
+    Compile {
+        /// The module's file.
+        path: PathBuf,
+        /// What the compiler said (with the byte offset).
+        source: CompileError,
+    },
+    /// A `.cwasm` artifact was rejected.
+    #[error("{}: {source}{}", path.display(), artifact_hint(source))]
+    Artifact {
+        /// The artifact's file.
+        path: PathBuf,
+        /// Why it was rejected.
+        source: ArtifactError,
+    },
+    /// The engine could not be created with these settings.
+    #[error("cannot create the engine: {0}")]
+    Engine(CompileError),
+    /// The module imports things nobody provides: all of them, `module.name (type)`.
+    #[error("{} needs imports that faasm-run does not provide: {}", path.display(), missing.join(", "))]
+    MissingImports {
+        /// The module's file.
+        path: PathBuf,
+        /// Each missing import with its type.
+        missing: Vec<String>,
+    },
+    /// Instantiation failed (an import of the wrong type, a memory over the limit, ...).
+    #[error("cannot instantiate {}: {source}", path.display())]
+    Instantiate {
+        /// The module's file.
+        path: PathBuf,
+        /// Why.
+        source: InstantiateError,
+    },
+    /// WASI could not be set up (for example a `--dir` that does not exist).
+    #[error("{0}")]
+    Wasi(String),
+    /// The export to call does not exist or is not a function.
+    #[error("{0}")]
+    Export(String),
+    /// The arguments do not fit the function's parameters.
+    #[error("{0}")]
+    Arguments(String),
+    /// A file name or argument that is not UTF-8.
+    #[error("{0}")]
+    Usage(String),
+    /// The guest trapped: the trap and, on the next lines, its backtrace.
+    #[error("{}", TrapReport { function, trap, backtrace })]
+    Trap {
+        /// What was running: `_start`, the invoked export, or the start function.
+        function: String,
+        /// The trap.
+        trap: Trap,
+        /// The Wasm frames, innermost first.
+        backtrace: Option<WasmBacktrace>,
+    },
+}
+
+impl Error {
+    /// The process exit status this error ends `faasm-run` with.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Error::Trap { .. } => TRAP_EXIT_STATUS,
+            _ => ERROR_EXIT_STATUS,
+        }
+    }
+}
+
+fn artifact_hint(error: &ArtifactError) -> &'static str {
+    match error {
+        ArtifactError::Fingerprint(_) | ArtifactError::Version { .. } => {
+            " (compile it again with this faasm-run and the same --memory-strategy)"
+        }
+        _ => "",
+    }
+}
+
+/// `` `f` trapped: wasm trap: unreachable `` and the backtrace below it.
+struct TrapReport<'a> {
+    function: &'a str,
+    trap: &'a Trap,
+    backtrace: &'a Option<WasmBacktrace>,
+}
+
+impl fmt::Display for TrapReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` trapped: {}", self.function, self.trap)?;
+        match self.backtrace {
+            Some(backtrace) if !backtrace.frames().is_empty() => {
+                write!(f, "\nwasm backtrace:\n{backtrace}")
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The root package of faasm-rs: the `faasm-run` command line as a library, so that its
+//! binary only parses the command line and reports the outcome. It compiles a module with the
+//! faasm-rs JIT (or loads its AOT artifact from the cache or a `.cwasm` file), links WASI and
+//! the sightglass `bench` functions, and runs `_start` or an exported function.
+//!
+//! - [`cli`]: the command line (clap) and the parsers of its values;
+//! - [`run`]: what `faasm-run FILE` and `faasm-run compile FILE` do;
+//! - [`modules`]: reading `.wat`/`.wasm`/`.cwasm` files and compiling or loading them;
+//! - [`cache`]: the artifact cache directory;
+//! - [`error`]: the errors a user sees, one line each (a trap adds its backtrace).
+//!
+//! It must not contain `unsafe`; later it also hosts the HTTP server, function registry and
+//! scheduler.
+#![forbid(unsafe_code)]
+
+mod bench;
+pub mod cache;
+pub mod cli;
+pub mod error;
+pub mod modules;
+pub mod run;
+mod values;
+mod wasi;
+
+pub use error::Error;

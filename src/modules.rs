@@ -1,0 +1,192 @@
+//! Getting a runnable [`Module`] from a file: a `.wat` text module (assembled), a `.wasm`
+//! binary (compiled, or loaded from the artifact cache) or an artifact from `faasm-run compile`
+//! (loaded), with what happened said on stderr under `--verbose`.
+
+use crate::cache::ArtifactCache;
+use crate::error::Error;
+use faasm_runtime::{Engine, Module, is_artifact};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Where `--verbose` lines go: stderr, one line each, or nowhere.
+#[derive(Debug, Clone, Copy)]
+pub struct Log {
+    verbose: bool,
+}
+
+impl Log {
+    /// A log that prints only if `verbose`.
+    pub fn new(verbose: bool) -> Log {
+        Log { verbose }
+    }
+
+    /// Prints `faasm-run: <line>` on stderr under `--verbose`.
+    pub fn say(&self, line: impl AsRef<str>) {
+        if self.verbose {
+            eprintln!("faasm-run: {}", line.as_ref());
+        }
+    }
+}
+
+/// The contents of a module file.
+#[derive(Debug)]
+pub enum ModuleFile {
+    /// WebAssembly binary (assembled already if the file was text).
+    Wasm(Vec<u8>),
+    /// A compiled artifact.
+    Artifact(Vec<u8>),
+}
+
+/// Reads `path`: an artifact if it starts with the artifact magic number; text to assemble if
+/// its extension is `.wat` (or, for another extension, if it does not start with the Wasm magic
+/// number); otherwise a binary module.
+pub fn read_module_file(path: &Path) -> Result<ModuleFile, Error> {
+    let bytes = fs::read(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if is_artifact(&bytes) {
+        return Ok(ModuleFile::Artifact(bytes));
+    }
+    let is_text = match path.extension().and_then(|ext| ext.to_str()) {
+        Some("wat") => true,
+        Some("wasm") => false,
+        _ => !bytes.starts_with(b"\0asm"),
+    };
+    if is_text {
+        assemble(path, &bytes).map(ModuleFile::Wasm)
+    } else {
+        Ok(ModuleFile::Wasm(bytes))
+    }
+}
+
+/// The text format to binary. `wast` (the parser behind the `wat` crate) is used directly so a
+/// syntax error becomes one `file:line:col: message` line.
+fn assemble(path: &Path, bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Error::Syntax(format!("{}: not UTF-8 text", path.display())))?;
+    let syntax_error = |error: wast::Error| {
+        let (line, col) = error.span().linecol_in(text);
+        Error::Syntax(format!(
+            "{}:{}:{}: {}",
+            path.display(),
+            line + 1,
+            col + 1,
+            error.message().replace('\n', " ")
+        ))
+    };
+    let buffer = wast::parser::ParseBuffer::new(text).map_err(syntax_error)?;
+    let mut wat = wast::parser::parse::<wast::Wat<'_>>(&buffer).map_err(syntax_error)?;
+    wat.encode().map_err(syntax_error)
+}
+
+/// Compiles `wasm` (from `path`, for errors).
+pub fn compile(engine: &Engine, path: &Path, wasm: &[u8]) -> Result<Module, Error> {
+    Module::new(engine, wasm).map_err(|source| Error::Compile {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The module in `path`: compiled (through `cache` if given) or loaded.
+pub fn obtain(
+    engine: &Engine,
+    path: &Path,
+    cache: Option<&ArtifactCache>,
+    log: Log,
+) -> Result<Module, Error> {
+    match read_module_file(path)? {
+        ModuleFile::Artifact(bytes) => {
+            let start = Instant::now();
+            let module = Module::deserialize(engine, &bytes).map_err(|source| Error::Artifact {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            log.say(format!(
+                "loaded {} in {}",
+                path.display(),
+                millis(start.elapsed())
+            ));
+            Ok(module)
+        }
+        ModuleFile::Wasm(wasm) => match cache {
+            Some(cache) => compile_through_cache(engine, path, &wasm, cache, log),
+            None => {
+                let start = Instant::now();
+                let module = compile(engine, path, &wasm)?;
+                log.say(format!("compiled in {}", millis(start.elapsed())));
+                Ok(module)
+            }
+        },
+    }
+}
+
+/// Loads the cached artifact of `wasm` if there is a usable one; otherwise compiles it and
+/// (re)writes the entry. A cache that cannot be read or written only costs time.
+fn compile_through_cache(
+    engine: &Engine,
+    path: &Path,
+    wasm: &[u8],
+    cache: &ArtifactCache,
+    log: Log,
+) -> Result<Module, Error> {
+    let wasm_sha256: [u8; 32] = Sha256::digest(wasm).into();
+    let entry = cache.entry_path(&wasm_sha256, engine.fingerprint());
+    let start = Instant::now();
+    match load_cache_entry(engine, cache, &entry, &wasm_sha256) {
+        Ok(Some(module)) => {
+            log.say(format!(
+                "loaded from cache {} in {}",
+                entry.display(),
+                millis(start.elapsed())
+            ));
+            return Ok(module);
+        }
+        Ok(None) => {}
+        Err(why) => log.say(format!(
+            "unusable cache entry {}: {why}; compiling again",
+            entry.display()
+        )),
+    }
+    let start = Instant::now();
+    let module = compile(engine, path, wasm)?;
+    let compile_time = millis(start.elapsed());
+    match cache.write(&entry, &module.serialize()) {
+        Ok(()) => log.say(format!(
+            "compiled in {compile_time} (cached as {})",
+            entry.display()
+        )),
+        Err(e) => log.say(format!(
+            "compiled in {compile_time} (not cached: cannot write {}: {e})",
+            entry.display()
+        )),
+    }
+    Ok(module)
+}
+
+/// The module in cache entry `entry`, `None` if there is no entry, or why it is unusable.
+fn load_cache_entry(
+    engine: &Engine,
+    cache: &ArtifactCache,
+    entry: &Path,
+    wasm_sha256: &[u8; 32],
+) -> Result<Option<Module>, String> {
+    let Some(bytes) = cache
+        .read(entry)
+        .map_err(|e| format!("cannot read it: {e}"))?
+    else {
+        return Ok(None);
+    };
+    let module = Module::deserialize(engine, &bytes).map_err(|e| e.to_string())?;
+    if module.wasm_sha256() != *wasm_sha256 {
+        return Err("it holds the code of another module".to_string());
+    }
+    Ok(Some(module))
+}
+
+/// `12.34 ms`.
+pub fn millis(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
+}

@@ -1,0 +1,261 @@
+//! What `faasm-run` does: run a module (`_start`, or `--invoke`) or compile it to an artifact.
+
+use crate::bench;
+use crate::cache::{self, ArtifactCache};
+use crate::cli::{Cli, Command, CompileOptions, EngineOptions, RunOptions, Strategy};
+use crate::error::Error;
+use crate::modules::{self, Log, ModuleFile};
+use crate::values;
+use crate::wasi::{self, WasiSetup};
+use faasm_runtime::{
+    CompilerConfig, Config, Engine, Extern, Func, ImportKind, Instance, InstantiateError, Linker,
+    MemoryStrategy, Module, Store, Trap, Val,
+};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Carries out the command line; returns the exit status (the guest's `proc_exit` code, or 0).
+pub fn execute(cli: Cli) -> Result<u8, Error> {
+    match cli.command {
+        Some(Command::Compile(options)) => compile_to_file(&options).map(|()| 0),
+        None => run(&cli.run),
+    }
+}
+
+/// The engine for these settings (and `--max-memory`, in pages, if given).
+fn engine(options: &EngineOptions, max_memory_pages: Option<u64>) -> Result<Engine, Error> {
+    let memory_strategy = match options.memory_strategy {
+        Strategy::Guard => MemoryStrategy::default(),
+        Strategy::Bounded => MemoryStrategy::Bounded,
+    };
+    let defaults = Config::default();
+    Engine::new(Config {
+        compiler: CompilerConfig {
+            memory_strategy,
+            ..CompilerConfig::default()
+        },
+        max_memory_pages: max_memory_pages.unwrap_or(defaults.max_memory_pages),
+        ..defaults
+    })
+    .map_err(Error::Engine)
+}
+
+/// `faasm-run compile FILE [-o OUT]`.
+fn compile_to_file(options: &CompileOptions) -> Result<(), Error> {
+    let log = Log::new(options.engine.verbose);
+    let engine = engine(&options.engine, None)?;
+    let wasm = match modules::read_module_file(&options.file)? {
+        ModuleFile::Wasm(wasm) => wasm,
+        ModuleFile::Artifact(_) => {
+            return Err(Error::Usage(format!(
+                "{} is compiled already",
+                options.file.display()
+            )));
+        }
+    };
+    let start = Instant::now();
+    let module = modules::compile(&engine, &options.file, &wasm)?;
+    let output = options
+        .output
+        .clone()
+        .unwrap_or_else(|| options.file.with_extension("cwasm"));
+    cache::write_atomically(&output, &module.serialize()).map_err(|source| Error::Write {
+        path: output.clone(),
+        source,
+    })?;
+    log.say(format!(
+        "compiled in {}, wrote {}",
+        modules::millis(start.elapsed()),
+        output.display()
+    ));
+    Ok(())
+}
+
+/// `faasm-run [OPTIONS] FILE [ARGS]...`.
+fn run(options: &RunOptions) -> Result<u8, Error> {
+    let (file, args) = file_and_args(&options.file_and_args)?;
+    let log = Log::new(options.engine.verbose);
+    let engine = engine(&options.engine, options.max_memory.map(|pages| pages.0))?;
+    let cache = artifact_cache(options);
+    let module = modules::obtain(&engine, &file, cache.as_ref(), log)?;
+    let mut store = Store::new(&engine);
+    store.set_timeout(options.timeout);
+    let mut linker = Linker::new();
+    wasi::add_to_linker(&mut linker, &mut store, &wasi_setup(options, &file, &args))?;
+    let bench_timer = bench::define_if_imported(&mut linker, &mut store, &module);
+    let outcome = match instantiate(&linker, &mut store, &module, &file) {
+        Ok(Ok(instance)) => call(&mut store, instance, options.invoke.as_deref(), &args),
+        Ok(Err(Exit(status))) => Ok(status),
+        Err(error) => Err(error),
+    };
+    if options.bench_report {
+        eprintln!("faasm-run: {}", bench::report(bench_timer.as_deref()));
+    }
+    outcome
+}
+
+/// WASI for this run: `argv` is the file name as given, then the guest's arguments.
+fn wasi_setup(options: &RunOptions, file: &Path, args: &[String]) -> WasiSetup {
+    WasiSetup {
+        args: std::iter::once(file.display().to_string())
+            .chain(args.iter().cloned())
+            .collect(),
+        envs: options.envs.clone(),
+        dirs: options.dirs.clone(),
+    }
+}
+
+/// Splits the positional arguments into the module's path and the guest's arguments.
+fn file_and_args(positional: &[OsString]) -> Result<(PathBuf, Vec<String>), Error> {
+    let (file, args) = positional
+        .split_first()
+        .ok_or_else(|| Error::Usage("no FILE given".to_string()))?;
+    let args = args
+        .iter()
+        .map(|arg| {
+            arg.clone()
+                .into_string()
+                .map_err(|arg| Error::Usage(format!("argument {arg:?} is not UTF-8")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((PathBuf::from(file), args))
+}
+
+/// The cache this run uses: none under `--no-cache` or without a home directory.
+fn artifact_cache(options: &RunOptions) -> Option<ArtifactCache> {
+    if options.no_cache {
+        return None;
+    }
+    options
+        .cache_dir
+        .clone()
+        .or_else(ArtifactCache::default_dir)
+        .map(ArtifactCache::new)
+}
+
+/// Instantiates `module` after checking that every import is provided (all missing ones are
+/// reported at once). A trap of the start function is a trap of the run, and its `proc_exit`
+/// the end of the run.
+fn instantiate(
+    linker: &Linker,
+    store: &mut Store,
+    module: &Module,
+    file: &Path,
+) -> Result<Result<Instance, Exit>, Error> {
+    let missing = linker.unresolved_imports(module);
+    if !missing.is_empty() {
+        return Err(Error::MissingImports {
+            path: file.to_path_buf(),
+            missing: missing
+                .iter()
+                .map(|import| {
+                    format!(
+                        "{}.{} {}",
+                        import.module,
+                        import.name,
+                        import_type(module, &import.kind)
+                    )
+                })
+                .collect(),
+        });
+    }
+    match linker.instantiate(store, module) {
+        Ok(instance) => Ok(Ok(instance)),
+        Err(InstantiateError::Trap(Trap::Exit(status))) => Ok(Err(Exit(exit_status(status)))),
+        Err(InstantiateError::Trap(trap)) => Err(trap_error(store, "start function", trap)),
+        Err(source) => Err(Error::Instantiate {
+            path: file.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// An import's type as the text format writes it.
+fn import_type(module: &Module, kind: &ImportKind) -> String {
+    match kind {
+        ImportKind::Func(type_index) => module
+            .info()
+            .types
+            .get(*type_index as usize)
+            .map_or_else(|| "(func)".to_string(), ToString::to_string),
+        ImportKind::Table(ty) => ty.to_string(),
+        ImportKind::Memory(ty) => ty.to_string(),
+        ImportKind::Global(ty) => ty.to_string(),
+    }
+}
+
+/// Calls `--invoke`'s export (after `_initialize`, for WASI reactors) and prints its results,
+/// or `_start` if the module has one. Returns the exit status.
+fn call(
+    store: &mut Store,
+    instance: Instance,
+    invoke: Option<&str>,
+    args: &[String],
+) -> Result<u8, Error> {
+    let Some(name) = invoke else {
+        let Some(start) = instance.get_func(store, "_start") else {
+            return Ok(0);
+        };
+        return match call_function(store, "_start", start, &[])? {
+            Ok(_) => Ok(0),
+            Err(Exit(status)) => Ok(status),
+        };
+    };
+    let func = match instance.get_export(store, name) {
+        Some(Extern::Func(func)) => func,
+        Some(_) => return Err(Error::Export(format!("export `{name}` is not a function"))),
+        None => return Err(Error::Export(format!("no export named `{name}`"))),
+    };
+    let params = values::parse_params(&func.ty(store), name, args)?;
+    let initialize = instance.get_func(store, "_initialize");
+    if let Some(initialize) = initialize
+        && let Err(Exit(status)) = call_function(store, "_initialize", initialize, &[])?
+    {
+        return Ok(status);
+    }
+    match call_function(store, name, func, &params)? {
+        Ok(results) => {
+            for value in &results {
+                println!("{}", values::format_value(value));
+            }
+            Ok(0)
+        }
+        Err(Exit(status)) => Ok(status),
+    }
+}
+
+/// The guest called `proc_exit` with this status.
+struct Exit(u8);
+
+/// Calls `func`: its results, the guest's exit, or the trap as an error.
+fn call_function(
+    store: &mut Store,
+    name: &str,
+    func: Func,
+    params: &[Val],
+) -> Result<Result<Vec<Val>, Exit>, Error> {
+    match func.call(store, params) {
+        Ok(results) => Ok(Ok(results)),
+        Err(Trap::Exit(status)) => Ok(Err(Exit(exit_status(status)))),
+        Err(Trap::BadArguments(why)) => Err(Error::Arguments(format!("`{name}`: {why}"))),
+        Err(trap) => Err(trap_error(store, name, trap)),
+    }
+}
+
+/// The process status for the guest's `proc_exit(status)`: its low 8 bits, as a native
+/// process's `exit` status is.
+fn exit_status(status: i32) -> u8 {
+    status as u8
+}
+
+fn trap_error(store: &Store, function: &str, trap: Trap) -> Error {
+    match trap {
+        Trap::BadArguments(why) => Error::Arguments(format!("`{function}`: {why}")),
+        trap => Error::Trap {
+            function: function.to_string(),
+            trap,
+            backtrace: store.last_backtrace().cloned(),
+        },
+    }
+}
