@@ -9,6 +9,7 @@
 use crate::registry;
 use std::cell::Cell;
 use std::fmt;
+use std::mem::MaybeUninit;
 
 /// How many frames a backtrace records; deeper ones are counted, not kept.
 pub(crate) const MAX_FRAMES: usize = 128;
@@ -85,10 +86,12 @@ impl fmt::Display for WasmBacktrace {
 }
 
 /// Program counters the signal handler recorded: the faulting PC first, then return
-/// addresses. Async-signal-safe to fill: fixed storage, cells only.
+/// addresses. Async-signal-safe to fill: fixed storage, cells only. The storage starts
+/// uninitialised because every entry into Wasm creates one: only the first `recorded` slots are
+/// ever written or read, so no call pays for clearing the buffer.
 #[derive(Debug)]
 pub(crate) struct RawBacktrace {
-    pcs: Cell<[usize; MAX_FRAMES]>,
+    pcs: Cell<[MaybeUninit<usize>; MAX_FRAMES]>,
     recorded: Cell<usize>,
     seen: Cell<usize>,
 }
@@ -96,7 +99,7 @@ pub(crate) struct RawBacktrace {
 impl RawBacktrace {
     pub(crate) fn new() -> RawBacktrace {
         RawBacktrace {
-            pcs: Cell::new([0; MAX_FRAMES]),
+            pcs: Cell::new([const { MaybeUninit::uninit() }; MAX_FRAMES]),
             recorded: Cell::new(0),
             seen: Cell::new(0),
         }
@@ -105,9 +108,9 @@ impl RawBacktrace {
     /// Records one more PC (or only counts it once the buffer is full).
     pub(crate) fn push(&self, pc: usize) {
         let recorded = self.recorded.get();
-        let slots: &Cell<[usize]> = &self.pcs;
+        let slots: &Cell<[MaybeUninit<usize>]> = &self.pcs;
         if let Some(slot) = slots.as_slice_of_cells().get(recorded) {
-            slot.set(pc);
+            slot.set(MaybeUninit::new(pc));
             self.recorded.set(recorded + 1);
         }
         self.seen.set(self.seen.get() + 1);
@@ -121,9 +124,11 @@ impl RawBacktrace {
         let recorded = self.recorded.get();
         let frames = pcs[..recorded]
             .iter()
+            // SAFETY: `push` wrote every slot below `recorded` before counting it.
+            .map(|pc| unsafe { pc.assume_init() })
             .enumerate()
             .filter_map(|(i, pc)| {
-                registry::frame_at(if i == 0 { *pc } else { pc.saturating_sub(1) })
+                registry::frame_at(if i == 0 { pc } else { pc.saturating_sub(1) })
             })
             .collect();
         WasmBacktrace {
