@@ -60,7 +60,7 @@ pub(crate) fn trusted_readonly() -> MemFlagsData {
     MemFlagsData::trusted().with_readonly()
 }
 
-/// Where a memory's or table's definition lives: inline in our vmctx, or behind a pointer.
+/// Where a memory's, table's or global's definition lives: inline in our vmctx, or behind a pointer.
 #[derive(Clone, Copy)]
 struct DefinitionPtr {
     base: Value,
@@ -119,15 +119,38 @@ impl<'m> FuncEnvironment<'m> {
 
     /// Address and offset of global `index`'s 16-byte cell.
     pub(crate) fn global_addr(&self, b: &mut FunctionBuilder, index: u32) -> (Value, i32) {
-        let imported = self.module.num_imported_globals;
-        if index < imported {
-            let ptr = self.vmctx_load(b, POINTER, self.offsets.imported_global(index), true);
-            (ptr, 0)
+        let offsets = self.offsets;
+        let def = self.definition(
+            b,
+            index,
+            self.module.num_imported_globals,
+            |i| offsets.imported_global(i),
+            |i| offsets.defined_global(i),
+        );
+        (def.base, def.offset)
+    }
+
+    /// Where entity `index`'s definition lives: behind the pointer our vmctx holds for an import,
+    /// or inline in our vmctx for a definition of this module.
+    fn definition(
+        &self,
+        b: &mut FunctionBuilder,
+        index: u32,
+        num_imported: u32,
+        imported_offset: impl Fn(u32) -> u32,
+        defined_offset: impl Fn(u32) -> u32,
+    ) -> DefinitionPtr {
+        if index < num_imported {
+            let ptr = self.vmctx_load(b, POINTER, imported_offset(index), true);
+            DefinitionPtr {
+                base: ptr,
+                offset: 0,
+            }
         } else {
-            (
-                self.vmctx,
-                self.offsets.defined_global(index - imported) as i32,
-            )
+            DefinitionPtr {
+                base: self.vmctx,
+                offset: defined_offset(index - num_imported) as i32,
+            }
         }
     }
 
@@ -150,19 +173,14 @@ impl<'m> FuncEnvironment<'m> {
     // ---- memories ---------------------------------------------------------------------------
 
     fn memory_definition(&self, b: &mut FunctionBuilder, index: u32) -> DefinitionPtr {
-        let imported = self.module.num_imported_memories;
-        if index < imported {
-            let ptr = self.vmctx_load(b, POINTER, self.offsets.imported_memory(index), true);
-            DefinitionPtr {
-                base: ptr,
-                offset: 0,
-            }
-        } else {
-            DefinitionPtr {
-                base: self.vmctx,
-                offset: self.offsets.defined_memory(index - imported) as i32,
-            }
-        }
+        let offsets = self.offsets;
+        self.definition(
+            b,
+            index,
+            self.module.num_imported_memories,
+            |i| offsets.imported_memory(i),
+            |i| offsets.defined_memory(i),
+        )
     }
 
     /// The memory's base address: it never moves, so the load is read-only and may be hoisted.
@@ -221,19 +239,14 @@ impl<'m> FuncEnvironment<'m> {
     // ---- tables -----------------------------------------------------------------------------
 
     fn table_definition(&self, b: &mut FunctionBuilder, index: u32) -> DefinitionPtr {
-        let imported = self.module.num_imported_tables;
-        if index < imported {
-            let ptr = self.vmctx_load(b, POINTER, self.offsets.imported_table(index), true);
-            DefinitionPtr {
-                base: ptr,
-                offset: 0,
-            }
-        } else {
-            DefinitionPtr {
-                base: self.vmctx,
-                offset: self.offsets.defined_table(index - imported) as i32,
-            }
-        }
+        let offsets = self.offsets;
+        self.definition(
+            b,
+            index,
+            self.module.num_imported_tables,
+            |i| offsets.imported_table(i),
+            |i| offsets.defined_table(i),
+        )
     }
 
     /// Current number of elements of table `table`, as i64.
