@@ -1,0 +1,30 @@
+// Typed arrays: views over one ArrayBuffer, endianness through DataView, clamping, conversions,
+// subarray aliasing, sorting, and BigInt64 arrays.
+const buffer = new ArrayBuffer(16);
+const u8 = new Uint8Array(buffer);
+const u32 = new Uint32Array(buffer);
+const view = new DataView(buffer);
+u32[0] = 0x11223344;
+print("little-endian bytes:", Array.from(u8.slice(0, 4), (b) => b.toString(16)).join(" "));
+view.setUint32(4, 0x11223344, false);
+print("big-endian bytes:", Array.from(u8.slice(4, 8), (b) => b.toString(16)).join(" "));
+view.setFloat64(8, Math.PI, true);
+print("float64 via DataView:", view.getFloat64(8, true), u8[15].toString(16));
+const clamped = new Uint8ClampedArray([-5, 300, 127.5, 128.5]);
+print("clamped:", Array.from(clamped).join(","));
+print("wraps:", Array.from(new Int8Array([127, 128, 255, 256, -129])).join(","));
+const f32 = new Float32Array([0.1, 1e40, -0]);
+print("float32:", Array.from(f32).join(","), Object.is(f32[2], -0));
+const sub = u8.subarray(2, 6);
+sub.fill(0xaa);
+print("subarray aliases:", u32[0].toString(16), sub.length, sub.byteOffset);
+const values = new Float64Array([3, -1, NaN, 2.5, -Infinity, 0]);
+print("sorted:", Array.from(values.sort()).join(","));
+const big = new BigInt64Array([2n ** 63n - 1n, -(2n ** 63n), 42n]);
+print("bigint64:", big.join(","));
+const wide = new Uint16Array(1 << 16);
+for (let i = 0; i < wide.length; i++) wide[i] = i * 7;
+let sum = 0;
+for (const x of wide) sum = (sum + x) % 1000003;
+print("sum of 65536 u16:", sum, wide.reduce((a, b) => Math.max(a, b)));
+print("from/of/map:", Int16Array.from("123", Number).map((x) => x * -2).join(","), Uint8Array.of(1, 2).byteLength);

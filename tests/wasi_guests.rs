@@ -1,0 +1,486 @@
+//! WASI guests built by stock toolchains at test time (Rust for `wasm32-wasip1`, C with Debian's
+//! clang for `wasm32-wasi`; see `tests/guests/`), run through the `faasm-run` binary under both
+//! memory strategies. Each guest prints what it checked; its stdout is compared with
+//! `tests/guests/{rust,c}/expected/NAME.stdout`, and exit statuses, stderr and the files left
+//! on the host are checked here.
+#![forbid(unsafe_code)]
+
+#[path = "support/build.rs"]
+mod build;
+#[path = "support/faasm.rs"]
+mod faasm;
+
+use build::{c_guest, fnv1a, rust_guest};
+use faasm::{Outcome, Run, STRATEGIES, Strategy, fresh_dir};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `faasm-run --memory-strategy STRATEGY --cache-dir ... MODULE`: compiled code is cached in the
+/// tests' own directory, never the user's.
+fn run(strategy: Strategy, module: &Path) -> Run {
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasi-guests-aot-cache");
+    Run::new(strategy, module).option(&[Path::new("--cache-dir"), &cache])
+}
+
+fn expected(language: &str, name: &str) -> String {
+    let path = build::guests_dir().join(format!("{language}/expected/{name}.stdout"));
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// A fresh directory holding `input.txt`, for the `files` guests.
+fn files_dir(name: &str) -> PathBuf {
+    let dir = fresh_dir(name);
+    fs::write(dir.join("input.txt"), "input from the host\n").expect("writing input.txt");
+    dir
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// What the `files` guests must leave behind: their `output.txt` beside the host's input.
+fn check_files_left(dir: &Path, output: &str, outcome: &Outcome) {
+    assert_eq!(
+        listing(dir),
+        ["input.txt", "output.txt"],
+        "files left in the directory\n{}",
+        outcome.describe()
+    );
+    let written = fs::read_to_string(dir.join("output.txt")).expect("reading output.txt");
+    assert_eq!(written, output, "output.txt\n{}", outcome.describe());
+}
+
+#[test]
+fn rust_files() {
+    for strategy in STRATEGIES {
+        // `--dir HOST`: the guest sees the directory under its host path.
+        let dir = files_dir(&format!("rust-files-{}", strategy.name()));
+        let outcome = run(strategy, &rust_guest("files"))
+            .option(&[Path::new("--dir"), &dir])
+            .args(&[&dir])
+            .run();
+        outcome
+            .expect_code(0)
+            .expect_stdout(&expected("rust", "files"));
+        check_files_left(&dir, "written by the guest\n", &outcome);
+    }
+}
+
+#[test]
+fn c_files() {
+    for strategy in STRATEGIES {
+        let dir = files_dir(&format!("c-files-{}", strategy.name()));
+        let outcome = run(strategy, &c_guest("files"))
+            .dir(&dir, "/data")
+            .args(&["/data"])
+            .run();
+        outcome
+            .expect_code(0)
+            .expect_stdout(&expected("c", "files"));
+        check_files_left(&dir, "written by the C guest\n", &outcome);
+    }
+}
+
+/// Arguments that a command-line parser could take for its own (`-3`, `--verbose`), empty
+/// ones and non-ASCII ones all reach the guest as given; so do the `--env` values.
+fn args_env_run(strategy: Strategy, module: &Path) -> Outcome {
+    run(strategy, module)
+        .env("A", "1")
+        .env("B", "x = y")
+        .env("EMPTY", "")
+        .env("UTF", "héllo ✓")
+        .args(&["one", "two words", "", "-3", "--verbose", "ü"])
+        .run()
+}
+
+#[test]
+fn rust_args_env() {
+    for strategy in STRATEGIES {
+        let outcome = args_env_run(strategy, &rust_guest("args_env"));
+        outcome
+            .expect_code(0)
+            .expect_stdout(&expected("rust", "args_env"));
+    }
+}
+
+#[test]
+fn c_args_env() {
+    for strategy in STRATEGIES {
+        let outcome = args_env_run(strategy, &c_guest("args_env"));
+        outcome
+            .expect_code(0)
+            .expect_stdout(&expected("c", "args_env"));
+    }
+}
+
+/// The host's time, for the guests to compare their wall clock with.
+fn host_now() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970");
+    format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
+}
+
+#[test]
+fn rust_clocks() {
+    for strategy in STRATEGIES {
+        let outcome = run(strategy, &rust_guest("clocks"))
+            .env("HOST_NOW", &host_now())
+            .run();
+        outcome
+            .expect_code(0)
+            .expect_stdout(&expected("rust", "clocks"));
+    }
+}
+
+#[test]
+fn c_clocks_random() {
+    for strategy in STRATEGIES {
+        let outcome = run(strategy, &c_guest("clocks_random"))
+            .env("HOST_NOW", &host_now())
+            .run();
+        outcome
+            .expect_code(0)
+            .expect_stdout(&expected("c", "clocks_random"));
+    }
+}
+
+/// std's `RandomState` seeds from `random_get`: four runs, four different hashes.
+#[test]
+fn rust_random_differs_between_runs() {
+    let mut lines = Vec::new();
+    for strategy in STRATEGIES {
+        for _ in 0..2 {
+            let outcome = run(strategy, &rust_guest("random")).run();
+            outcome.expect_code(0);
+            let line = outcome.stdout.trim_end().to_string();
+            assert!(
+                line.starts_with("random hash: ") && line.len() == "random hash: ".len() + 16,
+                "unexpected output\n{}",
+                outcome.describe()
+            );
+            lines.push(line);
+        }
+    }
+    let mut distinct = lines.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        lines.len(),
+        "random_get repeated itself: {lines:?}"
+    );
+}
+
+/// 200,000-odd bytes of text: more than one `fd_read` of any buffer size a libc uses.
+fn stdin_text() -> String {
+    let mut text = String::from("hello stdin\n");
+    for i in 0..8000 {
+        text.push_str(&format!("line {i} of the input, with some padding\n"));
+    }
+    text
+}
+
+#[test]
+fn rust_stdio_and_exit_codes() {
+    let input = stdin_text();
+    let summary = format!(
+        "stdin: {} bytes, {} lines, fnv1a {:016x}\nfirst line: HELLO STDIN\n",
+        input.len(),
+        input.lines().count(),
+        fnv1a(input.as_bytes())
+    );
+    let stderr = format!("to stderr: {} bytes read", input.len());
+    for strategy in STRATEGIES {
+        for (arg, code) in [
+            (None, 0),
+            (Some("7"), 7),
+            (Some("0"), 0),
+            (Some("255"), 255),
+        ] {
+            let args: Vec<&str> = arg.into_iter().collect();
+            let outcome = run(strategy, &rust_guest("stdio"))
+                .args(&args)
+                .stdin(input.clone())
+                .run();
+            outcome
+                .expect_code(code)
+                .expect_stdout(&summary)
+                .expect_stderr_contains(&stderr);
+        }
+        let outcome = run(strategy, &rust_guest("stdio"))
+            .args(&["panic"])
+            .stdin("x\n")
+            .run();
+        expect_trap(&outcome).expect_stderr_contains("the guest panics on purpose");
+    }
+}
+
+#[test]
+fn c_stdio_and_exit_codes() {
+    let input = stdin_text();
+    let summary = format!(
+        "stdin: {} bytes, {} newlines, fnv1a {:016x}\n",
+        input.len(),
+        input.matches('\n').count(),
+        fnv1a(input.as_bytes())
+    );
+    for strategy in STRATEGIES {
+        for (arg, code) in [("", 0), ("42", 42), ("return", 5), ("1", 1)] {
+            let outcome = run(strategy, &c_guest("stdio_exit"))
+                .args(&[arg])
+                .stdin(input.clone())
+                .run();
+            outcome
+                .expect_code(code)
+                .expect_stdout(&summary)
+                .expect_stderr_contains("to stderr: ");
+        }
+        for how in ["abort", "trap"] {
+            let outcome = run(strategy, &c_guest("stdio_exit"))
+                .args(&[how])
+                .stdin("")
+                .run();
+            expect_trap(&outcome)
+                .expect_stdout("stdin: 0 bytes, 0 newlines, fnv1a cbf29ce484222325\n");
+        }
+    }
+}
+
+/// A guest that executed `unreachable`: `faasm-run` says so on stderr and exits with 134.
+fn expect_trap(outcome: &Outcome) -> &Outcome {
+    outcome.expect_code(134);
+    assert!(
+        outcome.stderr.to_lowercase().contains("unreachable"),
+        "the trap's kind is not on stderr\n{}",
+        outcome.describe()
+    );
+    outcome
+}
+
+/// `sandbox/` (to pre-open) and `outside/secret.txt` beside it, with the links the escape
+/// guests try (see `tests/guests/*/escape.*`). Returns (sandbox, outside).
+fn escape_layout(name: &str) -> (PathBuf, PathBuf) {
+    let root = fresh_dir(name);
+    let (sandbox, outside) = (root.join("sandbox"), root.join("outside"));
+    fs::create_dir_all(sandbox.join("sub")).expect("creating sandbox/sub");
+    fs::create_dir_all(&outside).expect("creating outside");
+    fs::write(sandbox.join("sub/ok.txt"), "inside\n").expect("writing ok.txt");
+    fs::write(outside.join("secret.txt"), "secret\n").expect("writing secret.txt");
+    let links: [(&Path, &str); 5] = [
+        (Path::new("sub"), "link_in"),
+        (Path::new("../outside"), "link_out"),
+        (&outside, "link_abs"),
+        (Path::new("../outside/secret.txt"), "link_file_out"),
+        (Path::new(".."), "link_up"),
+    ];
+    for (target, link) in links {
+        std::os::unix::fs::symlink(target, sandbox.join(link)).expect("creating a symlink");
+    }
+    (sandbox, outside)
+}
+
+/// Nothing outside the sandbox changed, and what the guest may touch inside is intact.
+fn check_nothing_escaped(sandbox: &Path, outside: &Path, outcome: &Outcome) {
+    assert_eq!(
+        listing(outside),
+        ["secret.txt"],
+        "files outside the sandbox\n{}",
+        outcome.describe()
+    );
+    assert_eq!(
+        fs::read_to_string(outside.join("secret.txt")).expect("secret.txt"),
+        "secret\n"
+    );
+    assert_eq!(
+        fs::read_to_string(sandbox.join("sub/ok.txt")).expect("ok.txt"),
+        "inside\n"
+    );
+    assert!(
+        !outcome.stdout.contains("secret\n"),
+        "the secret was read\n{}",
+        outcome.describe()
+    );
+}
+
+#[test]
+fn rust_escape_attempts_fail() {
+    for strategy in STRATEGIES {
+        let (sandbox, outside) = escape_layout(&format!("rust-escape-{}", strategy.name()));
+        let outcome = run(strategy, &rust_guest("escape"))
+            .dir(&sandbox, "/sandbox")
+            .args(&["/sandbox"])
+            .run();
+        outcome
+            .expect_code(0)
+            .expect_stdout(&expected("rust", "escape"));
+        check_nothing_escaped(&sandbox, &outside, &outcome);
+    }
+}
+
+#[test]
+fn c_escape_attempts_fail() {
+    for strategy in STRATEGIES {
+        let (sandbox, outside) = escape_layout(&format!("c-escape-{}", strategy.name()));
+        let outcome = run(strategy, &c_guest("escape"))
+            .dir(&sandbox, "/sandbox")
+            .args(&["/sandbox"])
+            .run();
+        outcome
+            .expect_code(0)
+            .expect_stdout(&expected("c", "escape"));
+        check_nothing_escaped(&sandbox, &outside, &outcome);
+    }
+}
+
+/// The errnos each `bad_args` case may answer with (it may also trap), from `bad_args.c`.
+fn allowed_errnos(case: &str) -> &'static [&'static str] {
+    match case {
+        "iovec_count_wraps" => &["EFAULT", "EINVAL", "ENOMEM", "EOVERFLOW"],
+        "path_not_utf8" => &["EILSEQ", "EINVAL", "ENOENT"],
+        "bad_clock" | "bad_whence" => &["EINVAL"],
+        "bad_fd" => &["EBADF"],
+        _ => &["EFAULT"],
+    }
+}
+
+/// Bad pointers, lengths and values given to raw WASI calls: each gives an errno or a trap,
+/// and never a crash of `faasm-run` or bytes from outside the guest's memory.
+#[test]
+fn c_bad_arguments_give_errors_or_traps() {
+    let module = c_guest("bad_args");
+    let list = run(Strategy::Guard, &module).args(&["list"]).run();
+    let cases: Vec<String> = list
+        .expect_code(0)
+        .stdout
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(cases.len() > 10, "too few cases\n{}", list.describe());
+    let mut failures = Vec::new();
+    for strategy in STRATEGIES {
+        let dir = files_dir(&format!("c-bad-args-{}", strategy.name()));
+        for case in &cases {
+            let outcome = run(strategy, &module)
+                .dir(&dir, "/data")
+                .args(&[case])
+                .stdin("abc")
+                .run();
+            if let Err(why) = check_bad_args_case(case, &outcome) {
+                failures.push(format!(
+                    "{case} under {}: {why}\n{}",
+                    strategy.name(),
+                    outcome.describe()
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+fn check_bad_args_case(case: &str, outcome: &Outcome) -> Result<(), String> {
+    if outcome.stdout.contains("must not be written") {
+        return Err("bytes from a bad buffer reached stdout".into());
+    }
+    let allowed = allowed_errnos(case);
+    match outcome.status.and_then(|status| status.code()) {
+        Some(0) => {
+            let answer = outcome
+                .stdout
+                .trim_end()
+                .strip_prefix(&format!("{case}: "))
+                .unwrap_or("");
+            match allowed.contains(&answer) {
+                true => Ok(()),
+                false => Err(format!(
+                    "answered {answer:?}, expected one of {allowed:?} or a trap"
+                )),
+            }
+        }
+        Some(134) if case != "bad_fd" => Ok(()),
+        _ => Err(format!("ended with {}", outcome.status_text())),
+    }
+}
+
+/// The rarer file-system calls (`tests/guests/c/fs_more.c`); the guest cleans up after itself.
+#[test]
+fn c_file_system_corners() {
+    for strategy in STRATEGIES {
+        let dir = fresh_dir(&format!("c-fs-more-{}", strategy.name()));
+        let outcome = run(strategy, &c_guest("fs_more"))
+            .dir(&dir, "/data")
+            .args(&["/data"])
+            .stdin("data\n")
+            .run();
+        outcome
+            .expect_code(0)
+            .expect_stdout(&expected("c", "fs_more"));
+        assert!(
+            listing(&dir).is_empty(),
+            "files left behind\n{}",
+            outcome.describe()
+        );
+    }
+}
+
+/// Memory grows through malloc and `memory.grow` up to 4 GiB, or to `--max-memory`.
+#[test]
+fn c_memory_grows_to_its_limit() {
+    for strategy in STRATEGIES {
+        let outcome = run(strategy, &c_guest("memory")).args(&["grow"]).run();
+        outcome.expect_code(0).expect_stdout(
+            "malloc 64 MiB: filled, 0 bad pages\n\
+             memory.grow until it failed: 65536 pages, last byte written 7\n",
+        );
+        let limited = run(strategy, &c_guest("memory"))
+            .option(&["--max-memory", "32MiB"])
+            .args(&["grow"])
+            .run();
+        limited.expect_code(0).expect_stdout(
+            "malloc 64 MiB: NULL\n\
+             memory.grow until it failed: 512 pages, last byte written 7\n",
+        );
+    }
+}
+
+/// Traps in C code: `faasm-run` names the trap on stderr and exits with 134.
+#[test]
+fn c_traps_end_the_run() {
+    let cases = [
+        (
+            "oob",
+            "loading past the end\n",
+            "out of bounds memory access",
+        ),
+        ("edge", "last byte: 0\n", "out of bounds memory access"),
+        ("divide", "dividing\n", "integer divide by zero"),
+        ("recurse", "recursing\n", "call stack exhausted"),
+    ];
+    for strategy in STRATEGIES {
+        for (mode, stdout, trap) in cases {
+            let outcome = run(strategy, &c_guest("memory")).args(&[mode]).run();
+            outcome
+                .expect_code(134)
+                .expect_stdout(stdout)
+                .expect_stderr_contains(trap);
+        }
+    }
+}
