@@ -342,26 +342,35 @@ impl Compiler {
     }
 
     /// The Cranelift IR our translator produces for each defined function of `wasm`, before
-    /// Cranelift optimises it: what the golden translator tests compare.
-    pub fn clif(&self, wasm: &[u8]) -> Result<Vec<String>, CompileError> {
+    /// Cranelift optimises it (`optimized = false`) or after its mid-end optimisations, just before
+    /// lowering (`optimized = true`): what the golden translator tests compare.
+    pub fn clif(&self, wasm: &[u8], optimized: bool) -> Result<Vec<String>, CompileError> {
         let (info, bodies) = Self::validate_and_parse(wasm)?;
         let offsets = VMOffsets::new(&info);
         let mut translator = FuncTranslator::new();
         let mut fctx = FunctionBuilderContext::new();
+        let mut ctx = Context::new();
         let mut out = Vec::new();
         for (i, body) in bodies.iter().enumerate() {
             let func_index = info.num_imported_funcs + i as u32;
-            let mut func = ir::Function::new();
+            ctx.clear();
             self.translate_function(
                 &info,
                 &offsets,
                 func_index,
                 body,
-                &mut func,
+                &mut ctx.func,
                 &mut translator,
                 &mut fctx,
             )?;
-            out.push(func.display().to_string());
+            if optimized {
+                ctx.optimize(&*self.isa, &mut ControlPlane::default())
+                    .map_err(|e| CompileError::Codegen {
+                        func_index,
+                        message: format!("{e:?}"),
+                    })?;
+            }
+            out.push(ctx.func.display().to_string());
         }
         Ok(out)
     }

@@ -1,6 +1,7 @@
 //! Golden translator tests: each `tests/disas/*.wat` file holds a module and, in `;;` comments
-//! after it, the Cranelift IR our translator produces for its functions. A first line
-//! `;;! strategy = bounded` (or `guarded`) picks the memory strategy. Run with
+//! after it, the Cranelift IR our translator produces for its functions. Leading
+//! `;;! strategy = bounded|guarded` and `;;! optimized = true` lines pick the memory strategy and
+//! whether to show the IR after Cranelift's mid-end optimisations (what lowering sees). Run with
 //! `FAASM_TEST_BLESS=1` to rewrite the expectations after an intended change.
 
 use faasm_jit::{Compiler, CompilerConfig, MemoryStrategy};
@@ -65,16 +66,43 @@ fn check(path: &Path, bless: bool) -> Result<(), String> {
 }
 
 fn render(source: &str) -> Result<String, String> {
-    let strategy = match source.lines().next().unwrap_or("").trim() {
-        ";;! strategy = bounded" => MemoryStrategy::Bounded,
-        _ => MemoryStrategy::default(),
-    };
+    let settings = Settings::parse(source)?;
     let wasm = wat::parse_str(source).map_err(|e| e.to_string())?;
     let config = CompilerConfig {
-        memory_strategy: strategy,
+        memory_strategy: settings.strategy,
         ..CompilerConfig::default()
     };
     let compiler = Compiler::new(config).map_err(|e| e.to_string())?;
-    let functions = compiler.clif(&wasm).map_err(|e| e.to_string())?;
+    let functions = compiler
+        .clif(&wasm, settings.optimized)
+        .map_err(|e| e.to_string())?;
     Ok(functions.join("\n"))
+}
+
+/// The `;;! key = value` lines at the top of a golden test.
+struct Settings {
+    strategy: MemoryStrategy,
+    optimized: bool,
+}
+
+impl Settings {
+    fn parse(source: &str) -> Result<Settings, String> {
+        let mut settings = Settings {
+            strategy: MemoryStrategy::default(),
+            optimized: false,
+        };
+        let directives = source
+            .lines()
+            .map_while(|line| line.trim().strip_prefix(";;!"));
+        for directive in directives {
+            match directive.split('=').map(str::trim).collect::<Vec<_>>()[..] {
+                ["strategy", "guarded"] => settings.strategy = MemoryStrategy::default(),
+                ["strategy", "bounded"] => settings.strategy = MemoryStrategy::Bounded,
+                ["optimized", "true"] => settings.optimized = true,
+                ["optimized", "false"] => settings.optimized = false,
+                _ => return Err(format!("unknown directive `;;!{directive}`")),
+            }
+        }
+        Ok(settings)
+    }
 }

@@ -55,9 +55,11 @@ pub(crate) fn trusted() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
-/// Like [`trusted`], for fields that never change while code runs.
+/// Like [`trusted`], for fields that never change while code runs and are valid to read
+/// anywhere in the function (they hang off the vmctx, not behind a guest-controlled check):
+/// `can_move` lets Cranelift hoist them out of loops.
 pub(crate) fn trusted_readonly() -> MemFlagsData {
-    MemFlagsData::trusted().with_readonly()
+    MemFlagsData::trusted().with_readonly().with_can_move()
 }
 
 /// Where a memory's, table's or global's definition lives: inline in our vmctx, or behind a pointer.
@@ -427,9 +429,11 @@ impl<'m> FuncEnvironment<'m> {
         // Another thread advances the epoch: an atomic load, so that Cranelift never reuses an
         // earlier value (a plain load in a loop without stores would be hoisted out of it).
         let epoch = b.ins().atomic_load(types::I64, trusted(), counter);
+        // The runtime sets the deadline only before the outermost call into a store, never while
+        // Wasm runs: read-only for generated code, so it is loaded once, not per loop iteration.
         let deadline = b.ins().load(
             types::I64,
-            trusted(),
+            trusted_readonly(),
             limits,
             vm_limits::EPOCH_DEADLINE as i32,
         );

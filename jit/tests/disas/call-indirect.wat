@@ -10,16 +10,16 @@
 ;; ---- expected Cranelift IR (FAASM_TEST_BLESS=1 regenerates) ----
 ;; function u0:0(i64 vmctx, i64, i32, i32) -> i32 tail {
 ;;     gv0 = vmctx
-;;     gv1 = load.i64 notrap aligned readonly gv0+8
+;;     gv1 = load.i64 notrap aligned readonly can_move gv0+8
 ;;     gv2 = load.i64 notrap aligned gv1
 ;;     sig0 = (i64 vmctx, i64, i32) -> i32 tail
 ;;     stack_limit = gv2
 ;;
 ;;                                 block0(v0: i64, v1: i64, v2: i32, v3: i32):
-;;                                     v4 = load.i64 notrap aligned readonly v0+8
-;;                                     v5 = load.i64 notrap aligned readonly v4+16
+;;                                     v4 = load.i64 notrap aligned readonly can_move v0+8
+;;                                     v5 = load.i64 notrap aligned readonly can_move v4+16
 ;;                                     v6 = atomic_load.i64 notrap aligned v5
-;;                                     v7 = load.i64 notrap aligned v4+8
+;;                                     v7 = load.i64 notrap aligned readonly can_move v4+8
 ;;                                     v8 = icmp uge v6, v7
 ;;                                     trapnz v8, user10
 ;; @0029                               v10 = load.i64 notrap aligned v0+56
@@ -33,7 +33,7 @@
 ;; @0029                               v17 = load.i64 notrap aligned v16
 ;; @0029                               trapz v17, user4
 ;; @0029                               v18 = load.i32 notrap aligned v17+16
-;; @0029                               v19 = load.i32 notrap aligned readonly v0+32
+;; @0029                               v19 = load.i32 notrap aligned readonly can_move v0+32
 ;; @0029                               v20 = icmp ne v18, v19
 ;; @0029                               trapnz v20, user5
 ;; @0029                               v21 = load.i64 notrap aligned v17

@@ -9,15 +9,15 @@
 ;; ---- expected Cranelift IR (FAASM_TEST_BLESS=1 regenerates) ----
 ;; function u0:0(i64 vmctx, i64, i32) -> i32 tail {
 ;;     gv0 = vmctx
-;;     gv1 = load.i64 notrap aligned readonly gv0+8
+;;     gv1 = load.i64 notrap aligned readonly can_move gv0+8
 ;;     gv2 = load.i64 notrap aligned gv1
 ;;     stack_limit = gv2
 ;;
 ;;                                 block0(v0: i64, v1: i64, v2: i32):
-;;                                     v3 = load.i64 notrap aligned readonly v0+8
-;;                                     v4 = load.i64 notrap aligned readonly v3+16
+;;                                     v3 = load.i64 notrap aligned readonly can_move v0+8
+;;                                     v4 = load.i64 notrap aligned readonly can_move v3+16
 ;;                                     v5 = atomic_load.i64 notrap aligned v4
-;;                                     v6 = load.i64 notrap aligned v3+8
+;;                                     v6 = load.i64 notrap aligned readonly can_move v3+8
 ;;                                     v7 = icmp uge v5, v6
 ;;                                     trapnz v7, user10
 ;; @0020                               v9 = uextend.i64 v2
@@ -26,7 +26,7 @@
 ;; @0020                               v12 = iadd v9, v11  ; v11 = 20
 ;; @0020                               v13 = icmp ugt v12, v10
 ;; @0020                               trapnz v13, heap_oob
-;; @0020                               v14 = load.i64 notrap aligned readonly v0+48
+;; @0020                               v14 = load.i64 notrap aligned readonly can_move v0+48
 ;; @0020                               v15 = iadd v14, v9
 ;; @0020                               v16 = load.i32 little v15+16
 ;; @0023                               jump block1(v16)

@@ -11,26 +11,26 @@
 ;; ---- expected Cranelift IR (FAASM_TEST_BLESS=1 regenerates) ----
 ;; function u0:0(i64 vmctx, i64, i32) -> i32 tail {
 ;;     gv0 = vmctx
-;;     gv1 = load.i64 notrap aligned readonly gv0+8
+;;     gv1 = load.i64 notrap aligned readonly can_move gv0+8
 ;;     gv2 = load.i64 notrap aligned gv1
 ;;     stack_limit = gv2
 ;;
 ;;                                 block0(v0: i64, v1: i64, v2: i32):
 ;;                                     v18 -> v2
 ;;                                     v3 = iconst.i32 0
-;;                                     v4 = load.i64 notrap aligned readonly v0+8
-;;                                     v5 = load.i64 notrap aligned readonly v4+16
+;;                                     v4 = load.i64 notrap aligned readonly can_move v0+8
+;;                                     v5 = load.i64 notrap aligned readonly can_move v4+16
 ;;                                     v6 = atomic_load.i64 notrap aligned v5
-;;                                     v7 = load.i64 notrap aligned v4+8
+;;                                     v7 = load.i64 notrap aligned readonly can_move v4+8
 ;;                                     v8 = icmp uge v6, v7
 ;;                                     trapnz v8, user10
 ;; @001b                               jump block2(v3)  ; v3 = 0
 ;;
 ;;                                 block2(v15: i32):
-;; @001b                               v10 = load.i64 notrap aligned readonly v0+8
-;; @001b                               v11 = load.i64 notrap aligned readonly v10+16
+;; @001b                               v10 = load.i64 notrap aligned readonly can_move v0+8
+;; @001b                               v11 = load.i64 notrap aligned readonly can_move v10+16
 ;; @001b                               v12 = atomic_load.i64 notrap aligned v11
-;; @001b                               v13 = load.i64 notrap aligned v10+8
+;; @001b                               v13 = load.i64 notrap aligned readonly can_move v10+8
 ;; @001b                               v14 = icmp uge v12, v13
 ;; @001b                               trapnz v14, user10
 ;; @001f                               v16 = iconst.i32 1
