@@ -37,6 +37,23 @@ pub struct Cli {
 pub enum Command {
     /// Compiles FILE to an artifact that `faasm-run` runs without compiling.
     Compile(CompileOptions),
+    /// Initialises FILE (`__wasm_call_ctors` or `_initialize`, then `_faasm_zygote`) and writes
+    /// its state as a snapshot that `faasm-run --snapshot` starts from.
+    Snapshot(SnapshotOptions),
+}
+
+/// `faasm-run snapshot FILE [-o OUT]`.
+#[derive(Debug, Args)]
+pub struct SnapshotOptions {
+    /// The module: `.wasm` or `.wat`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the snapshot [default: FILE with the extension `.snap`].
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Compiler settings (a snapshot only restores under the same ones).
+    #[command(flatten)]
+    pub engine: EngineOptions,
 }
 
 /// `faasm-run compile FILE [-o OUT]`.
@@ -105,6 +122,14 @@ pub struct RunOptions {
     /// stderr.
     #[arg(long)]
     pub bench_report: bool,
+    /// Start from this snapshot of FILE (from `faasm-run snapshot`) instead of instantiating
+    /// and initialising it.
+    #[arg(long, value_name = "SNAP")]
+    pub snapshot: Option<PathBuf>,
+    /// Run the call N times from one Proto-Faaslet, resetting it to the snapshot after each
+    /// (without `--snapshot`, the snapshot is made in this process first).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub calls: Option<u32>,
     /// Compiler settings.
     #[command(flatten)]
     pub engine: EngineOptions,
@@ -285,5 +310,8 @@ mod tests {
         let cli = Cli::try_parse_from(["faasm-run", "compile", "m.wat", "-o", "out.cwasm"])
             .expect("parses");
         assert!(matches!(cli.command, Some(Command::Compile(c)) if c.output.is_some()));
+        let cli = Cli::try_parse_from(["faasm-run", "snapshot", "m.wat"]).expect("parses");
+        assert!(matches!(cli.command, Some(Command::Snapshot(s)) if s.output.is_none()));
+        assert!(Cli::try_parse_from(["faasm-run", "--calls", "0", "m.wat"]).is_err());
     }
 }

@@ -69,6 +69,22 @@ pub enum Error {
         /// Why.
         source: InstantiateError,
     },
+    /// A snapshot could not be made (initialisation failed, for example).
+    #[error("cannot snapshot {}: {source}", path.display())]
+    Snapshot {
+        /// The module's file.
+        path: PathBuf,
+        /// Why.
+        source: faasm_snapshot::SnapshotError,
+    },
+    /// A snapshot was rejected, or a Faaslet could not be spawned from it or reset.
+    #[error("{}: {source}", path.display())]
+    Restore {
+        /// The snapshot's (or module's) file.
+        path: PathBuf,
+        /// Why.
+        source: faasm_snapshot::RestoreError,
+    },
     /// WASI could not be set up (for example a `--dir` that does not exist).
     #[error("{0}")]
     Wasi(String),

@@ -1,10 +1,12 @@
 //! The root package of faasm-rs: the `faasm-run` command line as a library, so that its
 //! binary only parses the command line and reports the outcome. It compiles a module with the
 //! faasm-rs JIT (or loads its AOT artifact from the cache or a `.cwasm` file), links WASI and
-//! the sightglass `bench` functions, and runs `_start` or an exported function.
+//! the sightglass `bench` functions, and runs `_start` or an exported function, directly or from a
+//! snapshot of the initialised module (a Proto-Faaslet, reset after every call).
 //!
 //! - [`cli`]: the command line (clap) and the parsers of its values;
 //! - [`run`]: what `faasm-run FILE` and `faasm-run compile FILE` do;
+//! - `proto`: Proto-Faaslets: `faasm-run snapshot FILE`, `--snapshot SNAP`, `--calls N`;
 //! - [`modules`]: reading `.wat`/`.wasm`/`.cwasm` files and compiling or loading them;
 //! - [`cache`]: the artifact cache directory;
 //! - [`error`]: the errors a user sees, one line each (a trap adds its backtrace).
@@ -18,6 +20,7 @@ pub mod cache;
 pub mod cli;
 pub mod error;
 pub mod modules;
+mod proto;
 pub mod run;
 mod values;
 mod wasi;

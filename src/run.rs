@@ -5,6 +5,7 @@ use crate::cache::{self, ArtifactCache};
 use crate::cli::{Cli, Command, CompileOptions, EngineOptions, RunOptions, Strategy};
 use crate::error::Error;
 use crate::modules::{self, Log, ModuleFile};
+use crate::proto;
 use crate::values;
 use crate::wasi::{self, WasiSetup};
 use faasm_runtime::{
@@ -19,12 +20,16 @@ use std::time::Instant;
 pub fn execute(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Some(Command::Compile(options)) => compile_to_file(&options).map(|()| 0),
+        Some(Command::Snapshot(options)) => proto::write_snapshot(&options).map(|()| 0),
         None => run(&cli.run),
     }
 }
 
 /// The engine for these settings (and `--max-memory`, in pages, if given).
-fn engine(options: &EngineOptions, max_memory_pages: Option<u64>) -> Result<Engine, Error> {
+pub(crate) fn engine(
+    options: &EngineOptions,
+    max_memory_pages: Option<u64>,
+) -> Result<Engine, Error> {
     let memory_strategy = match options.memory_strategy {
         Strategy::Guard => MemoryStrategy::default(),
         Strategy::Bounded => MemoryStrategy::Bounded,
@@ -84,15 +89,32 @@ fn run(options: &RunOptions) -> Result<u8, Error> {
     let mut linker = Linker::new();
     wasi::add_to_linker(&mut linker, &mut store, &wasi_setup(options, &file, &args))?;
     let bench_timer = bench::define_if_imported(&mut linker, &mut store, &module);
-    let outcome = match instantiate(&linker, &mut store, &module, &file) {
-        Ok(Ok(instance)) => call(&mut store, instance, options.invoke.as_deref(), &args),
-        Ok(Err(Exit(status))) => Ok(status),
-        Err(error) => Err(error),
+    let outcome = if options.snapshot.is_some() || options.calls.is_some() {
+        check_imports(&linker, &module, &file)
+            .and_then(|()| proto::run_from_snapshot(options, &mut store, &linker, &module, &args))
+    } else {
+        run_instance(&linker, &mut store, &module, &file, options, &args)
     };
     if options.bench_report {
         eprintln!("faasm-run: {}", bench::report(bench_timer.as_deref()));
     }
     outcome
+}
+
+/// Instantiates the module and runs `_start` or `--invoke`'s export.
+fn run_instance(
+    linker: &Linker,
+    store: &mut Store,
+    module: &Module,
+    file: &Path,
+    options: &RunOptions,
+    args: &[String],
+) -> Result<u8, Error> {
+    match instantiate(linker, store, module, file) {
+        Ok(Ok(instance)) => call(store, instance, options.invoke.as_deref(), args),
+        Ok(Err(Exit(status))) => Ok(status),
+        Err(error) => Err(error),
+    }
 }
 
 /// WASI for this run: `argv` is the file name as given, then the guest's arguments.
@@ -143,6 +165,20 @@ fn instantiate(
     module: &Module,
     file: &Path,
 ) -> Result<Result<Instance, Exit>, Error> {
+    check_imports(linker, module, file)?;
+    match linker.instantiate(store, module) {
+        Ok(instance) => Ok(Ok(instance)),
+        Err(InstantiateError::Trap(Trap::Exit(status))) => Ok(Err(Exit(exit_status(status)))),
+        Err(InstantiateError::Trap(trap)) => Err(trap_error(store, "start function", trap)),
+        Err(source) => Err(Error::Instantiate {
+            path: file.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Fails with every import `linker` does not provide, each with its type.
+pub(crate) fn check_imports(linker: &Linker, module: &Module, file: &Path) -> Result<(), Error> {
     let missing = linker.unresolved_imports(module);
     if !missing.is_empty() {
         return Err(Error::MissingImports {
@@ -160,15 +196,7 @@ fn instantiate(
                 .collect(),
         });
     }
-    match linker.instantiate(store, module) {
-        Ok(instance) => Ok(Ok(instance)),
-        Err(InstantiateError::Trap(Trap::Exit(status))) => Ok(Err(Exit(exit_status(status)))),
-        Err(InstantiateError::Trap(trap)) => Err(trap_error(store, "start function", trap)),
-        Err(source) => Err(Error::Instantiate {
-            path: file.to_path_buf(),
-            source,
-        }),
-    }
+    Ok(())
 }
 
 /// An import's type as the text format writes it.
@@ -226,10 +254,10 @@ fn call(
 }
 
 /// The guest called `proc_exit` with this status.
-struct Exit(u8);
+pub(crate) struct Exit(pub(crate) u8);
 
 /// Calls `func`: its results, the guest's exit, or the trap as an error.
-fn call_function(
+pub(crate) fn call_function(
     store: &mut Store,
     name: &str,
     func: Func,

@@ -37,6 +37,11 @@ impl GlobalData {
     pub(crate) fn raw(&self) -> u128 {
         self.def.get().get()
     }
+
+    /// Stores a raw value (of the global's type; mutability is the caller's business).
+    pub(crate) fn set_raw(&mut self, raw: u128) {
+        self.def.get_mut().set(raw);
+    }
 }
 
 impl Global {

@@ -6,6 +6,7 @@ use crate::Extern;
 use crate::builtins::BUILTINS;
 use crate::func::{Func, FuncData};
 use crate::global::{Global, GlobalData};
+use crate::image::MemoryImage;
 use crate::memory::{Memory, MemoryData};
 use crate::module::Module;
 use crate::store::{Store, StoreId, StoreInner};
@@ -17,6 +18,11 @@ use faasm_jit::{
     vm_func_ref,
 };
 use std::ptr::NonNull;
+use std::sync::Arc;
+
+#[path = "instance_image.rs"]
+mod image;
+pub use image::{CaptureError, InstanceImage};
 
 /// An instance of a module in a store.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -210,6 +216,28 @@ pub(crate) fn instantiate(
         ));
     }
     let handle = Builder::create(store, module)?.build(imports)?;
+    run_start(store, module, handle)?;
+    Ok(handle)
+}
+
+/// Instantiates `module` in `store` with `imports` (checked as for [`instantiate`]) in the state
+/// `image` captured: memories map the image copy-on-write; data segments and the start
+/// function do not run again.
+pub(crate) fn instantiate_from_image(
+    store: &mut Store,
+    module: &Module,
+    imports: &[Extern],
+    image: &InstanceImage,
+) -> Result<Instance, InstantiateError> {
+    if !store.engine().same(module.engine()) {
+        return Err(InstantiateError::Resource(
+            "the module was compiled by another engine".to_string(),
+        ));
+    }
+    Builder::create(store, module)?.build_from_image(imports, image)
+}
+
+fn run_start(store: &mut Store, module: &Module, handle: Instance) -> Result<(), InstantiateError> {
     if let Some(start) = module.info().start {
         let func = store
             .inner()
@@ -220,7 +248,7 @@ pub(crate) fn instantiate(
         })?;
         func.call(store, &[]).map_err(InstantiateError::Trap)?;
     }
-    Ok(handle)
+    Ok(())
 }
 
 /// Fills one instance's VMContext and store entries, step by step.
@@ -279,7 +307,7 @@ impl<'a> Builder<'a> {
             self.link_import(&import.kind, *item)?;
         }
         self.define_functions()?;
-        self.define_memories()?;
+        self.define_memories_with(None)?;
         self.define_tables()?;
         self.define_globals()?;
         self.evaluate_elements()?;
@@ -456,7 +484,11 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn define_memories(&mut self) -> Result<(), InstantiateError> {
+    /// Defines the module's memories: zeroed, or from `images` (one per defined memory).
+    fn define_memories_with(
+        &mut self,
+        images: Option<&[Arc<MemoryImage>]>,
+    ) -> Result<(), InstantiateError> {
         let module = self.module();
         let info = module.info();
         for (defined, ty) in info.memories[info.num_imported_memories as usize..]
@@ -473,8 +505,12 @@ impl<'a> Builder<'a> {
                 )
             }
             .ok_or_else(|| resource("null VMContext field"))?;
-            let memory = MemoryData::new(&self.store.engine, *ty, def)
-                .map_err(InstantiateError::Resource)?;
+            let image = images.and_then(|images| images.get(defined));
+            let memory = match image {
+                Some(image) => MemoryData::with_image(&self.store.engine, *ty, def, image),
+                None => MemoryData::new(&self.store.engine, *ty, def),
+            }
+            .map_err(InstantiateError::Resource)?;
             let handle = Memory {
                 store: self.store.id,
                 index: StoreInner::push(&mut self.store.memories, memory),

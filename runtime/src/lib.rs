@@ -4,7 +4,9 @@
 //! exactly as `faasm_jit::VMOffsets` says, checked by `offset_of!` tests), linear memories in
 //! pooled slots with guard regions, tables, globals, the host-function linker, the entry into
 //! generated code with its signal handlers and trap landing pad, stack limits and epoch
-//! interruption. Higher layers (snapshots, host calls, the Faasm CLI) build on its safe API.
+//! interruption, and the copy-on-write primitives snapshots need (memory images in sealed
+//! memfds, [`Instance::capture`], [`Linker::instantiate_from_image`], [`Instance::reset`]).
+//! Higher layers (snapshots, host calls, the Faasm CLI) build on its safe API.
 //!
 //! It must not know about Faasm's ABI (WASI, the `env` interface) or the semantics of state and
 //! snapshots: those belong to `faasm-hostcalls`, `faasm-state` and `faasm-snapshot`. All its OS
@@ -16,6 +18,7 @@ mod code;
 mod engine;
 mod func;
 mod global;
+mod image;
 mod instance;
 mod linker;
 mod memory;
@@ -38,7 +41,8 @@ pub use faasm_jit::{
 };
 pub use func::{Caller, Func};
 pub use global::Global;
-pub use instance::Instance;
+pub use image::MemoryImage;
+pub use instance::{CaptureError, Instance, InstanceImage};
 pub use linker::Linker;
 pub use memory::Memory;
 pub use module::Module;

@@ -1,7 +1,7 @@
 //! The linker: names → items, resolving a module's imports in order and instantiating it.
 
 use crate::Extern;
-use crate::instance::{self, Instance};
+use crate::instance::{self, Instance, InstanceImage};
 use crate::module::Module;
 use crate::store::Store;
 use crate::values::InstantiateError;
@@ -65,6 +65,25 @@ impl Linker {
         store: &mut Store,
         module: &Module,
     ) -> Result<Instance, InstantiateError> {
+        let resolved = self.resolve(store, module)?;
+        instance::instantiate(store, module, &resolved)
+    }
+
+    /// Resolves `module`'s imports and instantiates it in the state `image` captured (see
+    /// [`Instance::capture`]): memories are mapped copy-on-write from the image, globals and
+    /// tables copied in; data segments and the start function do not run.
+    pub fn instantiate_from_image(
+        &self,
+        store: &mut Store,
+        module: &Module,
+        image: &InstanceImage,
+    ) -> Result<Instance, InstantiateError> {
+        let resolved = self.resolve(store, module)?;
+        instance::instantiate_from_image(store, module, &resolved, image)
+    }
+
+    /// The linker's item for each of `module`'s imports, checked against the import's type.
+    fn resolve(&self, store: &Store, module: &Module) -> Result<Vec<Extern>, InstantiateError> {
         if !store.engine().same(module.engine()) {
             return Err(InstantiateError::Resource(
                 "the module was compiled by another engine".to_string(),
@@ -87,6 +106,6 @@ impl Linker {
             )?;
             resolved.push(item);
         }
-        instance::instantiate(store, module, &resolved)
+        Ok(resolved)
     }
 }

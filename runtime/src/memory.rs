@@ -4,6 +4,7 @@
 //! `Bounded`, it is the memory's maximum and every access is checked.
 
 use crate::engine::Engine;
+use crate::image::MemoryImage;
 use crate::pool::Slot;
 use crate::store::{Store, StoreId, StoreInner};
 use crate::values::Trap;
@@ -36,23 +37,7 @@ impl MemoryData {
         ty: MemoryType,
         def: Definition<VMMemoryDefinition>,
     ) -> Result<MemoryData, String> {
-        let max_pages = ty
-            .maximum
-            .unwrap_or(MAX_WASM_PAGES)
-            .min(engine.config().max_memory_pages)
-            .min(MAX_WASM_PAGES);
-        if ty.minimum > max_pages {
-            return Err(format!(
-                "memory of {} pages exceeds the limit of {max_pages} pages",
-                ty.minimum
-            ));
-        }
-        let reservation = match engine.config().compiler.memory_strategy {
-            MemoryStrategy::Guarded { .. } => MAX_WASM_PAGES * WASM_PAGE_SIZE,
-            MemoryStrategy::Bounded => max_pages * WASM_PAGE_SIZE,
-        };
-        let reservation =
-            usize::try_from(reservation).map_err(|_| "memory reservation too large".to_string())?;
+        let (max_pages, reservation) = limits(engine, ty, ty.minimum)?;
         let slot = engine
             .slots()
             .acquire(reservation)
@@ -69,6 +54,56 @@ impl MemoryData {
             return Err(format!("cannot commit {} pages of memory", ty.minimum));
         }
         Ok(memory)
+    }
+
+    /// A memory of type `ty` whose contents are `image`, mapped copy-on-write.
+    pub(crate) fn with_image(
+        engine: &Engine,
+        ty: MemoryType,
+        def: Definition<VMMemoryDefinition>,
+        image: &MemoryImage,
+    ) -> Result<MemoryData, String> {
+        if image.pages() < ty.minimum {
+            return Err(format!(
+                "memory image of {} pages below the memory's minimum of {}",
+                image.pages(),
+                ty.minimum
+            ));
+        }
+        let (max_pages, reservation) = limits(engine, ty, image.pages())?;
+        let slot = engine
+            .slots()
+            .acquire_with_image(reservation, image)
+            .map_err(|e| format!("cannot map a memory image: {e}"))?;
+        let mut memory = MemoryData {
+            declared: ty,
+            max_pages,
+            slot: Some(slot),
+            def,
+        };
+        memory.publish(image.len());
+        Ok(memory)
+    }
+
+    /// Returns the memory to the image it was created with (see `Slot::reset_to_image`), or to
+    /// `image` if that is another one.
+    pub(crate) fn reset_to_image(&mut self, image: &MemoryImage) -> Result<(), String> {
+        let slot = self.slot.as_mut().ok_or("the memory has no slot")?;
+        let len = if slot.holds_image(image) {
+            slot.reset_to_image()
+        } else {
+            slot.map_image(image).map(|()| image.len())
+        }
+        .map_err(|e| format!("cannot reset a memory to its image: {e}"))?;
+        self.publish(len);
+        Ok(())
+    }
+
+    fn publish(&mut self, len: usize) {
+        let base = self.slot.as_ref().map_or(std::ptr::null_mut(), Slot::base);
+        let def = self.def.get_mut();
+        def.base = base;
+        def.current_length = len as u64;
     }
 
     /// The definition generated code reads (of this memory, for importers).
@@ -152,6 +187,28 @@ impl MemoryData {
         def.current_length = 0;
         self.slot.take()
     }
+}
+
+/// The largest size in pages a memory of type `ty` may reach, and the reservation of its slot;
+/// an error if `initial_pages` exceeds that size.
+fn limits(engine: &Engine, ty: MemoryType, initial_pages: u64) -> Result<(u64, usize), String> {
+    let max_pages = ty
+        .maximum
+        .unwrap_or(MAX_WASM_PAGES)
+        .min(engine.config().max_memory_pages)
+        .min(MAX_WASM_PAGES);
+    if initial_pages > max_pages {
+        return Err(format!(
+            "memory of {initial_pages} pages exceeds the limit of {max_pages} pages"
+        ));
+    }
+    let reservation = match engine.config().compiler.memory_strategy {
+        MemoryStrategy::Guarded { .. } => MAX_WASM_PAGES * WASM_PAGE_SIZE,
+        MemoryStrategy::Bounded => max_pages * WASM_PAGE_SIZE,
+    };
+    let reservation =
+        usize::try_from(reservation).map_err(|_| "memory reservation too large".to_string())?;
+    Ok((max_pages, reservation))
 }
 
 impl Memory {

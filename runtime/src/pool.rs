@@ -3,6 +3,7 @@
 //! (pages discarded, access removed) and kept on a free list, so creating an instance does not
 //! map and unmap gigabytes of address space each time.
 
+use crate::image::MemoryImage;
 use crate::sys::{self, Protection};
 use std::collections::HashMap;
 use std::io;
@@ -20,6 +21,15 @@ pub(crate) struct Slot {
     base: *mut u8,
     reservation: usize,
     accessible: usize,
+    /// The memory image mapped copy-on-write at the base, if any: its id and length.
+    image: Option<MappedImage>,
+}
+
+/// Which image a slot maps at its base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MappedImage {
+    id: u64,
+    len: usize,
 }
 
 // SAFETY: a slot is an exclusively owned mapping; its pointers are addresses, not shared Rust data.
@@ -40,6 +50,7 @@ impl Slot {
             base: unsafe { mapping.add(guard) },
             reservation,
             accessible: 0,
+            image: None,
         })
     }
 
@@ -82,6 +93,75 @@ impl Slot {
         Ok(())
     }
 
+    /// Makes the slot hold `image` at its base, accessible and copy-on-write, with nothing
+    /// accessible above it. A slot that already maps this image (and was reset since) only needs
+    /// its access rights back; otherwise the image is mapped with one `mmap`, O(1) in its size.
+    pub(crate) fn map_image(&mut self, image: &MemoryImage) -> io::Result<()> {
+        if image.len() > self.reservation {
+            return Err(io::Error::other(
+                "memory image beyond the slot's reservation",
+            ));
+        }
+        self.reset()?;
+        if self.image.map(|m| m.id) != Some(image.id()) {
+            self.forget_image()?;
+            // SAFETY: `[base, base + len)` lies in our reservation, is inaccessible after the
+            // reset (so unreferenced), and the image's file is at least `len` bytes long.
+            unsafe { sys::map_file_private_fixed(self.base, image.len(), image.file())? };
+            self.image = Some(MappedImage {
+                id: image.id(),
+                len: image.len(),
+            });
+            self.accessible = image.len();
+            return Ok(());
+        }
+        self.make_accessible(image.len())
+    }
+
+    /// Returns the slot to its image: pages written since it was mapped are discarded (the
+    /// image's bytes show through again, pages above it read as zero) and access above the
+    /// image is removed. Costs one `madvise` over the accessible range (the kernel walks the
+    /// page tables of that range: proportional to what was mapped, not to the image's size)
+    /// plus one `mprotect` if the memory grew. Without an image, the slot is emptied.
+    pub(crate) fn reset_to_image(&mut self) -> io::Result<usize> {
+        let image_len = self.image.map_or(0, |m| m.len);
+        // SAFETY: the accessible prefix is ours and its owner asked to drop what it wrote; the
+        // range above the image is not referenced by Rust code once the memory shrinks.
+        unsafe {
+            sys::discard(self.base, self.accessible)?;
+            if self.accessible > image_len {
+                sys::protect(
+                    self.base.add(image_len),
+                    self.accessible - image_len,
+                    Protection::None,
+                )?;
+            }
+        }
+        self.accessible = self.accessible.min(image_len);
+        self.make_accessible(image_len)?;
+        Ok(image_len)
+    }
+
+    /// Whether `image` is the one mapped at the base.
+    pub(crate) fn holds_image(&self, image: &MemoryImage) -> bool {
+        self.image_id() == Some(image.id())
+    }
+
+    /// The id of the image mapped at the base, if any.
+    fn image_id(&self) -> Option<u64> {
+        self.image.map(|m| m.id)
+    }
+
+    /// Replaces a mapped image by plain inaccessible anonymous memory.
+    fn forget_image(&mut self) -> io::Result<()> {
+        if let Some(image) = self.image.take() {
+            // SAFETY: the image's range lies in our reservation and is inaccessible (the slot
+            // was reset), so nothing references it.
+            unsafe { sys::map_anonymous_fixed(self.base, image.len)? };
+        }
+        Ok(())
+    }
+
     /// Discards the contents and removes all access, ready for another memory.
     fn reset(&mut self) -> io::Result<()> {
         // SAFETY: the accessible prefix is ours, and the memory that used it is gone.
@@ -119,9 +199,38 @@ impl SlotPool {
 
     /// A slot with at least `reservation` bytes, all inaccessible.
     pub(crate) fn acquire(&self, reservation: usize) -> io::Result<Slot> {
+        let mut slot = self.take(reservation, None)?;
+        slot.forget_image()?;
+        Ok(slot)
+    }
+
+    /// A slot with at least `reservation` bytes holding `image` at its base (see
+    /// [`Slot::map_image`]). Prefers a free slot that last held the same image: nothing to map.
+    pub(crate) fn acquire_with_image(
+        &self,
+        reservation: usize,
+        image: &MemoryImage,
+    ) -> io::Result<Slot> {
+        let mut slot = self.take(reservation, Some(image.id()))?;
+        if let Err(error) = slot.map_image(image) {
+            self.release(slot);
+            return Err(error);
+        }
+        Ok(slot)
+    }
+
+    /// A free slot of the reservation (preferring one that maps image `image_id`), or a new one.
+    fn take(&self, reservation: usize, image_id: Option<u64>) -> io::Result<Slot> {
         let reservation = sys::round_up_to_page(reservation)
             .ok_or_else(|| io::Error::other("memory reservation too large"))?;
-        let reused = self.lock().get_mut(&reservation).and_then(Vec::pop);
+        let reused = self.lock().get_mut(&reservation).and_then(|free| {
+            let same_image =
+                image_id.and_then(|id| free.iter().rposition(|slot| slot.image_id() == Some(id)));
+            match same_image {
+                Some(position) => Some(free.swap_remove(position)),
+                None => free.pop(),
+            }
+        });
         match reused {
             Some(slot) => Ok(slot),
             None => Slot::reserve(self.guard, reservation),
@@ -174,6 +283,57 @@ mod tests {
         // SAFETY: the first 64 KiB are accessible.
         assert_eq!(unsafe { again.base().read() }, 0, "contents were discarded");
         assert_eq!(pool.free_slots(), 0);
+    }
+
+    #[test]
+    fn images_map_copy_on_write_and_reset_to_their_bytes() {
+        let pool = SlotPool::new(64 << 10);
+        let mut bytes = vec![0u8; 128 << 10];
+        bytes[5] = 5;
+        bytes[(128 << 10) - 1] = 9;
+        let image = MemoryImage::new(&bytes).expect("image");
+        let mut slot = pool.acquire_with_image(1 << 20, &image).expect("map");
+        assert_eq!(slot.accessible(), 128 << 10);
+        let base = slot.base();
+        // SAFETY: the first 128 KiB are accessible; 192 KiB after growing.
+        unsafe {
+            assert_eq!(base.add(5).read(), 5);
+            base.add(5).write(50);
+            slot.make_accessible(192 << 10).expect("grow");
+            base.add(150 << 10).write(1);
+        }
+        assert_eq!(slot.reset_to_image().expect("reset"), 128 << 10);
+        assert_eq!(slot.accessible(), 128 << 10);
+        // SAFETY: the image's 128 KiB are accessible again.
+        unsafe {
+            assert_eq!(base.add(5).read(), 5, "the write was discarded");
+            assert_eq!(base.add((128 << 10) - 1).read(), 9);
+        }
+        slot.make_accessible(192 << 10).expect("grow");
+        assert_eq!(
+            // SAFETY: 192 KiB are accessible.
+            unsafe { base.add(150 << 10).read() },
+            0,
+            "above the image is zero"
+        );
+        pool.release(slot);
+        let again = pool.acquire_with_image(1 << 20, &image).expect("reuse");
+        assert_eq!(
+            again.base(),
+            base,
+            "the slot holding the image is preferred"
+        );
+        // SAFETY: the image is accessible.
+        assert_eq!(unsafe { base.add(5).read() }, 5);
+        pool.release(again);
+        let mut plain = pool.acquire(1 << 20).expect("plain");
+        plain.make_accessible(128 << 10).expect("grow");
+        assert_eq!(
+            // SAFETY: 128 KiB are accessible.
+            unsafe { plain.base().add(5).read() },
+            0,
+            "a plain slot has no image"
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Every operating-system call of the crate: virtual memory (`mmap`, `mprotect`, `madvise`,
-//! `munmap`), signal handlers, alternate signal stacks and the bounds of the current thread's stack.
+//! `munmap`), sealed memfd images mapped copy-on-write, signal handlers, alternate signal stacks
+//! and the bounds of the current thread's stack.
 //!
 //! Wrappers that cannot break memory safety on their own (creating a fresh mapping, querying
 //! state) are safe functions; those that change memory other code may be using are `unsafe fn`.
 
+use std::fs::File;
 use std::io;
 use std::ptr;
 use std::sync::OnceLock;
@@ -217,4 +219,77 @@ pub(crate) fn current_thread_stack_low() -> Option<usize> {
     // SAFETY: `attr` was initialised by pthread_getattr_np and is destroyed once.
     unsafe { libc::pthread_attr_destroy(&mut attr) };
     (rc == 0 && !low.is_null()).then_some(low as usize)
+}
+
+/// A new memfd named `name` holding `bytes`, padded with zeros to `len` bytes, then sealed
+/// against writes and resizing (`F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL`) so
+/// every mapping of it sees the same contents forever.
+pub(crate) fn sealed_memfd(name: &std::ffi::CStr, bytes: &[u8], len: usize) -> io::Result<File> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::FileExt;
+    // SAFETY: memfd_create only reads the NUL-terminated name.
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let file = unsafe { File::from_raw_fd(fd) };
+    file.set_len(len as u64)?;
+    file.write_all_at(bytes, 0)?;
+    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+    // SAFETY: F_ADD_SEALS on a descriptor we own takes an integer argument.
+    if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+/// Reads `buf.len()` bytes of `file` from `offset`.
+pub(crate) fn read_file_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buf, offset)
+}
+
+/// Maps the first `len` bytes of `file` read-write and copy-on-write (`MAP_PRIVATE`) at exactly
+/// `addr`, replacing whatever was mapped there: pages stay shared with the file until written.
+///
+/// # Safety
+/// `[addr, addr + len)` must be page-aligned, lie in a mapping this crate made, and hold nothing
+/// Rust code still references; `len` must not exceed the file's size.
+pub(crate) unsafe fn map_file_private_fixed(
+    addr: *mut u8,
+    len: usize,
+    file: &File,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if len == 0 {
+        return Ok(());
+    }
+    let prot = Protection::ReadWrite.to_prot();
+    let flags = libc::MAP_PRIVATE | libc::MAP_FIXED;
+    // SAFETY: the caller guarantees the range is ours and unreferenced; MAP_FIXED replaces it.
+    let ptr = unsafe { libc::mmap(addr.cast(), len, prot, flags, file.as_raw_fd(), 0) };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Replaces `[addr, addr + len)` with fresh inaccessible anonymous memory (`PROT_NONE`,
+/// `MAP_NORESERVE`): whatever was mapped there (a file image) is gone.
+///
+/// # Safety
+/// As for [`map_file_private_fixed`].
+pub(crate) unsafe fn map_anonymous_fixed(addr: *mut u8, len: usize) -> io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE;
+    // SAFETY: the caller guarantees the range is ours and unreferenced; MAP_FIXED replaces it.
+    let ptr = unsafe { libc::mmap(addr.cast(), len, libc::PROT_NONE, flags, -1, 0) };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

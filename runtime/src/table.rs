@@ -131,6 +131,20 @@ impl TableData {
             .get_mut(start as usize..start as usize + len as usize)
     }
 
+    /// Makes the table exactly `items` (its size becomes `items.len()`); false if that exceeds
+    /// the table's limits or cannot be allocated.
+    pub(crate) fn replace_elements(&mut self, items: &[u64]) -> bool {
+        if items.len() as u64 > self.max_elements {
+            return false;
+        }
+        self.elements.truncate(items.len());
+        if !self.resize(items.len() as u64, 0) {
+            return false;
+        }
+        self.elements.copy_from_slice(items);
+        true
+    }
+
     fn resize(&mut self, len: u64, init: u64) -> bool {
         let Ok(len) = usize::try_from(len) else {
             return false;

@@ -1,0 +1,93 @@
+//! Memory images: the bytes of a linear memory in a sealed memfd, mapped copy-on-write
+//! (`MAP_FIXED | MAP_PRIVATE`) over the start of a slot. Mapping is O(1) in the image's size and
+//! pages stay shared with the file until written; `madvise(MADV_DONTNEED)` of a private file
+//! mapping makes the pages read as the image again, which is how a memory is reset.
+
+use crate::sys;
+use faasm_jit::WASM_PAGE_SIZE;
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The contents of one linear memory, immutable, shareable between any number of memories (and
+/// threads). Its length is a whole number of Wasm pages.
+pub struct MemoryImage {
+    file: File,
+    len: usize,
+    id: u64,
+}
+
+impl MemoryImage {
+    /// An image of `bytes`, whose length must be a multiple of the Wasm page size (64 KiB).
+    pub fn new(bytes: &[u8]) -> io::Result<MemoryImage> {
+        if !(bytes.len() as u64).is_multiple_of(WASM_PAGE_SIZE) {
+            return Err(io::Error::other(
+                "a memory image must be a whole number of 64 KiB pages",
+            ));
+        }
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let file = sys::sealed_memfd(c"faasm-memory-image", bytes, bytes.len())?;
+        Ok(MemoryImage {
+            file,
+            len: bytes.len(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the image is empty (a memory of zero pages).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Size in Wasm pages.
+    pub fn pages(&self) -> u64 {
+        self.len as u64 / WASM_PAGE_SIZE
+    }
+
+    /// A copy of the contents (for serialising).
+    pub fn to_vec(&self) -> io::Result<Vec<u8>> {
+        let mut bytes = vec![0; self.len];
+        sys::read_file_at(&self.file, &mut bytes, 0)?;
+        Ok(bytes)
+    }
+
+    /// Identifies the image for the life of the process (slots remember which one they map).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+impl fmt::Debug for MemoryImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryImage")
+            .field("id", &self.id)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_hold_whole_pages_and_read_back() {
+        assert!(MemoryImage::new(&[1, 2, 3]).is_err());
+        let mut bytes = vec![0u8; 2 * WASM_PAGE_SIZE as usize];
+        bytes[70_000] = 7;
+        let image = MemoryImage::new(&bytes).expect("image");
+        assert_eq!(image.pages(), 2);
+        assert_eq!(image.to_vec().expect("read"), bytes);
+        assert!(MemoryImage::new(&[]).expect("empty").is_empty());
+    }
+}
