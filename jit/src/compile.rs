@@ -298,6 +298,11 @@ impl Compiler {
         flags
             .set("enable_probestack", "false")
             .map_err(setting_error)?;
+        // Wasm functions may return more values than fit in registers: Cranelift then passes a
+        // hidden return-area pointer.
+        flags
+            .set("enable_multi_ret_implicit_sret", "true")
+            .map_err(setting_error)?;
         let isa_builder = cranelift_native::builder()
             .map_err(|e| CompileError::unsupported(0, format!("host instruction set: {e}")))?;
         let isa = isa_builder

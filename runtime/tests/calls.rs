@@ -1061,3 +1061,41 @@ fn bounded_memories_work_too() {
         Ok(vec![Val::I32(-1)])
     );
 }
+
+/// Regression (found by the differential fuzzer, `fuzz/regressions/many-results.wat`): a function
+/// type with more results than fit in return registers did not compile at all.
+#[test]
+fn more_results_than_return_registers() {
+    let mut store = Store::new(&Engine::default());
+    let instance = instantiate(
+        &mut store,
+        &Linker::new(),
+        r#"(module
+            (type $t (func (result i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
+            (table 1 funcref)
+            (elem (i32.const 0) $twelve)
+            (func $twelve (export "twelve") (type $t)
+                i32.const 1 i32.const 2 i32.const 3 i32.const 4 i32.const 5 i32.const 6
+                i32.const 7 i32.const 8 i32.const 9 i32.const 10 i32.const 11 i32.const 12)
+            (func $last (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+                local.get 11)
+            (func (export "direct") (result i32) (call $last (call $twelve)))
+            (func (export "indirect") (result i32)
+                (call $last (call_indirect (type $t) (i32.const 0))))
+            (func (export "floats") (result f64 f64 f64 f64 f64 f64 f64 f64 f64)
+                f64.const 1 f64.const 2 f64.const 3 f64.const 4 f64.const 5
+                f64.const 6 f64.const 7 f64.const 8 f64.const 9))"#,
+    );
+    let twelve: Vec<Val> = (1..=12).map(Val::I32).collect();
+    assert_eq!(call(&mut store, instance, "twelve", &[]), Ok(twelve));
+    assert_eq!(
+        call(&mut store, instance, "direct", &[]),
+        Ok(vec![Val::I32(12)])
+    );
+    assert_eq!(
+        call(&mut store, instance, "indirect", &[]),
+        Ok(vec![Val::I32(12)])
+    );
+    let floats: Vec<Val> = (1..=9).map(|i| Val::F64(f64::from(i).to_bits())).collect();
+    assert_eq!(call(&mut store, instance, "floats", &[]), Ok(floats));
+}
