@@ -6,7 +6,7 @@ use faasm_runtime::MemoryStrategy;
 use std::path::{Path, PathBuf};
 
 /// The group names, in report order.
-pub const GROUPS: [&str; 4] = ["execute", "compile", "instantiate", "calls"];
+pub const GROUPS: [&str; 5] = ["execute", "compile", "instantiate", "calls", "proto"];
 
 /// Every group's benchmarks, or those of the groups named in `only` if it is not empty.
 pub fn all(kernels: &[Kernel], only: &[String]) -> Vec<Benchmark> {
@@ -14,6 +14,7 @@ pub fn all(kernels: &[Kernel], only: &[String]) -> Vec<Benchmark> {
     let mut benchmarks = Vec::new();
     if wanted("execute") {
         benchmarks.extend(kernels.iter().map(execute));
+        benchmarks.extend(crate::programs::benchmarks());
     }
     if wanted("compile") {
         benchmarks.extend(compile(kernels));
@@ -23,6 +24,9 @@ pub fn all(kernels: &[Kernel], only: &[String]) -> Vec<Benchmark> {
     }
     if wanted("calls") {
         benchmarks.extend(calls());
+    }
+    if wanted("proto") {
+        benchmarks.extend(crate::proto::timing(&crate::proto::build_functions()));
     }
     benchmarks
 }

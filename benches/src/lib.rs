@@ -3,20 +3,30 @@
 //! is measured in the same run, because only ratios measured together mean anything on a
 //! shared machine.
 //!
-//! The groups (`execute`, `compile`, `instantiate`, `calls`) are lists of [`Benchmark`]s, each a
-//! set of [`Measure`] closures, one per [`Peer`]. The criterion suite (`benches/suite.rs`) and the
-//! report command (`src/bin/report.rs`) run the same closures. Nothing depends on this crate,
-//! and no test target builds it: `cargo test --workspace` never compiles the peers.
+//! The groups (`execute`, `compile`, `instantiate`, `calls`, `proto`) are lists of
+//! [`Benchmark`]s, each a set of [`Measure`] closures, one per [`Peer`]. The criterion suite
+//! (`benches/suite.rs`) and the report command (`src/bin/report.rs`) run the same closures;
+//! `proto`'s memory, density and churn figures, which are not durations, only run in the report
+//! (see [`proto`]). Nothing depends on this crate, and no test target builds it:
+//! `cargo test --workspace` never compiles the peers.
 #![forbid(unsafe_code)]
 
+pub mod chart;
 pub mod groups;
 pub mod kernels;
 pub mod native;
 pub mod ours;
+pub mod ours_wasi;
 pub mod peer_wasmi;
+pub mod peer_wasmi_wasi;
 pub mod peer_wasmtime;
+pub mod peer_wasmtime_wasi;
+pub mod programs;
+pub mod progress;
+pub mod proto;
 pub mod report;
 pub mod stopwatch;
+pub mod wasi_shim;
 
 use std::fmt;
 use std::time::Duration;

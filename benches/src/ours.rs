@@ -3,8 +3,8 @@
 use crate::stopwatch::Stopwatch;
 use crate::{Measure, repeat};
 use faasm_runtime::{
-    CompilerConfig, Config, Engine, Extern, Func, FuncType, Linker, MemoryStrategy, Module, Store,
-    Val,
+    Caller, CompilerConfig, Config, Engine, Extern, Func, FuncType, Linker, MemoryStrategy, Module,
+    Store, Val,
 };
 use std::time::{Duration, Instant};
 
@@ -50,7 +50,8 @@ pub fn run_kernel(engine: &Engine, module: &Module) -> (Duration, u32) {
     }
 }
 
-fn define_bench_imports(linker: &mut Linker, store: &mut Store, stopwatch: &Stopwatch) {
+/// Defines `bench.start` and `bench.end` over `stopwatch`.
+pub fn define_bench_imports(linker: &mut Linker, store: &mut Store, stopwatch: &Stopwatch) {
     let on_start = stopwatch.clone();
     let start = Func::new(store, FuncType::new([], []), move |_, _, _| {
         on_start.start();
@@ -112,7 +113,7 @@ fn calls_instance(wasm: &[u8]) -> (Store, faasm_runtime::Instance) {
     let module = compile_module(&engine, wasm);
     let mut store = Store::new(&engine);
     let mut linker = Linker::new();
-    let noop = Func::new(&mut store, FuncType::new([], []), |_, _, _| Ok(()));
+    let noop = Func::wrap(&mut store, |_: &mut Caller<'_>| {});
     linker.define("host", "noop", Extern::Func(noop));
     let instance = linker
         .instantiate(&mut store, &module)

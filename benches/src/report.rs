@@ -31,8 +31,38 @@ pub struct Row {
     pub group: &'static str,
     /// The benchmark's name.
     pub name: String,
-    /// The median time of one iteration in seconds, per peer (finer than a [`Duration`]).
+    /// The median time of one iteration in seconds, per peer (finer than a [`Duration`]), or
+    /// a value in `unit`.
     pub medians: BTreeMap<Peer, f64>,
+    /// What the figures are: durations, or values with a unit.
+    pub unit: Unit,
+}
+
+/// What a row's figures are. Only durations enter a group's geometric mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unit {
+    /// Seconds per iteration.
+    #[default]
+    Seconds,
+    /// A count or a rate, printed with this unit (`KiB`, `Faaslets`, `calls/s`).
+    Value(&'static str),
+}
+
+impl Unit {
+    /// `value` in this unit: two decimals below 10, one below 1,000, then whole with thousands
+    /// separated.
+    pub fn format(self, value: f64) -> String {
+        match self {
+            Unit::Seconds => format_seconds(value),
+            Unit::Value(unit) if value.abs() >= 1000.0 => {
+                format!("{} {unit}", crate::proto::thousands(value))
+            }
+            Unit::Value(unit) => {
+                let decimals = if value.abs() < 10.0 { 2 } else { 1 };
+                format!("{value:.decimals$} {unit}")
+            }
+        }
+    }
 }
 
 impl Row {
@@ -67,6 +97,7 @@ pub fn measure(benchmark: &mut Benchmark, settings: Settings) -> Row {
             .iter()
             .map(|plan| (plan.peer, plan.median()))
             .collect(),
+        unit: Unit::Seconds,
     }
 }
 
@@ -155,7 +186,11 @@ pub fn markdown(rows: &[Row]) -> String {
         for row in &in_group {
             table.push_str(&table_row(row));
         }
-        let ratios: Vec<f64> = in_group.iter().filter_map(|row| row.ratio()).collect();
+        let ratios: Vec<f64> = in_group
+            .iter()
+            .filter(|row| row.unit == Unit::Seconds)
+            .filter_map(|row| row.ratio())
+            .collect();
         if let Some(mean) = geomean(&ratios) {
             let _ = writeln!(table, "| **{group} geomean** | | | | | **{mean:.2}** |");
         }
@@ -166,10 +201,21 @@ pub fn markdown(rows: &[Row]) -> String {
 fn table_row(row: &Row) -> String {
     let mut line = format!("| {}/{} |", row.group, row.name);
     for peer in Peer::ALL {
-        let cell = row.medians.get(&peer).map(|s| format_seconds(*s));
+        let cell = row.medians.get(&peer).map(|value| row.unit.format(*value));
         let _ = write!(line, " {} |", cell.unwrap_or_else(|| "–".into()));
     }
-    let ratio = row.ratio().map(|r| format!("{r:.2}"));
+    let ratio = row.ratio().map(format_ratio);
     let _ = writeln!(line, " {} |", ratio.unwrap_or_else(|| "–".into()));
     line
+}
+
+/// A ratio with two decimals, or two significant digits below 0.01 (`0.0016`), so that a
+/// thousandfold difference does not print as `0.00`.
+fn format_ratio(ratio: f64) -> String {
+    let decimals = if ratio > 0.0 && ratio < 0.01 {
+        (1.0 - ratio.log10().floor()).min(12.0) as usize
+    } else {
+        2
+    };
+    format!("{ratio:.decimals$}")
 }

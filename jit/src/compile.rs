@@ -14,9 +14,9 @@ use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use cranelift_frontend::FunctionBuilderContext;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 use wasmparser::{Parser, Payload, Validator, WasmFeatures};
 
 /// How linear memories are protected: decides which bounds checks the compiler emits.
@@ -63,7 +63,8 @@ pub struct CompilerConfig {
     pub opt_level: OptLevel,
     /// Run Cranelift's IR verifier on every function (on in debug builds and tests).
     pub verifier: bool,
-    /// Compile threads; 0 means one per available core.
+    /// Compile threads: 1 compiles on the calling thread, 0 on a process-wide pool with one
+    /// thread per available core, `n` on a pool of `n` threads owned by the [`Compiler`].
     pub threads: usize,
 }
 
@@ -238,6 +239,9 @@ pub struct Compiler {
     config: CompilerConfig,
     isa: OwnedTargetIsa,
     fingerprint: String,
+    /// The compiler's own threads when `config.threads > 1`. Threads live as long as the
+    /// compiler: spawning them per module cost more than compiling a small module.
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl std::fmt::Debug for Compiler {
@@ -247,6 +251,28 @@ impl std::fmt::Debug for Compiler {
             .field("isa", &self.isa.triple())
             .finish()
     }
+}
+
+/// What a compiling thread reuses from one function to the next, for their allocations.
+struct WorkerState {
+    context: Context,
+    builder: FunctionBuilderContext,
+    translator: FuncTranslator,
+}
+
+impl Default for WorkerState {
+    fn default() -> Self {
+        WorkerState {
+            context: Context::new(),
+            builder: FunctionBuilderContext::new(),
+            translator: FuncTranslator::new(),
+        }
+    }
+}
+
+thread_local! {
+    /// Each compiling thread's reusable state, between jobs (taken while a job runs).
+    static WORKER_STATE: Cell<Option<WorkerState>> = const { Cell::new(None) };
 }
 
 /// One unit of compile work.
@@ -309,10 +335,23 @@ impl Compiler {
             .finish(settings::Flags::new(flags))
             .map_err(|e| CompileError::unsupported(0, format!("host instruction set: {e}")))?;
         let fingerprint = fingerprint(&config, &*isa);
+        let pool = match config.threads {
+            0 | 1 => None,
+            threads => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("faasm-compile-{i}"))
+                    .build()
+                    .map_err(|e| {
+                        CompileError::Limit(format!("cannot start {threads} compile threads: {e}"))
+                    })?,
+            ),
+        };
         Ok(Compiler {
             config,
             isa,
             fingerprint,
+            pool,
         })
     }
 
@@ -422,8 +461,10 @@ impl Compiler {
         translator.translate(&cx, ty, &body.body, func, fctx)
     }
 
-    /// Compiles every job on `config.threads` threads (one per core by default), each reusing one
-    /// Cranelift context, builder context and translator.
+    /// Compiles every job: on the calling thread when `config.threads` is 1, otherwise on a pool
+    /// (see [`CompilerConfig::threads`]), each job a task of its own so that one large function
+    /// does not hold back the rest. Each worker reuses one Cranelift context, builder context
+    /// and translator across its jobs.
     fn compile_jobs(
         &self,
         info: &ModuleInfo,
@@ -431,61 +472,35 @@ impl Compiler {
         bodies: &[FunctionBody<'_>],
         jobs: &[Job],
     ) -> Result<Vec<CompiledPiece>, CompileError> {
-        let threads = match self.config.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        }
-        .min(jobs.len())
-        .max(1);
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<Result<CompiledPiece, CompileError>>>> =
-            Mutex::new((0..jobs.len()).map(|_| None).collect());
-        let work = || {
-            let mut ctx = Context::new();
-            let mut fctx = FunctionBuilderContext::new();
-            let mut translator = FuncTranslator::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                ctx.clear();
-                let piece = self.compile_job(
-                    info,
-                    offsets,
-                    bodies,
-                    *job,
-                    &mut ctx,
-                    &mut fctx,
-                    &mut translator,
-                );
-                let failed = piece.is_err();
-                results.lock().expect("no panics while holding the lock")[i] = Some(piece);
-                if failed {
-                    next.store(jobs.len(), Ordering::Relaxed);
-                }
+        let compile = |job: &Job| {
+            let mut state = WORKER_STATE.take().unwrap_or_default();
+            state.context.clear();
+            let piece = self.compile_job(
+                info,
+                offsets,
+                bodies,
+                *job,
+                &mut state.context,
+                &mut state.builder,
+                &mut state.translator,
+            );
+            // A function abandoned half-built (an error, or a panic that unwinds past here)
+            // leaves the builder context dirty: only a clean state is kept.
+            if piece.is_ok() {
+                WORKER_STATE.set(Some(state));
             }
+            piece
         };
-        if threads == 1 {
-            work();
-        } else {
-            std::thread::scope(|scope| {
-                for _ in 0..threads {
-                    scope.spawn(work);
-                }
-            });
-        }
-        let results = results
-            .into_inner()
-            .expect("no panics while holding the lock");
-        // Report the first failing job in module order, so errors are deterministic.
-        let mut pieces = Vec::with_capacity(jobs.len());
-        for result in results {
-            match result {
-                Some(Ok(piece)) => pieces.push(piece),
-                Some(Err(e)) => return Err(e),
-                None => {}
-            }
-        }
-        Ok(pieces)
+        let on_pool = || -> Vec<Result<CompiledPiece, CompileError>> {
+            jobs.par_iter().with_max_len(1).map(compile).collect()
+        };
+        let results = match (&self.pool, self.config.threads) {
+            (_, 1) => jobs.iter().map(compile).collect(),
+            (Some(pool), _) => pool.install(on_pool),
+            (None, _) => on_pool(),
+        };
+        // The first failing job in module order, so that errors are deterministic.
+        results.into_iter().collect()
     }
 
     #[allow(

@@ -119,6 +119,7 @@ impl FuncType {
 
     /// Number of 16-byte slots the array calling convention needs: the larger of the parameter
     /// and result counts.
+    #[inline]
     pub fn array_slots(&self) -> usize {
         self.params.len().max(self.results.len())
     }

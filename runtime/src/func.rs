@@ -8,7 +8,7 @@ use crate::traphandlers;
 use crate::values::{Trap, Val};
 use crate::vm::VMFuncRef;
 use crate::{Extern, Memory};
-use faasm_jit::{FuncType, VMCTX_MAGIC, VMOffsets};
+use faasm_jit::{FuncType, VMCTX_MAGIC, VMOffsets, ValType};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
@@ -29,8 +29,11 @@ pub(crate) enum FuncData {
     Host(HostFunc),
 }
 
-/// The closure behind a host function.
-type HostFn = dyn Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync;
+/// The closure behind a host function, on raw value slots (the `u128` encoding generated code
+/// uses): it reads the parameters from the slots and leaves the results in them. A
+/// [`Func::new`] closure on [`Val`]s is wrapped into one; a [`Func::wrap`] closure reads and
+/// writes native values directly, with no allocation.
+type RawHostFn = dyn Fn(&mut Caller<'_>, &mut [u128]) -> Result<(), Trap> + Send + Sync;
 
 /// The entry point generated code calls: `(host_ctx, caller_vmctx, values, len) -> status`.
 type HostEntry = unsafe extern "C" fn(*mut HostContext, *mut u8, *mut u128, u32) -> u32;
@@ -46,7 +49,7 @@ pub(crate) struct HostContext {
     entry: HostEntry,
     type_id: u32,
     ty: FuncType,
-    func: Box<HostFn>,
+    func: Box<RawHostFn>,
 }
 
 /// A host function owned by a store: its context, and the funcref record generated code uses
@@ -58,7 +61,7 @@ pub(crate) struct HostFunc {
 }
 
 impl HostFunc {
-    fn new(ty: FuncType, type_id: u32, func: Box<HostFn>) -> HostFunc {
+    fn new(ty: FuncType, type_id: u32, func: Box<RawHostFn>) -> HostFunc {
         let ctx = Box::new(HostContext {
             magic: HOST_CONTEXT_MAGIC,
             entry: host_entry,
@@ -128,9 +131,23 @@ impl Func {
         ty: FuncType,
         f: impl Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
     ) -> Func {
+        let raw = dynamic_host_fn(ty.clone(), f);
+        Func::from_raw_host_fn(store, ty, raw)
+    }
+
+    /// A host function from a Rust closure on native values: `Fn(&mut Caller, A1, A2, ...) -> R`
+    /// where each `Ai` is one of `i32`, `u32`, `i64`, `u64`, `f32`, `f64` and `R` is `()`, one
+    /// of those, or a `Result` of either with [`Trap`]. The type comes from the signature, and
+    /// calls from Wasm read and write the values in place: no [`Val`]s, no allocation.
+    pub fn wrap<Params, Results>(store: &mut Store, f: impl IntoHostFunc<Params, Results>) -> Func {
+        let (ty, raw) = f.into_host_func();
+        Func::from_raw_host_fn(store, ty, raw)
+    }
+
+    fn from_raw_host_fn(store: &mut Store, ty: FuncType, raw: Box<RawHostFn>) -> Func {
         let type_id = store.engine().type_id(&ty);
         let inner = store.inner_mut();
-        let data = FuncData::Host(HostFunc::new(ty, type_id, Box::new(f)));
+        let data = FuncData::Host(HostFunc::new(ty, type_id, raw));
         Func {
             store: inner.id,
             index: StoreInner::push(&mut inner.funcs, data),
@@ -160,9 +177,17 @@ impl Func {
                 // SAFETY: host contexts live as long as the store, which `store` borrows for the
                 // whole call, and are never mutated.
                 let ctx = unsafe { &*ctx };
-                let mut slots = vec![0u128; params.len()];
+                let mut slots = vec![0u128; ctx.ty.array_slots()];
                 encode_params(inner, &ctx.ty, params, &mut slots)?;
-                invoke_host(store, None, ctx, params)
+                invoke_host(store, None, ctx, &mut slots)?;
+                let inner = store.inner();
+                Ok(ctx
+                    .ty
+                    .results
+                    .iter()
+                    .zip(&slots)
+                    .map(|(ty, raw)| inner.raw_to_val(*raw, *ty))
+                    .collect())
             }
             None => Err(Trap::BadArguments("unknown function".to_string())),
         }
@@ -294,43 +319,51 @@ pub(crate) unsafe fn enter_wasm(
     })
 }
 
-/// Runs a host function's closure, turning a panic into a trap and checking the results'
-/// types.
+/// Runs a host function's closure on `slots` (parameters in, results out), turning a panic
+/// into a trap.
 fn invoke_host(
     store: &mut Store,
     instance: Option<Instance>,
     ctx: &HostContext,
-    params: &[Val],
-) -> Result<Vec<Val>, Trap> {
-    let mut results: Vec<Val> = ctx
-        .ty
-        .results
-        .iter()
-        .map(|ty| Val::default_for(*ty))
-        .collect();
+    slots: &mut [u128],
+) -> Result<(), Trap> {
     let mut caller = Caller { store, instance };
-    match catch_unwind(AssertUnwindSafe(|| {
-        (ctx.func)(&mut caller, params, &mut results)
-    })) {
-        Ok(Ok(())) => {}
-        Ok(Err(trap)) => return Err(trap),
-        Err(panic) => {
-            return Err(Trap::Host(format!(
-                "host function panicked: {}",
-                panic_message(&*panic)
-            )));
+    catch_unwind(AssertUnwindSafe(|| (ctx.func)(&mut caller, slots))).unwrap_or_else(|panic| {
+        Err(Trap::Host(format!(
+            "host function panicked: {}",
+            panic_message(&*panic)
+        )))
+    })
+}
+
+/// Wraps a closure on [`Val`]s of type `ty` into one on raw slots: decodes the parameters,
+/// checks the types of the results it leaves, encodes them.
+fn dynamic_host_fn(
+    ty: FuncType,
+    f: impl Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
+) -> Box<RawHostFn> {
+    Box::new(move |caller, slots| {
+        let inner = caller.store.inner();
+        let params: Vec<Val> = ty
+            .params
+            .iter()
+            .zip(slots.iter())
+            .map(|(ty, raw)| inner.raw_to_val(*raw, *ty))
+            .collect();
+        let mut results: Vec<Val> = ty.results.iter().map(|ty| Val::default_for(*ty)).collect();
+        f(caller, &params, &mut results)?;
+        let inner = caller.store.inner();
+        for ((result, expected), slot) in results.iter().zip(&ty.results).zip(slots.iter_mut()) {
+            if result.ty() != *expected {
+                return Err(Trap::Host(format!(
+                    "host function of type {ty} returned a {} where a {expected} is due",
+                    result.ty()
+                )));
+            }
+            *slot = inner.val_to_raw(result)?;
         }
-    }
-    for (result, expected) in results.iter().zip(&ctx.ty.results) {
-        if result.ty() != *expected {
-            return Err(Trap::Host(format!(
-                "host function of type {} returned a {} where a {expected} is due",
-                ctx.ty,
-                result.ty()
-            )));
-        }
-    }
-    Ok(results)
+        Ok(())
+    })
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -371,16 +404,9 @@ unsafe extern "C" fn host_entry(
     } else {
         // SAFETY: the activation's store is borrowed mutably by the call that entered generated
         // code and not used by it until we return; the context and slots come from generated
-        // code per the contract above.
-        catch_unwind(AssertUnwindSafe(|| unsafe {
-            call_from_wasm(&mut *store, &*ctx, caller_vmctx, values, len)
-        }))
-        .unwrap_or_else(|panic| {
-            Err(Trap::Host(format!(
-                "host call failed: {}",
-                panic_message(&*panic)
-            )))
-        })
+        // code per the contract above. `invoke_host` catches the closure's panics; nothing else
+        // here panics.
+        unsafe { call_from_wasm(&mut *store, &*ctx, caller_vmctx, values, len) }
     };
     match outcome {
         Ok(()) => 0,
@@ -391,7 +417,7 @@ unsafe extern "C" fn host_entry(
     }
 }
 
-/// Decodes the parameters from the slots, runs the closure, encodes the results.
+/// Runs the closure on the slots generated code passed.
 ///
 /// # Safety
 /// `values` must point to `len` writable slots; `caller_vmctx` must be null or a VMContext.
@@ -404,10 +430,7 @@ unsafe fn call_from_wasm(
 ) -> Result<(), Trap> {
     let slots_needed = ctx.ty.array_slots();
     if (len as usize) < slots_needed || (slots_needed > 0 && values.is_null()) {
-        return Err(Trap::Host(format!(
-            "host function of type {} got {len} value slots",
-            ctx.ty
-        )));
+        return Err(slot_count_error(&ctx.ty, len));
     }
     let slots: &mut [u128] = if slots_needed == 0 {
         &mut []
@@ -417,20 +440,12 @@ unsafe fn call_from_wasm(
     };
     // SAFETY: forwarded from the caller.
     let instance = unsafe { instance_of_vmctx(caller_vmctx) };
-    let inner = store.inner();
-    let params: Vec<Val> = ctx
-        .ty
-        .params
-        .iter()
-        .zip(slots.iter())
-        .map(|(ty, raw)| inner.raw_to_val(*raw, *ty))
-        .collect();
-    let results = invoke_host(store, instance, ctx, &params)?;
-    let inner = store.inner();
-    for (slot, result) in slots.iter_mut().zip(&results) {
-        *slot = inner.val_to_raw(result)?;
-    }
-    Ok(())
+    invoke_host(store, instance, ctx, slots)
+}
+
+#[cold]
+fn slot_count_error(ty: &FuncType, len: u32) -> Trap {
+    Trap::Host(format!("host function of type {ty} got {len} value slots"))
 }
 
 /// The instance whose VMContext `vmctx` is, if it is one.
@@ -515,3 +530,125 @@ mod tests {
         assert_ne!(HOST_CONTEXT_MAGIC, VMCTX_MAGIC);
     }
 }
+
+/// A value type a [`Func::wrap`] closure takes or returns natively.
+pub trait WasmTy: Copy + Send + Sync + 'static {
+    /// Its WebAssembly type.
+    const TYPE: ValType;
+    /// Decodes it from a value slot.
+    fn from_slot(slot: u128) -> Self;
+    /// Encodes it into a value slot.
+    fn into_slot(self) -> u128;
+}
+
+macro_rules! wasm_ty {
+    ($($rust:ty => $wasm:ident, |$v:ident| $decode:expr, |$w:ident| $encode:expr;)*) => {$(
+        impl WasmTy for $rust {
+            const TYPE: ValType = ValType::$wasm;
+            fn from_slot(slot: u128) -> Self {
+                let $v = slot;
+                $decode
+            }
+            fn into_slot(self) -> u128 {
+                let $w = self;
+                $encode
+            }
+        }
+    )*};
+}
+
+wasm_ty! {
+    i32 => I32, |s| s as u32 as i32, |v| u128::from(v as u32);
+    u32 => I32, |s| s as u32, |v| u128::from(v);
+    i64 => I64, |s| s as u64 as i64, |v| u128::from(v as u64);
+    u64 => I64, |s| s as u64, |v| u128::from(v);
+    f32 => F32, |s| f32::from_bits(s as u32), |v| u128::from(v.to_bits());
+    f64 => F64, |s| f64::from_bits(s as u64), |v| u128::from(v.to_bits());
+}
+
+/// What a [`Func::wrap`] closure may return: `()`, a [`WasmTy`], or a `Result` of either with
+/// a [`Trap`].
+pub trait HostReturn: 'static {
+    /// The result types.
+    fn types() -> Vec<ValType>;
+    /// Stores the results into the first slots, or passes the trap on.
+    fn into_slots(self, slots: &mut [u128]) -> Result<(), Trap>;
+}
+
+impl HostReturn for () {
+    fn types() -> Vec<ValType> {
+        Vec::new()
+    }
+    fn into_slots(self, _: &mut [u128]) -> Result<(), Trap> {
+        Ok(())
+    }
+}
+
+impl<T: WasmTy> HostReturn for T {
+    fn types() -> Vec<ValType> {
+        vec![T::TYPE]
+    }
+    fn into_slots(self, slots: &mut [u128]) -> Result<(), Trap> {
+        if let Some(slot) = slots.first_mut() {
+            *slot = self.into_slot();
+        }
+        Ok(())
+    }
+}
+
+impl<R: HostReturn> HostReturn for Result<R, Trap> {
+    fn types() -> Vec<ValType> {
+        R::types()
+    }
+    fn into_slots(self, slots: &mut [u128]) -> Result<(), Trap> {
+        self?.into_slots(slots)
+    }
+}
+
+/// A Rust closure [`Func::wrap`] can turn into a host function. `Params` is the tuple of its
+/// parameter types (after the [`Caller`]), `Results` its return type.
+pub trait IntoHostFunc<Params, Results>: Send + Sync + 'static {
+    /// The function's type and its closure on raw slots.
+    fn into_host_func(self) -> (FuncType, Box<RawHostFn>);
+}
+
+macro_rules! into_host_func {
+    ($($param:ident),*) => {
+        impl<F, R, $($param,)*> IntoHostFunc<($($param,)*), R> for F
+        where
+            F: Fn(&mut Caller<'_>, $($param),*) -> R + Send + Sync + 'static,
+            R: HostReturn,
+            $($param: WasmTy,)*
+        {
+            #[allow(
+                non_snake_case,
+                unused_mut,
+                unused_variables,
+                reason = "the type parameters name the values; a closure may take none"
+            )]
+            fn into_host_func(self) -> (FuncType, Box<RawHostFn>) {
+                let ty = FuncType {
+                    params: vec![$($param::TYPE),*],
+                    results: R::types(),
+                };
+                let raw: Box<RawHostFn> = Box::new(move |caller, slots| {
+                    // Callers pass `array_slots()` slots: at least one per parameter.
+                    let mut params = slots.iter();
+                    $(let $param = $param::from_slot(params.next().copied().unwrap_or(0));)*
+                    self(caller, $($param),*).into_slots(slots)
+                });
+                (ty, raw)
+            }
+        }
+    };
+}
+
+into_host_func!();
+into_host_func!(A1);
+into_host_func!(A1, A2);
+into_host_func!(A1, A2, A3);
+into_host_func!(A1, A2, A3, A4);
+into_host_func!(A1, A2, A3, A4, A5);
+into_host_func!(A1, A2, A3, A4, A5, A6);
+into_host_func!(A1, A2, A3, A4, A5, A6, A7);
+into_host_func!(A1, A2, A3, A4, A5, A6, A7, A8);

@@ -4,11 +4,17 @@
 //! mapping makes the pages read as the image again, which is how a memory is reset.
 
 use crate::sys;
-use faasm_jit::WASM_PAGE_SIZE;
+use faasm_jit::{ConstOp, DataKind, ModuleInfo, WASM_PAGE_SIZE};
 use std::fmt;
 use std::fs::File;
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Below this many bytes of active data, a memory's segments are copied at instantiation rather
+/// than mapped from an image: copying a few KiB costs less than mapping one (and each image holds
+/// a file descriptor for the module's life).
+pub(crate) const MIN_IMAGE_DATA_BYTES: usize = 16 << 10;
 
 /// The contents of one linear memory, immutable, shareable between any number of memories (and
 /// threads). Its length is a whole number of Wasm pages.
@@ -21,18 +27,65 @@ pub struct MemoryImage {
 impl MemoryImage {
     /// An image of `bytes`, whose length must be a multiple of the Wasm page size (64 KiB).
     pub fn new(bytes: &[u8]) -> io::Result<MemoryImage> {
-        if !(bytes.len() as u64).is_multiple_of(WASM_PAGE_SIZE) {
+        MemoryImage::from_chunks(bytes.len(), &[(0, bytes)])
+    }
+
+    /// An image of `len` bytes (a multiple of the Wasm page size), zero except for `chunks`
+    /// (offset, bytes) written in order. Pages no chunk touches cost no memory.
+    fn from_chunks(len: usize, chunks: &[(usize, &[u8])]) -> io::Result<MemoryImage> {
+        if !(len as u64).is_multiple_of(WASM_PAGE_SIZE) {
             return Err(io::Error::other(
                 "a memory image must be a whole number of 64 KiB pages",
             ));
         }
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let file = sys::sealed_memfd(c"faasm-memory-image", bytes, bytes.len())?;
+        let file = sys::sealed_memfd(c"faasm-memory-image", len, chunks)?;
         Ok(MemoryImage {
             file,
-            len: bytes.len(),
+            len,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
+    }
+
+    /// The initial contents of defined memory `defined` of a module, if its active data
+    /// segments can be applied ahead of instantiation: all at constant offsets, all within the
+    /// memory's initial size (otherwise instantiation traps, which the copying path reports),
+    /// and at least [`MIN_IMAGE_DATA_BYTES`] of them. `None` also if the image cannot be created
+    /// (no file descriptors left, for example): the segments are then copied.
+    pub(crate) fn of_data_segments(info: &ModuleInfo, defined: u32) -> Option<Arc<MemoryImage>> {
+        let memory = info.num_imported_memories + defined;
+        let initial_bytes = info.memories.get(memory as usize)?.minimum * WASM_PAGE_SIZE;
+        let mut chunks = Vec::new();
+        for segment in &info.data {
+            let DataKind::Active {
+                memory: target,
+                offset,
+            } = &segment.kind
+            else {
+                continue;
+            };
+            if *target != memory {
+                continue;
+            }
+            let [ConstOp::I32Const(offset)] = offset.ops[..] else {
+                return None;
+            };
+            let offset = offset as u32 as u64;
+            if offset + segment.bytes.len() as u64 > initial_bytes {
+                return None;
+            }
+            chunks.push((offset as usize, &segment.bytes[..]));
+        }
+        let data_bytes: usize = chunks.iter().map(|(_, bytes)| bytes.len()).sum();
+        if data_bytes < MIN_IMAGE_DATA_BYTES {
+            return None;
+        }
+        let end = chunks
+            .iter()
+            .map(|(offset, bytes)| offset + bytes.len())
+            .max()?;
+        let len = (end as u64).next_multiple_of(WASM_PAGE_SIZE) as usize;
+        MemoryImage::from_chunks(len, &chunks).ok().map(Arc::new)
     }
 
     /// Length in bytes.

@@ -307,7 +307,8 @@ impl<'a> Builder<'a> {
             self.link_import(&import.kind, *item)?;
         }
         self.define_functions()?;
-        self.define_memories_with(None)?;
+        let images = module.memory_images();
+        self.define_memories_with(|defined| images.get(defined).and_then(Option::as_ref))?;
         self.define_tables()?;
         self.define_globals()?;
         self.evaluate_elements()?;
@@ -484,10 +485,11 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// Defines the module's memories: zeroed, or from `images` (one per defined memory).
-    fn define_memories_with(
+    /// Defines the module's memories: from the image `image_of` gives for a defined memory's
+    /// index, zeroed where it gives none.
+    fn define_memories_with<'i>(
         &mut self,
-        images: Option<&[Arc<MemoryImage>]>,
+        image_of: impl Fn(usize) -> Option<&'i Arc<MemoryImage>>,
     ) -> Result<(), InstantiateError> {
         let module = self.module();
         let info = module.info();
@@ -505,7 +507,7 @@ impl<'a> Builder<'a> {
                 )
             }
             .ok_or_else(|| resource("null VMContext field"))?;
-            let image = images.and_then(|images| images.get(defined));
+            let image = image_of(defined);
             let memory = match image {
                 Some(image) => MemoryData::with_image(&self.store.engine, *ty, def, image),
                 None => MemoryData::new(&self.store.engine, *ty, def),
@@ -617,13 +619,25 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// `memory.init` + `data.drop` of every active segment, in order.
+    /// `memory.init` + `data.drop` of every active segment, in order; segments of a memory
+    /// created from the module's image of them (see [`Module::memory_images`]) are only dropped.
     fn apply_data_segments(&mut self) -> Result<(), InstantiateError> {
         let module = self.module();
-        for (index, segment) in module.info().data.iter().enumerate() {
+        let info = module.info();
+        let in_image = |memory: u32| {
+            memory
+                .checked_sub(info.num_imported_memories)
+                .and_then(|defined| module.memory_images().get(defined as usize))
+                .is_some_and(Option::is_some)
+        };
+        for (index, segment) in info.data.iter().enumerate() {
             let DataKind::Active { memory, offset } = &segment.kind else {
                 continue;
             };
+            if in_image(*memory) {
+                self.instance.drop_data(index as u32);
+                continue;
+            }
             let offset = self.eval(offset)? as u32;
             let handle = self
                 .instance

@@ -179,6 +179,15 @@ pub(crate) fn check_fits(info: &ModuleInfo, image: &InstanceImage) -> Result<(),
         image.dropped_data.len(),
         info.data.len(),
     )?;
+    let memories = info.memories[info.num_imported_memories as usize..].iter();
+    for (i, (ty, memory)) in memories.zip(&image.memories).enumerate() {
+        let pages = memory.pages();
+        if pages < ty.minimum || ty.maximum.is_some_and(|max| pages > max) {
+            return Err(format!(
+                "memory {i} has {pages} pages, outside its type's limits"
+            ));
+        }
+    }
     let functions = info.functions.len() as u64;
     let valid_ref = |encoded: u64| encoded <= functions;
     let globals = info.globals[info.num_imported_globals as usize..].iter();
@@ -281,7 +290,7 @@ impl Builder<'_> {
             self.link_import(&import.kind, *item)?;
         }
         self.define_functions()?;
-        self.define_memories_with(Some(&image.memories))?;
+        self.define_memories_with(|defined| image.memories.get(defined))?;
         self.define_tables()?;
         self.define_globals()?;
         self.evaluate_elements()?;

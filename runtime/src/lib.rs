@@ -39,7 +39,7 @@ pub use faasm_jit::{
     MemoryStrategy, MemoryType, ModuleInfo, OptLevel, RefType, TableType, TrapCode, ValType,
     is_artifact,
 };
-pub use func::{Caller, Func};
+pub use func::{Caller, Func, HostReturn, IntoHostFunc, WasmTy};
 pub use global::Global;
 pub use image::MemoryImage;
 pub use instance::{CaptureError, Instance, InstanceImage};

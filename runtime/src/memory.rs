@@ -38,9 +38,11 @@ impl MemoryData {
         def: Definition<VMMemoryDefinition>,
     ) -> Result<MemoryData, String> {
         let (max_pages, reservation) = limits(engine, ty, ty.minimum)?;
+        // `limits` keeps the minimum within the reservation, so the product fits.
+        let len = (ty.minimum * WASM_PAGE_SIZE) as usize;
         let slot = engine
             .slots()
-            .acquire(reservation)
+            .acquire(reservation, len)
             .map_err(|e| format!("cannot reserve {reservation} bytes for a memory: {e}"))?;
         let mut memory = MemoryData {
             declared: ty,
@@ -48,29 +50,20 @@ impl MemoryData {
             slot: Some(slot),
             def,
         };
-        if memory.resize_to(ty.minimum).is_err() {
-            let slot = memory.take_slot();
-            slot.into_iter().for_each(|s| engine.slots().release(s));
-            return Err(format!("cannot commit {} pages of memory", ty.minimum));
-        }
+        memory.publish(len);
         Ok(memory)
     }
 
-    /// A memory of type `ty` whose contents are `image`, mapped copy-on-write.
+    /// A memory of type `ty` whose contents are `image`, mapped copy-on-write, and zeros above
+    /// it up to the type's minimum size if the image is shorter.
     pub(crate) fn with_image(
         engine: &Engine,
         ty: MemoryType,
         def: Definition<VMMemoryDefinition>,
         image: &MemoryImage,
     ) -> Result<MemoryData, String> {
-        if image.pages() < ty.minimum {
-            return Err(format!(
-                "memory image of {} pages below the memory's minimum of {}",
-                image.pages(),
-                ty.minimum
-            ));
-        }
-        let (max_pages, reservation) = limits(engine, ty, image.pages())?;
+        let pages = image.pages().max(ty.minimum);
+        let (max_pages, reservation) = limits(engine, ty, pages)?;
         let slot = engine
             .slots()
             .acquire_with_image(reservation, image)
@@ -82,6 +75,11 @@ impl MemoryData {
             def,
         };
         memory.publish(image.len());
+        if memory.resize_to(pages).is_err() {
+            let slot = memory.take_slot();
+            slot.into_iter().for_each(|s| engine.slots().release(s));
+            return Err(format!("cannot commit {pages} pages of memory"));
+        }
         Ok(memory)
     }
 

@@ -2,9 +2,10 @@
 
 use crate::code::CodeMemory;
 use crate::engine::Engine;
+use crate::image::MemoryImage;
 use faasm_jit::{ArtifactError, CompileError, CompiledModule, FunctionLoc, ModuleInfo, VMOffsets};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A compiled, published module. Cheap to clone; instantiate it with a [`crate::Linker`].
 #[derive(Clone)]
@@ -19,6 +20,9 @@ struct ModuleInner {
     code: CodeMemory,
     /// Canonical id of each type index.
     type_ids: Vec<u32>,
+    /// Per defined memory, its initial contents as a copy-on-write image, where the data
+    /// segments allow one (see [`MemoryImage::of_data_segments`]). Made on first instantiation.
+    memory_images: OnceLock<Vec<Option<Arc<MemoryImage>>>>,
 }
 
 impl Module {
@@ -62,6 +66,7 @@ impl Module {
                 artifact,
                 code,
                 type_ids,
+                memory_images: OnceLock::new(),
             }),
         })
     }
@@ -115,6 +120,17 @@ impl Module {
 
     pub(crate) fn offsets(&self) -> &VMOffsets {
         &self.inner.artifact.offsets
+    }
+
+    /// The initial contents of each defined memory, where an image of them can be made.
+    pub(crate) fn memory_images(&self) -> &[Option<Arc<MemoryImage>>] {
+        self.inner.memory_images.get_or_init(|| {
+            let info = self.info();
+            let defined = info.memories.len() as u32 - info.num_imported_memories;
+            (0..defined)
+                .map(|memory| MemoryImage::of_data_segments(info, memory))
+                .collect()
+        })
     }
 
     /// Canonical id of type `type_index`.

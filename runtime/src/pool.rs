@@ -1,7 +1,9 @@
 //! The engine's pool of memory slots. A slot is `[guard][reservation][guard]` of address space,
-//! all `PROT_NONE` except the accessible prefix of the reservation. Released slots are reset
-//! (pages discarded, access removed) and kept on a free list, so creating an instance does not
-//! map and unmap gigabytes of address space each time.
+//! all `PROT_NONE` except the accessible prefix of the reservation. Released slots have their
+//! pages discarded and are kept on a free list with their access rights and memory image, so
+//! creating an instance does not map and unmap gigabytes of address space each time, and a memory
+//! of the same size (and image) as the slot's last one costs no system call to set up: the
+//! instantiate + drop cycle of a module is one `madvise`.
 
 use crate::image::MemoryImage;
 use crate::sys::{self, Protection};
@@ -93,29 +95,50 @@ impl Slot {
         Ok(())
     }
 
-    /// Makes the slot hold `image` at its base, accessible and copy-on-write, with nothing
-    /// accessible above it. A slot that already maps this image (and was reset since) only needs
-    /// its access rights back; otherwise the image is mapped with one `mmap`, O(1) in its size.
+    /// Makes exactly the first `len` bytes (a multiple of the page size, within the reservation)
+    /// accessible, growing or shrinking the accessible prefix with at most one `mprotect`.
+    fn set_accessible(&mut self, len: usize) -> io::Result<()> {
+        if len >= self.accessible {
+            return self.make_accessible(len);
+        }
+        // SAFETY: `[len, accessible)` lies in our reservation; the memory that will use the slot
+        // does not exist yet (or has shrunk below `len`), so nothing references those pages.
+        unsafe { sys::protect(self.base.add(len), self.accessible - len, Protection::None)? };
+        self.accessible = len;
+        Ok(())
+    }
+
+    /// Makes a live slot hold `image` at its base instead of its current contents: what was
+    /// written is discarded, then the image is installed (see [`Slot::install_image`]).
     pub(crate) fn map_image(&mut self, image: &MemoryImage) -> io::Result<()> {
+        self.discard()?;
+        self.install_image(image)
+    }
+
+    /// Makes a slot whose contents were discarded hold `image` at its base, accessible and
+    /// copy-on-write, with nothing accessible above it. A slot that already maps this image
+    /// only needs its access rights adjusted (often nothing); otherwise the image is mapped with
+    /// one `mmap`, O(1) in its size.
+    fn install_image(&mut self, image: &MemoryImage) -> io::Result<()> {
         if image.len() > self.reservation {
             return Err(io::Error::other(
                 "memory image beyond the slot's reservation",
             ));
         }
-        self.reset()?;
-        if self.image.map(|m| m.id) != Some(image.id()) {
-            self.forget_image()?;
-            // SAFETY: `[base, base + len)` lies in our reservation, is inaccessible after the
-            // reset (so unreferenced), and the image's file is at least `len` bytes long.
-            unsafe { sys::map_file_private_fixed(self.base, image.len(), image.file())? };
-            self.image = Some(MappedImage {
-                id: image.id(),
-                len: image.len(),
-            });
-            self.accessible = image.len();
-            return Ok(());
+        if self.image_id() == Some(image.id()) {
+            return self.set_accessible(image.len());
         }
-        self.make_accessible(image.len())
+        self.forget_image()?;
+        self.set_accessible(0)?;
+        // SAFETY: `[base, base + len)` lies in our reservation, is inaccessible (so
+        // unreferenced), and the image's file is at least `len` bytes long.
+        unsafe { sys::map_file_private_fixed(self.base, image.len(), image.file())? };
+        self.image = Some(MappedImage {
+            id: image.id(),
+            len: image.len(),
+        });
+        self.accessible = image.len();
+        Ok(())
     }
 
     /// Returns the slot to its image: pages written since it was mapped are discarded (the
@@ -125,20 +148,8 @@ impl Slot {
     /// plus one `mprotect` if the memory grew. Without an image, the slot is emptied.
     pub(crate) fn reset_to_image(&mut self) -> io::Result<usize> {
         let image_len = self.image.map_or(0, |m| m.len);
-        // SAFETY: the accessible prefix is ours and its owner asked to drop what it wrote; the
-        // range above the image is not referenced by Rust code once the memory shrinks.
-        unsafe {
-            sys::discard(self.base, self.accessible)?;
-            if self.accessible > image_len {
-                sys::protect(
-                    self.base.add(image_len),
-                    self.accessible - image_len,
-                    Protection::None,
-                )?;
-            }
-        }
-        self.accessible = self.accessible.min(image_len);
-        self.make_accessible(image_len)?;
+        self.discard()?;
+        self.set_accessible(image_len)?;
         Ok(image_len)
     }
 
@@ -152,25 +163,26 @@ impl Slot {
         self.image.map(|m| m.id)
     }
 
-    /// Replaces a mapped image by plain inaccessible anonymous memory.
+    /// Replaces a mapped image by plain anonymous memory, inaccessible over the image's range
+    /// and zero above it.
     fn forget_image(&mut self) -> io::Result<()> {
-        if let Some(image) = self.image.take() {
-            // SAFETY: the image's range lies in our reservation and is inaccessible (the slot
-            // was reset), so nothing references it.
+        if let Some(image) = self.image {
+            // The fresh mapping is inaccessible: keep the accessible range a prefix.
+            self.set_accessible(0)?;
+            // SAFETY: the image's range lies in our reservation and is inaccessible now, so
+            // nothing references it.
             unsafe { sys::map_anonymous_fixed(self.base, image.len)? };
+            self.image = None;
         }
         Ok(())
     }
 
-    /// Discards the contents and removes all access, ready for another memory.
-    fn reset(&mut self) -> io::Result<()> {
-        // SAFETY: the accessible prefix is ours, and the memory that used it is gone.
-        unsafe {
-            sys::discard(self.base, self.accessible)?;
-            sys::protect(self.base, self.accessible, Protection::None)?;
-        }
-        self.accessible = 0;
-        Ok(())
+    /// Discards what was written: the image's bytes (or zeros) show through again. Access
+    /// rights stay as they are.
+    fn discard(&mut self) -> io::Result<()> {
+        // SAFETY: the accessible prefix is ours and its owner asked to drop what it wrote (or
+        // the memory that used it is gone).
+        unsafe { sys::discard(self.base, self.accessible) }
     }
 }
 
@@ -197,35 +209,41 @@ impl SlotPool {
         }
     }
 
-    /// A slot with at least `reservation` bytes, all inaccessible.
-    pub(crate) fn acquire(&self, reservation: usize) -> io::Result<Slot> {
+    /// A slot with at least `reservation` bytes whose first `len` bytes (a multiple of the page
+    /// size) are accessible and zero, and nothing above them.
+    pub(crate) fn acquire(&self, reservation: usize, len: usize) -> io::Result<Slot> {
         let mut slot = self.take(reservation, None)?;
-        slot.forget_image()?;
-        Ok(slot)
-    }
-
-    /// A slot with at least `reservation` bytes holding `image` at its base (see
-    /// [`Slot::map_image`]). Prefers a free slot that last held the same image: nothing to map.
-    pub(crate) fn acquire_with_image(
-        &self,
-        reservation: usize,
-        image: &MemoryImage,
-    ) -> io::Result<Slot> {
-        let mut slot = self.take(reservation, Some(image.id()))?;
-        if let Err(error) = slot.map_image(image) {
+        let prepared = slot.forget_image().and_then(|()| slot.set_accessible(len));
+        if let Err(error) = prepared {
             self.release(slot);
             return Err(error);
         }
         Ok(slot)
     }
 
-    /// A free slot of the reservation (preferring one that maps image `image_id`), or a new one.
+    /// A slot with at least `reservation` bytes holding `image` at its base (see
+    /// [`Slot::install_image`]). Prefers a free slot that last held the same image: nothing to
+    /// map.
+    pub(crate) fn acquire_with_image(
+        &self,
+        reservation: usize,
+        image: &MemoryImage,
+    ) -> io::Result<Slot> {
+        let mut slot = self.take(reservation, Some(image.id()))?;
+        if let Err(error) = slot.install_image(image) {
+            self.release(slot);
+            return Err(error);
+        }
+        Ok(slot)
+    }
+
+    /// A free slot of the reservation (preferring one that maps image `image_id`, or no image if
+    /// `None`), or a new one.
     fn take(&self, reservation: usize, image_id: Option<u64>) -> io::Result<Slot> {
         let reservation = sys::round_up_to_page(reservation)
             .ok_or_else(|| io::Error::other("memory reservation too large"))?;
         let reused = self.lock().get_mut(&reservation).and_then(|free| {
-            let same_image =
-                image_id.and_then(|id| free.iter().rposition(|slot| slot.image_id() == Some(id)));
+            let same_image = free.iter().rposition(|slot| slot.image_id() == image_id);
             match same_image {
                 Some(position) => Some(free.swap_remove(position)),
                 None => free.pop(),
@@ -237,10 +255,10 @@ impl SlotPool {
         }
     }
 
-    /// Resets `slot` and keeps it for reuse (or unmaps it if the pool is full or the reset
-    /// failed).
+    /// Discards `slot`'s contents and keeps it for reuse, with its access rights and image (or
+    /// unmaps it if the pool is full or the discard failed).
     pub(crate) fn release(&self, mut slot: Slot) {
-        if slot.reset().is_err() {
+        if slot.discard().is_err() {
             return;
         }
         let mut free = self.lock();
@@ -266,23 +284,43 @@ impl SlotPool {
 mod tests {
     use super::*;
 
+    /// Whether the page at `addr` is mapped without any access, from `/proc/self/maps`.
+    fn page_is_inaccessible(addr: *mut u8) -> bool {
+        let addr = addr as usize;
+        let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+        maps.lines().any(|line| {
+            let mut fields = line.split_whitespace();
+            let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+                return false;
+            };
+            let Some((start, end)) = range.split_once('-') else {
+                return false;
+            };
+            let parse = |hex| usize::from_str_radix(hex, 16).unwrap_or(0);
+            (parse(start)..parse(end)).contains(&addr) && perms.starts_with("---")
+        })
+    }
+
     #[test]
     fn released_slots_are_reused_and_reset() {
         let pool = SlotPool::new(64 << 10);
-        let mut slot = pool.acquire(1 << 20).expect("reserve");
+        let mut slot = pool.acquire(1 << 20, 0).expect("reserve");
         slot.make_accessible(128 << 10).expect("grow");
         // SAFETY: the first 128 KiB are accessible.
         unsafe { slot.base().write(42) };
         let base = slot.base();
         pool.release(slot);
         assert_eq!(pool.free_slots(), 1);
-        let mut again = pool.acquire(1 << 20).expect("reuse");
+        let again = pool.acquire(1 << 20, 64 << 10).expect("reuse");
         assert_eq!(again.base(), base, "the free slot is reused");
-        assert_eq!(again.accessible(), 0);
-        again.make_accessible(64 << 10).expect("grow");
+        assert_eq!(again.accessible(), 64 << 10, "shrunk to the new size");
         // SAFETY: the first 64 KiB are accessible.
         assert_eq!(unsafe { again.base().read() }, 0, "contents were discarded");
         assert_eq!(pool.free_slots(), 0);
+        assert!(
+            page_is_inaccessible(again.base().wrapping_add(64 << 10)),
+            "access above the new size was removed"
+        );
     }
 
     #[test]
@@ -325,9 +363,10 @@ mod tests {
         );
         // SAFETY: the image is accessible.
         assert_eq!(unsafe { base.add(5).read() }, 5);
+        assert_eq!(again.accessible(), 128 << 10, "released at 192 KiB");
+        assert!(page_is_inaccessible(base.wrapping_add(128 << 10)));
         pool.release(again);
-        let mut plain = pool.acquire(1 << 20).expect("plain");
-        plain.make_accessible(128 << 10).expect("grow");
+        let plain = pool.acquire(1 << 20, 128 << 10).expect("plain");
         assert_eq!(
             // SAFETY: 128 KiB are accessible.
             unsafe { plain.base().add(5).read() },
@@ -339,7 +378,7 @@ mod tests {
     #[test]
     fn growth_stops_at_the_reservation() {
         let pool = SlotPool::new(4096);
-        let mut slot = pool.acquire(64 << 10).expect("reserve");
+        let mut slot = pool.acquire(64 << 10, 0).expect("reserve");
         assert!(slot.make_accessible(64 << 10).is_ok());
         assert!(slot.make_accessible(128 << 10).is_err());
         assert_eq!(slot.reservation(), 64 << 10);
@@ -349,7 +388,7 @@ mod tests {
     fn the_pool_keeps_a_bounded_number_of_slots() {
         let pool = SlotPool::new(4096);
         let slots: Vec<_> = (0..MAX_FREE_SLOTS + 3)
-            .map(|_| pool.acquire(4096).expect("reserve"))
+            .map(|_| pool.acquire(4096, 4096).expect("reserve"))
             .collect();
         for slot in slots {
             pool.release(slot);

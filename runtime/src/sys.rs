@@ -221,10 +221,15 @@ pub(crate) fn current_thread_stack_low() -> Option<usize> {
     (rc == 0 && !low.is_null()).then_some(low as usize)
 }
 
-/// A new memfd named `name` holding `bytes`, padded with zeros to `len` bytes, then sealed
-/// against writes and resizing (`F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL`) so
-/// every mapping of it sees the same contents forever.
-pub(crate) fn sealed_memfd(name: &std::ffi::CStr, bytes: &[u8], len: usize) -> io::Result<File> {
+/// A new memfd named `name` of `len` bytes, zero except for `chunks` (offset, bytes), written
+/// in order, then sealed against writes and resizing (`F_SEAL_WRITE | F_SEAL_GROW |
+/// F_SEAL_SHRINK | F_SEAL_SEAL`) so every mapping of it sees the same contents forever. Pages
+/// no chunk touches stay holes: they cost no memory.
+pub(crate) fn sealed_memfd(
+    name: &std::ffi::CStr,
+    len: usize,
+    chunks: &[(usize, &[u8])],
+) -> io::Result<File> {
     use std::os::fd::FromRawFd;
     use std::os::unix::fs::FileExt;
     // SAFETY: memfd_create only reads the NUL-terminated name.
@@ -236,7 +241,12 @@ pub(crate) fn sealed_memfd(name: &std::ffi::CStr, bytes: &[u8], len: usize) -> i
     // SAFETY: `fd` is a fresh descriptor that nothing else owns.
     let file = unsafe { File::from_raw_fd(fd) };
     file.set_len(len as u64)?;
-    file.write_all_at(bytes, 0)?;
+    for (offset, bytes) in chunks {
+        if offset.checked_add(bytes.len()).is_none_or(|end| end > len) {
+            return Err(io::Error::other("memfd chunk beyond the file's length"));
+        }
+        file.write_all_at(bytes, *offset as u64)?;
+    }
     let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
     // SAFETY: F_ADD_SEALS on a descriptor we own takes an integer argument.
     if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } != 0 {

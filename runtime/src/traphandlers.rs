@@ -535,8 +535,7 @@ mod tests {
     #[test]
     fn guard_region_faults_become_traps() {
         let pool = crate::pool::SlotPool::new(64 << 10);
-        let mut slot = pool.acquire(1 << 20).expect("slot");
-        slot.make_accessible(64 << 10).expect("grow");
+        let slot = pool.acquire(1 << 20, 64 << 10).expect("slot");
         let inside = slot.base() as usize + 100;
         let beyond = slot.base() as usize + (64 << 10);
         let before = slot.base() as usize - 1;

@@ -183,6 +183,94 @@ fn wasm_calls_a_host_function() {
 }
 
 #[test]
+fn typed_host_functions_take_and_return_native_values() {
+    let mut store = Store::new(&Engine::default());
+    let mix = Func::wrap(
+        &mut store,
+        |_: &mut Caller<'_>, a: i32, b: i64, c: f32, d: f64, e: u32| -> f64 {
+            f64::from(a) + b as f64 + f64::from(c) + d + f64::from(e)
+        },
+    );
+    assert_eq!(
+        mix.ty(&store),
+        FuncType::new(
+            [
+                ValType::I32,
+                ValType::I64,
+                ValType::F32,
+                ValType::F64,
+                ValType::I32
+            ],
+            [ValType::F64]
+        )
+    );
+    let fails = Func::wrap(
+        &mut store,
+        |_: &mut Caller<'_>, x: u64| -> Result<u64, Trap> {
+            if x == 0 {
+                Err(Trap::Host("zero".to_string()))
+            } else {
+                Ok(x * 2)
+            }
+        },
+    );
+    let seen = Arc::new(AtomicU32::new(0));
+    let seen_in_host = seen.clone();
+    let record = Func::wrap(&mut store, move |caller: &mut Caller<'_>, x: i32| {
+        let byte = caller.memory_mut().map_or(0, |memory| memory[3]);
+        seen_in_host.store(x as u32 + u32::from(byte), Ordering::Relaxed);
+    });
+    let mut linker = Linker::new();
+    linker
+        .define("host", "mix", Extern::Func(mix))
+        .define("host", "fails", Extern::Func(fails))
+        .define("host", "record", Extern::Func(record));
+    let instance = instantiate(
+        &mut store,
+        &linker,
+        r#"(module
+            (import "host" "mix" (func $mix (param i32 i64 f32 f64 i32) (result f64)))
+            (import "host" "fails" (func $fails (param i64) (result i64)))
+            (import "host" "record" (func $record (param i32)))
+            (memory 1) (data (i32.const 3) "\05")
+            (func (export "mix") (result f64)
+                (call $mix (i32.const -1) (i64.const 1000000000000) (f32.const 0.5)
+                           (f64.const 0.25) (i32.const -1)))
+            (func (export "fails") (param i64) (result i64) (call $fails (local.get 0)))
+            (func (export "record") (call $record (i32.const 40))))"#,
+    );
+    assert_eq!(
+        call(&mut store, instance, "mix", &[]),
+        Ok(vec![Val::F64(
+            (1e12 + 0.75 - 1.0 + 4294967295.0f64).to_bits()
+        )])
+    );
+    assert_eq!(
+        call(&mut store, instance, "fails", &[Val::I64(21)]),
+        Ok(vec![Val::I64(42)])
+    );
+    assert_eq!(
+        call(&mut store, instance, "fails", &[Val::I64(0)]),
+        Err(Trap::Host("zero".to_string()))
+    );
+    call(&mut store, instance, "record", &[]).expect("record");
+    assert_eq!(
+        seen.load(Ordering::Relaxed),
+        45,
+        "40 + the byte the caller's memory holds"
+    );
+    assert_eq!(
+        fails.call(&mut store, &[Val::I64(5)]),
+        Ok(vec![Val::I64(10)]),
+        "the host calls a typed function too"
+    );
+    assert!(matches!(
+        fails.call(&mut store, &[Val::I32(5)]),
+        Err(Trap::BadArguments(_))
+    ));
+}
+
+#[test]
 fn host_errors_panics_and_exits_reach_the_caller() {
     let mut store = Store::new(&Engine::default());
     let unit = FuncType::new([], []);
@@ -506,6 +594,101 @@ fn segments_and_start_run_in_order() {
     assert_eq!(
         instance.get_global(&store, "g").expect("g").get(&store),
         Val::I32(i32::from(b'a'))
+    );
+}
+
+/// A module with `kib` KiB of data (bytes `i % 251`) at 70000, a second segment over part of
+/// it, a passive segment, and functions to write memory and to `memory.init` the first one.
+fn large_data_module(kib: usize, memory_pages: u32) -> String {
+    let bytes: String = (0..kib << 10)
+        .map(|i| format!("\\{:02x}", i % 251))
+        .collect();
+    format!(
+        r#"(module
+            (memory (export "memory") {memory_pages})
+            (data (i32.const 70000) "{bytes}")
+            (data (i32.const 70001) "XY")
+            (data "passive")
+            (func (export "store") (param i32 i32) local.get 0 local.get 1 i32.store8)
+            (func (export "init_first") (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 1)))
+            (func (export "init_passive") (memory.init 2 (i32.const 0) (i32.const 0) (i32.const 7))))"#
+    )
+}
+
+/// Whether `addr` lies in a mapping of a memory image (a memfd), from `/proc/self/maps`.
+fn mapped_from_memfd(addr: *const u8) -> bool {
+    let addr = addr as usize;
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    maps.lines().any(|line| {
+        let Some((start, end)) = line
+            .split_whitespace()
+            .next()
+            .and_then(|r| r.split_once('-'))
+        else {
+            return false;
+        };
+        let parse = |hex| usize::from_str_radix(hex, 16).unwrap_or(0);
+        (parse(start)..parse(end)).contains(&addr) && line.contains("memfd:faasm-memory-image")
+    })
+}
+
+#[test]
+fn large_data_segments_come_from_a_copy_on_write_image() {
+    for strategy in [MemoryStrategy::default(), MemoryStrategy::Bounded] {
+        let mut config = Config::default();
+        config.compiler.memory_strategy = strategy;
+        let engine = Engine::new(config).expect("engine");
+        // The image ends in the third page; the memory has five.
+        let module = compile(&engine, &large_data_module(64, 5));
+        let mut expected = vec![0u8; 5 << 16];
+        for i in 0..64 << 10 {
+            expected[70000 + i] = (i % 251) as u8;
+        }
+        expected[70001..70003].copy_from_slice(b"XY");
+        for round in 0..3 {
+            let mut store = Store::new(&engine);
+            let instance = Linker::new()
+                .instantiate(&mut store, &module)
+                .expect("instantiates");
+            let memory = instance.get_memory(&store, "memory").expect("memory");
+            assert!(
+                memory.data(&store) == &expected[..],
+                "round {round}: the segments, in order, over zeros"
+            );
+            assert!(
+                mapped_from_memfd(memory.data(&store).as_ptr()),
+                "the memory maps the module's image"
+            );
+            call(
+                &mut store,
+                instance,
+                "store",
+                &[Val::I32(70000), Val::I32(7)],
+            )
+            .expect("store");
+            call(&mut store, instance, "store", &[Val::I32(10), Val::I32(7)]).expect("store");
+            assert_eq!(
+                call(&mut store, instance, "init_first", &[]),
+                Err(Trap::Wasm(TrapCode::MemoryOutOfBounds)),
+                "active segments are dropped"
+            );
+            call(&mut store, instance, "init_passive", &[]).expect("passive stays");
+            assert_eq!(&memory.data(&store)[..7], b"passive");
+            assert_eq!(memory.grow(&mut store, 1), Ok(5));
+        }
+    }
+}
+
+#[test]
+fn large_data_segments_out_of_bounds_still_trap() {
+    let engine = Engine::default();
+    let module = compile(&engine, &large_data_module(64, 2));
+    let result = Linker::new().instantiate(&mut Store::new(&engine), &module);
+    assert_eq!(
+        result,
+        Err(InstantiateError::Trap(Trap::Wasm(
+            TrapCode::MemoryOutOfBounds
+        )))
     );
 }
 

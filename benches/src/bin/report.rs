@@ -1,11 +1,15 @@
 //! `cargo run --release -p faasm-benches --bin report [GROUP...]`: a short run of the groups
-//! (all, or those named), printed as a Markdown table and written to `target/bench-report.md`.
+//! (all, or those named), printed as a Markdown table and written to `target/bench-report.md`,
+//! with a bar chart of the ratios in `target/bench-report.svg`; a progress bar on stderr meanwhile.
 #![forbid(unsafe_code)]
 
+use faasm_benches::chart;
+use faasm_benches::progress::Progress;
 use faasm_benches::report::{self, Row, Settings};
 use faasm_benches::{groups, kernels};
 
 fn main() {
+    faasm_benches::proto::run_child_if_requested();
     let only: Vec<String> = std::env::args().skip(1).collect();
     if let Some(unknown) = only.iter().find(|group| !groups::is_group(group)) {
         eprintln!(
@@ -17,23 +21,28 @@ fn main() {
     eprintln!("report: building the kernels and compiling every module");
     let kernels = kernels::build_all();
     let mut benchmarks = groups::all(&kernels, &only);
-    let total = benchmarks.len();
-    let rows: Vec<Row> = benchmarks
+    let mut progress = Progress::new(benchmarks.len());
+    let mut rows: Vec<Row> = benchmarks
         .iter_mut()
-        .enumerate()
-        .map(|(index, benchmark)| {
-            eprintln!(
-                "report: [{}/{total}] {}/{}",
-                index + 1,
-                benchmark.group,
-                benchmark.name
-            );
-            report::measure(benchmark, Settings::default())
+        .map(|benchmark| {
+            progress.start(&format!("{}/{}", benchmark.group, benchmark.name));
+            let row = report::measure(benchmark, Settings::default());
+            progress.finish_one();
+            row
         })
         .collect();
+    progress.finish();
+    if only.is_empty() || only.iter().any(|group| group == "proto") {
+        eprintln!("report: proto memory, density and churn (memory and density in children)");
+        let functions = faasm_benches::proto::build_functions();
+        rows.extend(faasm_benches::proto::value_rows(&functions));
+    }
     let table = report::markdown(&rows);
     print!("{table}");
     let path = faasm_benches::target_dir().join("bench-report.md");
     std::fs::write(&path, &table).expect("writing target/bench-report.md");
     eprintln!("report: wrote {}", path.display());
+    let chart = faasm_benches::target_dir().join("bench-report.svg");
+    std::fs::write(&chart, chart::svg(&rows)).expect("writing target/bench-report.svg");
+    eprintln!("report: wrote {}", chart.display());
 }

@@ -415,7 +415,15 @@ impl<'m> FuncEnvironment<'m> {
     // ---- interruption -----------------------------------------------------------------------
 
     /// Traps with `Interrupt` once the engine's epoch has reached the store's deadline.
-    pub(crate) fn epoch_check(&self, b: &mut FunctionBuilder) {
+    ///
+    /// The epoch is read with a plain load (another thread advances it; x86-64 loads of an
+    /// aligned word are atomic), and a reached deadline calls [`Builtin::EpochDeadline`] on a cold
+    /// path, which decides. That call matters twice: an `atomic_load` would be a memory fence to
+    /// Cranelift's alias analysis and stop it from reusing loads across every loop iteration,
+    /// while a plain load alone, in a loop without stores, would be merged with the check before
+    /// the loop and never see the epoch move. The call on the loop's slow path is a fence on one
+    /// incoming edge of the loop header, so the header's load is never redundant.
+    pub(crate) fn epoch_check(&mut self, b: &mut FunctionBuilder) {
         if !self.epoch_interruption {
             return;
         }
@@ -426,9 +434,7 @@ impl<'m> FuncEnvironment<'m> {
             limits,
             vm_limits::EPOCH_COUNTER as i32,
         );
-        // Another thread advances the epoch: an atomic load, so that Cranelift never reuses an
-        // earlier value (a plain load in a loop without stores would be hoisted out of it).
-        let epoch = b.ins().atomic_load(types::I64, trusted(), counter);
+        let epoch = b.ins().load(types::I64, trusted(), counter, 0);
         // The runtime sets the deadline only before the outermost call into a store, never while
         // Wasm runs: read-only for generated code, so it is loaded once, not per loop iteration.
         let deadline = b.ins().load(
@@ -440,7 +446,16 @@ impl<'m> FuncEnvironment<'m> {
         let expired = b
             .ins()
             .icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
-        b.ins().trapnz(expired, TrapCode::Interrupt.to_clif());
+        let slow = b.create_block();
+        let done = b.create_block();
+        b.set_cold_block(slow);
+        b.ins().brif(expired, slow, &[], done, &[]);
+        b.seal_block(slow);
+        b.switch_to_block(slow);
+        self.call_builtin(b, Builtin::EpochDeadline, &[]);
+        b.ins().jump(done, &[]);
+        b.seal_block(done);
+        b.switch_to_block(done);
     }
 }
 
