@@ -34,16 +34,11 @@ pub enum Builtin {
     TableInit,
     /// `(vmctx, elem: u32)`
     ElemDrop,
-    /// `(vmctx) -> status`: whether the store's epoch deadline has really been reached (1: trap
-    /// with `Interrupt`). Generated code calls it, on a cold path, when its own plain load of
-    /// the epoch says so: the call is also what keeps Cranelift from treating that load as
-    /// redundant with the previous check's (a call is a memory fence to its alias analysis).
-    EpochDeadline,
 }
 
 impl Builtin {
     /// Number of builtins: the length of the array the VMContext points to.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 10;
 
     /// All builtins, in array order.
     pub const ALL: [Builtin; Builtin::COUNT] = [
@@ -57,7 +52,6 @@ impl Builtin {
         Builtin::TableCopy,
         Builtin::TableInit,
         Builtin::ElemDrop,
-        Builtin::EpochDeadline,
     ];
 
     /// Position in the builtins array.
@@ -74,7 +68,6 @@ impl Builtin {
             Builtin::TableFill | Builtin::TableCopy | Builtin::TableInit => {
                 Some(TrapCode::TableOutOfBounds)
             }
-            Builtin::EpochDeadline => Some(TrapCode::Interrupt),
             Builtin::MemoryGrow | Builtin::DataDrop | Builtin::TableGrow | Builtin::ElemDrop => {
                 None
             }
@@ -93,7 +86,6 @@ impl Builtin {
             Builtin::DataDrop | Builtin::ElemDrop => (&[I32], &[]),
             Builtin::TableGrow => (&[I32, I32, I64], &[I32]),
             Builtin::TableFill => (&[I32, I32, I64, I32], &[I32]),
-            Builtin::EpochDeadline => (&[], &[I32]),
         }
     }
 

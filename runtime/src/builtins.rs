@@ -25,7 +25,6 @@ pub(crate) struct BuiltinArray {
     table_copy: unsafe extern "C" fn(Vmctx, u32, u32, u32, u32, u32) -> u32,
     table_init: unsafe extern "C" fn(Vmctx, u32, u32, u32, u32, u32) -> u32,
     elem_drop: unsafe extern "C" fn(Vmctx, u32),
-    epoch_deadline: unsafe extern "C" fn(Vmctx) -> u32,
 }
 
 /// The array every VMContext's `builtins` field points to.
@@ -40,7 +39,6 @@ pub(crate) static BUILTINS: BuiltinArray = BuiltinArray {
     table_copy,
     table_init,
     elem_drop,
-    epoch_deadline,
 };
 
 const OUT_OF_BOUNDS: u32 = 1;
@@ -291,20 +289,6 @@ unsafe extern "C" fn elem_drop(vmctx: Vmctx, elem: u32) {
     }
 }
 
-/// Whether the store's epoch deadline has been reached: 1 (generated code traps with
-/// `Interrupt`) or 0 (a stale read of the epoch; execution goes on).
-///
-/// # Safety
-/// Called by generated code only, with the caller's own VMContext (see [`context`]).
-unsafe extern "C" fn epoch_deadline(vmctx: Vmctx) -> u32 {
-    // SAFETY: called by generated code with its own VMContext.
-    let Some((_, store)) = (unsafe { context(vmctx) }) else {
-        return 1;
-    };
-    let reached = store.epoch_deadline_reached();
-    u32::from(reached)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,10 +308,6 @@ mod tests {
             (Builtin::TableCopy, offset_of!(BuiltinArray, table_copy)),
             (Builtin::TableInit, offset_of!(BuiltinArray, table_init)),
             (Builtin::ElemDrop, offset_of!(BuiltinArray, elem_drop)),
-            (
-                Builtin::EpochDeadline,
-                offset_of!(BuiltinArray, epoch_deadline),
-            ),
         ];
         for (builtin, offset) in offsets {
             assert_eq!(offset, builtin.index() * size_of::<usize>(), "{builtin:?}");

@@ -293,11 +293,6 @@ impl StoreInner {
         limits.epoch_deadline = deadline;
     }
 
-    /// Whether the engine's epoch has reached the deadline of the current call.
-    pub(crate) fn epoch_deadline_reached(&self) -> bool {
-        self.engine.current_epoch() >= self.limits.get().epoch_deadline
-    }
-
     /// Address of the store's runtime limits, for VMContexts.
     pub(crate) fn limits_ptr(&self) -> *mut VMRuntimeLimits {
         self.limits.as_ptr()

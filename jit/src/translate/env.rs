@@ -416,13 +416,17 @@ impl<'m> FuncEnvironment<'m> {
 
     /// Traps with `Interrupt` once the engine's epoch has reached the store's deadline.
     ///
-    /// The epoch is read with a plain load (another thread advances it; x86-64 loads of an
-    /// aligned word are atomic), and a reached deadline calls [`Builtin::EpochDeadline`] on a cold
-    /// path, which decides. That call matters twice: an `atomic_load` would be a memory fence to
-    /// Cranelift's alias analysis and stop it from reusing loads across every loop iteration,
-    /// while a plain load alone, in a loop without stores, would be merged with the check before
-    /// the loop and never see the epoch move. The call on the loop's slow path is a fence on one
-    /// incoming edge of the loop header, so the header's load is never redundant.
+    /// The hot path reads the epoch with a plain load (another thread advances it; x86-64 loads
+    /// of an aligned word are atomic). If that read says the deadline is reached, a cold path
+    /// reads it again with an `atomic_load` and traps. The cold path matters twice:
+    /// - an `atomic_load` is a memory fence to Cranelift's alias analysis, which would stop it
+    ///   from reusing any load across loop iterations if it were on the hot path;
+    /// - a plain load alone, in a loop without stores, would be merged with the check before
+    ///   the loop and never see the epoch move. The cold fence lies on one incoming edge of
+    ///   the loop header, so the header's load is never redundant.
+    ///
+    /// The cold path holds no call: a call there would clobber registers, and values live
+    /// across it would be spilled in the hot loop.
     pub(crate) fn epoch_check(&mut self, b: &mut FunctionBuilder) {
         if !self.epoch_interruption {
             return;
@@ -434,7 +438,6 @@ impl<'m> FuncEnvironment<'m> {
             limits,
             vm_limits::EPOCH_COUNTER as i32,
         );
-        let epoch = b.ins().load(types::I64, trusted(), counter, 0);
         // The runtime sets the deadline only before the outermost call into a store, never while
         // Wasm runs: read-only for generated code, so it is loaded once, not per loop iteration.
         let deadline = b.ins().load(
@@ -443,16 +446,21 @@ impl<'m> FuncEnvironment<'m> {
             limits,
             vm_limits::EPOCH_DEADLINE as i32,
         );
+        let epoch = b.ins().load(types::I64, trusted(), counter, 0);
+        let maybe_expired = b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
+        let recheck = b.create_block();
+        let done = b.create_block();
+        b.set_cold_block(recheck);
+        b.ins().brif(maybe_expired, recheck, &[], done, &[]);
+        b.seal_block(recheck);
+        b.switch_to_block(recheck);
+        let epoch = b.ins().atomic_load(types::I64, trusted(), counter);
         let expired = b
             .ins()
             .icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
-        let slow = b.create_block();
-        let done = b.create_block();
-        b.set_cold_block(slow);
-        b.ins().brif(expired, slow, &[], done, &[]);
-        b.seal_block(slow);
-        b.switch_to_block(slow);
-        self.call_builtin(b, Builtin::EpochDeadline, &[]);
+        b.ins().trapnz(expired, TrapCode::Interrupt.to_clif());
         b.ins().jump(done, &[]);
         b.seal_block(done);
         b.switch_to_block(done);

@@ -13,61 +13,58 @@
 ;;     gv0 = vmctx
 ;;     gv1 = load.i64 notrap aligned readonly can_move gv0+8
 ;;     gv2 = load.i64 notrap aligned gv1
-;;     sig0 = (i64) -> i32 system_v
 ;;     stack_limit = gv2
 ;;
 ;;                                 block0(v0: i64, v1: i64, v2: i32):
-;;                                     v26 -> v2
-;;                                     v30 -> v2
-;;                                     v25 -> v26
+;;                                     v24 -> v2
+;;                                     v28 -> v2
+;;                                     v23 -> v24
 ;;                                     v3 = iconst.i32 0
-;;                                     v29 -> v3
+;;                                     v27 -> v3
 ;;                                     v4 = load.i64 notrap aligned readonly can_move v0+8
 ;;                                     v5 = load.i64 notrap aligned readonly can_move v4+16
-;;                                     v6 = load.i64 notrap aligned v5
-;;                                     v7 = load.i64 notrap aligned readonly can_move v4+8
-;;                                     v8 = icmp uge v6, v7
+;;                                     v6 = load.i64 notrap aligned readonly can_move v4+8
+;;                                     v7 = load.i64 notrap aligned v5
+;;                                     v8 = icmp uge v7, v6
 ;;                                     brif v8, block1, block2
 ;;
 ;;                                 block1 cold:
-;;                                     v9 = load.i64 notrap aligned readonly can_move v0+16
-;;                                     v10 = load.i64 notrap aligned readonly can_move v9+80
-;;                                     v11 = call_indirect sig0, v10(v0)
-;;                                     trapnz v11, user10
+;;                                     v9 = atomic_load.i64 notrap aligned v5
+;;                                     v10 = icmp uge v9, v6
+;;                                     trapnz v10, user10
 ;;                                     jump block2
 ;;
 ;;                                 block2:
 ;; @001b                               jump block4(v3)  ; v3 = 0
 ;;
-;;                                 block4(v22: i32):
-;;                                     v21 -> v22
-;; @001b                               v13 = load.i64 notrap aligned readonly can_move v0+8
-;; @001b                               v14 = load.i64 notrap aligned readonly can_move v13+16
-;; @001b                               v15 = load.i64 notrap aligned v14
-;; @001b                               v16 = load.i64 notrap aligned readonly can_move v13+8
-;; @001b                               v17 = icmp uge v15, v16
-;; @001b                               brif v17, block6, block7
+;;                                 block4(v20: i32):
+;;                                     v19 -> v20
+;; @001b                               v12 = load.i64 notrap aligned readonly can_move v0+8
+;; @001b                               v13 = load.i64 notrap aligned readonly can_move v12+16
+;; @001b                               v14 = load.i64 notrap aligned readonly can_move v12+8
+;; @001b                               v15 = load.i64 notrap aligned v13
+;; @001b                               v16 = icmp uge v15, v14
+;; @001b                               brif v16, block6, block7
 ;;
 ;;                                 block6 cold:
-;; @001b                               v18 = load.i64 notrap aligned readonly can_move v0+16
-;; @001b                               v19 = load.i64 notrap aligned readonly can_move v18+80
-;; @001b                               v20 = call_indirect sig0, v19(v0)
-;; @001b                               trapnz v20, user10
+;; @001b                               v17 = atomic_load.i64 notrap aligned v13
+;; @001b                               v18 = icmp uge v17, v14
+;; @001b                               trapnz v18, user10
 ;; @001b                               jump block7
 ;;
 ;;                                 block7:
-;; @001f                               v23 = iconst.i32 1
-;; @0021                               v24 = iadd.i32 v22, v23  ; v23 = 1
-;; @0028                               v27 = icmp ult v24, v26
-;; @0028                               v28 = uextend.i32 v27
-;; @0029                               brif v28, block4(v24), block8
+;; @001f                               v21 = iconst.i32 1
+;; @0021                               v22 = iadd.i32 v20, v21  ; v21 = 1
+;; @0028                               v25 = icmp ult v22, v24
+;; @0028                               v26 = uextend.i32 v25
+;; @0029                               brif v26, block4(v22), block8
 ;;
 ;;                                 block8:
 ;; @002b                               jump block5
 ;;
 ;;                                 block5:
-;; @002e                               jump block3(v24)
+;; @002e                               jump block3(v22)
 ;;
-;;                                 block3(v12: i32):
-;; @002e                               return v12
+;;                                 block3(v11: i32):
+;; @002e                               return v11
 ;; }
