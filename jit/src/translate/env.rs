@@ -10,7 +10,8 @@ use crate::types::{FuncType, ValType};
 use crate::vmctx::{VMOffsets, vm_func_ref, vm_limits, vm_memory, vm_table};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    self, AbiParam, ArgumentPurpose, InstBuilder, MemFlagsData, Signature, Value, types,
+    self, AbiParam, AliasRegion, AliasRegionData, ArgumentPurpose, InstBuilder, MemFlagsData,
+    Signature, Value, types,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
@@ -50,16 +51,54 @@ pub(crate) fn wasm_signature(ty: &FuncType) -> Signature {
     sig
 }
 
-/// Flags for loads from the VMContext and other runtime structures: aligned, never trapping.
+/// Flags for accesses to runtime-owned memory: aligned, never trapping, in no alias region.
 pub(crate) fn trusted() -> MemFlagsData {
     MemFlagsData::trusted()
+}
+
+/// The alias regions of every translated function, declared first (see
+/// [`declare_alias_regions`]) so that their handles are these constants: guest memory, the
+/// VM's own data, and table elements.
+pub(crate) const HEAP_REGION: u32 = 0;
+const VMCTX_REGION: u32 = 1;
+const TABLE_REGION: u32 = 2;
+
+/// Declares the alias regions a translated function's memory accesses use. Must come before
+/// anything else in the function.
+pub(crate) fn declare_alias_regions(func: &mut ir::Function) {
+    for (user_id, description) in [
+        (HEAP_REGION, "heap"),
+        (VMCTX_REGION, "vmctx"),
+        (TABLE_REGION, "table"),
+    ] {
+        let region = func.dfg.alias_regions.insert(AliasRegionData {
+            user_id,
+            description: description.into(),
+        });
+        debug_assert_eq!(region, AliasRegion::from_u32(user_id));
+    }
+}
+
+/// Flags for accesses to the VM's own data (VMContext fields, globals, memory and table
+/// definitions, funcref records): [`trusted`], in the `vmctx` alias region. Guest memory and
+/// table elements are other allocations in their own regions, so Cranelift may reuse a load of
+/// VM data across a store to guest memory (a global, the bounded memory's length) and the other
+/// way round. Calls (host functions, builtins such as `memory.grow`) are fences: whatever they
+/// change is loaded again.
+pub(crate) fn vm_flags() -> MemFlagsData {
+    trusted().with_alias_region(Some(AliasRegion::from_u32(VMCTX_REGION)))
+}
+
+/// Flags for table elements: [`trusted`], in the `table` alias region.
+pub(crate) fn table_flags() -> MemFlagsData {
+    trusted().with_alias_region(Some(AliasRegion::from_u32(TABLE_REGION)))
 }
 
 /// Like [`trusted`], for fields that never change while code runs and are valid to read
 /// anywhere in the function (they hang off the vmctx, not behind a guest-controlled check):
 /// `can_move` lets Cranelift hoist them out of loops.
 pub(crate) fn trusted_readonly() -> MemFlagsData {
-    MemFlagsData::trusted().with_readonly().with_can_move()
+    vm_flags().with_readonly().with_can_move()
 }
 
 /// Where a memory's, table's or global's definition lives: inline in our vmctx, or behind a pointer.
@@ -112,7 +151,7 @@ impl<'m> FuncEnvironment<'m> {
         let flags = if readonly {
             trusted_readonly()
         } else {
-            trusted()
+            vm_flags()
         };
         b.ins().load(ty, flags, self.vmctx, offset as i32)
     }
@@ -160,7 +199,7 @@ impl<'m> FuncEnvironment<'m> {
         let ty = self.module.globals[index as usize];
         let (base, offset) = self.global_addr(b, index);
         let flags = if ty.mutable {
-            trusted()
+            vm_flags()
         } else {
             trusted_readonly()
         };
@@ -169,7 +208,7 @@ impl<'m> FuncEnvironment<'m> {
 
     pub(crate) fn global_set(&self, b: &mut FunctionBuilder, index: u32, value: Value) {
         let (base, offset) = self.global_addr(b, index);
-        b.ins().store(trusted(), value, base, offset);
+        b.ins().store(vm_flags(), value, base, offset);
     }
 
     // ---- memories ---------------------------------------------------------------------------
@@ -201,7 +240,7 @@ impl<'m> FuncEnvironment<'m> {
         let def = self.memory_definition(b, index);
         b.ins().load(
             types::I64,
-            trusted(),
+            vm_flags(),
             def.base,
             def.offset + vm_memory::CURRENT_LENGTH as i32,
         )
@@ -256,7 +295,7 @@ impl<'m> FuncEnvironment<'m> {
         let def = self.table_definition(b, table);
         b.ins().load(
             types::I64,
-            trusted(),
+            vm_flags(),
             def.base,
             def.offset + vm_table::CURRENT_ELEMENTS as i32,
         )
@@ -272,7 +311,7 @@ impl<'m> FuncEnvironment<'m> {
         let def = self.table_definition(b, table);
         let size = b.ins().load(
             types::I64,
-            trusted(),
+            vm_flags(),
             def.base,
             def.offset + vm_table::CURRENT_ELEMENTS as i32,
         );
@@ -281,7 +320,7 @@ impl<'m> FuncEnvironment<'m> {
         b.ins().trapnz(oob, TrapCode::TableOutOfBounds.to_clif());
         let base = b.ins().load(
             POINTER,
-            trusted(),
+            vm_flags(),
             def.base,
             def.offset + vm_table::BASE as i32,
         );
@@ -356,21 +395,24 @@ impl<'m> FuncEnvironment<'m> {
         args: &[Value],
     ) -> ir::Inst {
         let addr = self.table_element_addr(b, table, index);
-        let func_ref = b.ins().load(POINTER, trusted(), addr, 0);
+        let func_ref = b.ins().load(POINTER, table_flags(), addr, 0);
         b.ins()
             .trapz(func_ref, TrapCode::IndirectCallToNull.to_clif());
-        let actual = b
-            .ins()
-            .load(types::I32, trusted(), func_ref, vm_func_ref::TYPE_ID as i32);
+        let actual = b.ins().load(
+            types::I32,
+            vm_flags(),
+            func_ref,
+            vm_func_ref::TYPE_ID as i32,
+        );
         let expected = self.vmctx_load(b, types::I32, self.offsets.type_id(type_index), true);
         let mismatch = b.ins().icmp(IntCC::NotEqual, actual, expected);
         b.ins().trapnz(mismatch, TrapCode::BadSignature.to_clif());
         let code = b
             .ins()
-            .load(POINTER, trusted(), func_ref, vm_func_ref::CODE as i32);
+            .load(POINTER, vm_flags(), func_ref, vm_func_ref::CODE as i32);
         let callee_vmctx = b
             .ins()
-            .load(POINTER, trusted(), func_ref, vm_func_ref::VMCTX as i32);
+            .load(POINTER, vm_flags(), func_ref, vm_func_ref::VMCTX as i32);
         let sig = self.wasm_sig(b, type_index);
         let mut all = vec![callee_vmctx, self.vmctx];
         all.extend_from_slice(args);
@@ -446,6 +488,8 @@ impl<'m> FuncEnvironment<'m> {
             limits,
             vm_limits::EPOCH_DEADLINE as i32,
         );
+        // In no alias region: the last fence decides whether it is redundant, and the cold
+        // atomic load below is one.
         let epoch = b.ins().load(types::I64, trusted(), counter, 0);
         let maybe_expired = b
             .ins()

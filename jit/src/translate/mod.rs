@@ -100,6 +100,7 @@ impl FuncTranslator {
         self.control.clear();
         self.locals.clear();
         self.reachable = true;
+        env::declare_alias_regions(func);
         env::install_stack_limit(func);
         let mut b = FunctionBuilder::new(func, fctx);
         let entry = b.create_block();
@@ -690,13 +691,13 @@ impl FuncTranslator {
             Operator::TableGet { table } => {
                 let index = self.pop();
                 let addr = env.table_element_addr(b, table, index);
-                let v = b.ins().load(POINTER, env::trusted(), addr, 0);
+                let v = b.ins().load(POINTER, env::table_flags(), addr, 0);
                 self.stack.push(v);
             }
             Operator::TableSet { table } => {
                 let (index, value) = self.pop2();
                 let addr = env.table_element_addr(b, table, index);
-                b.ins().store(env::trusted(), value, addr, 0);
+                b.ins().store(env::table_flags(), value, addr, 0);
             }
             Operator::TableSize { table } => {
                 let size = env.table_size(b, table);
@@ -759,11 +760,13 @@ fn memory_index(memarg: &MemArg) -> u32 {
     }
 }
 
-/// Flags of a guest memory access: may trap (out of bounds), little-endian, not aligned.
+/// Flags of a guest memory access: may trap (out of bounds), little-endian, not aligned, in the
+/// `heap` alias region (see [`env::vm_flags`]).
 fn heap_flags() -> MemFlagsData {
     MemFlagsData::new()
         .with_endianness(ir::Endianness::Little)
         .with_trap_code(Some(TrapCode::MemoryOutOfBounds.to_clif()))
+        .with_alias_region(Some(ir::AliasRegion::from_u32(env::HEAP_REGION)))
 }
 
 fn new_block_with(b: &mut FunctionBuilder, tys: &[ValType]) -> Block {

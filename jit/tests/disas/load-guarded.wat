@@ -8,16 +8,19 @@
 
 ;; ---- expected Cranelift IR (FAASM_TEST_BLESS=1 regenerates) ----
 ;; function u0:0(i64 vmctx, i64, i32) -> i32 tail {
+;;     region0 = 0 "heap"
+;;     region1 = 1 "vmctx"
+;;     region2 = 2 "table"
 ;;     gv0 = vmctx
-;;     gv1 = load.i64 notrap aligned readonly can_move gv0+8
+;;     gv1 = load.i64 notrap aligned readonly can_move region1 gv0+8
 ;;     gv2 = load.i64 notrap aligned gv1
 ;;     stack_limit = gv2
 ;;
 ;;                                 block0(v0: i64, v1: i64, v2: i32):
 ;;                                     v11 -> v2
-;;                                     v3 = load.i64 notrap aligned readonly can_move v0+8
-;;                                     v4 = load.i64 notrap aligned readonly can_move v3+16
-;;                                     v5 = load.i64 notrap aligned readonly can_move v3+8
+;;                                     v3 = load.i64 notrap aligned readonly can_move region1 v0+8
+;;                                     v4 = load.i64 notrap aligned readonly can_move region1 v3+16
+;;                                     v5 = load.i64 notrap aligned readonly can_move region1 v3+8
 ;;                                     v6 = load.i64 notrap aligned v4
 ;;                                     v7 = icmp uge v6, v5
 ;;                                     brif v7, block1, block2
@@ -30,9 +33,9 @@
 ;;
 ;;                                 block2:
 ;; @0020                               v12 = uextend.i64 v2
-;; @0020                               v13 = load.i64 notrap aligned readonly can_move v0+48
+;; @0020                               v13 = load.i64 notrap aligned readonly can_move region1 v0+48
 ;; @0020                               v14 = iadd v13, v12
-;; @0020                               v15 = load.i32 little v14+16
+;; @0020                               v15 = load.i32 little region0 v14+16
 ;; @0023                               jump block3(v15)
 ;;
 ;;                                 block3(v10: i32):

@@ -10,8 +10,11 @@
 
 ;; ---- expected Cranelift IR (FAASM_TEST_BLESS=1 regenerates) ----
 ;; function u0:0(i64 vmctx, i64, i32) -> i32 tail {
+;;     region0 = 0 "heap"
+;;     region1 = 1 "vmctx"
+;;     region2 = 2 "table"
 ;;     gv0 = vmctx
-;;     gv1 = load.i64 notrap aligned readonly can_move gv0+8
+;;     gv1 = load.i64 notrap aligned readonly can_move region1 gv0+8
 ;;     gv2 = load.i64 notrap aligned gv1
 ;;     stack_limit = gv2
 ;;
@@ -21,9 +24,9 @@
 ;;                                     v23 -> v24
 ;;                                     v3 = iconst.i32 0
 ;;                                     v27 -> v3
-;;                                     v4 = load.i64 notrap aligned readonly can_move v0+8
-;;                                     v5 = load.i64 notrap aligned readonly can_move v4+16
-;;                                     v6 = load.i64 notrap aligned readonly can_move v4+8
+;;                                     v4 = load.i64 notrap aligned readonly can_move region1 v0+8
+;;                                     v5 = load.i64 notrap aligned readonly can_move region1 v4+16
+;;                                     v6 = load.i64 notrap aligned readonly can_move region1 v4+8
 ;;                                     v7 = load.i64 notrap aligned v5
 ;;                                     v8 = icmp uge v7, v6
 ;;                                     brif v8, block1, block2
@@ -39,9 +42,9 @@
 ;;
 ;;                                 block4(v20: i32):
 ;;                                     v19 -> v20
-;; @001b                               v12 = load.i64 notrap aligned readonly can_move v0+8
-;; @001b                               v13 = load.i64 notrap aligned readonly can_move v12+16
-;; @001b                               v14 = load.i64 notrap aligned readonly can_move v12+8
+;; @001b                               v12 = load.i64 notrap aligned readonly can_move region1 v0+8
+;; @001b                               v13 = load.i64 notrap aligned readonly can_move region1 v12+16
+;; @001b                               v14 = load.i64 notrap aligned readonly can_move region1 v12+8
 ;; @001b                               v15 = load.i64 notrap aligned v13
 ;; @001b                               v16 = icmp uge v15, v14
 ;; @001b                               brif v16, block6, block7

@@ -16,16 +16,19 @@
 
 ;; ---- expected Cranelift IR (FAASM_TEST_BLESS=1 regenerates) ----
 ;; function u0:0(i64 vmctx, i64, i32, i32) -> i32 tail {
+;;     region0 = 0 "heap"
+;;     region1 = 1 "vmctx"
+;;     region2 = 2 "table"
 ;;     gv0 = vmctx
-;;     gv1 = load.i64 notrap aligned readonly can_move gv0+8
+;;     gv1 = load.i64 notrap aligned readonly can_move region1 gv0+8
 ;;     gv2 = load.i64 notrap aligned gv1
 ;;     stack_limit = gv2
 ;;
 ;;                                 block0(v0: i64, v1: i64, v2: i32, v3: i32):
-;;                                     v5 = load.i64 notrap aligned readonly can_move v0+8
-;;                                     v6 = load.i64 notrap aligned readonly can_move v5+16
+;;                                     v5 = load.i64 notrap aligned readonly can_move region1 v0+8
+;;                                     v6 = load.i64 notrap aligned readonly can_move region1 v5+16
 ;;                                     v8 = load.i64 notrap aligned v6
-;;                                     v7 = load.i64 notrap aligned readonly can_move v5+8
+;;                                     v7 = load.i64 notrap aligned readonly can_move region1 v5+8
 ;;                                     v9 = icmp uge v8, v7
 ;;                                     brif v9, block1, block2
 ;;
@@ -37,7 +40,7 @@
 ;;
 ;;                                 block2:
 ;;                                     v4 = iconst.i32 0
-;; @0027                               v25 = load.i64 notrap aligned readonly can_move v0+48
+;; @0027                               v25 = load.i64 notrap aligned readonly can_move region1 v0+48
 ;; @002f                               v29 = iconst.i32 4
 ;; @0021                               jump block4(v4, v2)  ; v4 = 0
 ;;
@@ -55,7 +58,7 @@
 ;;                                 block7:
 ;; @0027                               v24 = uextend.i64 v23
 ;; @0027                               v26 = iadd.i64 v25, v24
-;; @0027                               v27 = load.i32 little v26
+;; @0027                               v27 = load.i32 little region0 v26
 ;;                                     v38 = iconst.i32 4
 ;;                                     v39 = iadd.i32 v23, v38  ; v38 = 4
 ;; @0038                               v33 = icmp ult v39, v3
