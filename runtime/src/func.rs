@@ -61,10 +61,12 @@ pub(crate) struct HostFunc {
 }
 
 impl HostFunc {
-    fn new(ty: FuncType, type_id: u32, func: Box<RawHostFn>) -> HostFunc {
+    /// A host function whose generated-code entry point is `entry`: [`host_entry`], or the
+    /// [`typed_host_entry`] of the closure type `func` was boxed from.
+    fn new(ty: FuncType, type_id: u32, func: Box<RawHostFn>, entry: HostEntry) -> HostFunc {
         let ctx = Box::new(HostContext {
             magic: HOST_CONTEXT_MAGIC,
-            entry: host_entry,
+            entry,
             type_id,
             ty,
             func,
@@ -132,7 +134,7 @@ impl Func {
         f: impl Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
     ) -> Func {
         let raw = dynamic_host_fn(ty.clone(), f);
-        Func::from_raw_host_fn(store, ty, raw)
+        Func::from_raw_host_fn(store, ty, raw, host_entry)
     }
 
     /// A host function from a Rust closure on native values: `Fn(&mut Caller, A1, A2, ...) -> R`
@@ -140,14 +142,19 @@ impl Func {
     /// of those, or a `Result` of either with [`Trap`]. The type comes from the signature, and
     /// calls from Wasm read and write the values in place: no [`Val`]s, no allocation.
     pub fn wrap<Params, Results>(store: &mut Store, f: impl IntoHostFunc<Params, Results>) -> Func {
-        let (ty, raw) = f.into_host_func();
-        Func::from_raw_host_fn(store, ty, raw)
+        let parts = f.into_host_func();
+        Func::from_raw_host_fn(store, parts.ty, parts.func, parts.entry)
     }
 
-    fn from_raw_host_fn(store: &mut Store, ty: FuncType, raw: Box<RawHostFn>) -> Func {
+    fn from_raw_host_fn(
+        store: &mut Store,
+        ty: FuncType,
+        raw: Box<RawHostFn>,
+        entry: HostEntry,
+    ) -> Func {
         let type_id = store.engine().type_id(&ty);
         let inner = store.inner_mut();
-        let data = FuncData::Host(HostFunc::new(ty, type_id, raw));
+        let data = FuncData::Host(HostFunc::new(ty, type_id, raw, entry));
         Func {
             store: inner.id,
             index: StoreInner::push(&mut inner.funcs, data),
@@ -328,12 +335,8 @@ fn invoke_host(
     slots: &mut [u128],
 ) -> Result<(), Trap> {
     let mut caller = Caller { store, instance };
-    catch_unwind(AssertUnwindSafe(|| (ctx.func)(&mut caller, slots))).unwrap_or_else(|panic| {
-        Err(Trap::Host(format!(
-            "host function panicked: {}",
-            panic_message(&*panic)
-        )))
-    })
+    catch_unwind(AssertUnwindSafe(|| (ctx.func)(&mut caller, slots)))
+        .unwrap_or_else(|panic| Err(panicked(&*panic)))
 }
 
 /// Wraps a closure on [`Val`]s of type `ty` into one on raw slots: decodes the parameters,
@@ -376,18 +379,90 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The entry point of every host function, called by `wasm_to_host` trampolines. Returns 0
-/// with the results in `values`, or 1 after recording the trap in the current activation (the
-/// trampoline then traps with `HostError`, which lands in that activation).
+/// The entry point of [`Func::new`] host functions, called by `wasm_to_host` trampolines: runs
+/// the context's closure through its vtable (see [`enter_host`]).
 ///
 /// # Safety
-/// Called by generated code only: `ctx` is a live host context, `caller_vmctx` the calling
-/// instance's VMContext, `values` holds `len` slots.
+/// As for [`enter_host`].
 unsafe extern "C" fn host_entry(
     ctx: *mut HostContext,
     caller_vmctx: *mut u8,
     values: *mut u128,
     len: u32,
+) -> u32 {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        enter_host(
+            ctx,
+            caller_vmctx,
+            values,
+            len,
+            true,
+            |ctx, caller, slots| (ctx.func)(caller, slots),
+        )
+    }
+}
+
+/// The entry point of a [`Func::wrap`] host function whose closure on raw slots has type `C`:
+/// as [`host_entry`], but calling `C` directly, where the compiler can inline it.
+///
+/// # Safety
+/// As for [`enter_host`]; in addition, the context's closure must have been boxed from a `C`.
+unsafe extern "C" fn typed_host_entry<C>(
+    ctx: *mut HostContext,
+    caller_vmctx: *mut u8,
+    values: *mut u128,
+    len: u32,
+) -> u32
+where
+    C: Fn(&mut Caller<'_>, &mut [u128]) -> Result<(), Trap>,
+{
+    // SAFETY: forwarded to the caller, who also guarantees that the context's closure was
+    // boxed from a `C`: the data pointer of the box points at one.
+    unsafe {
+        enter_host(
+            ctx,
+            caller_vmctx,
+            values,
+            len,
+            false,
+            |ctx, caller, slots| {
+                let closure = &*std::ptr::from_ref::<RawHostFn>(&*ctx.func).cast::<C>();
+                closure(caller, slots)
+            },
+        )
+    }
+}
+
+/// The entry point [`typed_host_entry`] gives closures of the type of `_closure`.
+fn typed_entry_of<C>(_closure: &C) -> HostEntry
+where
+    C: Fn(&mut Caller<'_>, &mut [u128]) -> Result<(), Trap>,
+{
+    typed_host_entry::<C>
+}
+
+/// What every entry point does around the closure: finds the store of the current activation,
+/// checks the slots (if `check_slots`), runs `run` with a [`Caller`] and turns a panic into a
+/// trap. Returns 0 with the results in `values`, or 1 after recording the trap in the current
+/// activation (the trampoline then traps with `HostError`, which lands in that activation).
+///
+/// The slot check guards the dynamic entry; a typed entry skips it (a debug assertion stays):
+/// the trampoline passes the slots of the import's type, and linking made sure that type is
+/// the function's.
+///
+/// # Safety
+/// Called by generated code only: `ctx` is a live host context, `caller_vmctx` the calling
+/// instance's VMContext, `values` holds `len` slots, at least `array_slots()` of the context's
+/// type when `check_slots` is false.
+#[inline(always)]
+unsafe fn enter_host(
+    ctx: *mut HostContext,
+    caller_vmctx: *mut u8,
+    values: *mut u128,
+    len: u32,
+    check_slots: bool,
+    run: impl FnOnce(&HostContext, &mut Caller<'_>, &mut [u128]) -> Result<(), Trap>,
 ) -> u32 {
     let activation = traphandlers::current_activation();
     if activation.is_null() {
@@ -397,16 +472,33 @@ unsafe extern "C" fn host_entry(
     // SAFETY: the current activation lives on this thread's stack until its call returns.
     let activation = unsafe { &*activation };
     let store = activation.store();
+    // SAFETY: the context lives as long as its store, which outlives the call.
+    let ctx = unsafe { &*ctx };
+    let slots_needed = ctx.ty.array_slots();
+    let slots_missing = || (len as usize) < slots_needed || (slots_needed > 0 && values.is_null());
+    debug_assert!(check_slots || !slots_missing());
     let outcome = if store.is_null() {
         Err(Trap::Host(
             "host function called outside a store".to_string(),
         ))
+    } else if check_slots && slots_missing() {
+        Err(slot_count_error(&ctx.ty, len))
     } else {
-        // SAFETY: the activation's store is borrowed mutably by the call that entered generated
-        // code and not used by it until we return; the context and slots come from generated
-        // code per the contract above. `invoke_host` catches the closure's panics; nothing else
-        // here panics.
-        unsafe { call_from_wasm(&mut *store, &*ctx, caller_vmctx, values, len) }
+        let slots: &mut [u128] = if slots_needed == 0 {
+            &mut []
+        } else {
+            // SAFETY: generated code passes `len >= slots_needed` valid slots.
+            unsafe { std::slice::from_raw_parts_mut(values, slots_needed) }
+        };
+        let mut caller = Caller {
+            // SAFETY: the activation's store is borrowed mutably by the call that entered
+            // generated code and not used by it until we return.
+            store: unsafe { &mut *store },
+            // SAFETY: generated code passes its own VMContext.
+            instance: unsafe { instance_of_vmctx(caller_vmctx) },
+        };
+        catch_unwind(AssertUnwindSafe(|| run(ctx, &mut caller, slots)))
+            .unwrap_or_else(|panic| Err(panicked(&*panic)))
     };
     match outcome {
         Ok(()) => 0,
@@ -417,30 +509,10 @@ unsafe extern "C" fn host_entry(
     }
 }
 
-/// Runs the closure on the slots generated code passed.
-///
-/// # Safety
-/// `values` must point to `len` writable slots; `caller_vmctx` must be null or a VMContext.
-unsafe fn call_from_wasm(
-    store: &mut Store,
-    ctx: &HostContext,
-    caller_vmctx: *mut u8,
-    values: *mut u128,
-    len: u32,
-) -> Result<(), Trap> {
-    let slots_needed = ctx.ty.array_slots();
-    if (len as usize) < slots_needed || (slots_needed > 0 && values.is_null()) {
-        return Err(slot_count_error(&ctx.ty, len));
-    }
-    let slots: &mut [u128] = if slots_needed == 0 {
-        &mut []
-    } else {
-        // SAFETY: generated code passes `len >= slots_needed` valid slots.
-        unsafe { std::slice::from_raw_parts_mut(values, slots_needed) }
-    };
-    // SAFETY: forwarded from the caller.
-    let instance = unsafe { instance_of_vmctx(caller_vmctx) };
-    invoke_host(store, instance, ctx, slots)
+/// The trap a host function's panic becomes.
+#[cold]
+fn panicked(panic: &(dyn std::any::Any + Send)) -> Trap {
+    Trap::Host(format!("host function panicked: {}", panic_message(panic)))
 }
 
 #[cold]
@@ -605,11 +677,28 @@ impl<R: HostReturn> HostReturn for Result<R, Trap> {
     }
 }
 
+/// What [`IntoHostFunc`] makes of a closure (opaque).
+#[doc(hidden)]
+pub struct HostFuncParts {
+    ty: FuncType,
+    func: Box<RawHostFn>,
+    entry: HostEntry,
+}
+
+impl fmt::Debug for HostFuncParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostFuncParts")
+            .field("ty", &self.ty)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A Rust closure [`Func::wrap`] can turn into a host function. `Params` is the tuple of its
 /// parameter types (after the [`Caller`]), `Results` its return type.
 pub trait IntoHostFunc<Params, Results>: Send + Sync + 'static {
-    /// The function's type and its closure on raw slots.
-    fn into_host_func(self) -> (FuncType, Box<RawHostFn>);
+    /// The function's type, its closure on raw slots and the entry point generated code calls.
+    #[doc(hidden)]
+    fn into_host_func(self) -> HostFuncParts;
 }
 
 macro_rules! into_host_func {
@@ -626,18 +715,23 @@ macro_rules! into_host_func {
                 unused_variables,
                 reason = "the type parameters name the values; a closure may take none"
             )]
-            fn into_host_func(self) -> (FuncType, Box<RawHostFn>) {
+            fn into_host_func(self) -> HostFuncParts {
                 let ty = FuncType {
                     params: vec![$($param::TYPE),*],
                     results: R::types(),
                 };
-                let raw: Box<RawHostFn> = Box::new(move |caller, slots| {
+                let raw = move |caller: &mut Caller<'_>, slots: &mut [u128]| {
                     // Callers pass `array_slots()` slots: at least one per parameter.
                     let mut params = slots.iter();
                     $(let $param = $param::from_slot(params.next().copied().unwrap_or(0));)*
                     self(caller, $($param),*).into_slots(slots)
-                });
-                (ty, raw)
+                };
+                let entry = typed_entry_of(&raw);
+                HostFuncParts {
+                    ty,
+                    func: Box::new(raw),
+                    entry,
+                }
             }
         }
     };

@@ -137,6 +137,7 @@ thread_local! {
 }
 
 /// The innermost activation of this thread, null if no generated code is running.
+#[inline]
 pub(crate) fn current_activation() -> *const Activation {
     CURRENT.get()
 }
