@@ -9,10 +9,13 @@
 //! - `proto`: Proto-Faaslets: `faasm-run snapshot FILE`, `--snapshot SNAP`, `--calls N`;
 //! - [`modules`]: reading `.wat`/`.wasm`/`.cwasm` files and compiling or loading them;
 //! - [`cache`]: the artifact cache directory;
-//! - [`error`]: the errors a user sees, one line each (a trap adds its backtrace).
+//! - [`error`]: the errors a user sees, one line each (a trap adds its backtrace);
+//! - [`store`]: the function store (`upload`, `invoke`): module, artifact and Proto-Faaslet
+//!   of each `USER/FUNC`;
+//! - [`scheduler`]: the in-process scheduler: worker pool, Faaslets from Proto-Faaslets,
+//!   chaining and awaiting, timeouts.
 //!
-//! It must not contain `unsafe`; later it also hosts the HTTP server, function registry and
-//! scheduler.
+//! It must not contain `unsafe`; later it also hosts the HTTP server and function store.
 #![forbid(unsafe_code)]
 
 mod bench;
@@ -22,6 +25,8 @@ pub mod error;
 pub mod modules;
 mod proto;
 pub mod run;
+pub mod scheduler;
+pub mod store;
 mod values;
 mod wasi;
 

@@ -1,6 +1,6 @@
 //! `faasm-hostcalls` is the guest's view of the host: WASI preview 1 (`wasi_snapshot_preview1`,
-//! every function of it) today, and later the Faasm `env` interface (input/output, chaining,
-//! state; see `FAASM-ABI.md`). It owns the guest-memory view every host call reads and writes
+//! every function of it) and the Faasm `env` interface ([`faasm`]: input/output, chaining,
+//! memory, configuration flags; the state calls come later; see `FAASM-ABI.md`). It owns the guest-memory view every host call reads and writes
 //! through ([`GuestMemory`]: checked ranges, `EFAULT` for a bad pointer), the per-guest state
 //! ([`WasiCtx`]: arguments, environment, descriptors, standard streams, clocks, randomness),
 //! and the sandbox that keeps every file a guest names under its preopened directories
@@ -32,6 +32,7 @@ mod calls;
 mod clocks;
 mod ctx;
 mod errno;
+pub mod faasm;
 mod fdtable;
 mod linker;
 pub mod memory;
@@ -43,6 +44,10 @@ pub mod types;
 pub use clocks::{ClockId, OsRandom, RandomSource, SeededRandom, SystemClocks, WasiClocks};
 pub use ctx::{DEFAULT_MAX_OPEN_FILES, WasiCtx, WasiCtxBuilder, WasiCtxError, WasiHandle};
 pub use errno::Errno;
+pub use faasm::{
+    CallId, ChainError, ChainResult, Chaining, ENV_MODULE, FaasmCtx, FaasmHandle,
+    add_faasm_to_linker, faasm_signatures,
+};
 pub use linker::{WASI_MODULE, add_to_linker, signatures};
 pub use memory::{GuestError, GuestMemory};
 pub use sandbox::MAX_SYMLINK_HOPS;

@@ -1,0 +1,190 @@
+//! The heap break behind `__sbrk`, `mmap` and `munmap`.
+//!
+//! Wasm memory only grows, so the host keeps a *break*: the end of what `__sbrk` and `mmap`
+//! have handed out, at most the memory's size. It starts at the memory's size, and whenever
+//! the memory's size differs from the last one seen (the guest ran `memory.grow` itself, or
+//! this is the call's first memory call), the break moves to the new end: everything below
+//! belongs to whoever grew it. `mmap` hands out 64 KiB-aligned ranges from the break (growing
+//! memory when needed), `munmap` of the range at the top lowers the break (the pages stay and
+//! are reused, zeroed, by the next `mmap`), `__sbrk` moves it by any amount.
+
+/// A WebAssembly page.
+pub(crate) const PAGE: u64 = 65536;
+
+/// What `__sbrk` and `mmap` return on failure (`(void*)-1`, `MAP_FAILED`).
+pub(crate) const FAILED: i32 = -1;
+
+/// The break, and the memory size it was last synchronised with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Heap {
+    brk: u64,
+    seen_size: Option<u64>,
+}
+
+/// A memory the heap grows: its size in bytes, and growth by whole pages.
+pub(crate) trait GrowMemory {
+    /// The size in bytes.
+    fn size(&mut self) -> u64;
+    /// Grows by `pages`; false if the memory cannot grow that far.
+    fn grow(&mut self, pages: u64) -> bool;
+    /// Zeroes `[start, end)` (inside the memory).
+    fn zero(&mut self, start: u64, end: u64);
+}
+
+fn round_up(n: u64) -> u64 {
+    n.div_ceil(PAGE) * PAGE
+}
+
+impl Heap {
+    /// Moves the break to the memory's end if the memory changed size behind our back.
+    fn sync(&mut self, memory: &mut impl GrowMemory) -> u64 {
+        let size = memory.size();
+        if self.seen_size != Some(size) {
+            self.brk = size;
+            self.seen_size = Some(size);
+        }
+        size
+    }
+
+    /// Makes the memory at least `end` bytes long.
+    fn ensure(&mut self, memory: &mut impl GrowMemory, size: u64, end: u64) -> bool {
+        if end <= size {
+            return true;
+        }
+        if end > u64::from(u32::MAX) + 1 || !memory.grow((end - size).div_ceil(PAGE)) {
+            return false;
+        }
+        self.seen_size = Some(memory.size());
+        true
+    }
+
+    /// `__sbrk(increment)`: the old break, or [`FAILED`].
+    pub(crate) fn sbrk(&mut self, memory: &mut impl GrowMemory, increment: i32) -> i32 {
+        let size = self.sync(memory);
+        let old = self.brk;
+        let Some(new) = old.checked_add_signed(i64::from(increment)) else {
+            return FAILED;
+        };
+        if !self.ensure(memory, size, new) {
+            return FAILED;
+        }
+        self.brk = new;
+        old as u32 as i32
+    }
+
+    /// Anonymous `mmap` of `len` bytes: a 64 KiB-aligned address, or [`FAILED`].
+    pub(crate) fn mmap(&mut self, memory: &mut impl GrowMemory, len: u32) -> i32 {
+        if len == 0 {
+            return FAILED;
+        }
+        let size = self.sync(memory);
+        let start = round_up(self.brk);
+        let end = start + round_up(u64::from(len));
+        if !self.ensure(memory, size, end) {
+            return FAILED;
+        }
+        // Pages below the old size may hold what an earlier munmap gave back: anonymous
+        // mappings start zeroed.
+        if start < size {
+            memory.zero(start, end.min(size));
+        }
+        self.brk = end;
+        start as u32 as i32
+    }
+
+    /// `munmap(addr, len)` of a range already checked to lie in memory: lowers the break if
+    /// the range reaches it. Always 0.
+    pub(crate) fn munmap(&mut self, memory: &mut impl GrowMemory, addr: u32, len: u32) -> i32 {
+        self.sync(memory);
+        let start = u64::from(addr);
+        let end = start + round_up(u64::from(len));
+        if start < self.brk && end >= self.brk {
+            self.brk = start;
+        }
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A memory of `pages` pages with a limit, recording zeroed ranges.
+    struct Fake {
+        pages: u64,
+        max: u64,
+        zeroed: Vec<(u64, u64)>,
+    }
+
+    impl GrowMemory for Fake {
+        fn size(&mut self) -> u64 {
+            self.pages * PAGE
+        }
+        fn grow(&mut self, pages: u64) -> bool {
+            if self.pages + pages > self.max {
+                return false;
+            }
+            self.pages += pages;
+            true
+        }
+        fn zero(&mut self, start: u64, end: u64) {
+            self.zeroed.push((start, end));
+        }
+    }
+
+    fn fake(pages: u64, max: u64) -> Fake {
+        Fake {
+            pages,
+            max,
+            zeroed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn sbrk_moves_the_break_and_grows_memory() {
+        let mut mem = fake(1, 4);
+        let mut heap = Heap::default();
+        assert_eq!(heap.sbrk(&mut mem, 0), 65536);
+        assert_eq!(heap.sbrk(&mut mem, 100), 65536);
+        assert_eq!(mem.pages, 2);
+        assert_eq!(heap.sbrk(&mut mem, 0), 65636);
+        assert_eq!(heap.sbrk(&mut mem, -36), 65636);
+        assert_eq!(heap.sbrk(&mut mem, 0), 65600);
+        // Past the limit: refused, nothing moves.
+        assert_eq!(heap.sbrk(&mut mem, 3 * 65536), FAILED);
+        assert_eq!(heap.sbrk(&mut mem, 0), 65600);
+        assert_eq!(heap.sbrk(&mut mem, -70000), FAILED);
+    }
+
+    #[test]
+    fn mmap_hands_out_aligned_pages_and_munmap_gives_the_top_back() {
+        let mut mem = fake(2, 8);
+        let mut heap = Heap::default();
+        let a = heap.mmap(&mut mem, 10);
+        assert_eq!(a, 2 * 65536);
+        assert_eq!(mem.pages, 3);
+        let b = heap.mmap(&mut mem, 65537);
+        assert_eq!(b, 3 * 65536);
+        assert_eq!(mem.pages, 5);
+        // Not at the top: nothing changes.
+        assert_eq!(heap.munmap(&mut mem, a as u32, 10), 0);
+        assert_eq!(heap.mmap(&mut mem, 1), 5 * 65536);
+        // At the top: the next mmap reuses the range, zeroed.
+        assert_eq!(heap.munmap(&mut mem, 5 * 65536, 1), 0);
+        assert_eq!(heap.mmap(&mut mem, 100), 5 * 65536);
+        assert_eq!(mem.zeroed, [(5 * 65536, 6 * 65536)]);
+        assert_eq!(mem.pages, 6);
+        assert_eq!(heap.mmap(&mut mem, 0), FAILED);
+        assert_eq!(heap.mmap(&mut mem, 3 * 65536), FAILED);
+    }
+
+    #[test]
+    fn growth_by_the_guest_moves_the_break() {
+        let mut mem = fake(1, 8);
+        let mut heap = Heap::default();
+        assert_eq!(heap.sbrk(&mut mem, 8), 65536);
+        mem.pages = 3; // memory.grow by the guest's own allocator
+        assert_eq!(heap.sbrk(&mut mem, 0), 3 * 65536);
+        assert_eq!(heap.mmap(&mut mem, 1), 3 * 65536);
+    }
+}

@@ -1,0 +1,310 @@
+//! Running one call on a Faaslet: its WASI and `env` contexts, the entry point the ABI names
+//! (`_start`, or a function-table entry), the outcome as a [`CallResult`], the reset after it;
+//! and the [`Chaining`] its guest chains and awaits through.
+
+use super::function::{FunctionEntry, Warm};
+use super::{CallRequest, CallResult, Failure, Inner, Job, SchedulerError, Tree};
+use faasm_hostcalls::{CallId, ChainError, ChainResult, Chaining, FaasmCtx, Output, WritePipe};
+use faasm_runtime::{Extern, Func, Trap, TrapCode, Val, ValType};
+use std::cell::Cell;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// The table clang and wasm-ld export with `--export-table`.
+const FUNCTION_TABLE: &str = "__indirect_function_table";
+
+thread_local! {
+    /// Calls running on this thread: the one a worker took, and callees its awaits run inline.
+    static ACTIVE_CALLS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// How many callees run nested inside awaits on this thread now (0 when only one call runs).
+pub(super) fn inline_depth() -> u32 {
+    ACTIVE_CALLS.get().saturating_sub(1)
+}
+
+/// Counts a call as active on this thread while it lives.
+struct Active;
+
+impl Active {
+    fn enter() -> Active {
+        ACTIVE_CALLS.set(ACTIVE_CALLS.get() + 1);
+        Active
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        ACTIVE_CALLS.set(ACTIVE_CALLS.get().saturating_sub(1));
+    }
+}
+
+/// Runs `job` as call `id` on a Faaslet of its function and returns what it did. `cap` (an
+/// await's deadline, for a callee run inline) shortens the call's timeout.
+pub(super) fn execute(
+    inner: &Arc<Inner>,
+    id: CallId,
+    job: Job,
+    cap: Option<Instant>,
+) -> CallResult {
+    let started = Instant::now();
+    let Job {
+        entry,
+        request,
+        tree,
+    } = job;
+    let mut timeout = request.timeout.or(inner.config.default_timeout);
+    if let Some(cap) = cap {
+        let left = cap.saturating_duration_since(started);
+        timeout = Some(timeout.map_or(left, |t| t.min(left)));
+    }
+    let mut warm = match entry.take() {
+        Ok(warm) => warm,
+        Err(reason) => return CallResult::not_started(id, reason),
+    };
+
+    let limit = inner.config.max_captured_stdio;
+    let (stdout, stderr) = (WritePipe::with_limit(limit), WritePipe::with_limit(limit));
+    let (out, err) = if inner.config.echo_stdio {
+        (Output::Tee(stdout.clone()), Output::Tee(stderr.clone()))
+    } else {
+        (Output::Pipe(stdout.clone()), Output::Pipe(stderr.clone()))
+    };
+    let wasi = entry
+        .function
+        .wasi_builder()
+        .arg(&entry.name)
+        .args(request.cmdline.split_whitespace())
+        .stdout(out)
+        .stderr(err)
+        .build();
+    match wasi {
+        Ok(ctx) => drop(warm.wasi.replace(ctx)),
+        Err(error) => {
+            entry.give_back(warm, inner.config.max_idle_faaslets);
+            return CallResult::not_started(id, format!("cannot set up WASI: {error}"));
+        }
+    }
+    let chaining = CallChaining {
+        scheduler: Arc::downgrade(inner),
+        entry: Arc::clone(&entry),
+        tree,
+        deadline: timeout.map(|t| started + t),
+    };
+    let func_ptr = request.func_ptr.max(0);
+    warm.faasm.replace(
+        FaasmCtx::new()
+            .with_input(request.input)
+            .with_func_index(func_ptr)
+            .with_conf_flags(Arc::clone(&inner.conf_flags))
+            .with_chaining(Arc::new(chaining))
+            .with_await_timeout(inner.config.await_timeout),
+    );
+    warm.store.set_timeout(timeout);
+
+    let outcome = {
+        let _active = Active::enter();
+        run_entry(&mut warm, func_ptr)
+    };
+    let (return_value, failure) = match outcome {
+        Err(reason) => (1, Some(Failure::Setup(reason))),
+        Ok(Ok(values)) => {
+            let value = match values.first() {
+                Some(Val::I32(value)) => *value,
+                _ => 0,
+            };
+            (value, (value != 0).then_some(Failure::NonZero(value)))
+        }
+        Ok(Err(Trap::Exit(code))) => (code, (code != 0).then_some(Failure::Exit(code))),
+        Ok(Err(Trap::Wasm(TrapCode::Interrupt))) => {
+            (1, Some(Failure::Timeout(timeout.unwrap_or_default())))
+        }
+        Ok(Err(trap)) => {
+            let backtrace = warm.store.last_backtrace().cloned();
+            (1, Some(Failure::Trap { trap, backtrace }))
+        }
+    };
+    // The call's context goes (and with it the chaining, which holds the invocation's tree).
+    let output = warm.faasm.replace(FaasmCtx::new()).take_output();
+    if warm.faaslet.reset(&mut warm.store).is_ok() {
+        entry.give_back(warm, inner.config.max_idle_faaslets);
+    }
+    CallResult {
+        id,
+        return_value,
+        output,
+        stdout: stdout.take(),
+        stderr: stderr.take(),
+        failure,
+        duration: started.elapsed(),
+    }
+}
+
+/// Calls the entry the ABI names: `_start`, or table entry `func_ptr` with no argument or the
+/// input as an integer. `Err` is a reason the call could not start.
+fn run_entry(warm: &mut Warm, func_ptr: i32) -> Result<Result<Vec<Val>, Trap>, String> {
+    let store = &mut warm.store;
+    let instance = warm.faaslet.instance();
+    if func_ptr == 0 {
+        let start = instance
+            .get_func(store, "_start")
+            .ok_or_else(|| "the module exports no `_start`".to_string())?;
+        return Ok(start.call(store, &[]));
+    }
+    let table = instance.get_table(store, FUNCTION_TABLE).or_else(|| {
+        instance
+            .exports(store)
+            .into_iter()
+            .find_map(|(_, item)| match item {
+                Extern::Table(table) => Some(table),
+                _ => None,
+            })
+    });
+    let table = table.ok_or_else(|| {
+        format!(
+            "function pointer {func_ptr}: the module exports no function table (link with \
+             `-Wl,--export-table`)"
+        )
+    })?;
+    let func: Func = match table.get(store, func_ptr as u64) {
+        Some(Val::FuncRef(Some(func))) => func,
+        Some(Val::FuncRef(None)) => return Err(format!("function pointer {func_ptr} is null")),
+        Some(_) => return Err("the exported table does not hold functions".to_string()),
+        None => {
+            return Err(format!(
+                "function pointer {func_ptr} is outside the table of {} entries",
+                table.size(store)
+            ));
+        }
+    };
+    let ty = func.ty(store);
+    let results_ok = matches!(ty.results.as_slice(), [] | [ValType::I32]);
+    let params = match ty.params.as_slice() {
+        [] if results_ok => Vec::new(),
+        [ValType::I32] if results_ok => {
+            let input = warm.faasm.lock().input().to_vec();
+            vec![Val::I32(input_as_int(&input).ok_or_else(|| {
+                format!(
+                    "function pointer {func_ptr} takes an integer, and the input {:?} is not one",
+                    String::from_utf8_lossy(&input)
+                )
+            })?)]
+        }
+        _ => {
+            return Err(format!(
+                "function pointer {func_ptr} has type {ty}; an entry takes no argument or one \
+                 i32 and returns nothing or an i32"
+            ));
+        }
+    };
+    Ok(func.call(store, &params))
+}
+
+/// The input as an `i32` (empty input: 0).
+fn input_as_int(input: &[u8]) -> Option<i32> {
+    let text = std::str::from_utf8(input).ok()?.trim();
+    if text.is_empty() {
+        return Some(0);
+    }
+    text.parse().ok()
+}
+
+/// What one call chains through: calls of its user's functions, in its invocation tree.
+struct CallChaining {
+    scheduler: Weak<Inner>,
+    entry: Arc<FunctionEntry>,
+    tree: Arc<Tree>,
+    /// When the calling call times out: awaits end by then.
+    deadline: Option<Instant>,
+}
+
+impl CallChaining {
+    fn scheduler(&self) -> Result<Arc<Inner>, ChainError> {
+        self.scheduler
+            .upgrade()
+            .ok_or_else(|| ChainError::Rejected("the scheduler shut down".to_string()))
+    }
+
+    fn enqueue(
+        &self,
+        inner: &Inner,
+        entry: Arc<FunctionEntry>,
+        request: CallRequest,
+    ) -> Result<CallId, ChainError> {
+        inner
+            .enqueue(entry, request, &self.tree)
+            .map(|slot| slot.id)
+            .map_err(|error| ChainError::Rejected(error.to_string()))
+    }
+}
+
+impl Chaining for CallChaining {
+    fn chain(&self, name: &str, input: &[u8]) -> Result<CallId, ChainError> {
+        let inner = self.scheduler()?;
+        let entry = inner
+            .function(&self.entry.user, name)
+            .map_err(|error| match error {
+                SchedulerError::UnknownFunction { user, function } => {
+                    ChainError::UnknownFunction(format!("{user}/{function}"))
+                }
+                other => ChainError::Rejected(other.to_string()),
+            })?;
+        self.enqueue(&inner, entry, CallRequest::with_input(input))
+    }
+
+    fn chain_index(&self, func_idx: i32, input: &[u8]) -> Result<CallId, ChainError> {
+        let inner = self.scheduler()?;
+        let request = CallRequest {
+            func_ptr: func_idx,
+            ..CallRequest::with_input(input)
+        };
+        self.enqueue(&inner, Arc::clone(&self.entry), request)
+    }
+
+    fn await_call(&self, id: CallId, timeout: Option<Duration>) -> ChainResult {
+        let Ok(inner) = self.scheduler() else {
+            return ChainResult::failed("the scheduler shut down");
+        };
+        let left = self
+            .deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        let timeout = match (timeout, left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let result = inner.await_call(id, timeout);
+        ChainResult {
+            return_value: result.return_value,
+            output: result.output.clone(),
+            failure: result.failure.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_as_integers() {
+        assert_eq!(input_as_int(b""), Some(0));
+        assert_eq!(input_as_int(b" 42\n"), Some(42));
+        assert_eq!(input_as_int(b"-7"), Some(-7));
+        assert_eq!(input_as_int(b"x"), None);
+        assert_eq!(input_as_int(&[0xff]), None);
+    }
+
+    #[test]
+    fn nested_calls_count_on_their_thread() {
+        assert_eq!(inline_depth(), 0);
+        let outer = Active::enter();
+        assert_eq!(inline_depth(), 0);
+        {
+            let _inner = Active::enter();
+            assert_eq!(inline_depth(), 1);
+        }
+        assert_eq!(inline_depth(), 0);
+        drop(outer);
+        assert_eq!(ACTIVE_CALLS.get(), 0);
+    }
+}

@@ -1,0 +1,198 @@
+//! Registered functions: a Proto-Faaslet and what its calls get through WASI, and the idle
+//! Faaslets kept for later calls.
+
+use super::{SchedulerError, lock};
+use faasm_hostcalls::{FaasmCtx, FaasmHandle, WasiCtx, WasiHandle, add_faasm_to_linker};
+use faasm_runtime::{ImportKind, Linker, Module, Store};
+use faasm_snapshot::{Faaslet, Snapshot};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// A function the scheduler can run: its Proto-Faaslet, and what its calls see through WASI
+/// besides their command line and captured stdio.
+#[derive(Debug, Clone)]
+pub struct Function {
+    snapshot: Snapshot,
+    preopens: Vec<(PathBuf, String)>,
+    env: Vec<(String, String)>,
+}
+
+impl Function {
+    /// A function from a Proto-Faaslet prepared with the host interface's imports (see
+    /// [`Function::prepare`]).
+    pub fn new(snapshot: Snapshot) -> Function {
+        Function {
+            snapshot,
+            preopens: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Checks that the host interface (WASI and the Faasm `env` calls) provides every import of
+    /// `module` (naming every missing one otherwise), then initialises it and captures its
+    /// Proto-Faaslet. Chaining during initialisation traps.
+    pub fn prepare(module: &Module) -> Result<Function, SchedulerError> {
+        let mut store = Store::new(module.engine());
+        let mut linker = Linker::new();
+        link(&mut linker, &mut store);
+        let missing = missing_imports(&linker, module);
+        if !missing.is_empty() {
+            return Err(SchedulerError::MissingImports(missing));
+        }
+        Ok(Function::new(Snapshot::prepare(
+            &mut store, &linker, module,
+        )?))
+    }
+
+    /// Every import of `module` the host interface (WASI and the Faasm `env` calls) does not
+    /// provide, as `module.name (type)`: empty if the module links.
+    pub fn missing_imports(module: &Module) -> Vec<String> {
+        let mut store = Store::new(module.engine());
+        let mut linker = Linker::new();
+        link(&mut linker, &mut store);
+        missing_imports(&linker, module)
+    }
+
+    /// Preopens host directory `host` as `guest` in every call.
+    pub fn preopen_dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Function {
+        self.preopens.push((host.into(), guest.into()));
+        self
+    }
+
+    /// Sets an environment variable for every call.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Function {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The Proto-Faaslet.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// A WASI context builder with this function's environment and preopens.
+    pub(super) fn wasi_builder(&self) -> faasm_hostcalls::WasiCtxBuilder {
+        let mut builder = WasiCtx::builder().envs(self.env.iter().cloned());
+        for (host, guest) in &self.preopens {
+            builder = builder.preopen_dir(host, guest);
+        }
+        builder
+    }
+}
+
+/// Where the scheduler finds functions that are not registered (a function store on disk,
+/// for example). A function it returns is registered for later calls.
+pub trait FunctionSource: Send + Sync {
+    /// The function `user/name`: `Ok(None)` if there is none, `Err` with a reason if it
+    /// exists but cannot be loaded.
+    fn load(&self, user: &str, name: &str) -> Result<Option<Function>, String>;
+}
+
+/// Defines WASI (with an empty context) and the Faasm `env` interface (with an empty context)
+/// in `linker`.
+fn link(linker: &mut Linker, store: &mut Store) -> (WasiHandle, FaasmHandle) {
+    // An empty builder has nothing that can fail.
+    let wasi_ctx = WasiCtx::builder()
+        .build()
+        .unwrap_or_else(|_| unreachable!("an empty WASI context always builds"));
+    let wasi = faasm_hostcalls::add_to_linker(linker, store, wasi_ctx);
+    let faasm = add_faasm_to_linker(linker, store, FaasmCtx::new());
+    (wasi, faasm)
+}
+
+/// Every import of `module` that `linker` lacks, as `module.name (type)`.
+pub(crate) fn missing_imports(linker: &Linker, module: &Module) -> Vec<String> {
+    linker
+        .unresolved_imports(module)
+        .iter()
+        .map(|import| {
+            let ty = match &import.kind {
+                ImportKind::Func(index) => module
+                    .info()
+                    .types
+                    .get(*index as usize)
+                    .map_or_else(|| "(func)".to_string(), ToString::to_string),
+                ImportKind::Table(ty) => ty.to_string(),
+                ImportKind::Memory(ty) => ty.to_string(),
+                ImportKind::Global(ty) => ty.to_string(),
+            };
+            format!("{}.{} {ty}", import.module, import.name)
+        })
+        .collect()
+}
+
+/// A Faaslet of a function in its own store, with the handles its host functions read.
+pub(super) struct Warm {
+    pub(super) store: Store,
+    pub(super) faaslet: Faaslet,
+    pub(super) wasi: WasiHandle,
+    pub(super) faasm: FaasmHandle,
+}
+
+impl Warm {
+    /// A new Faaslet of `function`, copy-on-write from its snapshot.
+    fn spawn(function: &Function) -> Result<Warm, String> {
+        let snapshot = &function.snapshot;
+        let mut store = Store::new(snapshot.module().engine());
+        let mut linker = Linker::new();
+        let (wasi, faasm) = link(&mut linker, &mut store);
+        let faaslet = snapshot
+            .spawn(&mut store, &linker)
+            .map_err(|e| format!("cannot spawn a Faaslet: {e}"))?;
+        Ok(Warm {
+            store,
+            faaslet,
+            wasi,
+            faasm,
+        })
+    }
+}
+
+/// A registered function and its idle Faaslets.
+pub(crate) struct FunctionEntry {
+    pub(super) user: String,
+    pub(super) name: String,
+    pub(super) function: Function,
+    idle: Mutex<Vec<Warm>>,
+}
+
+impl FunctionEntry {
+    pub(super) fn new(user: &str, name: &str, function: Function) -> FunctionEntry {
+        FunctionEntry {
+            user: user.to_string(),
+            name: name.to_string(),
+            function,
+            idle: Mutex::default(),
+        }
+    }
+
+    /// An idle Faaslet, or a new one.
+    pub(super) fn take(&self) -> Result<Warm, String> {
+        if let Some(warm) = lock(&self.idle).pop() {
+            return Ok(warm);
+        }
+        Warm::spawn(&self.function)
+    }
+
+    /// Keeps a Faaslet (already reset) for later calls, if fewer than `max` are idle.
+    pub(super) fn give_back(&self, warm: Warm, max: usize) {
+        let mut idle = lock(&self.idle);
+        if idle.len() < max {
+            idle.push(warm);
+            return;
+        }
+        drop(idle);
+        // Dropped outside the lock: its memory goes back to the engine's pool.
+        drop(warm);
+    }
+}
+
+impl fmt::Debug for FunctionEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FunctionEntry")
+            .field("user", &self.user)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,731 @@
+//! The in-process scheduler with WAT guests: entry points, results and failures, chaining by
+//! name and by table index, the 100-call fan-out on two workers (each callee awaiting its own
+//! callee), timeouts of calls and of awaits, reset between calls, and concurrent invokers.
+
+use faasm::scheduler::{
+    CallRequest, CallResult, Failure, Function, FunctionSource, Scheduler, SchedulerConfig,
+    SchedulerError,
+};
+use faasm_runtime::{Engine, Module, Trap, TrapCode};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const USER: &str = "demo";
+
+/// A bump `malloc` from 64 KiB up (memory of at least 2 pages); globals are reset after every
+/// call, so each call starts from an empty heap.
+const MALLOC: &str = r#"
+    (global $heap (mut i32) (i32.const 65536))
+    (func $malloc (export "malloc") (param i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $heap))
+      (global.set $heap (i32.add (global.get $heap) (local.get 0)))
+      (local.get $p))"#;
+
+const IO: &str = r#"
+    (import "env" "__faasm_read_input" (func $read (param i32 i32) (result i32)))
+    (import "env" "__faasm_write_output" (func $write (param i32 i32)))"#;
+
+const CHAIN: &str = r#"
+    (import "env" "__faasm_chain_name" (func $chain (param i32 i32 i32) (result i32)))
+    (import "env" "__faasm_await_call" (func $await (param i32) (result i32)))
+    (import "env" "__faasm_await_call_output" (func $await_out (param i32 i32 i32) (result i32)))"#;
+
+/// `leaf`: output = the 4-byte input + 1.
+fn leaf_wat() -> String {
+    format!(
+        r#"(module {IO}
+            (memory (export "memory") 1)
+            (func (export "_start")
+              (drop (call $read (i32.const 0) (i32.const 4)))
+              (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+              (call $write (i32.const 0) (i32.const 4))))"#
+    )
+}
+
+/// `child`: chains `leaf` with its input, awaits its output, outputs twice that.
+fn child_wat() -> String {
+    format!(
+        r#"(module {IO} {CHAIN}
+            (memory (export "memory") 2)
+            (data (i32.const 100) "leaf\00")
+            {MALLOC}
+            (func (export "_start") (local $id i32)
+              (drop (call $read (i32.const 0) (i32.const 4)))
+              (local.set $id (call $chain (i32.const 100) (i32.const 0) (i32.const 4)))
+              (if (call $await_out (local.get $id) (i32.const 8) (i32.const 12))
+                (then unreachable))
+              (if (i32.ne (i32.load (i32.const 12)) (i32.const 4)) (then unreachable))
+              (i32.store (i32.const 16)
+                (i32.mul (i32.load (i32.load (i32.const 8))) (i32.const 2)))
+              (call $write (i32.const 16) (i32.const 4))))"#
+    )
+}
+
+/// `fanout`: chains `n` children with inputs 0..n, then awaits each and outputs the sum of
+/// their outputs; returns the number of failed children.
+fn fanout_wat(n: u32) -> String {
+    format!(
+        r#"(module {IO} {CHAIN}
+            (memory (export "memory") 2)
+            (data (i32.const 100) "child\00")
+            {MALLOC}
+            (func (export "_start") (result i32)
+              (local $i i32) (local $sum i32) (local $failed i32)
+              (loop $chain_all
+                (i32.store (i32.const 0) (local.get $i))
+                (i32.store (i32.add (i32.const 1024) (i32.shl (local.get $i) (i32.const 2)))
+                  (call $chain (i32.const 100) (i32.const 0) (i32.const 4)))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br_if $chain_all (i32.lt_u (local.get $i) (i32.const {n}))))
+              (local.set $i (i32.const 0))
+              (loop $await_all
+                (if (call $await_out
+                      (i32.load (i32.add (i32.const 1024) (i32.shl (local.get $i) (i32.const 2))))
+                      (i32.const 8) (i32.const 12))
+                  (then (local.set $failed (i32.add (local.get $failed) (i32.const 1))))
+                  (else (local.set $sum
+                          (i32.add (local.get $sum) (i32.load (i32.load (i32.const 8)))))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br_if $await_all (i32.lt_u (local.get $i) (i32.const {n}))))
+              (i32.store (i32.const 16) (local.get $sum))
+              (call $write (i32.const 16) (i32.const 4))
+              (local.get $failed)))"#
+    )
+}
+
+/// `parent`: chains the function named by its (NUL-terminated) input, awaits it, copies its
+/// output, and returns what the await returned.
+fn parent_wat() -> String {
+    format!(
+        r#"(module {IO} {CHAIN}
+            (memory (export "memory") 2)
+            {MALLOC}
+            (func (export "_start") (result i32) (local $code i32)
+              (drop (call $read (i32.const 256) (i32.const 200)))
+              (local.set $code
+                (call $await_out (call $chain (i32.const 256) (i32.const 0) (i32.const 0))
+                  (i32.const 8) (i32.const 12)))
+              (call $write (i32.load (i32.const 8)) (i32.load (i32.const 12)))
+              (local.get $code)))"#
+    )
+}
+
+/// Entries in an exported table: 1 returns 7; 2 squares its integer input and outputs it with
+/// `__faasm_get_idx`; 3 chains entry 2 of itself with input "12" and passes its output on.
+fn table_wat() -> String {
+    format!(
+        r#"(module {IO}
+            (import "env" "__faasm_chain_ptr" (func $chain_ptr (param i32 i32 i32) (result i32)))
+            (import "env" "__faasm_await_call_output"
+              (func $await_out (param i32 i32 i32) (result i32)))
+            (import "env" "__faasm_get_idx" (func $idx (result i32)))
+            (memory (export "memory") 2)
+            (table (export "__indirect_function_table") 4 funcref)
+            (elem (i32.const 1) $seven $square $parent)
+            (data (i32.const 200) "12")
+            {MALLOC}
+            (func $seven (result i32) (i32.const 7))
+            (func $square (param $x i32) (result i32)
+              (i32.store (i32.const 0) (i32.mul (local.get $x) (local.get $x)))
+              (i32.store (i32.const 4) (call $idx))
+              (call $write (i32.const 0) (i32.const 8))
+              (i32.const 0))
+            (func $parent (result i32)
+              (drop (call $await_out
+                (call $chain_ptr (i32.const 2) (i32.const 200) (i32.const 2))
+                (i32.const 8) (i32.const 12)))
+              (call $write (i32.load (i32.const 8)) (i32.load (i32.const 12)))
+              (i32.const 0)))"#
+    )
+}
+
+const TRAPPER: &str = r#"(module (func (export "_start") unreachable))"#;
+const SPIN: &str = r#"(module (func (export "_start") (loop $l (br $l))))"#;
+const EXIT3: &str = r#"(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (func (export "_start") (call $exit (i32.const 3))))"#;
+
+/// `hello`: prints "hello\n" on stdout and outputs argc (4 bytes).
+const HELLO: &str = r#"(module
+    (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
+    (import "env" "__faasm_write_output" (func $write (param i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 64) "hello\n")
+    (func (export "_start")
+      (i32.store (i32.const 0) (i32.const 64))
+      (i32.store (i32.const 4) (i32.const 6))
+      (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))
+      (drop (call $sizes (i32.const 32) (i32.const 36)))
+      (call $write (i32.const 32) (i32.const 4))))"#;
+
+/// `counter`: a global bumped by every call, output as 4 bytes (always 1: calls are reset).
+const COUNTER: &str = r#"(module
+    (import "env" "__faasm_write_output" (func $write (param i32 i32)))
+    (memory (export "memory") 1)
+    (global $n (mut i32) (i32.const 0))
+    (func (export "_start")
+      (global.set $n (i32.add (global.get $n) (i32.const 1)))
+      (i32.store (i32.const 0) (global.get $n))
+      (i32.store (i32.const 4) (i32.add (i32.load (i32.const 4)) (i32.const 1)))
+      (call $write (i32.const 0) (i32.const 8))))"#;
+
+/// `bad_chain`: chains a function that does not exist.
+fn bad_chain_wat() -> String {
+    format!(
+        r#"(module {CHAIN}
+            (memory (export "memory") 1)
+            (data (i32.const 0) "nope\00")
+            (func (export "_start")
+              (drop (call $chain (i32.const 0) (i32.const 0) (i32.const 0)))))"#
+    )
+}
+
+fn config(workers: usize) -> SchedulerConfig {
+    SchedulerConfig {
+        workers,
+        ..SchedulerConfig::default()
+    }
+}
+
+fn function(engine: &Engine, wat: &str) -> Function {
+    let module = Module::new(engine, &wat::parse_str(wat).unwrap()).unwrap();
+    Function::prepare(&module).unwrap()
+}
+
+/// A scheduler with every test function registered for [`USER`].
+fn scheduler(config: SchedulerConfig) -> Scheduler {
+    let engine = Engine::default();
+    let scheduler = Scheduler::with_config(&engine, config).unwrap();
+    let functions = [
+        ("leaf", leaf_wat()),
+        ("child", child_wat()),
+        ("fanout", fanout_wat(100)),
+        ("parent", parent_wat()),
+        ("table", table_wat()),
+        ("trapper", TRAPPER.to_string()),
+        ("spin", SPIN.to_string()),
+        ("exit3", EXIT3.to_string()),
+        ("hello", HELLO.to_string()),
+        ("counter", COUNTER.to_string()),
+        ("bad_chain", bad_chain_wat()),
+    ];
+    for (name, wat) in functions {
+        scheduler.register(USER, name, function(&engine, &wat));
+    }
+    scheduler
+}
+
+fn invoke(scheduler: &Scheduler, name: &str, request: CallRequest) -> CallResult {
+    scheduler.invoke(USER, name, request).unwrap()
+}
+
+fn int_output(result: &CallResult) -> i32 {
+    i32::from_le_bytes(result.output[..4].try_into().unwrap())
+}
+
+/// Waits until the results of finished invocations are dropped.
+fn assert_no_results_left(scheduler: &Scheduler) {
+    let start = Instant::now();
+    while scheduler.tracked_calls() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{} results kept",
+            scheduler.tracked_calls()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn fan_out_on_two_workers(config: SchedulerConfig) -> Scheduler {
+    let scheduler = scheduler(config);
+    let start = Instant::now();
+    let result = invoke(&scheduler, "fanout", CallRequest::default());
+    assert_eq!(result.failure, None, "{result:?}");
+    assert_eq!(result.return_value, 0);
+    // Σ 2 (i + 1) for i in 0..100.
+    assert_eq!(int_output(&result), 10_100);
+    assert!(start.elapsed() < Duration::from_secs(30));
+    assert_no_results_left(&scheduler);
+    scheduler
+}
+
+#[test]
+fn fan_out_of_100_awaiting_calls_completes_on_two_workers() {
+    let scheduler = fan_out_on_two_workers(config(2));
+    assert!(scheduler.peak_thread_count() <= scheduler.config().max_threads);
+}
+
+#[test]
+fn fan_out_completes_with_threads_standing_in_for_awaiting_calls() {
+    // No inline runs: every await gives its permit back and the pool grows instead.
+    let scheduler = fan_out_on_two_workers(SchedulerConfig {
+        inline_awaits: false,
+        max_threads: 400,
+        ..config(2)
+    });
+    let peak = scheduler.peak_thread_count();
+    assert!(peak > 2 && peak <= 400, "{peak} threads");
+}
+
+#[test]
+fn fan_out_completes_on_two_threads_when_awaits_run_callees_inline() {
+    // With inline runs, awaits whose callee has not started run it themselves: a pool that
+    // may not grow at all still completes.
+    let scheduler = fan_out_on_two_workers(SchedulerConfig {
+        max_threads: 2,
+        ..config(2)
+    });
+    assert_eq!(scheduler.peak_thread_count(), 2);
+}
+
+#[test]
+fn start_returns_output_stdout_and_arguments() {
+    let scheduler = scheduler(config(2));
+    let result = invoke(
+        &scheduler,
+        "hello",
+        CallRequest {
+            cmdline: "a b  c".to_string(),
+            ..CallRequest::default()
+        },
+    );
+    assert!(result.succeeded(), "{result:?}");
+    assert_eq!(result.stdout, b"hello\n");
+    // argv: the function's name, then the command line.
+    assert_eq!(int_output(&result), 4);
+
+    let result = invoke(
+        &scheduler,
+        "leaf",
+        CallRequest::with_input(41i32.to_le_bytes()),
+    );
+    assert!(result.succeeded());
+    assert_eq!(int_output(&result), 42);
+}
+
+#[test]
+fn every_call_starts_from_the_snapshot() {
+    let scheduler = scheduler(config(2));
+    for _ in 0..5 {
+        let result = invoke(&scheduler, "counter", CallRequest::default());
+        assert_eq!(result.output, [1, 0, 0, 0, 1, 0, 0, 0]);
+    }
+}
+
+#[test]
+fn traps_exits_and_non_zero_returns_are_failures_with_reasons() {
+    let scheduler = scheduler(config(2));
+    let trapped = invoke(&scheduler, "trapper", CallRequest::default());
+    assert_eq!(trapped.return_value, 1);
+    match &trapped.failure {
+        Some(Failure::Trap { trap, .. }) => {
+            assert_eq!(*trap, Trap::Wasm(TrapCode::UnreachableCodeReached));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(trapped.failure.unwrap().to_string().contains("unreachable"));
+
+    let exited = invoke(&scheduler, "exit3", CallRequest::default());
+    assert_eq!(exited.return_value, 3);
+    assert_eq!(exited.failure, Some(Failure::Exit(3)));
+
+    let seven = invoke(
+        &scheduler,
+        "table",
+        CallRequest {
+            func_ptr: 1,
+            ..CallRequest::default()
+        },
+    );
+    assert_eq!(seven.return_value, 7);
+    assert_eq!(seven.failure, Some(Failure::NonZero(7)));
+
+    let bad_chain = invoke(&scheduler, "bad_chain", CallRequest::default());
+    let reason = bad_chain.failure.unwrap().to_string();
+    assert!(reason.contains("__faasm_chain_name"), "{reason}");
+    assert!(reason.contains("no function `demo/nope`"), "{reason}");
+}
+
+#[test]
+fn failures_reach_the_awaiting_caller() {
+    let scheduler = scheduler(config(2));
+    let result = invoke(&scheduler, "parent", CallRequest::with_input("trapper\0"));
+    assert_eq!(result.return_value, 1);
+    assert_eq!(result.failure, Some(Failure::NonZero(1)));
+    let result = invoke(&scheduler, "parent", CallRequest::with_input("exit3\0"));
+    assert_eq!(result.return_value, 3);
+    let result = invoke(&scheduler, "parent", CallRequest::with_input("hello\0"));
+    assert!(result.succeeded(), "{result:?}");
+    assert_eq!(int_output(&result), 1);
+}
+
+#[test]
+fn function_pointers_take_the_input_as_an_integer() {
+    let scheduler = scheduler(config(2));
+    let call = |func_ptr: i32, input: &str| {
+        invoke(
+            &scheduler,
+            "table",
+            CallRequest {
+                func_ptr,
+                input: input.as_bytes().to_vec(),
+                ..CallRequest::default()
+            },
+        )
+    };
+    let squared = call(2, "9");
+    assert!(squared.succeeded(), "{squared:?}");
+    assert_eq!(squared.output, [81, 0, 0, 0, 2, 0, 0, 0]);
+    // Entry 3 chains entry 2 of the same function (`__faasm_chain_ptr`).
+    let chained = call(3, "");
+    assert!(chained.succeeded(), "{chained:?}");
+    assert_eq!(chained.output, [144, 0, 0, 0, 2, 0, 0, 0]);
+
+    let reason = |result: CallResult| match result.failure {
+        Some(Failure::Setup(reason)) => reason,
+        other => panic!("{other:?}"),
+    };
+    assert!(reason(call(2, "x")).contains("not one"));
+    assert!(reason(call(9, "")).contains("outside the table"));
+    assert!(reason(call(0, "")).contains("`_start`"));
+}
+
+#[test]
+fn a_runaway_call_times_out_and_the_worker_lives_on() {
+    let scheduler = scheduler(config(1));
+    let start = Instant::now();
+    let result = invoke(
+        &scheduler,
+        "spin",
+        CallRequest {
+            timeout: Some(Duration::from_millis(100)),
+            ..CallRequest::default()
+        },
+    );
+    assert_eq!(
+        result.failure,
+        Some(Failure::Timeout(Duration::from_millis(100)))
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(result.failure.unwrap().to_string().contains("timed out"));
+    // The default timeout applies when the request has none.
+    let scheduler_default = self::scheduler(SchedulerConfig {
+        default_timeout: Some(Duration::from_millis(50)),
+        ..config(1)
+    });
+    let result = invoke(&scheduler_default, "spin", CallRequest::default());
+    assert!(matches!(result.failure, Some(Failure::Timeout(_))));
+    // The same single worker runs the next call.
+    let result = invoke(
+        &scheduler,
+        "leaf",
+        CallRequest::with_input(1i32.to_le_bytes()),
+    );
+    assert_eq!(int_output(&result), 2);
+}
+
+#[test]
+fn an_await_has_its_own_timeout() {
+    for inline_awaits in [true, false] {
+        let scheduler = scheduler(SchedulerConfig {
+            await_timeout: Some(Duration::from_millis(100)),
+            default_timeout: Some(Duration::from_secs(1)),
+            inline_awaits,
+            ..config(2)
+        });
+        let start = Instant::now();
+        let result = invoke(&scheduler, "parent", CallRequest::with_input("spin\0"));
+        assert_eq!(result.return_value, 1, "inline {inline_awaits}: {result:?}");
+        assert!(
+            start.elapsed() < Duration::from_millis(900),
+            "inline {inline_awaits}: {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
+fn an_await_ends_when_its_caller_times_out() {
+    let scheduler = scheduler(SchedulerConfig {
+        await_timeout: None,
+        default_timeout: Some(Duration::from_secs(1)),
+        inline_awaits: false,
+        ..config(2)
+    });
+    let start = Instant::now();
+    let result = invoke(
+        &scheduler,
+        "parent",
+        CallRequest {
+            input: b"spin\0".to_vec(),
+            timeout: Some(Duration::from_millis(200)),
+            ..CallRequest::default()
+        },
+    );
+    assert!(result.failure.is_some(), "{result:?}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn concurrent_invokers_share_the_pool() {
+    let scheduler = Arc::new(scheduler(config(2)));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let scheduler = Arc::clone(&scheduler);
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let x: i32 = t * 1000 + i;
+                    let result = invoke(
+                        &scheduler,
+                        "child",
+                        CallRequest::with_input(x.to_le_bytes()),
+                    );
+                    assert!(result.succeeded(), "{result:?}");
+                    assert_eq!(int_output(&result), 2 * (x + 1));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_no_results_left(&scheduler);
+}
+
+#[test]
+fn submitted_calls_can_be_waited_for_later() {
+    let scheduler = scheduler(config(2));
+    let handles: Vec<_> = (0..20)
+        .map(|i: i32| {
+            scheduler
+                .submit(USER, "leaf", CallRequest::with_input(i.to_le_bytes()))
+                .unwrap()
+        })
+        .collect();
+    for (i, handle) in handles.into_iter().enumerate() {
+        let id = handle.id();
+        let result = handle.wait();
+        assert_eq!(result.id, id);
+        assert_eq!(int_output(&result), i as i32 + 1);
+    }
+}
+
+#[test]
+fn unknown_functions_and_missing_imports_are_errors() {
+    let scheduler = scheduler(config(1));
+    let error = scheduler
+        .invoke(USER, "nothing", CallRequest::default())
+        .unwrap_err();
+    assert!(matches!(error, SchedulerError::UnknownFunction { .. }));
+    assert_eq!(error.to_string(), "no function demo/nothing");
+
+    let module = Module::new(
+        scheduler.engine(),
+        &wat::parse_str(
+            r#"(module
+                (import "env" "__faasm_read_input" (func (param i32 i32) (result i32)))
+                (import "env" "not_faasm" (func (param i32)))
+                (import "other" "thing" (func)))"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(Function::missing_imports(&module).len(), 2);
+    let error = Function::prepare(&module).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "missing imports: env.not_faasm (func (param i32)), other.thing (func)"
+    );
+}
+
+#[test]
+fn functions_come_from_the_source_when_not_registered() {
+    struct Source(Engine);
+    impl FunctionSource for Source {
+        fn load(&self, user: &str, name: &str) -> Result<Option<Function>, String> {
+            match (user, name) {
+                ("other", "leaf") => Ok(Some(function(&self.0, &leaf_wat()))),
+                ("other", "broken") => Err("corrupt snapshot".to_string()),
+                _ => Ok(None),
+            }
+        }
+    }
+    let scheduler = scheduler(config(1));
+    scheduler.set_source(Arc::new(Source(scheduler.engine().clone())));
+    let result = scheduler
+        .invoke("other", "leaf", CallRequest::with_input(5i32.to_le_bytes()))
+        .unwrap();
+    assert_eq!(int_output(&result), 6);
+    let error = scheduler
+        .invoke("other", "broken", CallRequest::default())
+        .unwrap_err();
+    assert!(error.to_string().contains("corrupt snapshot"));
+    assert!(matches!(
+        scheduler.invoke("other", "none", CallRequest::default()),
+        Err(SchedulerError::UnknownFunction { .. })
+    ));
+}
+
+#[test]
+fn dropping_the_scheduler_stops_its_workers() {
+    let scheduler = scheduler(config(2));
+    let handle = scheduler
+        .submit(
+            USER,
+            "spin",
+            CallRequest {
+                timeout: Some(Duration::from_millis(100)),
+                ..CallRequest::default()
+            },
+        )
+        .unwrap();
+    drop(scheduler);
+    // Either it ran (and timed out) or it was cancelled: it ended either way.
+    assert!(handle.wait().failure.is_some());
+}
+
+/// `pingpong`: chains `leaf` and awaits it, `n` times (the chain + await round trip).
+fn pingpong_wat(n: u32) -> String {
+    format!(
+        r#"(module {CHAIN}
+            (memory (export "memory") 1)
+            (data (i32.const 100) "leaf\00")
+            (func (export "_start") (result i32) (local $i i32) (local $failed i32)
+              (loop $again
+                (local.set $failed (i32.add (local.get $failed)
+                  (call $await (call $chain (i32.const 100) (i32.const 0) (i32.const 4)))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br_if $again (i32.lt_u (local.get $i) (i32.const {n}))))
+              (local.get $failed)))"#
+    )
+}
+
+#[test]
+fn chain_and_await_round_trips() {
+    const N: u32 = 2000;
+    for inline_awaits in [true, false] {
+        let scheduler = scheduler(SchedulerConfig {
+            inline_awaits,
+            ..config(2)
+        });
+        scheduler.register(
+            USER,
+            "pingpong",
+            function(scheduler.engine(), &pingpong_wat(N)),
+        );
+        // Warm up the Faaslets.
+        invoke(&scheduler, "pingpong", CallRequest::default());
+        let start = Instant::now();
+        let result = invoke(&scheduler, "pingpong", CallRequest::default());
+        let per_round_trip = start.elapsed() / N;
+        assert!(result.succeeded(), "{result:?}");
+        eprintln!("chain + await round trip (inline {inline_awaits}): {per_round_trip:?}");
+        assert_no_results_left(&scheduler);
+    }
+}
+
+#[test]
+fn invocations_per_second_of_a_no_op() {
+    const N: usize = 20_000;
+    let scheduler = scheduler(config(2));
+    scheduler.register(
+        USER,
+        "noop",
+        function(scheduler.engine(), r#"(module (func (export "_start")))"#),
+    );
+    invoke(&scheduler, "noop", CallRequest::default());
+    let start = Instant::now();
+    let handles: Vec<_> = (0..N)
+        .map(|_| {
+            scheduler
+                .submit(USER, "noop", CallRequest::default())
+                .unwrap()
+        })
+        .collect();
+    for handle in handles {
+        assert!(handle.wait().succeeded());
+    }
+    let rate = N as f64 / start.elapsed().as_secs_f64();
+    eprintln!("no-op invocations through the scheduler: {rate:.0}/s");
+    assert_no_results_left(&scheduler);
+}
+
+/// `fire`: chains `leaf` `n` times and returns without awaiting.
+const FIRE: &str = r#"(module
+    (import "env" "__faasm_chain_name" (func $chain (param i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 100) "spin\00")
+    (func (export "_start")
+      (drop (call $chain (i32.const 100) (i32.const 0) (i32.const 0)))
+      (drop (call $chain (i32.const 100) (i32.const 0) (i32.const 0)))))"#;
+
+#[test]
+fn chained_calls_nobody_awaits_still_run_and_wait_idle_sees_them() {
+    let scheduler = scheduler(SchedulerConfig {
+        default_timeout: Some(Duration::from_secs(1)),
+        ..config(2)
+    });
+    scheduler.register(USER, "fire", function(scheduler.engine(), FIRE));
+    let start = Instant::now();
+    let result = invoke(&scheduler, "fire", CallRequest::default());
+    assert!(result.succeeded(), "{result:?}");
+    // The two `spin` calls run on to their timeout.
+    assert!(
+        scheduler.tracked_calls() > 0,
+        "{} calls tracked",
+        scheduler.tracked_calls()
+    );
+    assert!(!scheduler.wait_idle(Some(Duration::from_millis(10))));
+    assert!(scheduler.wait_idle(Some(Duration::from_secs(10))));
+    assert!(start.elapsed() >= Duration::from_secs(1));
+    assert_no_results_left(&scheduler);
+}
+
+/// `countdown`: for input n > 0, chains itself with n - 1, awaits it and outputs its output
+/// + 1; for 0, outputs 0.
+fn countdown_wat() -> String {
+    format!(
+        r#"(module {IO} {CHAIN}
+            (memory (export "memory") 2)
+            (data (i32.const 100) "countdown\00")
+            {MALLOC}
+            (func (export "_start") (result i32)
+              (drop (call $read (i32.const 0) (i32.const 4)))
+              (if (i32.eqz (i32.load (i32.const 0)))
+                (then
+                  (call $write (i32.const 0) (i32.const 4))
+                  (return (i32.const 0))))
+              (i32.store (i32.const 0) (i32.sub (i32.load (i32.const 0)) (i32.const 1)))
+              (if (call $await_out (call $chain (i32.const 100) (i32.const 0) (i32.const 4))
+                    (i32.const 8) (i32.const 12))
+                (then (return (i32.const 1))))
+              (i32.store (i32.const 16) (i32.add (i32.load (i32.load (i32.const 8))) (i32.const 1)))
+              (call $write (i32.const 16) (i32.const 4))
+              (i32.const 0)))"#
+    )
+}
+
+#[test]
+fn a_deep_chain_of_awaits_completes_on_two_workers() {
+    for inline_awaits in [true, false] {
+        let scheduler = scheduler(SchedulerConfig {
+            inline_awaits,
+            ..config(2)
+        });
+        scheduler.register(
+            USER,
+            "countdown",
+            function(scheduler.engine(), &countdown_wat()),
+        );
+        let result = invoke(
+            &scheduler,
+            "countdown",
+            CallRequest::with_input(60i32.to_le_bytes()),
+        );
+        assert!(result.succeeded(), "inline {inline_awaits}: {result:?}");
+        assert_eq!(int_output(&result), 60);
+        assert_no_results_left(&scheduler);
+    }
+}
