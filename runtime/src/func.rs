@@ -556,6 +556,11 @@ impl Caller<'_> {
         self.instance?.get_export(self.store, name)
     }
 
+    /// The calling instance's memory 0 as a handle (to grow it, for example), exported or not.
+    pub fn memory(&self) -> Option<Memory> {
+        self.instance?.memory(self.store, 0)
+    }
+
     /// The calling instance's memory 0, if it has one.
     pub fn memory_mut(&mut self) -> Option<&mut [u8]> {
         let memory: Memory = self.instance?.memory(self.store, 0)?;

@@ -101,9 +101,16 @@ impl Instance {
         }
     }
 
-    /// Memory `index` of the instance's memory index space (exported or not).
-    pub(crate) fn memory(&self, store: &Store, index: u32) -> Option<Memory> {
+    /// Memory `index` of the instance's memory index space (imported or defined, exported or
+    /// not): what host functions need to reach memory 0 of a module that does not export it.
+    pub fn memory(&self, store: &Store, index: u32) -> Option<Memory> {
         self.data(store)?.memories.get(index as usize).copied()
+    }
+
+    /// Table `index` of the instance's table index space (imported or defined, exported or
+    /// not): a function table that stock toolchains do not export, for example.
+    pub fn table(&self, store: &Store, index: u32) -> Option<Table> {
+        self.data(store)?.tables.get(index as usize).copied()
     }
 
     fn data<'a>(&self, store: &'a Store) -> Option<&'a InstanceData> {

@@ -5,13 +5,10 @@
 use super::function::{FunctionEntry, Warm};
 use super::{CallRequest, CallResult, Failure, Inner, Job, SchedulerError, Tree};
 use faasm_hostcalls::{CallId, ChainError, ChainResult, Chaining, FaasmCtx, Output, WritePipe};
-use faasm_runtime::{Extern, Func, Trap, TrapCode, Val, ValType};
+use faasm_runtime::{Func, Trap, TrapCode, Val, ValType};
 use std::cell::Cell;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
-
-/// The table clang and wasm-ld export with `--export-table`.
-const FUNCTION_TABLE: &str = "__indirect_function_table";
 
 thread_local! {
     /// Calls running on this thread: the one a worker took, and callees its awaits run inline.
@@ -151,25 +148,14 @@ fn run_entry(warm: &mut Warm, func_ptr: i32) -> Result<Result<Vec<Val>, Trap>, S
             .ok_or_else(|| "the module exports no `_start`".to_string())?;
         return Ok(start.call(store, &[]));
     }
-    let table = instance.get_table(store, FUNCTION_TABLE).or_else(|| {
-        instance
-            .exports(store)
-            .into_iter()
-            .find_map(|(_, item)| match item {
-                Extern::Table(table) => Some(table),
-                _ => None,
-            })
-    });
-    let table = table.ok_or_else(|| {
-        format!(
-            "function pointer {func_ptr}: the module exports no function table (link with \
-             `-Wl,--export-table`)"
-        )
-    })?;
+    // Table 0 is the function table of clang's and rustc's output, exported or not.
+    let table = instance
+        .table(store, 0)
+        .ok_or_else(|| format!("function pointer {func_ptr}: the module has no function table"))?;
     let func: Func = match table.get(store, func_ptr as u64) {
         Some(Val::FuncRef(Some(func))) => func,
         Some(Val::FuncRef(None)) => return Err(format!("function pointer {func_ptr} is null")),
-        Some(_) => return Err("the exported table does not hold functions".to_string()),
+        Some(_) => return Err("table 0 does not hold functions".to_string()),
         None => {
             return Err(format!(
                 "function pointer {func_ptr} is outside the table of {} entries",

@@ -310,8 +310,7 @@ fn guest_malloc(caller: &mut Caller<'_>, call: &'static str, len: u32) -> Result
     }
 }
 
-/// The caller's memory as the heap grows it: its exported memory (the runtime gives host
-/// functions a handle only to exported memories; clang and rustc export `memory`).
+/// The caller's memory 0 as the heap grows it (exported or not).
 struct GuestHeapMemory<'a, 'b> {
     caller: &'a mut Caller<'b>,
     memory: Memory,
@@ -319,23 +318,9 @@ struct GuestHeapMemory<'a, 'b> {
 
 impl<'a, 'b> GuestHeapMemory<'a, 'b> {
     fn of(caller: &'a mut Caller<'b>, call: &'static str) -> Result<Self, Trap> {
-        let exported = match caller.get_export("memory") {
-            Some(Extern::Memory(memory)) => Some(memory),
-            _ => caller.instance().and_then(|instance| {
-                instance
-                    .exports(caller.store())
-                    .into_iter()
-                    .find_map(|(_, item)| match item {
-                        Extern::Memory(memory) => Some(memory),
-                        _ => None,
-                    })
-            }),
-        };
-        let memory = exported.ok_or_else(|| {
-            Trap::Host(format!(
-                "{ENV_MODULE}::{call}: the module does not export its memory"
-            ))
-        })?;
+        let memory = caller
+            .memory()
+            .ok_or_else(|| Trap::Host(format!("{ENV_MODULE}::{call}: the module has no memory")))?;
         Ok(GuestHeapMemory { caller, memory })
     }
 }
