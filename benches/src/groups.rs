@@ -1,4 +1,4 @@
-//! The four groups of the issue, as lists of [`Benchmark`]s.
+//! The groups of the report, as lists of [`Benchmark`]s.
 
 use crate::kernels::Kernel;
 use crate::{Benchmark, Measure, Peer, native, ours, peer_wasmi, peer_wasmtime};
@@ -6,7 +6,14 @@ use faasm_runtime::MemoryStrategy;
 use std::path::{Path, PathBuf};
 
 /// The group names, in report order.
-pub const GROUPS: [&str; 5] = ["execute", "compile", "instantiate", "calls", "proto"];
+pub const GROUPS: [&str; 6] = [
+    "execute",
+    "compile",
+    "instantiate",
+    "calls",
+    "proto",
+    "chain",
+];
 
 /// Every group's benchmarks, or those of the groups named in `only` if it is not empty.
 pub fn all(kernels: &[Kernel], only: &[String]) -> Vec<Benchmark> {
@@ -27,6 +34,9 @@ pub fn all(kernels: &[Kernel], only: &[String]) -> Vec<Benchmark> {
     }
     if wanted("proto") {
         benchmarks.extend(crate::proto::timing(&crate::proto::build_functions()));
+    }
+    if wanted("chain") {
+        benchmarks.extend(crate::chain::timing());
     }
     benchmarks
 }

@@ -3,14 +3,15 @@
 //! is measured in the same run, because only ratios measured together mean anything on a
 //! shared machine.
 //!
-//! The groups (`execute`, `compile`, `instantiate`, `calls`, `proto`) are lists of
+//! The groups (`execute`, `compile`, `instantiate`, `calls`, `proto`, `chain`) are lists of
 //! [`Benchmark`]s, each a set of [`Measure`] closures, one per [`Peer`]. The criterion suite
 //! (`benches/suite.rs`) and the report command (`src/bin/report.rs`) run the same closures;
-//! `proto`'s memory, density and churn figures, which are not durations, only run in the report
-//! (see [`proto`]). Nothing depends on this crate, and no test target builds it:
-//! `cargo test --workspace` never compiles the peers.
+//! `proto`'s memory, density and churn figures and `chain`'s invocations per second, which are
+//! not durations, only run in the report (see [`proto`] and [`chain`]). Nothing depends on
+//! this crate, and no test target builds it: `cargo test --workspace` never compiles the peers.
 #![forbid(unsafe_code)]
 
+pub mod chain;
 pub mod chart;
 pub mod groups;
 pub mod kernels;

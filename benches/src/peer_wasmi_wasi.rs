@@ -1,5 +1,5 @@
 //! wasmi's runs of the real programs (`execute`'s SQLite and QuickJS) over the minimal
-//! WASI of [`wasi_shim`](crate::wasi_shim), not wasmi_wasi.
+//! WASI of [`crate::wasi_shim`], not wasmi_wasi.
 
 use crate::wasi_shim::{self, WasiShim, errno};
 use crate::{Measure, repeat};

@@ -1,5 +1,5 @@
 //! Wasmtime 48's runs of the real programs (`execute`'s SQLite and QuickJS) over the minimal
-//! WASI of [`wasi_shim`](crate::wasi_shim), not wasmtime-wasi.
+//! WASI of [`crate::wasi_shim`], not wasmtime-wasi.
 
 use crate::wasi_shim::{self, WasiShim, errno};
 use crate::{Measure, repeat};

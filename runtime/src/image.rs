@@ -30,6 +30,24 @@ impl MemoryImage {
         MemoryImage::from_chunks(bytes.len(), &[(0, bytes)])
     }
 
+    /// An image of `bytes` with the ranges `(offset, len)` of `left_out` zero (shared mappings,
+    /// which are not the memory's own contents).
+    pub(crate) fn excluding(bytes: &[u8], left_out: &[(usize, usize)]) -> io::Result<MemoryImage> {
+        let mut left_out = left_out.to_vec();
+        left_out.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for (offset, len) in left_out {
+            let offset = offset.min(bytes.len());
+            if offset > start {
+                chunks.push((start, &bytes[start..offset]));
+            }
+            start = start.max(offset.saturating_add(len).min(bytes.len()));
+        }
+        chunks.push((start, &bytes[start..]));
+        MemoryImage::from_chunks(bytes.len(), &chunks)
+    }
+
     /// An image of `len` bytes (a multiple of the Wasm page size), zero except for `chunks`
     /// (offset, bytes) written in order. Pages no chunk touches cost no memory.
     fn from_chunks(len: usize, chunks: &[(usize, &[u8])]) -> io::Result<MemoryImage> {
@@ -142,5 +160,20 @@ mod tests {
         assert_eq!(image.pages(), 2);
         assert_eq!(image.to_vec().expect("read"), bytes);
         assert!(MemoryImage::new(&[]).expect("empty").is_empty());
+    }
+
+    #[test]
+    fn excluded_ranges_read_as_zero() {
+        let bytes = vec![9u8; 2 * WASM_PAGE_SIZE as usize];
+        let image =
+            MemoryImage::excluding(&bytes, &[(70_000, 10), (4096, 4096), (0, 1)]).expect("image");
+        let back = image.to_vec().expect("read");
+        let zero = |range: std::ops::Range<usize>| back[range].iter().all(|b| *b == 0);
+        assert!(zero(0..1) && zero(4096..8192) && zero(70_000..70_010));
+        assert_eq!(
+            (back[1], back[4095], back[8192], back[69_999]),
+            (9, 9, 9, 9)
+        );
+        assert_eq!(back[70_010..].iter().filter(|b| **b == 0).count(), 0);
     }
 }

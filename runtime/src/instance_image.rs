@@ -62,7 +62,8 @@ impl Instance {
             .iter()
             .map(|memory| {
                 let bytes = memory.data(store);
-                MemoryImage::new(bytes)
+                let shared = inner.memories[memory.index as usize].shared_ranges();
+                MemoryImage::excluding(bytes, shared)
                     .map(Arc::new)
                     .map_err(|e| CaptureError::Image(e.to_string()))
             })

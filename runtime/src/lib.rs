@@ -50,6 +50,11 @@ pub use store::Store;
 pub use table::Table;
 pub use values::{InstantiateError, Trap, Val};
 
+/// The size of the host's memory pages: the granularity of [`Memory::map_shared`].
+pub fn host_page_size() -> usize {
+    sys::page_size()
+}
+
 /// Something an instance exports or a module imports.
 #[derive(Clone, Copy, Debug)]
 pub enum Extern {

@@ -88,7 +88,7 @@ impl MemoryData {
     pub(crate) fn reset_to_image(&mut self, image: &MemoryImage) -> Result<(), String> {
         let slot = self.slot.as_mut().ok_or("the memory has no slot")?;
         let len = if slot.holds_image(image) {
-            slot.reset_to_image()
+            slot.reset_to_image(Some(image))
         } else {
             slot.map_image(image).map(|()| image.len())
         }
@@ -177,6 +177,57 @@ impl MemoryData {
         };
         self.data_mut()[offset as usize..end as usize].copy_from_slice(bytes);
         true
+    }
+
+    /// Maps `len` bytes of `file` from `file_offset` at byte `offset`, shared (see
+    /// [`Memory::map_shared`]).
+    pub(crate) fn map_shared(
+        &mut self,
+        offset: u64,
+        len: u64,
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> Result<(), String> {
+        let page = crate::sys::page_size() as u64;
+        let aligned = [offset, len, file_offset]
+            .iter()
+            .all(|value| value.is_multiple_of(page));
+        if len == 0 || !aligned {
+            return Err(format!(
+                "a shared mapping needs a non-empty range of whole {page}-byte pages: offset \
+                 {offset}, length {len}, file offset {file_offset}"
+            ));
+        }
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.byte_len())
+        {
+            return Err(format!(
+                "a shared mapping of {len} bytes at {offset} lies beyond the memory's {} bytes",
+                self.byte_len()
+            ));
+        }
+        let file_len = file
+            .metadata()
+            .map_err(|e| format!("cannot read the shared file's size: {e}"))?
+            .len();
+        if file_offset
+            .checked_add(len)
+            .is_none_or(|end| end > file_len)
+        {
+            return Err(format!(
+                "a shared mapping of {len} bytes from {file_offset} lies beyond the file's \
+                 {file_len} bytes"
+            ));
+        }
+        let slot = self.slot.as_mut().ok_or("the memory has no slot")?;
+        slot.map_shared(offset as usize, len as usize, file, file_offset)
+            .map_err(|e| format!("cannot map the shared file: {e}"))
+    }
+
+    /// The ranges `(offset, len)` where a file is mapped shared.
+    pub(crate) fn shared_ranges(&self) -> &[(usize, usize)] {
+        self.slot.as_ref().map_or(&[], Slot::shared_ranges)
     }
 
     /// Gives up the slot (to return it to the pool); the memory is empty afterwards.
@@ -277,6 +328,36 @@ impl Memory {
                 memory.size_pages()
             ))
         })
+    }
+
+    /// Maps `len` bytes of `file` from `file_offset` at byte `offset` of the memory,
+    /// `MAP_SHARED`: loads and stores there read and write the file's pages, which every other
+    /// memory mapping the same file (in any store of the process) sees at once, with no copy.
+    /// This is how a state value lives once per host and appears in every Faaslet using it.
+    ///
+    /// `offset`, `len` and `file_offset` must be multiples of the host page size
+    /// ([`crate::host_page_size`]), the range must lie inside the memory's current size and
+    /// the file must hold `file_offset + len` bytes. The mapping lasts until the memory is reset
+    /// to an image (a Faaslet's reset) or dropped: then the memory holds again what it held
+    /// before. A capture of the memory ([`crate::Instance::capture`]) leaves those pages out
+    /// (zero in the image).
+    pub fn map_shared(
+        &self,
+        store: &mut Store,
+        offset: u64,
+        len: u64,
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> Result<(), Trap> {
+        let inner = store.inner_mut();
+        inner.check(self.store, "memory")?;
+        let memory = inner
+            .memories
+            .get_mut(self.index as usize)
+            .ok_or_else(|| Trap::BadArguments("unknown memory".to_string()))?;
+        memory
+            .map_shared(offset, len, file, file_offset)
+            .map_err(Trap::BadArguments)
     }
 
     fn data_ref<'a>(&self, store: &'a Store) -> Option<&'a MemoryData> {

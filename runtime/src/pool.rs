@@ -8,6 +8,7 @@
 use crate::image::MemoryImage;
 use crate::sys::{self, Protection};
 use std::collections::HashMap;
+use std::fs::File;
 use std::io;
 use std::sync::Mutex;
 
@@ -25,6 +26,9 @@ pub(crate) struct Slot {
     accessible: usize,
     /// The memory image mapped copy-on-write at the base, if any: its id and length.
     image: Option<MappedImage>,
+    /// Ranges `(offset, len)` where a file is mapped `MAP_SHARED` (see [`Slot::map_shared`]),
+    /// removed by every discard.
+    shared: Vec<(usize, usize)>,
 }
 
 /// Which image a slot maps at its base.
@@ -53,6 +57,7 @@ impl Slot {
             reservation,
             accessible: 0,
             image: None,
+            shared: Vec::new(),
         })
     }
 
@@ -111,7 +116,8 @@ impl Slot {
     /// Makes a live slot hold `image` at its base instead of its current contents: what was
     /// written is discarded, then the image is installed (see [`Slot::install_image`]).
     pub(crate) fn map_image(&mut self, image: &MemoryImage) -> io::Result<()> {
-        self.discard()?;
+        let own_file = self.holds_image(image).then(|| image.file());
+        self.discard(own_file)?;
         self.install_image(image)
     }
 
@@ -145,10 +151,14 @@ impl Slot {
     /// image's bytes show through again, pages above it read as zero) and access above the
     /// image is removed. Costs one `madvise` over the accessible range (the kernel walks the
     /// page tables of that range: proportional to what was mapped, not to the image's size)
-    /// plus one `mprotect` if the memory grew. Without an image, the slot is emptied.
-    pub(crate) fn reset_to_image(&mut self) -> io::Result<usize> {
+    /// plus one `mprotect` if the memory grew. Without an image, the slot is emptied. `image`
+    /// is the image the slot holds, which lets shared mappings over it be undone in place.
+    pub(crate) fn reset_to_image(&mut self, image: Option<&MemoryImage>) -> io::Result<usize> {
+        let own_file = image
+            .filter(|image| self.holds_image(image))
+            .map(MemoryImage::file);
+        self.discard(own_file)?;
         let image_len = self.image.map_or(0, |m| m.len);
-        self.discard()?;
         self.set_accessible(image_len)?;
         Ok(image_len)
     }
@@ -177,12 +187,103 @@ impl Slot {
         Ok(())
     }
 
-    /// Discards what was written: the image's bytes (or zeros) show through again. Access
-    /// rights stay as they are.
-    fn discard(&mut self) -> io::Result<()> {
+    /// Discards what was written: shared mappings are removed (see [`Slot::unmap_shared`]), the
+    /// image's bytes (or zeros) show through again. Access rights stay as they are.
+    fn discard(&mut self, image_file: Option<&File>) -> io::Result<()> {
+        self.unmap_shared(image_file)?;
         // SAFETY: the accessible prefix is ours and its owner asked to drop what it wrote (or
         // the memory that used it is gone).
         unsafe { sys::discard(self.base, self.accessible) }
+    }
+
+    /// Maps `len` bytes of `file` from `file_offset` at `offset` in the slot, `MAP_SHARED`: the
+    /// memory then reads and writes the file's pages, as does every other mapping of it. The
+    /// range must be page-aligned and accessible; `file_offset + len` must lie within the file.
+    /// The next discard (reset, release) puts back what the slot held there.
+    pub(crate) fn map_shared(
+        &mut self,
+        offset: usize,
+        len: usize,
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> io::Result<()> {
+        let page = sys::page_size();
+        let aligned = offset.is_multiple_of(page)
+            && len.is_multiple_of(page)
+            && file_offset.is_multiple_of(page as u64);
+        if !aligned {
+            return Err(io::Error::other("shared mappings must be page-aligned"));
+        }
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.accessible)
+        {
+            return Err(io::Error::other(
+                "shared mapping beyond the accessible memory",
+            ));
+        }
+        // SAFETY: `[offset, offset + len)` lies in the accessible part of our reservation, whose
+        // owner (the memory, borrowed mutably by the caller) holds no reference into it; the
+        // caller's file covers the range (checked by the kernel: a short file faults on
+        // access, which the signal handler reports as out of bounds).
+        unsafe {
+            sys::map_file_fixed(
+                self.base.add(offset),
+                len,
+                file,
+                file_offset,
+                libc::MAP_SHARED,
+            )?
+        };
+        self.shared.push((offset, len));
+        Ok(())
+    }
+
+    /// Ranges where a file is mapped shared.
+    pub(crate) fn shared_ranges(&self) -> &[(usize, usize)] {
+        &self.shared
+    }
+
+    /// Puts back what the slot held under every shared mapping: the image's pages (copy-on-
+    /// write) below the image's end, zeroed anonymous memory above it. `image_file` is the file
+    /// of the image the slot holds, if the caller has it; without it, a shared mapping over the
+    /// image makes the slot forget the image (its pages cannot be put back).
+    fn unmap_shared(&mut self, image_file: Option<&File>) -> io::Result<()> {
+        if self.shared.is_empty() {
+            return Ok(());
+        }
+        let image_len = self.image.map_or(0, |m| m.len);
+        let over_image = self.shared.iter().any(|(offset, _)| *offset < image_len);
+        if over_image && image_file.is_none() {
+            self.forget_image()?;
+        }
+        let image_len = self.image.map_or(0, |m| m.len);
+        while let Some((offset, len)) = self.shared.pop() {
+            let end = offset + len;
+            let image_end = image_len.clamp(offset, end);
+            // SAFETY: the range lies in our reservation (checked when it was mapped) and its
+            // owner is being reset or is gone, so nothing references it; the image's file
+            // covers `[0, image_len)`.
+            unsafe {
+                if let Some(file) = image_file.filter(|_| image_end > offset) {
+                    let base = self.base.add(offset);
+                    sys::map_file_fixed(
+                        base,
+                        image_end - offset,
+                        file,
+                        offset as u64,
+                        libc::MAP_PRIVATE,
+                    )?;
+                }
+                let above = self.base.add(image_end);
+                if end <= self.accessible {
+                    sys::map_anonymous_rw_fixed(above, end - image_end)?;
+                } else {
+                    sys::map_anonymous_fixed(above, end - image_end)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -258,7 +359,7 @@ impl SlotPool {
     /// Discards `slot`'s contents and keeps it for reuse, with its access rights and image (or
     /// unmaps it if the pool is full or the discard failed).
     pub(crate) fn release(&self, mut slot: Slot) {
-        if slot.discard().is_err() {
+        if slot.discard(None).is_err() {
             return;
         }
         let mut free = self.lock();
@@ -340,7 +441,7 @@ mod tests {
             slot.make_accessible(192 << 10).expect("grow");
             base.add(150 << 10).write(1);
         }
-        assert_eq!(slot.reset_to_image().expect("reset"), 128 << 10);
+        assert_eq!(slot.reset_to_image(Some(&image)).expect("reset"), 128 << 10);
         assert_eq!(slot.accessible(), 128 << 10);
         // SAFETY: the image's 128 KiB are accessible again.
         unsafe {

@@ -272,14 +272,59 @@ pub(crate) unsafe fn map_file_private_fixed(
     len: usize,
     file: &File,
 ) -> io::Result<()> {
+    // SAFETY: forwarded to the caller.
+    unsafe { map_file_fixed(addr, len, file, 0, libc::MAP_PRIVATE) }
+}
+
+/// Maps `len` bytes of `file` from `offset` read-write at exactly `addr`, replacing whatever was
+/// mapped there, `MAP_SHARED` (writes go to the file, every mapping sees them) or `MAP_PRIVATE`
+/// (copy-on-write) as `sharing` says.
+///
+/// # Safety
+/// As for [`map_file_private_fixed`]; `offset` must be page-aligned and `offset + len` within
+/// the file.
+pub(crate) unsafe fn map_file_fixed(
+    addr: *mut u8,
+    len: usize,
+    file: &File,
+    offset: u64,
+    sharing: libc::c_int,
+) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     if len == 0 {
         return Ok(());
     }
+    let offset = libc::off_t::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
     let prot = Protection::ReadWrite.to_prot();
-    let flags = libc::MAP_PRIVATE | libc::MAP_FIXED;
     // SAFETY: the caller guarantees the range is ours and unreferenced; MAP_FIXED replaces it.
-    let ptr = unsafe { libc::mmap(addr.cast(), len, prot, flags, file.as_raw_fd(), 0) };
+    let ptr = unsafe {
+        libc::mmap(
+            addr.cast(),
+            len,
+            prot,
+            sharing | libc::MAP_FIXED,
+            file.as_raw_fd(),
+            offset,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Replaces `[addr, addr + len)` with fresh zeroed read-write anonymous memory.
+///
+/// # Safety
+/// As for [`map_file_private_fixed`].
+pub(crate) unsafe fn map_anonymous_rw_fixed(addr: *mut u8, len: usize) -> io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE;
+    let prot = Protection::ReadWrite.to_prot();
+    // SAFETY: the caller guarantees the range is ours and unreferenced; MAP_FIXED replaces it.
+    let ptr = unsafe { libc::mmap(addr.cast(), len, prot, flags, -1, 0) };
     if ptr == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }

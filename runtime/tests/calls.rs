@@ -1282,3 +1282,113 @@ fn more_results_than_return_registers() {
     let floats: Vec<Val> = (1..=9).map(|i| Val::F64(f64::from(i).to_bits())).collect();
     assert_eq!(call(&mut store, instance, "floats", &[]), Ok(floats));
 }
+
+/// A file of `len` zero bytes, already unlinked: like a state value's memfd.
+fn shared_file(len: u64) -> std::fs::File {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "faasm-shared-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .expect("a temporary file");
+    std::fs::remove_file(&path).expect("unlink");
+    file.set_len(len).expect("size");
+    file
+}
+
+const SHARED_WAT: &str = r#"(module
+    (memory (export "memory") 2)
+    (data (i32.const 65544) "\07")
+    (func (export "store") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+    (func (export "load") (param i32) (result i32) (i32.load (local.get 0))))"#;
+
+fn load(store: &mut Store, instance: Instance, addr: i32) -> i32 {
+    match call(store, instance, "load", &[Val::I32(addr)]).as_deref() {
+        Ok([Val::I32(value)]) => *value,
+        other => panic!("load({addr}): {other:?}"),
+    }
+}
+
+#[test]
+fn a_file_mapped_shared_is_one_copy_for_every_memory_and_goes_on_reset() {
+    use std::os::unix::fs::FileExt;
+    let page = host_page_size() as u64;
+    for strategy in [MemoryStrategy::default(), MemoryStrategy::Bounded] {
+        let mut config = Config::default();
+        config.compiler.memory_strategy = strategy;
+        let engine = Engine::new(config).expect("engine");
+        let module = compile(&engine, SHARED_WAT);
+        let file = shared_file(2 * page);
+        let (mut store_a, mut store_b) = (Store::new(&engine), Store::new(&engine));
+        let a = Linker::new().instantiate(&mut store_a, &module).expect("a");
+        let b = Linker::new().instantiate(&mut store_b, &module).expect("b");
+        let image = a.capture(&store_a).expect("capture before mapping");
+        let memory_a = a.get_memory(&store_a, "memory").expect("memory");
+        let memory_b = b.get_memory(&store_b, "memory").expect("memory");
+        // A maps the file over its data segment (inside the image), B one page higher.
+        memory_a
+            .map_shared(&mut store_a, 65536, page, &file, 0)
+            .expect("map a");
+        memory_b
+            .map_shared(&mut store_b, 65536 + page, page, &file, 0)
+            .expect("map b");
+        assert_eq!(load(&mut store_a, a, 65544), 0, "the file's bytes show");
+        call(&mut store_a, a, "store", &[Val::I32(65544), Val::I32(42)]).expect("store");
+        let in_b = 65536 + page as i32 + 8;
+        assert_eq!(load(&mut store_b, b, in_b), 42, "B sees A's write, no copy");
+        let mut byte = [0u8; 1];
+        file.read_exact_at(&mut byte, 8).expect("read");
+        assert_eq!(byte, [42], "the write is in the file");
+        let captured = a.capture(&store_a).expect("capture");
+        assert_eq!(
+            captured.memories[0].to_vec().expect("bytes")[65544],
+            0,
+            "a capture leaves shared pages out"
+        );
+        a.reset(&mut store_a, &image).expect("reset");
+        assert_eq!(load(&mut store_a, a, 65544), 7, "the image's byte is back");
+        assert_eq!(load(&mut store_b, b, in_b), 42, "the file keeps the value");
+        // Now A's memory is the image's copy-on-write mapping: a shared mapping over it and a
+        // reset put the image's page back in place.
+        memory_a
+            .map_shared(&mut store_a, 65536, page, &file, 0)
+            .expect("map over the image");
+        assert_eq!(load(&mut store_a, a, 65544), 42);
+        a.reset(&mut store_a, &image).expect("reset");
+        assert_eq!(
+            load(&mut store_a, a, 65544),
+            7,
+            "the image's byte is back again"
+        );
+        assert_eq!(load(&mut store_a, a, 65536 + page as i32 + 8), 0);
+        drop(store_b);
+        let mut store_c = Store::new(&engine);
+        let c = Linker::new().instantiate(&mut store_c, &module).expect("c");
+        assert_eq!(
+            load(&mut store_c, c, in_b),
+            0,
+            "a reused slot has no mapping"
+        );
+        for (offset, len, file_offset, what) in [
+            (65536 + 1, page, 0, "unaligned offset"),
+            (65536, page + 1, 0, "unaligned length"),
+            (2 * 65536, page, 0, "beyond the memory"),
+            (65536, page, 2 * page, "beyond the file"),
+            (65536, 0, 0, "empty"),
+        ] {
+            assert!(
+                matches!(
+                    memory_a.map_shared(&mut store_a, offset, len, &file, file_offset),
+                    Err(Trap::BadArguments(_))
+                ),
+                "{what}"
+            );
+        }
+    }
+}

@@ -37,6 +37,12 @@ fn main() {
         let functions = faasm_benches::proto::build_functions();
         rows.extend(faasm_benches::proto::value_rows(&functions));
     }
+    if only.is_empty() || only.iter().any(|group| group == "chain") {
+        eprintln!("report: chain, no-op invocations per second through the scheduler");
+        rows.extend(faasm_benches::chain::value_rows());
+    }
+    // Value rows come after every timed row: put each group's rows together, in report order.
+    rows.sort_by_key(|row| groups::GROUPS.iter().position(|group| *group == row.group));
     let table = report::markdown(&rows);
     print!("{table}");
     let path = faasm_benches::target_dir().join("bench-report.md");
