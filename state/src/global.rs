@@ -1,0 +1,227 @@
+//! The global tier: the trait every host synchronises through, and the embedded in-process
+//! implementation (one machine, nothing to set up).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::{Result, StateKey};
+
+/// Which global lock a host asks for. Both tiers currently grant both modes exclusively (a
+/// global read lock excludes other readers too): always correct, and what `SET NX PX` gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GlobalLockMode {
+    /// A lock for reading (`__faasm_lock_state_global_read`).
+    Read,
+    /// A lock for writing (`__faasm_lock_state_global_write`).
+    Write,
+}
+
+/// The owner token of a global lock: unique per acquisition, so only the holder releases it
+/// (compare-and-delete), and a lock that expired and was taken by someone else is not released
+/// by the old holder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LockToken(String);
+
+impl LockToken {
+    /// A token unique within this process and, with overwhelming likelihood, across hosts
+    /// (process id, a time stamp in nanoseconds and a process-wide counter).
+    pub fn unique() -> LockToken {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        LockToken(format!("{}-{nanos:x}-{n}", std::process::id()))
+    }
+
+    /// The token's text, as stored in the global tier.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What hosts share: values (byte strings), append lists and locks, per [`StateKey`]. Values and
+/// lists of the same key are separate. Every call may fail (a remote tier may be down); errors
+/// are [`crate::StateError::GlobalTier`] naming the operation and the key.
+pub trait GlobalTier: Send + Sync + fmt::Debug {
+    /// A short name for messages and test output (`in-process`, `redis`).
+    fn name(&self) -> &'static str;
+
+    /// The whole value, `None` if absent.
+    fn get(&self, key: &StateKey) -> Result<Option<Vec<u8>>>;
+
+    /// The bytes of `[offset, offset + len)` that exist (like Redis `GETRANGE`: shorter than
+    /// `len`, possibly empty, when the value is shorter or absent).
+    fn get_range(&self, key: &StateKey, offset: usize, len: usize) -> Result<Vec<u8>>;
+
+    /// Replaces the whole value.
+    fn set(&self, key: &StateKey, data: &[u8]) -> Result<()>;
+
+    /// Overwrites `[offset, offset + data.len())`, padding with zeros if the value was shorter
+    /// (like Redis `SETRANGE`).
+    fn set_range(&self, key: &StateKey, offset: usize, data: &[u8]) -> Result<()>;
+
+    /// Overwrites several ranges of the value, as [`GlobalTier::set_range`] each (a remote tier
+    /// sends them in one round trip).
+    fn set_ranges(&self, key: &StateKey, ranges: &[(usize, Vec<u8>)]) -> Result<()> {
+        for (offset, data) in ranges {
+            self.set_range(key, *offset, data)?;
+        }
+        Ok(())
+    }
+
+    /// The value's size in bytes, 0 if absent.
+    fn size(&self, key: &StateKey) -> Result<usize>;
+
+    /// Deletes the value (not its append list). Deleting an absent value is not an error.
+    fn delete(&self, key: &StateKey) -> Result<()>;
+
+    /// Appends one element to the key's list; returns the list's new length.
+    fn append(&self, key: &StateKey, data: &[u8]) -> Result<usize>;
+
+    /// The first `n` elements of the key's list (fewer if it is shorter).
+    fn list_range(&self, key: &StateKey, n: usize) -> Result<Vec<Vec<u8>>>;
+
+    /// Deletes the key's list.
+    fn clear_list(&self, key: &StateKey) -> Result<()>;
+
+    /// Takes the key's global lock for `token` if it is free (or expired); the lock expires
+    /// after `ttl` unless released. Returns whether it was taken.
+    fn try_lock(
+        &self,
+        key: &StateKey,
+        mode: GlobalLockMode,
+        token: &LockToken,
+        ttl: Duration,
+    ) -> Result<bool>;
+
+    /// Releases the key's global lock if `token` holds it; returns whether it did.
+    fn unlock(&self, key: &StateKey, token: &LockToken) -> Result<bool>;
+}
+
+/// The in-process tier's contents: values, append lists, and locks with their holder and expiry.
+#[derive(Debug, Default)]
+struct Tables {
+    values: HashMap<StateKey, Vec<u8>>,
+    lists: HashMap<StateKey, Vec<Vec<u8>>>,
+    locks: HashMap<StateKey, (LockToken, Instant)>,
+}
+
+/// The embedded global tier: a `Mutex<HashMap>` in this process. The default: one machine, no
+/// set-up, every `LocalTier` of the process (each standing for a host) shares it through an
+/// `Arc`.
+#[derive(Debug, Default)]
+pub struct InProcessTier {
+    tables: Mutex<Tables>,
+}
+
+impl InProcessTier {
+    /// An empty tier.
+    pub fn new() -> InProcessTier {
+        InProcessTier::default()
+    }
+
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        // Every operation leaves the tables consistent, so a panic elsewhere does not poison them.
+        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl GlobalTier for InProcessTier {
+    fn name(&self) -> &'static str {
+        "in-process"
+    }
+
+    fn get(&self, key: &StateKey) -> Result<Option<Vec<u8>>> {
+        Ok(self.tables().values.get(key).cloned())
+    }
+
+    fn get_range(&self, key: &StateKey, offset: usize, len: usize) -> Result<Vec<u8>> {
+        let tables = self.tables();
+        let Some(value) = tables.values.get(key) else {
+            return Ok(Vec::new());
+        };
+        let start = offset.min(value.len());
+        let end = offset.saturating_add(len).min(value.len());
+        Ok(value[start..end].to_vec())
+    }
+
+    fn set(&self, key: &StateKey, data: &[u8]) -> Result<()> {
+        self.tables().values.insert(key.clone(), data.to_vec());
+        Ok(())
+    }
+
+    fn set_range(&self, key: &StateKey, offset: usize, data: &[u8]) -> Result<()> {
+        let mut tables = self.tables();
+        let value = tables.values.entry(key.clone()).or_default();
+        let end = offset + data.len();
+        if value.len() < end {
+            value.resize(end, 0);
+        }
+        value[offset..end].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn size(&self, key: &StateKey) -> Result<usize> {
+        Ok(self.tables().values.get(key).map_or(0, Vec::len))
+    }
+
+    fn delete(&self, key: &StateKey) -> Result<()> {
+        self.tables().values.remove(key);
+        Ok(())
+    }
+
+    fn append(&self, key: &StateKey, data: &[u8]) -> Result<usize> {
+        let mut tables = self.tables();
+        let list = tables.lists.entry(key.clone()).or_default();
+        list.push(data.to_vec());
+        Ok(list.len())
+    }
+
+    fn list_range(&self, key: &StateKey, n: usize) -> Result<Vec<Vec<u8>>> {
+        let tables = self.tables();
+        Ok(tables
+            .lists
+            .get(key)
+            .map(|l| l.iter().take(n).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    fn clear_list(&self, key: &StateKey) -> Result<()> {
+        self.tables().lists.remove(key);
+        Ok(())
+    }
+
+    fn try_lock(
+        &self,
+        key: &StateKey,
+        _mode: GlobalLockMode,
+        token: &LockToken,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let mut tables = self.tables();
+        let now = Instant::now();
+        if let Some((_, expiry)) = tables.locks.get(key)
+            && *expiry > now
+        {
+            return Ok(false);
+        }
+        tables.locks.insert(key.clone(), (token.clone(), now + ttl));
+        Ok(true)
+    }
+
+    fn unlock(&self, key: &StateKey, token: &LockToken) -> Result<bool> {
+        let mut tables = self.tables();
+        match tables.locks.get(key) {
+            Some((holder, expiry)) if holder == token && *expiry > Instant::now() => {
+                tables.locks.remove(key);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Two-tier state for faasm-rs, after the Faasm paper: one copy of each state value per host (the
+//! **local tier**, [`LocalTier`]) kept in a memfd region that the runtime maps straight into the
+//! linear memory of every Faaslet using it, and a **global tier** ([`GlobalTier`]) that hosts
+//! synchronise through with explicit push and pull: embedded in the process ([`InProcessTier`],
+//! the default: one machine, nothing to set up) or on Redis ([`RedisTier`]: many hosts).
+//!
+//! Keys are namespaced by user ([`StateKey`]): the user comes from the calling function, the key
+//! text from the guest, and the text cannot name another user's key. A value's size is fixed by
+//! the first call that gives one. The local tier tracks, per chunk (one OS page), whether it has
+//! been pulled from the global tier (reads pull lazily) and whether it is dirty (what a partial
+//! push sends). Host-local read/write locks and global locks (owner token, expiry) give strong
+//! consistency where a function asks for it.
+//!
+//! This crate must not depend on the runtime: it hands out the memfd, its length and the page
+//! size of a value, and the runtime does the `mmap(MAP_SHARED | MAP_FIXED)` into a slot. The
+//! host interface (`faasm-hostcalls`) and the root binary use it. Its only `unsafe` code is in
+//! the [`sys`] module (memfd creation and shared mappings).
+
+mod error;
+mod global;
+mod key;
+mod local;
+mod lock;
+mod redis_tier;
+pub mod sys;
+
+pub use error::{ErrorKind, StateError};
+pub use global::{GlobalLockMode, GlobalTier, InProcessTier, LockToken};
+pub use key::StateKey;
+pub use local::{LocalTier, StateValue, TransferStats};
+pub use redis_tier::RedisTier;
+
+/// The result type of this crate.
+pub type Result<T, E = StateError> = std::result::Result<T, E>;

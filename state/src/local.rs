@@ -1,0 +1,880 @@
+//! The local tier: one copy of each value per host, in a memfd region, with per-chunk pulled and
+//! dirty tracking, host-local locks and the host's side of global locks.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::global::{GlobalLockMode, GlobalTier, InProcessTier, LockToken};
+use crate::lock::ExplicitRwLock;
+use crate::{Result, StateError, StateKey, sys};
+
+/// How long a global lock lives unless released (a host that dies does not block others forever).
+const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(30);
+/// How long taking a global lock waits before failing with [`StateError::LockTimeout`].
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes moved between this host and the global tier since the tier was made (or since
+/// [`LocalTier::reset_stats`]): payload bytes only (values, ranges, list elements), not protocol
+/// overhead.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransferStats {
+    /// Bytes sent to the global tier (push, partial push, append).
+    pub sent: u64,
+    /// Bytes received from the global tier (pull, lazy pulls, refreshes, read of append lists).
+    pub received: u64,
+}
+
+/// A fixed-length set of bits, one per chunk.
+#[derive(Debug, Clone)]
+struct Bitmap {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bitmap {
+    fn new(len: usize, value: bool) -> Bitmap {
+        let mut map = Bitmap {
+            words: vec![0; len.div_ceil(64)],
+            len,
+        };
+        map.set_range(0, len, value);
+        map
+    }
+
+    fn get(&self, i: usize) -> bool {
+        self.words[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn set_range(&mut self, start: usize, end: usize, value: bool) {
+        for i in start..end.min(self.len) {
+            if value {
+                self.words[i / 64] |= 1 << (i % 64);
+            } else {
+                self.words[i / 64] &= !(1 << (i % 64));
+            }
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.words.iter().any(|&w| w != 0)
+    }
+
+    /// The maximal runs `[s, e)` within `[start, end)` whose bits equal `value`.
+    fn runs(&self, start: usize, end: usize, value: bool) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        let mut i = start;
+        let end = end.min(self.len);
+        while i < end {
+            if self.get(i) != value {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            while i < end && self.get(i) == value {
+                i += 1;
+            }
+            runs.push((s, i));
+        }
+        runs
+    }
+}
+
+/// Per-chunk tracking of a value. Invariant: every dirty chunk is pulled (a chunk is pulled
+/// before a partial write to it or before flagging it dirty), so pushing never sends bytes that
+/// were never fetched.
+#[derive(Debug)]
+struct Chunks {
+    pulled: Bitmap,
+    dirty: Bitmap,
+    /// Whether the global tier is known to hold the value (pulled from it, or pushed to it).
+    in_global: bool,
+}
+
+/// One value on this host: a memfd of the value's size (rounded up to a page), shared by every
+/// Faaslet on the host that maps it. Obtained from [`LocalTier::value_for_mapping`] or
+/// [`LocalTier::value_for_mapping_range`].
+pub struct StateValue {
+    key: StateKey,
+    size: usize,
+    mapped_len: usize,
+    file: File,
+    chunks: Mutex<Chunks>,
+}
+
+impl fmt::Debug for StateValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateValue")
+            .field("key", &self.key)
+            .field("size", &self.size)
+            .field("mapped_len", &self.mapped_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateValue {
+    /// The value's key.
+    pub fn key(&self) -> &StateKey {
+        &self.key
+    }
+
+    /// The value's size in bytes (fixed at creation).
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The memfd's length: the size rounded up to whole pages. Map this many bytes (or fewer
+    /// pages) with `MAP_SHARED`; bytes past [`StateValue::size`] are zero and never pushed.
+    pub fn mapped_len(&self) -> usize {
+        self.mapped_len
+    }
+
+    /// The page size: mapping offsets are multiples of it, and it is the chunk size of the
+    /// pulled/dirty tracking.
+    pub fn page_size(&self) -> usize {
+        sys::page_size()
+    }
+
+    /// The memfd holding the value, for `mmap(MAP_SHARED | MAP_FIXED)` by the runtime.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+
+    /// The memfd as a file (e.g. for [`sys::SharedMapping::new`]).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    fn chunks(&self) -> MutexGuard<'_, Chunks> {
+        // Bitmaps are updated after the data they describe, one step at a time: a panic leaves
+        // them describing a state at least as conservative as the truth.
+        self.chunks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn io(&self, operation: &'static str) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+        move |source| StateError::Io {
+            key: self.key.clone(),
+            operation,
+            source,
+        }
+    }
+
+    fn read_bytes(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.file
+            .read_exact_at(buf, offset as u64)
+            .map_err(self.io("read"))
+    }
+
+    fn write_bytes(&self, offset: usize, data: &[u8]) -> Result<()> {
+        self.file
+            .write_all_at(data, offset as u64)
+            .map_err(self.io("write"))
+    }
+
+    fn check_range(&self, offset: usize, len: usize) -> Result<()> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(StateError::OutOfBounds {
+                key: self.key.clone(),
+                offset,
+                len,
+                size: self.size,
+            }),
+        }
+    }
+
+    fn check_size(&self, expected: usize, context: &'static str) -> Result<()> {
+        if expected == self.size {
+            Ok(())
+        } else {
+            Err(StateError::SizeMismatch {
+                key: self.key.clone(),
+                expected,
+                actual: self.size,
+                context,
+            })
+        }
+    }
+
+    /// The chunks covering `[offset, offset + len)`.
+    fn chunk_span(&self, offset: usize, len: usize) -> (usize, usize) {
+        let page = sys::page_size();
+        if len == 0 {
+            return (offset / page, offset / page);
+        }
+        (offset / page, (offset + len).div_ceil(page))
+    }
+
+    /// The byte range of chunks `[start, end)`, clipped to the value.
+    fn chunk_bytes(&self, start: usize, end: usize) -> (usize, usize) {
+        let page = sys::page_size();
+        let from = start * page;
+        let to = (end * page).min(self.size);
+        (from, to - from)
+    }
+}
+
+/// How [`LocalTier::value`] treats a key that neither tier holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    /// Fail with [`StateError::NotFound`].
+    Fail,
+    /// Create a zero value of the given size (nothing to pull).
+    Create,
+}
+
+/// The local tier of one host: every state value used on the host, once, in a memfd; the host's
+/// global locks; the byte counters of its traffic with the global tier. All methods take `&self`
+/// and may be called from any thread (one `LocalTier` per host, shared by its Faaslets).
+pub struct LocalTier {
+    global: Arc<dyn GlobalTier>,
+    values: Mutex<HashMap<StateKey, Arc<StateValue>>>,
+    local_locks: Mutex<HashMap<StateKey, Arc<ExplicitRwLock>>>,
+    global_locks: Mutex<HashMap<StateKey, LockToken>>,
+    sent: AtomicU64,
+    received: AtomicU64,
+    lock_ttl: Duration,
+    lock_timeout: Duration,
+}
+
+impl fmt::Debug for LocalTier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalTier")
+            .field("global", &self.global)
+            .field("values", &lock(&self.values).len())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The maps are only ever changed by single inserts and removes: never half-updated.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl LocalTier {
+    /// A host's local tier over `global` (shared with the other hosts).
+    pub fn new(global: Arc<dyn GlobalTier>) -> LocalTier {
+        LocalTier {
+            global,
+            values: Mutex::default(),
+            local_locks: Mutex::default(),
+            global_locks: Mutex::default(),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            lock_ttl: DEFAULT_LOCK_TTL,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        }
+    }
+
+    /// A local tier over a fresh [`InProcessTier`] of its own: one host, nothing to set up.
+    pub fn in_process() -> LocalTier {
+        LocalTier::new(Arc::new(InProcessTier::new()))
+    }
+
+    /// Sets how long a global lock lives unless released (default 30 s) and how long taking one
+    /// waits before failing (default 10 s).
+    pub fn with_lock_times(mut self, ttl: Duration, timeout: Duration) -> LocalTier {
+        self.lock_ttl = ttl;
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// The global tier this host synchronises through.
+    pub fn global(&self) -> &Arc<dyn GlobalTier> {
+        &self.global
+    }
+
+    /// Bytes sent to and received from the global tier so far.
+    pub fn stats(&self) -> TransferStats {
+        TransferStats {
+            sent: self.sent.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sets both byte counters back to zero.
+    pub fn reset_stats(&self) {
+        self.sent.store(0, Ordering::Relaxed);
+        self.received.store(0, Ordering::Relaxed);
+    }
+
+    fn count_sent(&self, n: usize) {
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn count_received(&self, n: usize) {
+        self.received.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The value of `key` on this host, if it has one.
+    pub fn local_value(&self, key: &StateKey) -> Option<Arc<StateValue>> {
+        lock(&self.values).get(key).cloned()
+    }
+
+    fn local_or_not_found(&self, key: &StateKey) -> Result<Arc<StateValue>> {
+        self.local_value(key)
+            .ok_or_else(|| StateError::NotFound { key: key.clone() })
+    }
+
+    /// The value of `key` with size `size`: this host's copy, or a new one (nothing pulled yet)
+    /// if the global tier has the value, or per `missing`. Sizes must agree everywhere.
+    fn value(&self, key: &StateKey, size: usize, missing: Missing) -> Result<Arc<StateValue>> {
+        if size == 0 {
+            return Err(StateError::ZeroSize { key: key.clone() });
+        }
+        if let Some(value) = self.local_value(key) {
+            value.check_size(size, "local value")?;
+            return Ok(value);
+        }
+        // Ask the global tier without holding the map: other keys must not wait on the network.
+        let global_size = self.global.size(key)?;
+        let in_global = global_size > 0;
+        if in_global && global_size != size {
+            return Err(StateError::SizeMismatch {
+                key: key.clone(),
+                expected: size,
+                actual: global_size,
+                context: "global tier",
+            });
+        }
+        if !in_global && missing == Missing::Fail {
+            return Err(StateError::NotFound { key: key.clone() });
+        }
+        let mapped_len = sys::round_up_to_page(size).ok_or(StateError::OutOfBounds {
+            key: key.clone(),
+            offset: 0,
+            len: size,
+            size: usize::MAX,
+        })?;
+        let file = sys::memfd(&format!("faasm-state:{key}"), mapped_len).map_err(|source| {
+            StateError::Io {
+                key: key.clone(),
+                operation: "memfd creation",
+                source,
+            }
+        })?;
+        let n_chunks = mapped_len / sys::page_size();
+        let value = Arc::new(StateValue {
+            key: key.clone(),
+            size,
+            mapped_len,
+            file,
+            chunks: Mutex::new(Chunks {
+                // Nothing to fetch for a value the global tier does not have.
+                pulled: Bitmap::new(n_chunks, !in_global),
+                dirty: Bitmap::new(n_chunks, false),
+                in_global,
+            }),
+        });
+        // Another thread may have made it meanwhile: the first one in wins.
+        let mut values = lock(&self.values);
+        let value = values.entry(key.clone()).or_insert(value).clone();
+        drop(values);
+        value.check_size(size, "local value")?;
+        Ok(value)
+    }
+
+    /// Fetches the chunks of `[offset, offset + len)` that are not pulled yet. The caller holds
+    /// `chunks`.
+    fn pull_chunks(
+        &self,
+        value: &StateValue,
+        chunks: &mut Chunks,
+        offset: usize,
+        len: usize,
+    ) -> Result<()> {
+        let (start, end) = value.chunk_span(offset, len);
+        for (s, e) in chunks.pulled.runs(start, end, false) {
+            let (from, n) = value.chunk_bytes(s, e);
+            let bytes = self.global.get_range(&value.key, from, n)?;
+            self.count_received(bytes.len());
+            if bytes.len() != n {
+                let actual = self.global.size(&value.key).unwrap_or(from + bytes.len());
+                return Err(StateError::SizeMismatch {
+                    key: value.key.clone(),
+                    expected: value.size,
+                    actual,
+                    context: "global tier (value changed size or vanished since first use)",
+                });
+            }
+            value.write_bytes(from, &bytes)?;
+            chunks.pulled.set_range(s, e, true);
+        }
+        Ok(())
+    }
+
+    /// The value's size: this host's copy, else the global tier's (0 if absent). The
+    /// `__faasm_read_state` call with `len == 0`.
+    pub fn size(&self, key: &StateKey) -> Result<usize> {
+        match self.local_value(key) {
+            Some(value) => Ok(value.size),
+            None => self.global.size(key),
+        }
+    }
+
+    /// Copies the whole value into `buf` (whose length must be the value's size), pulling the
+    /// chunks not pulled yet; returns the size. An empty `buf` only returns the size (0 if the
+    /// value is absent), as `__faasm_read_state` with `len == 0`.
+    pub fn read(&self, key: &StateKey, buf: &mut [u8]) -> Result<usize> {
+        if buf.is_empty() {
+            return self.size(key);
+        }
+        let value = self.value(key, buf.len(), Missing::Fail)?;
+        let mut chunks = value.chunks();
+        self.pull_chunks(&value, &mut chunks, 0, value.size)?;
+        value.read_bytes(0, buf)?;
+        Ok(value.size)
+    }
+
+    /// Copies `buf.len()` bytes from `offset` of the value (of size `total_len`), pulling only
+    /// the chunks of that range that are not pulled yet.
+    pub fn read_at(
+        &self,
+        key: &StateKey,
+        total_len: usize,
+        offset: usize,
+        buf: &mut [u8],
+    ) -> Result<()> {
+        let value = self.value(key, total_len, Missing::Fail)?;
+        value.check_range(offset, buf.len())?;
+        let mut chunks = value.chunks();
+        self.pull_chunks(&value, &mut chunks, offset, buf.len())?;
+        value.read_bytes(offset, buf)
+    }
+
+    /// Overwrites the whole value with `data` (creating it with size `data.len()` if no tier has
+    /// it) and marks it dirty. No push.
+    pub fn write(&self, key: &StateKey, data: &[u8]) -> Result<()> {
+        let value = self.value(key, data.len(), Missing::Create)?;
+        let mut chunks = value.chunks();
+        value.write_bytes(0, data)?;
+        let n = chunks.pulled.len;
+        chunks.pulled.set_range(0, n, true);
+        chunks.dirty.set_range(0, n, true);
+        Ok(())
+    }
+
+    /// Writes `data` at `offset` of the value (of size `total_len`, created if no tier has it)
+    /// and marks that range dirty. Chunks only partly written are pulled first.
+    pub fn write_at(
+        &self,
+        key: &StateKey,
+        total_len: usize,
+        offset: usize,
+        data: &[u8],
+    ) -> Result<()> {
+        let value = self.value(key, total_len, Missing::Create)?;
+        value.check_range(offset, data.len())?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        let page = sys::page_size();
+        let end = offset + data.len();
+        let mut chunks = value.chunks();
+        // Only the first and last chunk can be partly covered.
+        if !offset.is_multiple_of(page) {
+            self.pull_chunks(&value, &mut chunks, offset, 1)?;
+        }
+        if !end.is_multiple_of(page) && end != value.size {
+            self.pull_chunks(&value, &mut chunks, end - 1, 1)?;
+        }
+        value.write_bytes(offset, data)?;
+        let (s, e) = value.chunk_span(offset, data.len());
+        chunks.pulled.set_range(s, e, true);
+        chunks.dirty.set_range(s, e, true);
+        Ok(())
+    }
+
+    /// Marks the whole value dirty (after writes through a mapping), pulling what is not pulled.
+    pub fn flag_dirty(&self, key: &StateKey, total_len: usize) -> Result<()> {
+        self.flag_dirty_range(key, total_len, 0, total_len)
+    }
+
+    /// Marks `[offset, offset + len)` dirty, pulling the chunks of it not pulled yet.
+    pub fn flag_dirty_range(
+        &self,
+        key: &StateKey,
+        total_len: usize,
+        offset: usize,
+        len: usize,
+    ) -> Result<()> {
+        let value = self.value(key, total_len, Missing::Create)?;
+        value.check_range(offset, len)?;
+        let mut chunks = value.chunks();
+        self.pull_chunks(&value, &mut chunks, offset, len)?;
+        let (s, e) = value.chunk_span(offset, len);
+        chunks.dirty.set_range(s, e, true);
+        Ok(())
+    }
+
+    /// If the value is dirty, sends the whole of it to the global tier (pulling first any chunk
+    /// never pulled, so the push cannot overwrite another host's data with zeros).
+    pub fn push(&self, key: &StateKey) -> Result<()> {
+        let value = self.local_or_not_found(key)?;
+        let mut chunks = value.chunks();
+        if !chunks.dirty.any() {
+            return Ok(());
+        }
+        self.pull_chunks(&value, &mut chunks, 0, value.size)?;
+        let mut data = vec![0; value.size];
+        value.read_bytes(0, &mut data)?;
+        self.global.set(key, &data)?;
+        self.count_sent(data.len());
+        let n = chunks.dirty.len;
+        chunks.dirty.set_range(0, n, false);
+        chunks.in_global = true;
+        Ok(())
+    }
+
+    /// Sends only the dirty chunks, then refreshes the whole local copy from the global tier
+    /// (picking up other hosts' pushes). Nothing happens if nothing is dirty. If the global tier
+    /// does not have the value yet, the whole value is sent instead.
+    pub fn push_partial(&self, key: &StateKey) -> Result<()> {
+        let value = self.local_or_not_found(key)?;
+        let mut chunks = value.chunks();
+        if !chunks.dirty.any() {
+            return Ok(());
+        }
+        let ranges: Vec<(usize, usize)> = chunks
+            .dirty
+            .runs(0, chunks.dirty.len, true)
+            .into_iter()
+            .map(|(s, e)| value.chunk_bytes(s, e))
+            .collect();
+        self.send_ranges_and_refresh(&value, &mut chunks, &ranges)
+    }
+
+    /// As [`LocalTier::push_partial`], but the bytes sent are those where the value of
+    /// `mask_key` (same size, same host) is non-zero, whatever the dirty flags say.
+    pub fn push_partial_mask(&self, key: &StateKey, mask_key: &StateKey) -> Result<()> {
+        let value = self.local_or_not_found(key)?;
+        let mask = self.value(mask_key, value.size, Missing::Fail)?;
+        let mut mask_bytes = vec![0; mask.size];
+        {
+            let mut mask_chunks = mask.chunks();
+            self.pull_chunks(&mask, &mut mask_chunks, 0, mask.size)?;
+            mask.read_bytes(0, &mut mask_bytes)?;
+        }
+        let mut ranges = Vec::new();
+        let mut i = 0;
+        while i < mask_bytes.len() {
+            if mask_bytes[i] == 0 {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            while i < mask_bytes.len() && mask_bytes[i] != 0 {
+                i += 1;
+            }
+            ranges.push((s, i - s));
+        }
+        let mut chunks = value.chunks();
+        for &(off, len) in &ranges {
+            self.pull_chunks(&value, &mut chunks, off, len)?;
+        }
+        self.send_ranges_and_refresh(&value, &mut chunks, &ranges)
+    }
+
+    /// Sends `ranges` (offset, length) of the value, then replaces the local copy with the
+    /// global one. The caller holds `chunks`; the ranges' chunks are pulled.
+    fn send_ranges_and_refresh(
+        &self,
+        value: &StateValue,
+        chunks: &mut Chunks,
+        ranges: &[(usize, usize)],
+    ) -> Result<()> {
+        let key = &value.key;
+        if !chunks.in_global && self.global.size(key)? == 0 {
+            // A partial first push would leave a short (zero-padded at best) global value.
+            self.pull_chunks(value, chunks, 0, value.size)?;
+            let mut data = vec![0; value.size];
+            value.read_bytes(0, &mut data)?;
+            self.global.set(key, &data)?;
+            self.count_sent(data.len());
+        } else {
+            let mut parts = Vec::with_capacity(ranges.len());
+            for &(off, len) in ranges {
+                let mut data = vec![0; len];
+                value.read_bytes(off, &mut data)?;
+                parts.push((off, data));
+            }
+            self.global.set_ranges(key, &parts)?;
+            self.count_sent(parts.iter().map(|(_, d)| d.len()).sum());
+        }
+        chunks.in_global = true;
+        let n = chunks.dirty.len;
+        chunks.dirty.set_range(0, n, false);
+        self.refresh(value, chunks)
+    }
+
+    /// Replaces the whole local copy with the global value. The caller holds `chunks`.
+    fn refresh(&self, value: &StateValue, chunks: &mut Chunks) -> Result<()> {
+        let key = &value.key;
+        let data = self
+            .global
+            .get(key)?
+            .ok_or_else(|| StateError::NotFound { key: key.clone() })?;
+        self.count_received(data.len());
+        if data.len() != value.size {
+            return Err(StateError::SizeMismatch {
+                key: key.clone(),
+                expected: value.size,
+                actual: data.len(),
+                context: "global tier",
+            });
+        }
+        value.write_bytes(0, &data)?;
+        let n = chunks.pulled.len;
+        chunks.pulled.set_range(0, n, true);
+        chunks.dirty.set_range(0, n, false);
+        chunks.in_global = true;
+        Ok(())
+    }
+
+    /// Fetches the whole value (of size `total_len`) from the global tier, replacing this host's
+    /// copy (local changes not pushed are lost; the value is clean afterwards).
+    pub fn pull(&self, key: &StateKey, total_len: usize) -> Result<()> {
+        let value = self.value(key, total_len, Missing::Fail)?;
+        let mut chunks = value.chunks();
+        self.refresh(&value, &mut chunks)
+    }
+
+    /// The value of `key` (size `total_len`, created if no tier has it) with every chunk pulled,
+    /// ready to be mapped whole (`__faasm_read_state_ptr`). Every call returns the same value
+    /// (the same memfd) for the same key on this host.
+    pub fn value_for_mapping(&self, key: &StateKey, total_len: usize) -> Result<Arc<StateValue>> {
+        self.value_for_mapping_range(key, total_len, 0, total_len)
+    }
+
+    /// The value of `key` (size `total_len`, created if no tier has it) with the chunks (pages)
+    /// of `[offset, offset + len)` pulled, ready for the runtime to map those pages
+    /// (`__faasm_read_state_offset_ptr`).
+    pub fn value_for_mapping_range(
+        &self,
+        key: &StateKey,
+        total_len: usize,
+        offset: usize,
+        len: usize,
+    ) -> Result<Arc<StateValue>> {
+        let value = self.value(key, total_len, Missing::Create)?;
+        value.check_range(offset, len)?;
+        {
+            let mut chunks = value.chunks();
+            self.pull_chunks(&value, &mut chunks, offset, len)?;
+        }
+        Ok(value)
+    }
+
+    /// Deletes the value on this host and in the global tier (its append list stays).
+    pub fn delete(&self, key: &StateKey) -> Result<()> {
+        self.global.delete(key)?;
+        lock(&self.values).remove(key);
+        Ok(())
+    }
+
+    /// Appends `data` as one element of the key's list in the global tier.
+    pub fn append(&self, key: &StateKey, data: &[u8]) -> Result<()> {
+        self.global.append(key, data)?;
+        self.count_sent(data.len());
+        Ok(())
+    }
+
+    /// The first `n` elements of the key's list, concatenated; fails if it has fewer.
+    pub fn read_appended(&self, key: &StateKey, n: usize) -> Result<Vec<u8>> {
+        let elements = self.global.list_range(key, n)?;
+        let bytes: Vec<u8> = elements.concat();
+        self.count_received(bytes.len());
+        if elements.len() < n {
+            return Err(StateError::NotEnoughElements {
+                key: key.clone(),
+                requested: n,
+                available: elements.len(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Deletes the key's list.
+    pub fn clear_appended(&self, key: &StateKey) -> Result<()> {
+        self.global.clear_list(key)
+    }
+
+    fn local_lock(&self, key: &StateKey) -> Arc<ExplicitRwLock> {
+        lock(&self.local_locks)
+            .entry(key.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Takes the key's host-local shared lock, waiting while a writer holds or waits for it.
+    /// Released by [`LocalTier::unlock_read`], from any thread.
+    pub fn lock_read(&self, key: &StateKey) {
+        self.local_lock(key).lock_read();
+    }
+
+    /// Releases one host-local shared lock of the key.
+    pub fn unlock_read(&self, key: &StateKey) -> Result<()> {
+        if self.local_lock(key).unlock_read() {
+            Ok(())
+        } else {
+            Err(StateError::NotLocked {
+                key: key.clone(),
+                lock: "local read",
+            })
+        }
+    }
+
+    /// Takes the key's host-local exclusive lock, waiting for readers and writers to leave.
+    /// Released by [`LocalTier::unlock_write`], from any thread.
+    pub fn lock_write(&self, key: &StateKey) {
+        self.local_lock(key).lock_write();
+    }
+
+    /// Takes the key's host-local exclusive lock if it is free now; returns whether it did.
+    pub fn try_lock_write(&self, key: &StateKey) -> bool {
+        self.local_lock(key).try_lock_write()
+    }
+
+    /// Releases the key's host-local exclusive lock.
+    pub fn unlock_write(&self, key: &StateKey) -> Result<()> {
+        if self.local_lock(key).unlock_write() {
+            Ok(())
+        } else {
+            Err(StateError::NotLocked {
+                key: key.clone(),
+                lock: "local write",
+            })
+        }
+    }
+
+    /// Takes the key's global lock for reading (granted exclusively for now, see
+    /// [`GlobalLockMode`]), retrying until the lock timeout.
+    pub fn lock_global_read(&self, key: &StateKey) -> Result<()> {
+        self.lock_global(key, GlobalLockMode::Read)
+    }
+
+    /// Takes the key's global lock for writing, retrying until the lock timeout.
+    pub fn lock_global_write(&self, key: &StateKey) -> Result<()> {
+        self.lock_global(key, GlobalLockMode::Write)
+    }
+
+    /// Tries once to take the key's global write lock; returns whether it did.
+    pub fn try_lock_global_write(&self, key: &StateKey) -> Result<bool> {
+        self.try_lock_global(key, GlobalLockMode::Write)
+    }
+
+    fn try_lock_global(&self, key: &StateKey, mode: GlobalLockMode) -> Result<bool> {
+        let token = LockToken::unique();
+        if self.global.try_lock(key, mode, &token, self.lock_ttl)? {
+            lock(&self.global_locks).insert(key.clone(), token);
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    fn lock_global(&self, key: &StateKey, mode: GlobalLockMode) -> Result<()> {
+        let start = Instant::now();
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            if self.try_lock_global(key, mode)? {
+                return Ok(());
+            }
+            if start.elapsed() >= self.lock_timeout {
+                return Err(StateError::LockTimeout {
+                    key: key.clone(),
+                    waited_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Releases the key's global read lock held by this host.
+    pub fn unlock_global_read(&self, key: &StateKey) -> Result<()> {
+        self.unlock_global(key)
+    }
+
+    /// Releases the key's global write lock held by this host.
+    pub fn unlock_global_write(&self, key: &StateKey) -> Result<()> {
+        self.unlock_global(key)
+    }
+
+    fn unlock_global(&self, key: &StateKey) -> Result<()> {
+        let not_locked = || StateError::NotLocked {
+            key: key.clone(),
+            lock: "global",
+        };
+        let token = lock(&self.global_locks)
+            .remove(key)
+            .ok_or_else(not_locked)?;
+        match self.global.unlock(key, &token) {
+            Ok(true) => Ok(()),
+            // Expired and perhaps taken by someone else: not ours to release any more.
+            Ok(false) => Err(not_locked()),
+            Err(e) => {
+                // Keep the token so the release can be retried once the tier is back.
+                lock(&self.global_locks).insert(key.clone(), token);
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitmap_runs() {
+        let mut b = Bitmap::new(130, false);
+        b.set_range(3, 5, true);
+        b.set_range(64, 70, true);
+        b.set_range(129, 130, true);
+        assert_eq!(b.runs(0, 130, true), vec![(3, 5), (64, 70), (129, 130)]);
+        assert_eq!(b.runs(4, 66, true), vec![(4, 5), (64, 66)]);
+        assert_eq!(b.runs(0, 10, false), vec![(0, 3), (5, 10)]);
+        assert!(b.any());
+        b.set_range(0, 130, false);
+        assert!(!b.any());
+    }
+
+    #[test]
+    fn expired_global_locks_pass_to_another_host() {
+        let global: Arc<dyn GlobalTier> = Arc::new(InProcessTier::new());
+        let times =
+            |t: LocalTier| t.with_lock_times(Duration::from_millis(50), Duration::from_secs(2));
+        let h1 = times(LocalTier::new(global.clone()));
+        let h2 = times(LocalTier::new(global));
+        let k = StateKey::new("alice", "k").unwrap();
+        h1.lock_global_write(&k).unwrap();
+        // h2 waits until h1's lock expires, then holds it.
+        let start = Instant::now();
+        h2.lock_global_write(&k).unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(40));
+        // h1's token no longer holds the lock: its release is refused, h2's is not.
+        let err = h1.unlock_global_write(&k).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::NotLocked);
+        h2.unlock_global_write(&k).unwrap();
+    }
+
+    #[test]
+    fn concurrent_first_use_makes_one_value() {
+        let host = Arc::new(LocalTier::in_process());
+        let k = StateKey::new("alice", "k").unwrap();
+        let values: Vec<Arc<StateValue>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| host.value_for_mapping(&k, 100).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(values.iter().all(|v| Arc::ptr_eq(v, &values[0])));
+    }
+}
