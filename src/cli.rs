@@ -1,6 +1,7 @@
 //! The `faasm-run` command line, and the parsers of its option values (each error says what
 //! was expected).
 
+use crate::store::FunctionId;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use faasm_jit::{MAX_WASM_PAGES, WASM_PAGE_SIZE};
 use std::ffi::OsString;
@@ -40,6 +41,92 @@ pub enum Command {
     /// Initialises FILE (`__wasm_call_ctors` or `_initialize`, then `_faasm_zygote`) and writes
     /// its state as a snapshot that `faasm-run --snapshot` starts from.
     Snapshot(SnapshotOptions),
+    /// Validates and compiles FILE, checks that it links against WASI and the Faasm `env`
+    /// interface, prepares its Proto-Faaslet and stores all three as function USER/FUNC.
+    Upload(UploadOptions),
+    /// Calls function USER/FUNC of the store (and whatever it chains), prints its output and
+    /// exits with its return value.
+    Invoke(InvokeOptions),
+}
+
+/// `faasm-run upload USER/FUNC FILE [--store DIR]`.
+#[derive(Debug, Args)]
+pub struct UploadOptions {
+    /// The function's name: its user (the namespace of its chained calls) and its name.
+    #[arg(value_name = "USER/FUNC")]
+    pub function: FunctionId,
+    /// The module: `.wasm` or `.wat`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The function store.
+    #[command(flatten)]
+    pub store: StoreOptions,
+    /// Limit every linear memory to this size, e.g. `64MiB`, `4GiB` (rounded down to 64 KiB
+    /// pages).
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_size)]
+    pub max_memory: Option<MemoryPages>,
+    /// Compiler settings (`invoke` loads the stored code only under the same ones; otherwise
+    /// it compiles the module again).
+    #[command(flatten)]
+    pub engine: EngineOptions,
+}
+
+/// `faasm-run invoke USER/FUNC [--input TEXT | --input-file F] [--cmdline ARGS] ...`.
+#[derive(Debug, Args)]
+pub struct InvokeOptions {
+    /// The function to call.
+    #[arg(value_name = "USER/FUNC")]
+    pub function: FunctionId,
+    /// The call's input (what `__faasm_read_input` reads) [default: empty].
+    #[arg(
+        long,
+        value_name = "TEXT",
+        conflicts_with = "input_file",
+        allow_hyphen_values = true
+    )]
+    pub input: Option<OsString>,
+    /// Read the call's input from this file.
+    #[arg(long, value_name = "F")]
+    pub input_file: Option<PathBuf>,
+    /// The guest's arguments after `argv[0]` (the function's name), split at whitespace.
+    #[arg(
+        long,
+        value_name = "ARGS",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
+    pub cmdline: String,
+    /// Enter at this function-table index instead of `_start` (0: `_start`).
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(i32).range(0..))]
+    pub func_ptr: i32,
+    /// Wall-clock limit of the call and of each call it chains, e.g. `500ms`, `10s`, `2m`
+    /// [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Calls executing guest code at once.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: u16,
+    /// The function store.
+    #[command(flatten)]
+    pub store: StoreOptions,
+    /// Limit every linear memory to this size, e.g. `64MiB`, `4GiB` (rounded down to 64 KiB
+    /// pages).
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_size)]
+    pub max_memory: Option<MemoryPages>,
+    /// Compiler settings (those of the upload, or the stored module is compiled again).
+    #[command(flatten)]
+    pub engine: EngineOptions,
+}
+
+/// Where the function store is.
+#[derive(Debug, Clone, Args)]
+pub struct StoreOptions {
+    /// The function store's directory [default: $FAASM_STORE_DIR, else
+    /// $XDG_DATA_HOME/faasm-rs/functions, else ~/.local/share/faasm-rs/functions].
+    #[arg(long = "store", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `faasm-run snapshot FILE [-o OUT]`.
@@ -313,5 +400,61 @@ mod tests {
         let cli = Cli::try_parse_from(["faasm-run", "snapshot", "m.wat"]).expect("parses");
         assert!(matches!(cli.command, Some(Command::Snapshot(s)) if s.output.is_none()));
         assert!(Cli::try_parse_from(["faasm-run", "--calls", "0", "m.wat"]).is_err());
+    }
+
+    #[test]
+    fn upload_and_invoke_name_a_function() {
+        let cli = Cli::try_parse_from(["faasm-run", "upload", "alice/echo", "echo.wasm"])
+            .expect("parses");
+        let Some(Command::Upload(upload)) = cli.command else {
+            panic!("not an upload: {cli:?}");
+        };
+        assert_eq!(upload.function.to_string(), "alice/echo");
+        assert_eq!(upload.store.dir, None);
+        let cli = Cli::try_parse_from([
+            "faasm-run",
+            "invoke",
+            "alice/echo",
+            "--input",
+            "-5",
+            "--cmdline",
+            "-v x",
+            "--func-ptr",
+            "3",
+            "--timeout",
+            "2s",
+            "--store",
+            "/tmp/s",
+            "--workers",
+            "4",
+        ])
+        .expect("parses");
+        let Some(Command::Invoke(invoke)) = cli.command else {
+            panic!("not an invoke: {cli:?}");
+        };
+        assert_eq!(invoke.input.as_deref(), Some(std::ffi::OsStr::new("-5")));
+        assert_eq!(invoke.cmdline, "-v x");
+        assert_eq!(invoke.func_ptr, 3);
+        assert_eq!(invoke.timeout, Some(Duration::from_secs(2)));
+        assert_eq!(invoke.store.dir, Some(PathBuf::from("/tmp/s")));
+        assert_eq!(invoke.workers, 4);
+        for bad in [
+            &["faasm-run", "invoke", "echo"][..],
+            &["faasm-run", "invoke", "a/../b"],
+            &[
+                "faasm-run",
+                "invoke",
+                "a/b",
+                "--input",
+                "x",
+                "--input-file",
+                "f",
+            ],
+            &["faasm-run", "invoke", "a/b", "--func-ptr", "-1"],
+            &["faasm-run", "invoke", "a/b", "--workers", "0"],
+            &["faasm-run", "upload", "a/b"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! What can go wrong in `faasm-run`, phrased for the user: one line each, naming the file,
 //! the byte offset, the import or the option concerned. A trap adds its Wasm backtrace below.
 
+use crate::scheduler::{Failure, SchedulerError};
+use crate::store::{FunctionId, StoreError};
 use faasm_runtime::{ArtifactError, CompileError, InstantiateError, Trap, WasmBacktrace};
 use std::fmt;
 use std::io;
@@ -107,13 +109,51 @@ pub enum Error {
         /// The Wasm frames, innermost first.
         backtrace: Option<WasmBacktrace>,
     },
+    /// The function store could not be read or written, or has no such function.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// `faasm-run upload` failed: the function, and why (an error that names the file).
+    #[error("cannot upload {function}: {source}")]
+    Upload {
+        /// The function being uploaded.
+        function: FunctionId,
+        /// Why.
+        source: Box<Error>,
+    },
+    /// A stored function could not be loaded (a corrupt or foreign file of the store).
+    #[error("cannot load function {function} from {}: {reason}", path.display())]
+    Load {
+        /// The function.
+        function: FunctionId,
+        /// The file of the store concerned.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The scheduler could not start or take the call.
+    #[error("{0}")]
+    Scheduler(#[from] SchedulerError),
+    /// An invoked function failed: trapped (with its backtrace below), timed out or could not
+    /// start.
+    #[error("{}", InvocationReport { function, failure })]
+    Invocation {
+        /// The function invoked.
+        function: FunctionId,
+        /// How it failed.
+        failure: Failure,
+    },
 }
 
 impl Error {
     /// The process exit status this error ends `faasm-run` with.
     pub fn exit_status(&self) -> u8 {
         match self {
-            Error::Trap { .. } => TRAP_EXIT_STATUS,
+            Error::Trap { .. }
+            | Error::Invocation {
+                failure: Failure::Trap { .. },
+                ..
+            } => TRAP_EXIT_STATUS,
+            Error::Upload { source, .. } => source.exit_status(),
             _ => ERROR_EXIT_STATUS,
         }
     }
@@ -140,6 +180,28 @@ impl fmt::Display for TrapReport<'_> {
         write!(f, "`{}` trapped: {}", self.function, self.trap)?;
         match self.backtrace {
             Some(backtrace) if !backtrace.frames().is_empty() => {
+                write!(f, "\nwasm backtrace:\n{backtrace}")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `` c/f trapped: wasm trap: unreachable `` and the backtrace below it, or `c/f timed out after
+/// 200ms`, ...
+struct InvocationReport<'a> {
+    function: &'a FunctionId,
+    failure: &'a Failure,
+}
+
+impl fmt::Display for InvocationReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.function, self.failure)?;
+        match self.failure {
+            Failure::Trap {
+                backtrace: Some(backtrace),
+                ..
+            } if !backtrace.frames().is_empty() => {
                 write!(f, "\nwasm backtrace:\n{backtrace}")
             }
             _ => Ok(()),

@@ -12,16 +12,19 @@
 //! - [`error`]: the errors a user sees, one line each (a trap adds its backtrace);
 //! - [`store`]: the function store (`upload`, `invoke`): module, artifact and Proto-Faaslet
 //!   of each `USER/FUNC`;
+//! - `functions`: `faasm-run upload USER/FUNC FILE` and `faasm-run invoke USER/FUNC`, over the
+//!   store and the scheduler;
 //! - [`scheduler`]: the in-process scheduler: worker pool, Faaslets from Proto-Faaslets,
 //!   chaining and awaiting, timeouts.
 //!
-//! It must not contain `unsafe`; later it also hosts the HTTP server and function store.
+//! It must not contain `unsafe`; later it also hosts the HTTP server.
 #![forbid(unsafe_code)]
 
 mod bench;
 pub mod cache;
 pub mod cli;
 pub mod error;
+mod functions;
 pub mod modules;
 mod proto;
 pub mod run;

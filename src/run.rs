@@ -1,9 +1,12 @@
-//! What `faasm-run` does: run a module (`_start`, or `--invoke`) or compile it to an artifact.
+//! What `faasm-run` does: run a module (`_start`, or `--invoke`) or compile it to an artifact;
+//! the subcommands `snapshot`, `upload` and `invoke` are carried out by `proto` and
+//! `functions`.
 
 use crate::bench;
 use crate::cache::{self, ArtifactCache};
 use crate::cli::{Cli, Command, CompileOptions, EngineOptions, RunOptions, Strategy};
 use crate::error::Error;
+use crate::functions;
 use crate::modules::{self, Log, ModuleFile};
 use crate::proto;
 use crate::values;
@@ -21,6 +24,8 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Some(Command::Compile(options)) => compile_to_file(&options).map(|()| 0),
         Some(Command::Snapshot(options)) => proto::write_snapshot(&options).map(|()| 0),
+        Some(Command::Upload(options)) => functions::upload(&options).map(|()| 0),
+        Some(Command::Invoke(options)) => functions::invoke(&options),
         None => run(&cli.run),
     }
 }

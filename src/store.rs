@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 /// The module as uploaded.
-const WASM_FILE: &str = "function.wasm";
+pub const WASM_FILE: &str = "function.wasm";
 /// Its compiled artifact.
-const ARTIFACT_FILE: &str = "function.cwasm";
+pub const ARTIFACT_FILE: &str = "function.cwasm";
 /// Its Proto-Faaslet.
-const SNAPSHOT_FILE: &str = "function.snap";
+pub const SNAPSHOT_FILE: &str = "function.snap";
 
 /// Longest user or function name.
 const MAX_NAME_LEN: usize = 64;
@@ -162,8 +162,8 @@ impl FunctionStore {
         &self.dir
     }
 
-    /// The directory of function `id`.
-    fn function_dir(&self, id: &FunctionId) -> PathBuf {
+    /// The directory of function `id` (it exists once the function is uploaded).
+    pub fn function_dir(&self, id: &FunctionId) -> PathBuf {
         self.dir.join(&id.user).join(&id.function)
     }
 

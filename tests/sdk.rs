@@ -5,8 +5,8 @@
 //! that receives chained outputs exports `malloc`. Each SDK's `abi_check` module, which calls
 //! every import the SDK declares, must import exactly the ABI's non-state imports.
 //!
-//! Running the functions needs the host interface (`hostcalls/`); these tests only build and
-//! inspect.
+//! These tests only build and inspect; `tests/invoke.rs` runs every example through
+//! `faasm-run upload` and `faasm-run invoke`.
 #![forbid(unsafe_code)]
 
 #[path = "support/build.rs"]
