@@ -111,6 +111,10 @@ pub struct InvokeOptions {
     /// The function store.
     #[command(flatten)]
     pub store: StoreOptions,
+    /// The global tier of state: `redis://HOST:PORT` for a Redis server shared by hosts
+    /// [default: in this process only].
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
     /// Limit every linear memory to this size, e.g. `64MiB`, `4GiB` (rounded down to 64 KiB
     /// pages).
     #[arg(long, value_name = "SIZE", value_parser = parse_memory_size)]

@@ -133,6 +133,9 @@ pub enum Error {
     /// The scheduler could not start or take the call.
     #[error("{0}")]
     Scheduler(#[from] SchedulerError),
+    /// The state's global tier could not be set up (a malformed `--state` URL, for example).
+    #[error("state: {0}")]
+    State(faasm_hostcalls::faasm_state::StateError),
     /// An invoked function failed: trapped (with its backtrace below), timed out or could not
     /// start.
     #[error("{}", InvocationReport { function, failure })]

@@ -18,6 +18,7 @@ use crate::scheduler::{
 use crate::store::{
     ARTIFACT_FILE, FunctionId, FunctionStore, SNAPSHOT_FILE, StoreError, StoredFunction, WASM_FILE,
 };
+use faasm_hostcalls::faasm_state::RedisTier;
 use faasm_runtime::{ArtifactError, Engine, Module};
 use faasm_snapshot::{RestoreError, Snapshot};
 use sha2::{Digest, Sha256};
@@ -122,17 +123,19 @@ pub(crate) fn invoke(options: &InvokeOptions) -> Result<u8, Error> {
     ));
 
     let defaults = SchedulerConfig::default();
-    let scheduler = Scheduler::with_config(
-        &engine,
-        SchedulerConfig {
-            workers: usize::from(options.workers),
-            default_timeout: options.timeout.or(defaults.default_timeout),
-            // An await may last as long as the awaiting call (it is capped by that anyway).
-            await_timeout: options.timeout.or(defaults.await_timeout),
-            echo_stdio: true,
-            ..defaults
-        },
-    )?;
+    let mut config = SchedulerConfig {
+        workers: usize::from(options.workers),
+        default_timeout: options.timeout.or(defaults.default_timeout),
+        // An await may last as long as the awaiting call (it is capped by that anyway).
+        await_timeout: options.timeout.or(defaults.await_timeout),
+        echo_stdio: true,
+        ..defaults
+    };
+    if let Some(url) = &options.state {
+        let redis = RedisTier::new(url).map_err(Error::State)?;
+        config = config.with_global_tier(Arc::new(redis));
+    }
+    let scheduler = Scheduler::with_config(&engine, config)?;
     scheduler.register(&id.user, &id.function, function);
     scheduler.set_source(Arc::new(StoreSource {
         engine: engine.clone(),

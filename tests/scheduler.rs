@@ -729,3 +729,63 @@ fn a_deep_chain_of_awaits_completes_on_two_workers() {
         assert_no_results_left(&scheduler);
     }
 }
+
+/// `state_writer`: maps the 8-byte value `shared` and stores its 4-byte input at its start.
+/// `state_reader`: maps it and outputs its first 4 bytes. Both of one user, neither pushes.
+fn state_wat(write: bool) -> String {
+    let body = if write {
+        "(drop (call $read (i32.const 64) (i32.const 4)))
+         (i32.store (local.get $p) (i32.load (i32.const 64)))"
+    } else {
+        "(call $write (local.get $p) (i32.const 4))"
+    };
+    format!(
+        r#"(module {IO}
+            (import "env" "__faasm_read_state_ptr" (func $ptr (param i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 16) "shared\00")
+            (func (export "_start") (local $p i32)
+              (local.set $p (call $ptr (i32.const 16) (i32.const 8)))
+              {body}))"#
+    )
+}
+
+#[test]
+fn functions_of_one_user_share_state_through_mapped_values() {
+    use faasm_hostcalls::faasm_state::{LocalTier, StateKey};
+    let tier = Arc::new(LocalTier::in_process());
+    let engine = Engine::default();
+    let scheduler =
+        Scheduler::with_config(&engine, config(2).with_state(Arc::clone(&tier))).unwrap();
+    assert!(Arc::ptr_eq(scheduler.state(), &tier));
+    for user in [USER, "other"] {
+        scheduler.register(user, "state_writer", function(&engine, &state_wat(true)));
+        scheduler.register(user, "state_reader", function(&engine, &state_wat(false)));
+    }
+    let write = |user: &str, value: i32| {
+        let request = CallRequest::with_input(value.to_le_bytes());
+        let result = scheduler.invoke(user, "state_writer", request).unwrap();
+        assert_eq!(result.failure, None, "{result:?}");
+    };
+    let read = |user: &str| {
+        let result = scheduler
+            .invoke(user, "state_reader", CallRequest::default())
+            .unwrap();
+        assert_eq!(result.failure, None, "{result:?}");
+        int_output(&result)
+    };
+    write(USER, 41);
+    assert_eq!(read(USER), 41);
+    write(USER, 42);
+    // After resets of both Faaslets, the host's one copy still holds the latest write.
+    assert_eq!(read(USER), 42);
+    assert_eq!(read(USER), 42);
+    // Another user's functions name another value.
+    assert_eq!(read("other"), 0);
+    write("other", 7);
+    assert_eq!(read(USER), 42);
+    let mut bytes = [0u8; 8];
+    tier.read(&StateKey::new(USER, "shared").unwrap(), &mut bytes)
+        .unwrap();
+    assert_eq!(&bytes[..4], &42i32.to_le_bytes());
+}

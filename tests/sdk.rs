@@ -2,8 +2,9 @@
 //! functions of `functions/`: every example is built in C and in Rust with the stock toolchains
 //! (`support/functions.rs`), and its module is checked against FAASM-ABI.md: every `env` import
 //! is one of the ABI's, with the ABI's signature; `_start` and `memory` are exported; a function
-//! that receives chained outputs exports `malloc`. Each SDK's `abi_check` module, which calls
-//! every import the SDK declares, must import exactly the ABI's non-state imports.
+//! that receives chained outputs exports `malloc`. Each SDK's `abi_check` and `abi_check_state`
+//! modules, which call every import the SDK declares, must import exactly the ABI's non-state
+//! and state imports.
 //!
 //! These tests only build and inspect; `tests/invoke.rs` runs every example through
 //! `faasm-run upload` and `faasm-run invoke`.
@@ -15,7 +16,7 @@ mod build;
 mod functions;
 
 use build::run_tool;
-use functions::{EXAMPLES, LANGUAGES, Language, abi_check, function, sdk_dir};
+use functions::{AbiPart, EXAMPLES, LANGUAGES, Language, abi_check, function, sdk_dir};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -267,33 +268,35 @@ fn rust_examples_import_only_the_abi() {
     check_examples(Language::Rust);
 }
 
-/// The ABI's imports except the state table (issue 8), which the SDKs do not declare yet.
-fn non_state_imports() -> BTreeSet<&'static str> {
+/// The ABI's imports of the state table (`part == State`) or all the others.
+fn abi_imports(part: AbiPart) -> BTreeSet<&'static str> {
     ABI.iter()
         .map(|(name, _, _)| *name)
-        .filter(|name| !name.contains("_state"))
+        .filter(|name| name.contains("_state") == (part == AbiPart::State))
         .collect()
 }
 
-/// The module of `abi_check`, which calls every import the SDK declares: exactly the non-state
-/// imports of the ABI, each with the ABI's signature.
-fn check_sdk_declarations(language: Language) {
-    let path = abi_check(language);
-    let what = format!("{} SDK ({})", language.name(), path.display());
+/// The module of `abi_check` for `part`, which calls every import of that part the SDK
+/// declares: exactly the ABI's imports of that part, each with the ABI's signature.
+fn check_sdk_declarations(language: Language, part: AbiPart) {
+    let path = abi_check(language, part);
+    let what = format!("{} SDK, {part:?} ({})", language.name(), path.display());
     let info = parse(&path);
     check_abi_imports(&what, &info);
     let imports: BTreeSet<&str> = info.env.keys().map(String::as_str).collect();
-    assert_eq!(imports, non_state_imports(), "{what}: its env imports");
+    assert_eq!(imports, abi_imports(part), "{what}: its env imports");
 }
 
 #[test]
 fn c_sdk_declares_the_abi() {
-    check_sdk_declarations(Language::C);
+    check_sdk_declarations(Language::C, AbiPart::Calls);
+    check_sdk_declarations(Language::C, AbiPart::State);
 }
 
 #[test]
 fn rust_sdk_declares_the_abi() {
-    check_sdk_declarations(Language::Rust);
+    check_sdk_declarations(Language::Rust, AbiPart::Calls);
+    check_sdk_declarations(Language::Rust, AbiPart::State);
 }
 
 /// A fresh directory under the tests' temporary directory.

@@ -6,13 +6,14 @@ use faasm_runtime::MemoryStrategy;
 use std::path::{Path, PathBuf};
 
 /// The group names, in report order.
-pub const GROUPS: [&str; 6] = [
+pub const GROUPS: [&str; 7] = [
     "execute",
     "compile",
     "instantiate",
     "calls",
     "proto",
     "chain",
+    "state",
 ];
 
 /// Every group's benchmarks, or those of the groups named in `only` if it is not empty.

@@ -6,8 +6,9 @@
 //! The groups (`execute`, `compile`, `instantiate`, `calls`, `proto`, `chain`) are lists of
 //! [`Benchmark`]s, each a set of [`Measure`] closures, one per [`Peer`]. The criterion suite
 //! (`benches/suite.rs`) and the report command (`src/bin/report.rs`) run the same closures;
-//! `proto`'s memory, density and churn figures and `chain`'s invocations per second, which are
-//! not durations, only run in the report (see [`proto`] and [`chain`]). Nothing depends on
+//! `proto`'s memory, density and churn figures, `chain`'s invocations per second and the `state`
+//! group (push and pull on Redis next to `redis-benchmark`), which are not durations, only run
+//! in the report (see [`proto`], [`chain`] and [`state`]). Nothing depends on
 //! this crate, and no test target builds it: `cargo test --workspace` never compiles the peers.
 #![forbid(unsafe_code)]
 
@@ -26,6 +27,7 @@ pub mod programs;
 pub mod progress;
 pub mod proto;
 pub mod report;
+pub mod state;
 pub mod stopwatch;
 pub mod wasi_shim;
 

@@ -288,6 +288,54 @@ fn insert_preopen(fds: &mut FdTable, host: PathBuf, guest: String) -> Result<(),
     Ok(())
 }
 
+impl WasiCtx {
+    /// The whole of the file at the guest's absolute or relative `path`, read through the
+    /// preopened directory whose guest name is the longest prefix of it (as wasi-libc picks
+    /// one), with the sandbox's rules: no path escapes its root, symbolic links included.
+    /// For host calls outside WASI that name files (`__faasm_write_state_from_file`).
+    pub(crate) fn read_file(&self, path: &str) -> Result<Vec<u8>, crate::errno::Errno> {
+        use crate::errno::Errno;
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let (relative, dir) = self
+            .fds
+            .preopens()
+            .filter_map(|(name, dir)| Some((preopen_relative(name, path)?, dir)))
+            .max_by_key(|(relative, _)| std::cmp::Reverse(relative.len()))
+            .ok_or(Errno::NotCapable)?;
+        let relative = if relative.is_empty() { "." } else { relative };
+        let target = crate::sandbox::resolve(dir, relative, true)?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(target.host_path())
+            .map_err(Errno::from)?;
+        crate::sandbox::check_opened_inside(&target.root, &file)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(Errno::from)?;
+        Ok(bytes)
+    }
+}
+
+/// `path` relative to the preopen called `name`, if `name` is a whole-component prefix of it
+/// (`.` and `./` match every relative path).
+fn preopen_relative<'p>(name: &str, path: &'p str) -> Option<&'p str> {
+    if matches!(name, "." | "./") {
+        return (!path.starts_with('/')).then_some(path);
+    }
+    let name = name.trim_end_matches('/');
+    let rest = if name.is_empty() {
+        path.strip_prefix('/')?
+    } else {
+        let rest = path.strip_prefix(name)?;
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return None;
+        }
+        rest
+    };
+    Some(rest.trim_start_matches('/'))
+}
+
 /// A [`WasiCtx`] shared by the host functions of one store, and by the host that owns it (to
 /// read captured output, or put a fresh context in place for the next call). Cheap to clone.
 #[derive(Clone, Debug)]
@@ -319,6 +367,18 @@ impl From<WasiCtx> for WasiHandle {
 mod tests {
     use super::*;
     use crate::sandbox::tests::TempDir;
+
+    #[test]
+    fn guest_paths_pick_the_preopen_they_start_with() {
+        assert_eq!(preopen_relative("/", "/a/b"), Some("a/b"));
+        assert_eq!(preopen_relative("/data", "/data/x"), Some("x"));
+        assert_eq!(preopen_relative("/data/", "/data/x"), Some("x"));
+        assert_eq!(preopen_relative("/data", "/data"), Some(""));
+        assert_eq!(preopen_relative("/data", "/database/x"), None);
+        assert_eq!(preopen_relative(".", "x/y"), Some("x/y"));
+        assert_eq!(preopen_relative(".", "/x"), None);
+        assert_eq!(preopen_relative("/data", "x"), None);
+    }
 
     #[test]
     fn build_checks_its_inputs() {

@@ -173,6 +173,19 @@ impl FdTable {
         Ok(entry)
     }
 
+    /// The preopened directories: guest name and handle, in descriptor order.
+    pub(crate) fn preopens(&self) -> impl Iterator<Item = (&str, &DirHandle)> {
+        self.entries
+            .values()
+            .filter_map(|entry| match &entry.descriptor {
+                Descriptor::Dir(OpenDir {
+                    handle,
+                    preopen_name: Some(name),
+                }) => Some((name.as_str(), handle)),
+                _ => None,
+            })
+    }
+
     /// The directory handle of `fd`, which must be a directory with `rights`.
     pub(crate) fn dir_handle(&self, fd: u32, rights: u64) -> Result<&DirHandle, Errno> {
         match &self.dir(fd, rights)?.descriptor {

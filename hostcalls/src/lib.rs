@@ -1,6 +1,7 @@
 //! `faasm-hostcalls` is the guest's view of the host: WASI preview 1 (`wasi_snapshot_preview1`,
 //! every function of it) and the Faasm `env` interface ([`faasm`]: input/output, chaining,
-//! memory, configuration flags; the state calls come later; see `FAASM-ABI.md`). It owns the guest-memory view every host call reads and writes
+//! state over `faasm-state`'s local tier, memory, configuration flags; see `FAASM-ABI.md`). It
+//! owns the guest-memory view every host call reads and writes
 //! through ([`GuestMemory`]: checked ranges, `EFAULT` for a bad pointer), the per-guest state
 //! ([`WasiCtx`]: arguments, environment, descriptors, standard streams, clocks, randomness),
 //! and the sandbox that keeps every file a guest names under its preopened directories
@@ -40,6 +41,10 @@ pub mod sandbox;
 mod stdio;
 mod sys;
 pub mod types;
+
+/// The state crate the `env` state calls run on, re-exported so that embedders (the
+/// scheduler) name the same [`faasm_state::LocalTier`] type without a dependency of their own.
+pub use faasm_state;
 
 pub use clocks::{ClockId, OsRandom, RandomSource, SeededRandom, SystemClocks, WasiClocks};
 pub use ctx::{DEFAULT_MAX_OPEN_FILES, WasiCtx, WasiCtxBuilder, WasiCtxError, WasiHandle};

@@ -94,15 +94,112 @@ FAASM_IMPORT(__faasm_get_idx)
 int __faasm_get_idx(void);
 
 /* ---------------------------------------------------------------------------------------- */
-/* State (issue 8): the `__faasm_*_state*` imports of FAASM-ABI.md go here.                  */
+/* State                                                                                     */
 /* ---------------------------------------------------------------------------------------- */
 
-/* TODO(issue 8): __faasm_read_state, __faasm_read_state_ptr, __faasm_write_state,
- * __faasm_write_state_offset, __faasm_read_state_offset, __faasm_read_state_offset_ptr,
- * __faasm_write_state_from_file, __faasm_flag_state_dirty, __faasm_flag_state_offset_dirty,
- * __faasm_push_state, __faasm_push_state_partial, __faasm_push_state_partial_mask,
- * __faasm_pull_state, __faasm_append_state, __faasm_read_appended_state,
- * __faasm_clear_appended_state, and the local and global read/write locks. */
+/* Keys are NUL-terminated, at most 256 bytes of A-Z a-z 0-9 _ . : - and belong to the calling
+ * function's user (no key can name another user's value). A value's size is fixed by the first
+ * call that gives one; every `totalLen` must be that size. The host keeps one copy of each value
+ * per host, shared by every function on it; `push` sends it to the global tier (other hosts),
+ * `pull` fetches it. Any failure (size mismatch, range past the end, bad pointer, absent value,
+ * unlock of a lock not held) traps: these calls never return an error code. */
+
+/* `bufferLen == 0`: the value's size (0 if it exists nowhere). Otherwise `bufferLen` must be the
+ * size: pulls what was not pulled yet, copies the whole value into `buffer`, returns the size. */
+FAASM_IMPORT(__faasm_read_state)
+long __faasm_read_state(const char *key, unsigned char *buffer, long bufferLen);
+
+/* Maps the whole value (created as zeros if it exists nowhere) into this function's memory,
+ * shared with every function on this host that maps it (no copy), and returns its address:
+ * the same address on every call for the same key during one call of the function. Writes
+ * through it change the host's copy at once; flag them dirty before a push. */
+FAASM_IMPORT(__faasm_read_state_ptr)
+unsigned char *__faasm_read_state_ptr(const char *key, long totalLen);
+
+/* Overwrites the host's copy with `dataLen` bytes (creating the value with that size) and marks
+ * it dirty. No push. */
+FAASM_IMPORT(__faasm_write_state)
+void __faasm_write_state(const char *key, const unsigned char *data, long dataLen);
+
+/* Writes `dataLen` bytes at `offset` of the value (of size `totalLen`), marks them dirty. */
+FAASM_IMPORT(__faasm_write_state_offset)
+void __faasm_write_state_offset(const char *key, long totalLen, long offset,
+                                const unsigned char *data, long dataLen);
+
+/* Copies `dataLen` bytes from `offset` of the value into `buffer`, pulling that chunk if
+ * needed. */
+FAASM_IMPORT(__faasm_read_state_offset)
+void __faasm_read_state_offset(const char *key, long totalLen, long offset,
+                               unsigned char *buffer, long dataLen);
+
+/* Maps only the pages holding `[offset, offset + len)` and returns the address of `offset`. */
+FAASM_IMPORT(__faasm_read_state_offset_ptr)
+unsigned char *__faasm_read_state_offset_ptr(const char *key, long totalLen, long offset,
+                                             long len);
+
+/* Loads the file at `filePath` (seen as the function's WASI file system sees it) into the
+ * value; returns its length. */
+FAASM_IMPORT(__faasm_write_state_from_file)
+unsigned int __faasm_write_state_from_file(const char *key, const char *filePath);
+
+/* Marks the whole value, or `len` bytes from `offset`, dirty (after writes through a pointer). */
+FAASM_IMPORT(__faasm_flag_state_dirty)
+void __faasm_flag_state_dirty(const char *key, long totalLen);
+FAASM_IMPORT(__faasm_flag_state_offset_dirty)
+void __faasm_flag_state_offset_dirty(const char *key, long totalLen, long offset, long len);
+
+/* If the value is dirty, sends all of it to the global tier. */
+FAASM_IMPORT(__faasm_push_state)
+void __faasm_push_state(const char *key);
+
+/* Sends only the dirty chunks, then refreshes the host's copy from the global tier. */
+FAASM_IMPORT(__faasm_push_state_partial)
+void __faasm_push_state_partial(const char *key);
+
+/* As `__faasm_push_state_partial`, sending the bytes where the value `maskKey` (same size) is
+ * non-zero. */
+FAASM_IMPORT(__faasm_push_state_partial_mask)
+void __faasm_push_state_partial_mask(const char *key, const char *maskKey);
+
+/* Replaces the host's copy with the global tier's (unpushed changes are lost). */
+FAASM_IMPORT(__faasm_pull_state)
+void __faasm_pull_state(const char *key, long stateLen);
+
+/* Appends `dataLen` bytes as one element of the key's list (in the global tier). */
+FAASM_IMPORT(__faasm_append_state)
+void __faasm_append_state(const char *key, const unsigned char *data, long dataLen);
+
+/* Copies the first `nElems` elements of the list, concatenated, into `buffer` (which must hold
+ * them: `bufferLen` bytes). */
+FAASM_IMPORT(__faasm_read_appended_state)
+void __faasm_read_appended_state(const char *key, unsigned char *buffer, long bufferLen,
+                                 long nElems);
+
+/* Deletes the key's list. */
+FAASM_IMPORT(__faasm_clear_appended_state)
+void __faasm_clear_appended_state(const char *key);
+
+/* Host-local locks of a key (shared: read; exclusive: write). A call may hold each once, must
+ * unlock only what it locked, and gives back what it still holds when it ends. */
+FAASM_IMPORT(__faasm_lock_state_read)
+void __faasm_lock_state_read(const char *key);
+FAASM_IMPORT(__faasm_unlock_state_read)
+void __faasm_unlock_state_read(const char *key);
+FAASM_IMPORT(__faasm_lock_state_write)
+void __faasm_lock_state_write(const char *key);
+FAASM_IMPORT(__faasm_unlock_state_write)
+void __faasm_unlock_state_write(const char *key);
+
+/* Locks of a key across hosts (in the global tier): lock, pull, change, push, unlock gives
+ * strong consistency between hosts. */
+FAASM_IMPORT(__faasm_lock_state_global_read)
+void __faasm_lock_state_global_read(const char *key);
+FAASM_IMPORT(__faasm_unlock_state_global_read)
+void __faasm_unlock_state_global_read(const char *key);
+FAASM_IMPORT(__faasm_lock_state_global_write)
+void __faasm_lock_state_global_write(const char *key);
+FAASM_IMPORT(__faasm_unlock_state_global_write)
+void __faasm_unlock_state_global_write(const char *key);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Memory                                                                                    */
@@ -242,6 +339,45 @@ static inline unsigned char *faasm_await_output(unsigned int id, size_t *len, in
     if (len != NULL)
         *len = (size_t)output_len;
     return grown;
+}
+
+/* The size of state value `key`, 0 if it exists nowhere. */
+static inline size_t faasm_state_size(const char *key) {
+    long size = __faasm_read_state(key, NULL, 0);
+    return size > 0 ? (size_t)size : 0;
+}
+
+/* The whole of state value `key` in a new buffer, its size in `*len` (when not NULL); NULL if
+ * the value exists nowhere or memory ran out. The caller owns it: `free`. */
+static inline unsigned char *faasm_read_state_copy(const char *key, size_t *len) {
+    size_t size = faasm_state_size(key);
+    if (size == 0)
+        return NULL;
+    unsigned char *buffer = (unsigned char *)malloc(size);
+    if (buffer == NULL)
+        return NULL;
+    __faasm_read_state(key, buffer, (long)size);
+    if (len != NULL)
+        *len = size;
+    return buffer;
+}
+
+/* Writes the whole value `key` (`len` bytes) and pushes it to the global tier. */
+static inline void faasm_write_state_push(const char *key, const void *data, size_t len) {
+    __faasm_write_state(key, (const unsigned char *)data, (long)len);
+    __faasm_push_state(key);
+}
+
+/* The value `key` of `len` bytes mapped into memory, shared with every function on this host
+ * (see `__faasm_read_state_ptr`). Call `faasm_flag_state_dirty` after writing through it if the
+ * changes are to be pushed. */
+static inline void *faasm_state_ptr(const char *key, size_t len) {
+    return __faasm_read_state_ptr(key, (long)len);
+}
+
+/* Marks the whole value `key` (of `len` bytes) dirty. */
+static inline void faasm_flag_state_dirty(const char *key, size_t len) {
+    __faasm_flag_state_dirty(key, (long)len);
 }
 
 #undef FAASM_IMPORT

@@ -95,7 +95,9 @@ pub(super) fn execute(
             .with_func_index(func_ptr)
             .with_conf_flags(Arc::clone(&inner.conf_flags))
             .with_chaining(Arc::new(chaining))
-            .with_await_timeout(inner.config.await_timeout),
+            .with_await_timeout(inner.config.await_timeout)
+            .with_state(Arc::clone(&inner.state), entry.user.as_str())
+            .with_files(warm.wasi.clone()),
     );
     warm.store.set_timeout(timeout);
 

@@ -36,6 +36,13 @@
 //! call gets 1 (the callee runs on, to its own timeout). A callee run inline by its awaiter
 //! gets at most the await's remaining time.
 //!
+//! **State.** The scheduler is one host: it has one [`LocalTier`] (the configuration's, or one
+//! over an embedded in-process global tier), and every call's state imports use it with the
+//! called function's user, so functions of one user on this scheduler share each value's one
+//! copy (mapped into each Faaslet's memory by `__faasm_read_state_ptr`), and no function names
+//! another user's keys. When a call ends, the state locks it still holds are released and its
+//! Faaslet's reset unmaps its state mappings.
+//!
 //! **Results.** A call's result is kept while any call of the same invocation tree (the
 //! top-level call and everything chained from it, transitively) is queued or running, or its
 //! [`CallHandle`] lives, so any of them can await any other by id; then it is dropped.
@@ -49,6 +56,7 @@ pub use function::{Function, FunctionSource};
 use crate::scheduler::function::FunctionEntry;
 use crate::scheduler::pool::Pool;
 use faasm_hostcalls::CallId;
+use faasm_hostcalls::faasm_state::{GlobalTier, LocalTier};
 use faasm_runtime::{Engine, Trap, WasmBacktrace};
 use faasm_snapshot::SnapshotError;
 use std::collections::HashMap;
@@ -82,6 +90,26 @@ pub struct SchedulerConfig {
     pub echo_stdio: bool,
     /// What `__faasm_conf_flag` reads (unset flags read as 0).
     pub conf_flags: HashMap<String, i32>,
+    /// The host's local state tier, shared by every call of the scheduler (`None`: a new one
+    /// over an embedded in-process global tier, [`LocalTier::in_process`]). Calls name keys of
+    /// their function's user only.
+    pub state: Option<Arc<LocalTier>>,
+}
+
+impl SchedulerConfig {
+    /// Sets the state tier to a new local tier over `global`, the tier hosts synchronise
+    /// through: for example Redis,
+    /// `config.with_global_tier(Arc::new(faasm_state::RedisTier::new(url)?))`.
+    pub fn with_global_tier(mut self, global: Arc<dyn GlobalTier>) -> SchedulerConfig {
+        self.state = Some(Arc::new(LocalTier::new(global)));
+        self
+    }
+
+    /// Sets the state tier (one per host: share it between schedulers of one host).
+    pub fn with_state(mut self, state: Arc<LocalTier>) -> SchedulerConfig {
+        self.state = Some(state);
+        self
+    }
 }
 
 impl Default for SchedulerConfig {
@@ -97,6 +125,7 @@ impl Default for SchedulerConfig {
             max_captured_stdio: 16 << 20,
             echo_stdio: false,
             conf_flags: HashMap::new(),
+            state: None,
         }
     }
 }
@@ -237,6 +266,7 @@ pub(crate) struct Inner {
     engine: Engine,
     config: SchedulerConfig,
     conf_flags: Arc<HashMap<String, i32>>,
+    state: Arc<LocalTier>,
     functions: RwLock<HashMap<(String, String), Arc<FunctionEntry>>>,
     source: RwLock<Option<Arc<dyn FunctionSource>>>,
     calls: Mutex<HashMap<CallId, Arc<CallSlot>>>,
@@ -267,6 +297,10 @@ impl Scheduler {
         let inner = Arc::new(Inner {
             engine: engine.clone(),
             conf_flags: Arc::new(config.conf_flags.clone()),
+            state: config
+                .state
+                .clone()
+                .unwrap_or_else(|| Arc::new(LocalTier::in_process())),
             pool: Pool::new(config.workers, config.max_threads, stack_size),
             config,
             functions: RwLock::default(),
@@ -294,6 +328,12 @@ impl Scheduler {
     /// The configuration.
     pub fn config(&self) -> &SchedulerConfig {
         &self.inner.config
+    }
+
+    /// The host's local state tier, which every call's state imports use (its values, locks
+    /// and transfer counters).
+    pub fn state(&self) -> &Arc<LocalTier> {
+        &self.inner.state
     }
 
     /// Registers `function` as `user/name`, replacing an earlier one (calls already queued

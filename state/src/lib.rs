@@ -26,7 +26,7 @@ pub mod sys;
 
 pub use error::{ErrorKind, StateError};
 pub use global::{GlobalLockMode, GlobalTier, InProcessTier, LockToken};
-pub use key::StateKey;
+pub use key::{MAX_KEY_LEN, MAX_USER_LEN, StateKey};
 pub use local::{LocalTier, StateValue, TransferStats};
 pub use redis_tier::RedisTier;
 

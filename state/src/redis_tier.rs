@@ -19,12 +19,24 @@ const UNLOCK_SCRIPT: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then retur
 /// How long connecting, reading a reply or writing a command may take before the call fails.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// From this size on, [`GlobalTier::set`] packs the command itself, in a buffer kept by the
+/// tier, and sends it with one write: the `redis` crate's `Cmd` copies an argument twice, into
+/// the command and into its packed form, each time into a freshly allocated buffer, which for
+/// 1 MiB values cost more than the round trip itself.
+const PACKED_SET_MIN: usize = 64 << 10;
+
+/// The largest send buffer a tier keeps between calls (a larger value's command is packed in a
+/// buffer of its own, freed after the call).
+const KEPT_BUFFER_MAX: usize = 4 << 20;
+
 /// A [`GlobalTier`] on a Redis server (`redis://HOST:PORT`).
 pub struct RedisTier {
     url: String,
     client: redis::Client,
     timeout: Duration,
     connection: Mutex<Option<redis::Connection>>,
+    /// Where large `SET` commands are packed (see [`PACKED_SET_MIN`]).
+    send_buffer: Mutex<Vec<u8>>,
 }
 
 impl fmt::Debug for RedisTier {
@@ -41,15 +53,23 @@ impl RedisTier {
     /// connection is made by the first call (and again after a failure), so a server that is
     /// down now is not an error here.
     pub fn new(url: &str) -> Result<RedisTier> {
-        let client = redis::Client::open(url).map_err(|e| StateError::InvalidUrl {
-            url: url.to_owned(),
-            message: e.to_string(),
-        })?;
+        // TCP_NODELAY, as redis-benchmark (hiredis) sets it: every command is one write, whose
+        // last partial segment need not wait for an ACK.
+        let client = redis::IntoConnectionInfo::into_connection_info(url)
+            .map(|info| {
+                info.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
+            })
+            .and_then(redis::Client::open)
+            .map_err(|e| StateError::InvalidUrl {
+                url: url.to_owned(),
+                message: e.to_string(),
+            })?;
         Ok(RedisTier {
             url: url.to_owned(),
             client,
             timeout: DEFAULT_TIMEOUT,
             connection: Mutex::new(None),
+            send_buffer: Mutex::new(Vec::new()),
         })
     }
 
@@ -170,9 +190,33 @@ impl GlobalTier for RedisTier {
     }
 
     fn set(&self, key: &StateKey, data: &[u8]) -> Result<()> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(value_key(key)).arg(data);
-        self.run("SET", key, &cmd)
+        let name = value_key(key);
+        if data.len() < PACKED_SET_MIN {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(name).arg(data);
+            return self.run("SET", key, &cmd);
+        }
+        // `SET name data` in RESP, packed here with one copy of `data` (see PACKED_SET_MIN).
+        let mut kept = self
+            .send_buffer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut own = Vec::new();
+        let buffer = if data.len() <= KEPT_BUFFER_MAX {
+            &mut *kept
+        } else {
+            &mut own
+        };
+        buffer.clear();
+        buffer.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n", name.len()).as_bytes());
+        buffer.extend_from_slice(name.as_bytes());
+        buffer.extend_from_slice(format!("\r\n${}\r\n", data.len()).as_bytes());
+        buffer.extend_from_slice(data);
+        buffer.extend_from_slice(b"\r\n");
+        self.with_connection("SET", key, |con| {
+            let reply = redis::ConnectionLike::req_packed_command(con, buffer)?.extract_error()?;
+            Ok(redis::from_redis_value::<()>(reply)?)
+        })
     }
 
     fn set_range(&self, key: &StateKey, offset: usize, data: &[u8]) -> Result<()> {

@@ -56,23 +56,32 @@ pub fn function(language: Language, name: &str) -> PathBuf {
     }
 }
 
-/// The module that calls every import the SDK of `language` declares (`sdk/c/abi_check.c`,
-/// `sdk/rust/examples/abi_check.rs`), built.
-pub fn abi_check(language: Language) -> PathBuf {
+/// The SDK part whose imports an [`abi_check`] module calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code, reason = "each test binary uses some of the parts")]
+pub enum AbiPart {
+    /// Everything but the state table: `sdk/c/abi_check.c`, `sdk/rust/examples/abi_check.rs`.
+    Calls,
+    /// The state table: `sdk/c/abi_check_state.c`, `sdk/rust/examples/abi_check_state.rs`.
+    State,
+}
+
+/// The module that calls every import of `part` the SDK of `language` declares, built.
+pub fn abi_check(language: Language, part: AbiPart) -> PathBuf {
+    let name = match part {
+        AbiPart::Calls => "abi_check",
+        AbiPart::State => "abi_check_state",
+    };
     match language {
         Language::C => build_c(
-            &sdk_c_build("abi_check", sdk_dir().join("c/abi_check.c")),
+            &sdk_c_build(name, sdk_dir().join(format!("c/{name}.c"))),
             CTarget::Wasi,
         ),
         Language::Rust => {
             static BUILT: OnceLock<PathBuf> = OnceLock::new();
-            let dir = BUILT.get_or_init(|| {
-                cargo_wasm(
-                    &sdk_dir().join("rust/Cargo.toml"),
-                    &["--example", "abi_check"],
-                )
-            });
-            existing(dir.join("examples/abi_check.wasm"))
+            let dir = BUILT
+                .get_or_init(|| cargo_wasm(&sdk_dir().join("rust/Cargo.toml"), &["--examples"]));
+            existing(dir.join(format!("examples/{name}.wasm")))
         }
     }
 }

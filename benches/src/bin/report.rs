@@ -41,6 +41,10 @@ fn main() {
         eprintln!("report: chain, no-op invocations per second through the scheduler");
         rows.extend(faasm_benches::chain::value_rows());
     }
+    if only.is_empty() || only.iter().any(|group| group == "state") {
+        eprintln!("report: state, push and pull on Redis next to redis-benchmark");
+        rows.extend(faasm_benches::state::value_rows());
+    }
     // Value rows come after every timed row: put each group's rows together, in report order.
     rows.sort_by_key(|row| groups::GROUPS.iter().position(|group| *group == row.group));
     let table = report::markdown(&rows);

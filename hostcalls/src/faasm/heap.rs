@@ -7,6 +7,11 @@
 //! belongs to whoever grew it. `mmap` hands out 64 KiB-aligned ranges from the break (growing
 //! memory when needed), `munmap` of the range at the top lowers the break (the pages stay and
 //! are reused, zeroed, by the next `mmap`), `__sbrk` moves it by any amount.
+//!
+//! State mappings (`__faasm_read_state_ptr`) take whole pages at the end of memory through
+//! [`Heap::reserve`]: the break moves past them and a *floor* keeps it there, so neither
+//! `__sbrk` with a negative increment nor `munmap` can lower the break into a state region, and
+//! `mmap` never hands one out (nor zeroes it).
 
 /// A WebAssembly page.
 pub(crate) const PAGE: u64 = 65536;
@@ -19,6 +24,8 @@ pub(crate) const FAILED: i32 = -1;
 pub(crate) struct Heap {
     brk: u64,
     seen_size: Option<u64>,
+    /// The end of the highest reserved (state) range: the break never goes below it.
+    floor: u64,
 }
 
 /// A memory the heap grows: its size in bytes, and growth by whole pages.
@@ -62,7 +69,10 @@ impl Heap {
     pub(crate) fn sbrk(&mut self, memory: &mut impl GrowMemory, increment: i32) -> i32 {
         let size = self.sync(memory);
         let old = self.brk;
-        let Some(new) = old.checked_add_signed(i64::from(increment)) else {
+        let Some(new) = old
+            .checked_add_signed(i64::from(increment))
+            .filter(|new| *new >= self.floor)
+        else {
             return FAILED;
         };
         if !self.ensure(memory, size, new) {
@@ -99,9 +109,27 @@ impl Heap {
         let start = u64::from(addr);
         let end = start + round_up(u64::from(len));
         if start < self.brk && end >= self.brk {
-            self.brk = start;
+            self.brk = start.max(self.floor);
         }
         0
+    }
+
+    /// Reserves `len` bytes (rounded up to whole Wasm pages) at the end of memory, growing it,
+    /// for a state mapping: returns the range's start (64 KiB-aligned), or `None` if memory
+    /// cannot grow that far. The break moves past the range and never goes below it again.
+    pub(crate) fn reserve(&mut self, memory: &mut impl GrowMemory, len: u64) -> Option<u64> {
+        if len == 0 {
+            return None;
+        }
+        let size = self.sync(memory);
+        let start = round_up(size);
+        let end = start.checked_add(round_up(len))?;
+        if !self.ensure(memory, size, end) {
+            return None;
+        }
+        self.brk = end;
+        self.floor = end;
+        Some(start)
     }
 }
 
@@ -176,6 +204,26 @@ mod tests {
         assert_eq!(mem.pages, 6);
         assert_eq!(heap.mmap(&mut mem, 0), FAILED);
         assert_eq!(heap.mmap(&mut mem, 3 * 65536), FAILED);
+    }
+
+    #[test]
+    fn reserved_ranges_are_never_handed_out_again() {
+        let mut mem = fake(2, 16);
+        let mut heap = Heap::default();
+        assert_eq!(heap.sbrk(&mut mem, 100), 2 * 65536);
+        let r = heap.reserve(&mut mem, 5000).unwrap();
+        assert_eq!(r, 3 * 65536);
+        assert_eq!(mem.pages, 4);
+        // The break is past the range and stays there.
+        assert_eq!(heap.sbrk(&mut mem, 0), 4 * 65536);
+        assert_eq!(heap.sbrk(&mut mem, -1), FAILED);
+        assert_eq!(heap.munmap(&mut mem, r as u32, 65536), 0);
+        assert_eq!(heap.mmap(&mut mem, 1), 4 * 65536);
+        assert_eq!(heap.munmap(&mut mem, 3 * 65536, 2 * 65536), 0);
+        assert_eq!(heap.mmap(&mut mem, 1), 4 * 65536);
+        assert!(mem.zeroed.iter().all(|&(s, _)| s >= 4 * 65536));
+        assert_eq!(heap.reserve(&mut mem, 0), None);
+        assert_eq!(heap.reserve(&mut mem, 20 * 65536), None);
     }
 
     #[test]

@@ -41,10 +41,11 @@ pub fn faasm_signatures() -> impl Iterator<Item = (&'static str, FuncType)> {
         ("munmap", FuncType::new([I32, I32], [I32])),
     ]
     .into_iter()
+    .chain(super::state::signatures())
 }
 
-/// Defines every `env` function of the Faasm interface (but the state calls) in `linker`, as
-/// host functions of `store` over `ctx`. Returns the shared context: the host puts each call's
+/// Defines every `env` function of the Faasm interface (the state calls included) in
+/// `linker`, as host functions of `store` over `ctx`. Returns the shared context: the host puts each call's
 /// [`FaasmCtx`](super::FaasmCtx) in place through it and takes the call's output from it.
 pub fn add_faasm_to_linker(
     linker: &mut Linker,
@@ -177,11 +178,12 @@ pub fn add_faasm_to_linker(
             },
         ),
     );
+    super::state::define(linker, store, &handle);
     handle
 }
 
 /// The caller's memory 0 (an empty one if it has none: every access is then out of bounds).
-fn memory_of<'a>(caller: &'a mut Caller<'_>) -> &'a mut [u8] {
+pub(super) fn memory_of<'a>(caller: &'a mut Caller<'_>) -> &'a mut [u8] {
     caller.memory_mut().unwrap_or(&mut [])
 }
 
@@ -311,13 +313,13 @@ fn guest_malloc(caller: &mut Caller<'_>, call: &'static str, len: u32) -> Result
 }
 
 /// The caller's memory 0 as the heap grows it (exported or not).
-struct GuestHeapMemory<'a, 'b> {
+pub(super) struct GuestHeapMemory<'a, 'b> {
     caller: &'a mut Caller<'b>,
     memory: Memory,
 }
 
 impl<'a, 'b> GuestHeapMemory<'a, 'b> {
-    fn of(caller: &'a mut Caller<'b>, call: &'static str) -> Result<Self, Trap> {
+    pub(super) fn of(caller: &'a mut Caller<'b>, call: &'static str) -> Result<Self, Trap> {
         let memory = caller
             .memory()
             .ok_or_else(|| Trap::Host(format!("{ENV_MODULE}::{call}: the module has no memory")))?;

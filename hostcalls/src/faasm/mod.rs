@@ -1,13 +1,15 @@
-//! The Faasm `env` interface (`FAASM-ABI.md`), except the state table: a call's input and
-//! output, chaining (`__faasm_chain_name`, `__faasm_chain_ptr`, `__faasm_await_call`,
-//! `__faasm_await_call_output` and the paper-era aliases), the memory calls `__sbrk`, `mmap`
-//! and `munmap`, and `__faasm_conf_flag`.
+//! The Faasm `env` interface (`FAASM-ABI.md`): a call's input and output, chaining
+//! (`__faasm_chain_name`, `__faasm_chain_ptr`, `__faasm_await_call`,
+//! `__faasm_await_call_output` and the paper-era aliases), the state table (over the host's
+//! [`faasm_state::LocalTier`]; see [`state`] for the mapping of values
+//! into linear memory and which errors trap), the memory calls `__sbrk`, `mmap` and `munmap`,
+//! and `__faasm_conf_flag`.
 //!
 //! The host functions know nothing of how calls are scheduled: whoever runs the Faaslet gives
 //! each call a [`FaasmCtx`] (its input, the function-table index it was entered at, the
-//! configuration flags, the await timeout) and a [`Chaining`] implementation that queues
-//! chained calls and waits for them. A bad guest pointer or length traps with a message that
-//! names the call.
+//! configuration flags, the await timeout, the host's state tier and the calling function's
+//! user) and a [`Chaining`] implementation that queues chained calls and waits for them. A bad
+//! guest pointer or length traps with a message that names the call.
 //!
 //! ```no_run
 //! use faasm_hostcalls::faasm::{FaasmCtx, add_faasm_to_linker};
@@ -24,11 +26,16 @@
 
 mod heap;
 mod linker;
+pub mod state;
 
 pub use linker::{ENV_MODULE, add_faasm_to_linker, faasm_signatures};
+pub use state::MAX_KEY_BYTES;
 
+use crate::WasiHandle;
 use crate::stdio::lock;
+use faasm_state::{LocalTier, StateKey};
 use heap::Heap;
+use state::{HeldLock, StateMapping};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -107,7 +114,20 @@ pub struct FaasmCtx {
     conf_flags: Arc<HashMap<String, i32>>,
     chaining: Option<Arc<dyn Chaining>>,
     await_timeout: Option<Duration>,
+    state: Option<StateAccess>,
+    files: Option<WasiHandle>,
     pub(crate) heap: Heap,
+    /// The state values this call mapped into memory 0 (same key, same address).
+    pub(crate) mappings: Vec<StateMapping>,
+    /// The state locks this call holds (released when the context is dropped).
+    pub(crate) held_locks: Vec<(StateKey, HeldLock)>,
+}
+
+/// The host's state tier and the user whose keys a call may name.
+#[derive(Clone)]
+pub(crate) struct StateAccess {
+    pub(crate) tier: Arc<LocalTier>,
+    pub(crate) user: String,
 }
 
 impl Default for FaasmCtx {
@@ -126,7 +146,11 @@ impl FaasmCtx {
             conf_flags: Arc::default(),
             chaining: None,
             await_timeout: None,
+            state: None,
+            files: None,
             heap: Heap::default(),
+            mappings: Vec::new(),
+            held_locks: Vec::new(),
         }
     }
 
@@ -158,6 +182,35 @@ impl FaasmCtx {
     pub fn with_await_timeout(mut self, timeout: Option<Duration>) -> FaasmCtx {
         self.await_timeout = timeout;
         self
+    }
+
+    /// Gives the call the host's state tier (one per host, shared by all its Faaslets) and the
+    /// calling function's `user`: every key the guest names is `StateKey::new(user, key)`, so
+    /// no function reaches another user's values. Without a tier, the state calls trap.
+    pub fn with_state(mut self, tier: Arc<LocalTier>, user: impl Into<String>) -> FaasmCtx {
+        self.state = Some(StateAccess {
+            tier,
+            user: user.into(),
+        });
+        self
+    }
+
+    /// Gives the call the WASI context whose preopened directories
+    /// `__faasm_write_state_from_file` reads files through (with WASI's sandbox rules).
+    /// Without one, that call traps.
+    pub fn with_files(mut self, wasi: WasiHandle) -> FaasmCtx {
+        self.files = Some(wasi);
+        self
+    }
+
+    /// The state tier, if the call has one.
+    pub fn state_tier(&self) -> Option<&Arc<LocalTier>> {
+        self.state.as_ref().map(|s| &s.tier)
+    }
+
+    /// The user whose state keys the call names, if it has a state tier.
+    pub fn state_user(&self) -> Option<&str> {
+        self.state.as_ref().map(|s| s.user.as_str())
     }
 
     /// The call's input.
@@ -194,6 +247,14 @@ impl FaasmCtx {
         self.chaining.clone()
     }
 
+    pub(crate) fn state_access(&self) -> Option<StateAccess> {
+        self.state.clone()
+    }
+
+    pub(crate) fn files(&self) -> Option<WasiHandle> {
+        self.files.clone()
+    }
+
     pub(crate) fn set_output(&mut self, output: &[u8]) {
         self.output.clear();
         self.output.extend_from_slice(output);
@@ -209,7 +270,20 @@ impl fmt::Debug for FaasmCtx {
             .field("conf_flags", &self.conf_flags)
             .field("chaining", &self.chaining.is_some())
             .field("await_timeout", &self.await_timeout)
+            .field("state_user", &self.state_user())
+            .field("mappings", &self.mappings.len())
+            .field("held_locks", &self.held_locks.len())
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FaasmCtx {
+    /// Releases the state locks the call still holds (it ended, trapped or forgot to unlock):
+    /// a lock never outlives the call that took it.
+    fn drop(&mut self) {
+        if let Some(access) = &self.state {
+            state::release_all(&access.tier, std::mem::take(&mut self.held_locks));
+        }
     }
 }
 

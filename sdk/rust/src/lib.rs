@@ -33,6 +33,19 @@
 //!
 //! The other calls need no export. This crate uses `unsafe` only in its FFI layer ([`ffi`] and
 //! the private wrappers that call it), each call with a `SAFETY` comment.
+//!
+//! # State
+//!
+//! [`state`] wraps the state table: values of the calling function's user, one copy per host
+//! shared by every function on it, synchronised between hosts by explicit push and pull:
+//!
+//! ```no_run
+//! use faasm_sdk::state;
+//! state::write("counts", &[0u8; 16]);
+//! state::push("counts");
+//! let mut copy = [0u8; 16];
+//! state::read("counts", &mut copy);
+//! ```
 
 use std::ffi::CString;
 use std::fmt;
@@ -77,7 +90,99 @@ pub mod ffi {
         /// Paper-era: the table index this call entered at (0 for `_start`).
         pub fn __faasm_get_idx() -> i32;
 
-        // State (issue 8): the `__faasm_*_state*` imports of FAASM-ABI.md go here.
+        /// `len == 0`: the value's size (0 if absent). Otherwise `len` must be the size:
+        /// copies the whole value to `buf` (pulling what is not pulled) and returns the size.
+        pub fn __faasm_read_state(key: *const c_char, buf: *mut u8, len: i32) -> i32;
+
+        /// Maps the whole value (size `total_len`) into linear memory, shared with every
+        /// Faaslet on the host; returns its address (the same one on repeated calls).
+        pub fn __faasm_read_state_ptr(key: *const c_char, total_len: i32) -> *mut u8;
+
+        /// Overwrites the local value with `len` bytes at `data`; marks it dirty. No push.
+        pub fn __faasm_write_state(key: *const c_char, data: *const u8, len: i32);
+
+        /// Writes `len` bytes at `off` of the value (size `total_len`); marks them dirty.
+        pub fn __faasm_write_state_offset(
+            key: *const c_char,
+            total_len: i32,
+            off: i32,
+            data: *const u8,
+            len: i32,
+        );
+
+        /// Copies `len` bytes from `off` of the value (size `total_len`) to `buf`.
+        pub fn __faasm_read_state_offset(
+            key: *const c_char,
+            total_len: i32,
+            off: i32,
+            buf: *mut u8,
+            len: i32,
+        );
+
+        /// Maps only the pages holding `[off, off + len)`; returns the address of `off`.
+        pub fn __faasm_read_state_offset_ptr(
+            key: *const c_char,
+            total_len: i32,
+            off: i32,
+            len: i32,
+        ) -> *mut u8;
+
+        /// Loads the file at `path` (NUL-terminated, a WASI path) into the value; its length.
+        pub fn __faasm_write_state_from_file(key: *const c_char, path: *const c_char) -> u32;
+
+        /// Marks the whole value dirty (after writes through a pointer).
+        pub fn __faasm_flag_state_dirty(key: *const c_char, total_len: i32);
+
+        /// Marks `[off, off + len)` of the value dirty.
+        pub fn __faasm_flag_state_offset_dirty(
+            key: *const c_char,
+            total_len: i32,
+            off: i32,
+            len: i32,
+        );
+
+        /// If dirty, sends the whole value to the global tier.
+        pub fn __faasm_push_state(key: *const c_char);
+
+        /// Sends only the dirty chunks, then refreshes the local copy.
+        pub fn __faasm_push_state_partial(key: *const c_char);
+
+        /// As [`__faasm_push_state_partial`], sending the bytes where `mask_key` is non-zero.
+        pub fn __faasm_push_state_partial_mask(key: *const c_char, mask_key: *const c_char);
+
+        /// Replaces the local copy with the global tier's (size `len`).
+        pub fn __faasm_pull_state(key: *const c_char, len: i32);
+
+        /// Appends `len` bytes as one element of the key's list.
+        pub fn __faasm_append_state(key: *const c_char, data: *const u8, len: i32);
+
+        /// Copies the first `n_elems` elements of the list, concatenated, to `buf`.
+        pub fn __faasm_read_appended_state(
+            key: *const c_char,
+            buf: *mut u8,
+            buf_len: i32,
+            n_elems: i32,
+        );
+
+        /// Deletes the key's list.
+        pub fn __faasm_clear_appended_state(key: *const c_char);
+
+        /// Takes the host-local shared lock of the key.
+        pub fn __faasm_lock_state_read(key: *const c_char);
+        /// Releases the host-local shared lock of the key.
+        pub fn __faasm_unlock_state_read(key: *const c_char);
+        /// Takes the host-local exclusive lock of the key.
+        pub fn __faasm_lock_state_write(key: *const c_char);
+        /// Releases the host-local exclusive lock of the key.
+        pub fn __faasm_unlock_state_write(key: *const c_char);
+        /// Takes the global (all hosts) read lock of the key.
+        pub fn __faasm_lock_state_global_read(key: *const c_char);
+        /// Releases the global read lock of the key.
+        pub fn __faasm_unlock_state_global_read(key: *const c_char);
+        /// Takes the global (all hosts) write lock of the key.
+        pub fn __faasm_lock_state_global_write(key: *const c_char);
+        /// Releases the global write lock of the key.
+        pub fn __faasm_unlock_state_global_write(key: *const c_char);
 
         /// Moves the heap break by `incr` bytes; returns the old break.
         pub fn __sbrk(incr: i32) -> *mut c_void;
@@ -260,4 +365,284 @@ pub fn conf_flag(key: &str) -> bool {
     let key = CString::new(key).expect("a flag name contains no NUL byte");
     // SAFETY: `key` is a NUL-terminated string that outlives the call; the host only reads it.
     unsafe { ffi::__faasm_conf_flag(key.as_ptr()) != 0 }
+}
+
+/// The state calls: values of the calling function's user (keys: at most 256 bytes of
+/// `A-Z a-z 0-9 _ . : -`), one copy per host shared by every function on it, and a global tier
+/// that hosts synchronise through with [`push`] and [`pull`].
+///
+/// A value's size is fixed by the first call that gives one; every later size must agree. The
+/// host traps the call (the function fails) on any misuse: a size that does not match, a range
+/// past the end, an absent value read, an unlock of a lock not held. So these functions return
+/// no errors.
+///
+/// # Panics
+///
+/// Every function that takes a key panics if it contains a NUL byte, and every length must be
+/// below 2 GiB.
+pub mod state {
+    use super::{abi_len, ffi};
+    use std::ffi::CString;
+
+    fn c_key(key: &str) -> CString {
+        CString::new(key).expect("a state key contains no NUL byte")
+    }
+
+    /// The value's size in bytes, 0 if it exists nowhere.
+    pub fn size(key: &str) -> usize {
+        let key = c_key(key);
+        // SAFETY: with length 0 the host writes nothing; `key` is NUL-terminated and lives.
+        let size = unsafe { ffi::__faasm_read_state(key.as_ptr(), std::ptr::null_mut(), 0) };
+        usize::try_from(size).unwrap_or(0)
+    }
+
+    /// Copies the whole value into `buf`, whose length must be the value's size.
+    pub fn read(key: &str, buf: &mut [u8]) {
+        let key = c_key(key);
+        // SAFETY: `buf` is `buf.len()` writable bytes; the host writes at most that many.
+        unsafe { ffi::__faasm_read_state(key.as_ptr(), buf.as_mut_ptr(), abi_len(buf.len())) };
+    }
+
+    /// The whole value in a new vector (empty if it exists nowhere).
+    pub fn read_vec(key: &str) -> Vec<u8> {
+        let size = size(key);
+        let mut buf = vec![0u8; size];
+        if size > 0 {
+            read(key, &mut buf);
+        }
+        buf
+    }
+
+    /// Copies `buf.len()` bytes from `offset` of the value (of `total_len` bytes) into `buf`.
+    pub fn read_at(key: &str, total_len: usize, offset: usize, buf: &mut [u8]) {
+        let key = c_key(key);
+        // SAFETY: `buf` is `buf.len()` writable bytes; the host writes exactly that many.
+        unsafe {
+            ffi::__faasm_read_state_offset(
+                key.as_ptr(),
+                abi_len(total_len),
+                abi_len(offset),
+                buf.as_mut_ptr(),
+                abi_len(buf.len()),
+            )
+        };
+    }
+
+    /// Overwrites the whole value with `data` (creating it with that size) and marks it dirty.
+    /// Nothing leaves the host until [`push`].
+    pub fn write(key: &str, data: &[u8]) {
+        let key = c_key(key);
+        // SAFETY: `data` is `data.len()` readable bytes; the host only reads them.
+        unsafe { ffi::__faasm_write_state(key.as_ptr(), data.as_ptr(), abi_len(data.len())) };
+    }
+
+    /// Writes `data` at `offset` of the value (of `total_len` bytes) and marks it dirty.
+    pub fn write_at(key: &str, total_len: usize, offset: usize, data: &[u8]) {
+        let key = c_key(key);
+        // SAFETY: `data` is `data.len()` readable bytes; the host only reads them.
+        unsafe {
+            ffi::__faasm_write_state_offset(
+                key.as_ptr(),
+                abi_len(total_len),
+                abi_len(offset),
+                data.as_ptr(),
+                abi_len(data.len()),
+            )
+        };
+    }
+
+    /// Loads the file at `path` (as the function's WASI file system names it) into the value;
+    /// returns its length.
+    pub fn write_from_file(key: &str, path: &str) -> usize {
+        let key = c_key(key);
+        let path = CString::new(path).expect("a path contains no NUL byte");
+        // SAFETY: both strings are NUL-terminated and live; the host only reads them.
+        unsafe { ffi::__faasm_write_state_from_file(key.as_ptr(), path.as_ptr()) as usize }
+    }
+
+    /// Marks the whole value (of `total_len` bytes) dirty, after writes through [`state_ptr`].
+    pub fn flag_dirty(key: &str, total_len: usize) {
+        let key = c_key(key);
+        // SAFETY: `key` is NUL-terminated and lives.
+        unsafe { ffi::__faasm_flag_state_dirty(key.as_ptr(), abi_len(total_len)) };
+    }
+
+    /// Marks `len` bytes from `offset` of the value dirty.
+    pub fn flag_dirty_range(key: &str, total_len: usize, offset: usize, len: usize) {
+        let key = c_key(key);
+        // SAFETY: `key` is NUL-terminated and lives.
+        unsafe {
+            ffi::__faasm_flag_state_offset_dirty(
+                key.as_ptr(),
+                abi_len(total_len),
+                abi_len(offset),
+                abi_len(len),
+            )
+        };
+    }
+
+    /// If the value is dirty, sends all of it to the global tier.
+    pub fn push(key: &str) {
+        let key = c_key(key);
+        // SAFETY: `key` is NUL-terminated and lives.
+        unsafe { ffi::__faasm_push_state(key.as_ptr()) };
+    }
+
+    /// Sends only the dirty chunks, then refreshes the host's copy from the global tier.
+    pub fn push_partial(key: &str) {
+        let key = c_key(key);
+        // SAFETY: `key` is NUL-terminated and lives.
+        unsafe { ffi::__faasm_push_state_partial(key.as_ptr()) };
+    }
+
+    /// As [`push_partial`], sending the bytes where the value `mask_key` (same size) is
+    /// non-zero.
+    pub fn push_partial_mask(key: &str, mask_key: &str) {
+        let (key, mask) = (c_key(key), c_key(mask_key));
+        // SAFETY: both keys are NUL-terminated and live.
+        unsafe { ffi::__faasm_push_state_partial_mask(key.as_ptr(), mask.as_ptr()) };
+    }
+
+    /// Replaces the host's copy (of `total_len` bytes) with the global tier's.
+    pub fn pull(key: &str, total_len: usize) {
+        let key = c_key(key);
+        // SAFETY: `key` is NUL-terminated and lives.
+        unsafe { ffi::__faasm_pull_state(key.as_ptr(), abi_len(total_len)) };
+    }
+
+    /// Appends `data` as one element of the key's list.
+    pub fn append(key: &str, data: &[u8]) {
+        let key = c_key(key);
+        // SAFETY: `data` is `data.len()` readable bytes; the host only reads them.
+        unsafe { ffi::__faasm_append_state(key.as_ptr(), data.as_ptr(), abi_len(data.len())) };
+    }
+
+    /// Copies the first `n_elems` elements of the key's list, concatenated, into `buf` (which
+    /// must hold them).
+    pub fn read_appended(key: &str, n_elems: usize, buf: &mut [u8]) {
+        let key = c_key(key);
+        // SAFETY: `buf` is `buf.len()` writable bytes; the host writes at most that many.
+        unsafe {
+            ffi::__faasm_read_appended_state(
+                key.as_ptr(),
+                buf.as_mut_ptr(),
+                abi_len(buf.len()),
+                abi_len(n_elems),
+            )
+        };
+    }
+
+    /// Deletes the key's list.
+    pub fn clear_appended(key: &str) {
+        let key = c_key(key);
+        // SAFETY: `key` is NUL-terminated and lives.
+        unsafe { ffi::__faasm_clear_appended_state(key.as_ptr()) };
+    }
+
+    /// Which lock of a key: host-local or global (all hosts), shared (read) or exclusive
+    /// (write).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Lock {
+        /// The host-local shared lock.
+        LocalRead,
+        /// The host-local exclusive lock.
+        LocalWrite,
+        /// The global read lock.
+        GlobalRead,
+        /// The global write lock.
+        GlobalWrite,
+    }
+
+    /// Takes `lock` of `key` (waiting for it). A call may hold each lock of a key once; the
+    /// host releases what a call still holds when it ends. Prefer [`with_lock`].
+    pub fn lock(key: &str, lock: Lock) {
+        let key = c_key(key);
+        let p = key.as_ptr();
+        // SAFETY: `key` is NUL-terminated and lives.
+        unsafe {
+            match lock {
+                Lock::LocalRead => ffi::__faasm_lock_state_read(p),
+                Lock::LocalWrite => ffi::__faasm_lock_state_write(p),
+                Lock::GlobalRead => ffi::__faasm_lock_state_global_read(p),
+                Lock::GlobalWrite => ffi::__faasm_lock_state_global_write(p),
+            }
+        }
+    }
+
+    /// Releases `lock` of `key`, which this call must hold.
+    pub fn unlock(key: &str, lock: Lock) {
+        let key = c_key(key);
+        let p = key.as_ptr();
+        // SAFETY: `key` is NUL-terminated and lives.
+        unsafe {
+            match lock {
+                Lock::LocalRead => ffi::__faasm_unlock_state_read(p),
+                Lock::LocalWrite => ffi::__faasm_unlock_state_write(p),
+                Lock::GlobalRead => ffi::__faasm_unlock_state_global_read(p),
+                Lock::GlobalWrite => ffi::__faasm_unlock_state_global_write(p),
+            }
+        }
+    }
+
+    /// Runs `f` holding `lock` of `key`, then releases it.
+    pub fn with_lock<T>(key: &str, lock: Lock, f: impl FnOnce() -> T) -> T {
+        self::lock(key, lock);
+        let result = f();
+        unlock(key, lock);
+        result
+    }
+
+    /// The value `key` (of `total_len` bytes, created as zeros if it exists nowhere) mapped
+    /// into this function's linear memory, shared with every function on this host that maps
+    /// it: loads and stores through the pointer read and write the host's one copy, with no
+    /// copy and no host call. Repeated calls for the key return the same pointer. Call
+    /// [`flag_dirty`] (or [`flag_dirty_range`]) after writing if the changes are to be pushed.
+    ///
+    /// # Safety (of using the pointer)
+    ///
+    /// Getting the pointer is safe; using it is the caller's responsibility: it is valid for
+    /// `total_len` bytes until the call ends (the host unmaps it then), and *other functions
+    /// on the host may read and write the same bytes at any time*, so turning it into a Rust
+    /// reference or slice (`&`/`&mut [u8]`) is only sound while this call holds a lock that
+    /// excludes them ([`Lock::LocalWrite`] for `&mut`, [`Lock::LocalRead`] for `&`, with every
+    /// writer using [`Lock::LocalWrite`]). Without locks (HOGWILD!-style updates), access it
+    /// only through raw pointer reads and writes (`read_volatile`/`write_volatile`, or
+    /// atomics), accepting torn values.
+    pub fn state_ptr(key: &str, total_len: usize) -> *mut u8 {
+        let key = c_key(key);
+        // SAFETY: `key` is NUL-terminated and lives; the host returns an address in our memory.
+        unsafe { ffi::__faasm_read_state_ptr(key.as_ptr(), abi_len(total_len)) }
+    }
+
+    /// The pages holding `[offset, offset + len)` of the value (of `total_len` bytes) mapped
+    /// into linear memory, as [`state_ptr`] maps the whole value; returns the pointer to byte
+    /// `offset`, valid for `len` bytes. The same safety rules apply.
+    pub fn state_ptr_range(key: &str, total_len: usize, offset: usize, len: usize) -> *mut u8 {
+        let key = c_key(key);
+        // SAFETY: `key` is NUL-terminated and lives; the host returns an address in our memory.
+        unsafe {
+            ffi::__faasm_read_state_offset_ptr(
+                key.as_ptr(),
+                abi_len(total_len),
+                abi_len(offset),
+                abi_len(len),
+            )
+        }
+    }
+
+    /// Runs `f` on the mapped value `key` (of `total_len` bytes) as a mutable slice, holding
+    /// the host-local write lock meanwhile (so no function that also locks sees it half
+    /// written), then flags the value dirty. The safe way to update a shared value in place.
+    pub fn with_state_mut<T>(key: &str, total_len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
+        with_lock(key, Lock::LocalWrite, || {
+            let ptr = state_ptr(key, total_len);
+            // SAFETY: the host mapped `total_len` bytes at `ptr` for the rest of this call, and
+            // this call holds the key's exclusive local lock, which every cooperating function
+            // takes before touching the value: nothing else accesses it while the slice lives.
+            let slice = unsafe { std::slice::from_raw_parts_mut(ptr, total_len) };
+            let result = f(slice);
+            flag_dirty(key, total_len);
+            result
+        })
+    }
 }
