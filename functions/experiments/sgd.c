@@ -235,7 +235,7 @@ int main(void) {
     }
     __faasm_read_state("sgd_weights", (unsigned char *)w, weight_bytes);
     char text[160];
-    snprintf(text, sizeof text, "mode=%s workers=%d epochs=%d loss=%.6f",
+    snprintf(text, sizeof text, "mode=%s workers=%d epochs=%d loss=%.6e",
              c.shared ? "shared" : "copy", c.workers, c.epochs, loss(&c, w));
     faasm_output_str(text);
     free(w);

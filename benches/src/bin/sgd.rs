@@ -1,12 +1,13 @@
-//! `cargo run --release -p faasm-benches --bin sgd [--quick]`: the Faasm paper's SGD experiment,
-//! small (`functions/experiments/sgd.c`). The function is built with stock clang against
-//! `sdk/c/faasm.h`, set up once per global tier (the data set is written to state and pushed),
-//! then trained in both modes (`shared`: state mapped into every worker; `copy`: each worker
-//! pulls and copies) with N = 1, 2, 4 and 8 chained workers, on the in-process tier and on a Redis
-//! server this command starts. Every training run is a new host: a new scheduler with a cold
-//! local tier over the same global tier, so the bytes it moves to and from the global tier are
-//! its own. Prints a Markdown table (also written to `target/sgd-report.md`): time, bytes sent
-//! and received, final loss, and for N = 8 the ratios shared/copy.
+//! `cargo run --release -p faasm-benches --bin sgd [--quick] [--epochs N]` (5 epochs by default):
+//! the Faasm paper's SGD experiment, small (`functions/experiments/sgd.c`). The function is built
+//! with stock clang against `sdk/c/faasm.h`, set up once per global tier (the data set is written
+//! to state and pushed), then trained in both modes (`shared`: state mapped into every worker;
+//! `copy`: each worker pulls and copies) with N = 1, 2, 4 and 8 chained workers, on the
+//! in-process tier and on a Redis server this command starts. Every training run is a new host:
+//! a new scheduler with a cold local tier over the same global tier, so the bytes it moves to and
+//! from the global tier are its own. Prints a Markdown table (also written to
+//! `target/sgd-report.md`): time, bytes sent and received, final loss, and for N = 8 the ratios
+//! shared/copy.
 #![forbid(unsafe_code)]
 
 use faasm::scheduler::{CallRequest, Function, Scheduler, SchedulerConfig};
@@ -31,12 +32,20 @@ struct Run {
 }
 
 fn main() {
-    let quick = std::env::args().any(|arg| arg == "--quick");
-    let data = if quick {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|arg| arg == "--quick");
+    let epochs: u32 = args
+        .iter()
+        .position(|arg| arg == "--epochs")
+        .and_then(|i| args.get(i + 1))
+        .map_or(5, |n| n.parse().expect("--epochs N: a number"));
+    let size = if quick {
         "examples=16000 features=2000 nnz=50"
     } else {
         "examples=100000 features=10000 nnz=100"
     };
+    let data = format!("{size} epochs={epochs}");
+    let data = data.as_str();
     let wasm = build();
     let engine = Engine::default();
     let module = Module::new(&engine, &wasm).expect("sgd.wasm compiles");
@@ -150,14 +159,14 @@ fn invoke(
 /// The table of every run, and the N = 8 ratios per tier.
 fn markdown(runs: &[Run], data: &str) -> String {
     let mut table = format!(
-        "SGD ({data}, 3 epochs, 2 worker threads)\n\n\
+        "SGD ({data}, 2 worker threads)\n\n\
          | tier | mode | N | time | sent to global tier | received from it | moved | loss |\n\
          |---|---|---:|---:|---:|---:|---:|---:|\n"
     );
     for run in runs {
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {:.1} ms | {:.2} MB | {:.2} MB | {:.2} MB | {:.6} |",
+            "| {} | {} | {} | {:.1} ms | {:.2} MB | {:.2} MB | {:.2} MB | {:.4e} |",
             run.tier,
             run.mode,
             run.workers,
