@@ -28,6 +28,7 @@ pub mod progress;
 pub mod proto;
 pub mod report;
 pub mod state;
+pub mod state_read;
 pub mod stopwatch;
 pub mod wasi_shim;
 

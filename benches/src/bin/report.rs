@@ -44,6 +44,7 @@ fn main() {
     if only.is_empty() || only.iter().any(|group| group == "state") {
         eprintln!("report: state, push and pull on Redis next to redis-benchmark");
         rows.extend(faasm_benches::state::value_rows());
+        rows.extend(faasm_benches::state_read::value_rows());
     }
     // Value rows come after every timed row: put each group's rows together, in report order.
     rows.sort_by_key(|row| groups::GROUPS.iter().position(|group| *group == row.group));
