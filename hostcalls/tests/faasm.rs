@@ -2,9 +2,11 @@
 //! functions, with a fake [`Chaining`] that records what was chained and answers awaits from
 //! a table.
 
+mod common;
+
 use faasm_hostcalls::{
     CallId, ChainError, ChainResult, Chaining, ENV_MODULE, FaasmCtx, FaasmHandle,
-    add_faasm_to_linker, faasm_signatures,
+    add_faasm_to_linker,
 };
 use faasm_runtime::{Engine, Instance, Linker, Module, Store, Trap, Val};
 use std::collections::HashMap;
@@ -54,25 +56,7 @@ impl Chaining for FakeChaining {
 /// A guest that re-exports every `env` function as `call_NAME`, with a bump `malloc` from
 /// address 32768, a 2-page memory and bytes at fixed addresses.
 fn proxy_wat(with_malloc: bool) -> String {
-    let mut imports = String::new();
-    let mut wrappers = String::new();
-    for (name, ty) in faasm_signatures() {
-        let params: Vec<String> = ty.params.iter().map(ToString::to_string).collect();
-        let params = params.join(" ");
-        let result = if ty.results.is_empty() {
-            ""
-        } else {
-            "(result i32)"
-        };
-        let gets: String = (0..ty.params.len())
-            .map(|i| format!("local.get {i} "))
-            .collect();
-        imports +=
-            &format!("(import \"env\" \"{name}\" (func ${name} (param {params}) {result}))\n");
-        wrappers += &format!(
-            "(func (export \"call{name}\") (param {params}) {result} {gets} call ${name})\n"
-        );
-    }
+    let (imports, wrappers) = common::proxies(|_| true);
     let malloc = if with_malloc {
         r#"(global $next (mut i32) (i32.const 32768))
            (func (export "malloc") (param i32) (result i32)

@@ -2,6 +2,8 @@
 //! the real host functions over one in-process [`LocalTier`] (one host). Two Faaslets are two
 //! stores sharing that tier.
 
+mod common;
+
 use faasm_hostcalls::faasm_state::{LocalTier, StateKey};
 use faasm_hostcalls::{
     FaasmCtx, FaasmHandle, WasiCtx, WasiHandle, add_faasm_to_linker, add_to_linker,
@@ -26,27 +28,7 @@ const BUF: i64 = 4096;
 /// A guest that re-exports every state import as `callNAME`, plus `grow(pages) -> old`,
 /// `load(addr) -> i32` and `store(addr, value)`; one page of memory with the keys above.
 fn guest_wat() -> String {
-    let mut imports = String::new();
-    let mut wrappers = String::new();
-    for (name, ty) in faasm_hostcalls::faasm_signatures() {
-        if !name.contains("state") && name != "__sbrk" {
-            continue;
-        }
-        let params = vec!["i32"; ty.params.len()].join(" ");
-        let result = if ty.results.is_empty() {
-            ""
-        } else {
-            "(result i32)"
-        };
-        let gets: String = (0..ty.params.len())
-            .map(|i| format!("local.get {i} "))
-            .collect();
-        imports +=
-            &format!("(import \"env\" \"{name}\" (func ${name} (param {params}) {result}))\n");
-        wrappers += &format!(
-            "(func (export \"call{name}\") (param {params}) {result} {gets} call ${name})\n"
-        );
-    }
+    let (imports, wrappers) = common::proxies(|name| name.contains("state") || name == "__sbrk");
     let no_nul = "a".repeat(300);
     format!(
         r#"(module

@@ -1,0 +1,28 @@
+//! What the `env` interface's test binaries share.
+
+use faasm_hostcalls::faasm_signatures;
+
+/// For each `env` function whose name `wanted` keeps: its WAT import, and a wrapper export
+/// `callNAME` with the same signature that forwards to it. Returned as (imports, wrappers).
+pub fn proxies(wanted: impl Fn(&str) -> bool) -> (String, String) {
+    let mut imports = String::new();
+    let mut wrappers = String::new();
+    for (name, ty) in faasm_signatures().filter(|(name, _)| wanted(name)) {
+        let params: Vec<String> = ty.params.iter().map(ToString::to_string).collect();
+        let params = params.join(" ");
+        let result = if ty.results.is_empty() {
+            ""
+        } else {
+            "(result i32)"
+        };
+        let gets: String = (0..ty.params.len())
+            .map(|i| format!("local.get {i} "))
+            .collect();
+        imports +=
+            &format!("(import \"env\" \"{name}\" (func ${name} (param {params}) {result}))\n");
+        wrappers += &format!(
+            "(func (export \"call{name}\") (param {params}) {result} {gets} call ${name})\n"
+        );
+    }
+    (imports, wrappers)
+}
