@@ -1,4 +1,5 @@
-//! `cargo run --release -p faasm-benches --bin sgd [--quick] [--epochs N]` (5 epochs by default):
+//! `cargo run --release -p faasm-benches --bin sgd [--quick] [--epochs N] [--runs R]` (5 epochs
+//! and 3 runs of each configuration by default):
 //! the Faasm paper's SGD experiment, small (`functions/experiments/sgd.c`). The function is built
 //! with stock clang against `sdk/c/faasm.h`, set up once per global tier (the data set is written
 //! to state and pushed), then trained in both modes (`shared`: state mapped into every worker;
@@ -6,8 +7,8 @@
 //! in-process tier and on a Redis server this command starts. Every training run is a new host:
 //! a new scheduler with a cold local tier over the same global tier, so the bytes it moves to and
 //! from the global tier are its own. Prints a Markdown table (also written to
-//! `target/sgd-report.md`): time, bytes sent and received, final loss, and for N = 8 the ratios
-//! shared/copy.
+//! `target/sgd-report.md`): the median time of the runs, bytes sent and received (the same in
+//! every run), the mean final loss, and for N = 8 the ratios shared/copy.
 #![forbid(unsafe_code)]
 
 use faasm::scheduler::{CallRequest, Function, Scheduler, SchedulerConfig};
@@ -34,11 +35,18 @@ struct Run {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|arg| arg == "--quick");
-    let epochs: u32 = args
-        .iter()
-        .position(|arg| arg == "--epochs")
-        .and_then(|i| args.get(i + 1))
-        .map_or(5, |n| n.parse().expect("--epochs N: a number"));
+    let number = |flag: &str, default: u32| {
+        args.iter()
+            .position(|arg| arg == flag)
+            .and_then(|i| args.get(i + 1))
+            .map_or(default, |n| {
+                n.parse()
+                    .unwrap_or_else(|_| panic!("{flag} N: a positive number"))
+            })
+            .max(1)
+    };
+    let epochs = number("--epochs", 5);
+    let repeats = number("--runs", 3);
     let size = if quick {
         "examples=16000 features=2000 nnz=50"
     } else {
@@ -51,15 +59,29 @@ fn main() {
     let module = Module::new(&engine, &wasm).expect("sgd.wasm compiles");
     let mut runs = Vec::new();
     let in_process: Arc<dyn GlobalTier> = Arc::new(InProcessTier::new());
-    runs.extend(experiment(&engine, &module, "in-process", in_process, data));
+    runs.extend(experiment(
+        &engine,
+        &module,
+        "in-process",
+        in_process,
+        data,
+        repeats,
+    ));
     match RedisServer::start() {
         Ok(server) => {
             let redis = RedisTier::new(&server.url()).expect("a Redis URL");
-            runs.extend(experiment(&engine, &module, "redis", Arc::new(redis), data));
+            runs.extend(experiment(
+                &engine,
+                &module,
+                "redis",
+                Arc::new(redis),
+                data,
+                repeats,
+            ));
         }
         Err(e) => eprintln!("sgd: skipping the Redis tier: {e}"),
     }
-    let table = markdown(&runs, data);
+    let table = markdown(&runs, data, repeats);
     print!("{table}");
     let path = faasm_benches::target_dir().join("sgd-report.md");
     std::fs::write(&path, &table).expect("writing target/sgd-report.md");
@@ -82,13 +104,15 @@ fn build() -> Vec<u8> {
     std::fs::read(&out).expect("reading sgd.wasm")
 }
 
-/// Sets the data set up on `global`, then trains in both modes with 1, 2, 4 and 8 workers.
+/// Sets the data set up on `global`, then trains in both modes with 1, 2, 4 and 8 workers,
+/// `repeats` times each.
 fn experiment(
     engine: &Engine,
     module: &Module,
     tier: &'static str,
     global: Arc<dyn GlobalTier>,
     data: &str,
+    repeats: u32,
 ) -> Vec<Run> {
     eprintln!("sgd: {tier}: writing the data set");
     let (output, _) = invoke(engine, module, &global, &format!("setup {data}"));
@@ -98,27 +122,39 @@ fn experiment(
         for workers in [1, 2, 4, 8] {
             eprintln!("sgd: {tier}: {mode}, {workers} workers");
             let input = format!("train mode={mode} workers={workers} {data}");
-            let start = Instant::now();
-            let (output, local) = invoke(engine, module, &global, &input);
-            let time = start.elapsed();
-            let loss = output
-                .rsplit("loss=")
-                .next()
-                .and_then(|loss| loss.parse().ok())
-                .unwrap_or_else(|| panic!("no loss in {output:?}"));
-            let stats = local.stats();
+            let mut times = Vec::new();
+            let mut losses = Vec::new();
+            let mut traffic = (0, 0);
+            for _ in 0..repeats {
+                let start = Instant::now();
+                let (output, local) = invoke(engine, module, &global, &input);
+                times.push(start.elapsed());
+                losses.push(parse_loss(&output));
+                let stats = local.stats();
+                traffic = (stats.sent, stats.received);
+            }
+            times.sort();
             runs.push(Run {
                 tier,
                 mode,
                 workers,
-                time,
-                sent: stats.sent,
-                received: stats.received,
-                loss,
+                time: times[times.len() / 2],
+                sent: traffic.0,
+                received: traffic.1,
+                loss: losses.iter().sum::<f64>() / losses.len() as f64,
             });
         }
     }
     runs
+}
+
+/// The `loss=` figure of a training run's output.
+fn parse_loss(output: &str) -> f64 {
+    output
+        .rsplit("loss=")
+        .next()
+        .and_then(|loss| loss.parse().ok())
+        .unwrap_or_else(|| panic!("no loss in {output:?}"))
 }
 
 /// Runs `input` on a new host (scheduler and cold local tier) over `global`: the output and the
@@ -157,9 +193,9 @@ fn invoke(
 }
 
 /// The table of every run, and the N = 8 ratios per tier.
-fn markdown(runs: &[Run], data: &str) -> String {
+fn markdown(runs: &[Run], data: &str, repeats: u32) -> String {
     let mut table = format!(
-        "SGD ({data}, 2 worker threads)\n\n\
+        "SGD ({data}, 2 worker threads; median time and mean loss of {repeats} runs)\n\n\
          | tier | mode | N | time | sent to global tier | received from it | moved | loss |\n\
          |---|---|---:|---:|---:|---:|---:|---:|\n"
     );
