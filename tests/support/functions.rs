@@ -93,6 +93,12 @@ pub fn c_function(name: &str) -> PathBuf {
     build_c(&sdk_c_build(name, source), CTarget::Wasi)
 }
 
+/// The experiment `functions/experiments/NAME.c` (C only), built as a user would build it.
+pub fn c_experiment(name: &str) -> PathBuf {
+    let source = functions_dir().join(format!("experiments/{name}.c"));
+    build_c(&sdk_c_build(name, source), CTarget::Wasi)
+}
+
 /// The binary `name` of `functions/rust`, after building that crate once per test process.
 pub fn rust_function(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
