@@ -12,8 +12,8 @@ mod build;
 mod functions;
 
 use faasm::scheduler::{CallRequest, Function, Scheduler, SchedulerConfig};
-use faasm_runtime::{Engine, Module};
 use faasm_hostcalls::faasm_state::{GlobalTier, InProcessTier, LocalTier, TransferStats};
+use faasm_runtime::{Engine, Module};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -49,7 +49,9 @@ fn invoke(global: &Arc<dyn GlobalTier>, input: &str) -> (String, TransferStats) 
         Function::prepare(&module).expect("sgd links and initialises"),
     );
     let request = CallRequest::with_input(input.as_bytes().to_vec());
-    let result = scheduler.invoke("test", "sgd", request).expect("the call runs");
+    let result = scheduler
+        .invoke("test", "sgd", request)
+        .expect("the call runs");
     let output = String::from_utf8_lossy(&result.output).into_owned();
     assert!(
         result.succeeded(),
@@ -69,7 +71,10 @@ fn data_set() -> Arc<dyn GlobalTier> {
 
 /// The loss of a training run and its traffic.
 fn train(global: &Arc<dyn GlobalTier>, mode: &str, workers: u32) -> (f64, TransferStats) {
-    let (output, stats) = invoke(global, &format!("train mode={mode} workers={workers} {DATA}"));
+    let (output, stats) = invoke(
+        global,
+        &format!("train mode={mode} workers={workers} {DATA}"),
+    );
     let loss = output
         .strip_prefix(&format!("mode={mode} workers={workers} epochs=4 loss="))
         .and_then(|loss| loss.parse::<f64>().ok())
