@@ -789,3 +789,22 @@ fn functions_of_one_user_share_state_through_mapped_values() {
         .unwrap();
     assert_eq!(&bytes[..4], &42i32.to_le_bytes());
 }
+
+#[test]
+fn state_in_a_zygote_fails_the_set_up_and_says_why() {
+    let wat = r#"(module
+        (import "env" "__faasm_read_state_ptr" (func $ptr (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 16) "shared\00")
+        (func (export "_faasm_zygote") (result i32)
+          (drop (call $ptr (i32.const 16) (i32.const 8)))
+          (i32.const 0))
+        (func (export "_start")))"#;
+    let engine = Engine::default();
+    let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+    let error = Function::prepare(&module).unwrap_err().to_string();
+    assert!(
+        error.contains("__faasm_read_state_ptr") && error.contains("_faasm_zygote"),
+        "{error}"
+    );
+}

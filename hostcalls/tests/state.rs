@@ -10,6 +10,7 @@ use faasm_hostcalls::{
 };
 use faasm_runtime::{Engine, Instance, Linker, Module, Store, Trap, Val, host_page_size};
 use std::sync::Arc;
+use std::time::Duration;
 
 const USER: &str = "alice";
 const PAGE: usize = 65536;
@@ -575,4 +576,29 @@ fn locks_are_the_calls_and_released_at_its_end() {
     f.new_call(&tier, USER);
     assert!(tier.try_lock_write(&k));
     assert!(tier.try_lock_global_write(&key("other")).unwrap());
+}
+
+#[test]
+fn a_lock_held_elsewhere_fails_the_call_after_the_lock_timeout() {
+    let tier = Arc::new(
+        LocalTier::in_process().with_lock_times(Duration::from_secs(30), Duration::from_millis(50)),
+    );
+    let mut f = Faaslet::new(&tier, USER);
+    let k = key("k");
+    // Another call holds the write lock and does not end (or waits for a lock of this one).
+    tier.lock_write(&k).unwrap();
+    for import in ["__faasm_lock_state_read", "__faasm_lock_state_write"] {
+        f.new_call(&tier, USER);
+        let message = trap_of(f.env(import, &[KEY]), import);
+        assert!(
+            message.contains("lock not acquired within") && message.contains("alice/k"),
+            "{message}"
+        );
+    }
+    tier.unlock_write(&k).unwrap();
+    // The lock works on, and the failed attempt left nothing held.
+    f.new_call(&tier, USER);
+    f.ok("__faasm_lock_state_write", &[KEY]);
+    f.ok("__faasm_unlock_state_write", &[KEY]);
+    assert!(tier.try_lock_write(&k));
 }

@@ -180,7 +180,9 @@ FAASM_IMPORT(__faasm_clear_appended_state)
 void __faasm_clear_appended_state(const char *key);
 
 /* Host-local locks of a key (shared: read; exclusive: write). A call may hold each once, must
- * unlock only what it locked, and gives back what it still holds when it ends. */
+ * unlock only what it locked, and gives back what it still holds when it ends. A lock not
+ * acquired within the host's lock timeout (10 s by default, as for global locks) fails the
+ * call: two calls waiting for each other's locks end rather than hang. */
 FAASM_IMPORT(__faasm_lock_state_read)
 void __faasm_lock_state_read(const char *key);
 FAASM_IMPORT(__faasm_unlock_state_read)

@@ -126,11 +126,14 @@ pub enum StateError {
         /// Which lock: "local read", "local write", "global".
         lock: &'static str,
     },
-    /// A global lock could not be taken in time.
-    #[error("state value {key}: global lock not acquired within {waited_ms} ms")]
+    /// A lock could not be taken in time (a host-local lock held by a call that does not end,
+    /// or a deadlock between calls, ends here rather than blocking a worker forever).
+    #[error("state value {key}: {lock} lock not acquired within {waited_ms} ms")]
     LockTimeout {
         /// The key.
         key: StateKey,
+        /// Which lock: "local read", "local write", "global".
+        lock: &'static str,
         /// How long we waited.
         waited_ms: u64,
     },

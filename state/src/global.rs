@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::sys::SharedMapping;
 use crate::{Result, StateKey};
 
 /// Which global lock a host asks for. Both tiers currently grant both modes exclusively (a
@@ -58,8 +59,41 @@ pub trait GlobalTier: Send + Sync + fmt::Debug {
     /// `len`, possibly empty, when the value is shorter or absent).
     fn get_range(&self, key: &StateKey, offset: usize, len: usize) -> Result<Vec<u8>>;
 
+    /// Writes the whole value into the first `len` bytes of `dst` (a host mapping of a value's
+    /// memfd: the local tier's pull) if its length is `len`; returns the value's length, `None`
+    /// if absent. `dst` is written only once the whole value is here: a transfer that fails
+    /// leaves it as it was, and so does a length mismatch. A tier that can receive straight
+    /// into `dst` does (the Redis tier), saving the copy through a buffer. Panics if `len` is
+    /// more than `dst.len()`.
+    fn get_into_mapping(
+        &self,
+        key: &StateKey,
+        dst: &SharedMapping,
+        len: usize,
+    ) -> Result<Option<usize>> {
+        let data = self.get(key)?;
+        Ok(write_whole(data.as_deref(), dst, len))
+    }
+
+    /// Reads the bytes of `[offset, offset + buf.len())` that exist into the start of `buf`
+    /// (like [`GlobalTier::get_range`], without the intermediate vector where the tier can);
+    /// returns how many there were.
+    fn get_range_into(&self, key: &StateKey, offset: usize, buf: &mut [u8]) -> Result<usize> {
+        Ok(copy_prefix(&self.get_range(key, offset, buf.len())?, buf))
+    }
+
     /// Replaces the whole value.
     fn set(&self, key: &StateKey, data: &[u8]) -> Result<()>;
+
+    /// Replaces the whole value with the first `len` bytes of `src` (a host mapping of a
+    /// value's memfd: the local tier's push). A tier that can send from `src` without copying it
+    /// into a buffer first does (the Redis tier). What is stored is what `src` holds while it
+    /// is read, as with any read of shared memory. Panics if `len` is more than `src.len()`.
+    fn set_from_mapping(&self, key: &StateKey, src: &SharedMapping, len: usize) -> Result<()> {
+        let mut data = vec![0; len];
+        src.read(0, &mut data);
+        self.set(key, &data)
+    }
 
     /// Overwrites `[offset, offset + data.len())`, padding with zeros if the value was shorter
     /// (like Redis `SETRANGE`).
@@ -101,6 +135,24 @@ pub trait GlobalTier: Send + Sync + fmt::Debug {
 
     /// Releases the key's global lock if `token` holds it; returns whether it did.
     fn unlock(&self, key: &StateKey, token: &LockToken) -> Result<bool>;
+}
+
+/// [`GlobalTier::get_into_mapping`] on top of a whole value: writes `data` into `dst` if its
+/// length is `len`; returns its length.
+pub(crate) fn write_whole(data: Option<&[u8]>, dst: &SharedMapping, len: usize) -> Option<usize> {
+    let data = data?;
+    if data.len() == len {
+        dst.write(0, data);
+    }
+    Some(data.len())
+}
+
+/// [`GlobalTier::get_range_into`] on top of [`GlobalTier::get_range`]: copies what fits of
+/// `data` into the start of `buf`; returns the length of `data`.
+pub(crate) fn copy_prefix(data: &[u8], buf: &mut [u8]) -> usize {
+    let n = data.len().min(buf.len());
+    buf[..n].copy_from_slice(&data[..n]);
+    data.len()
 }
 
 /// The in-process tier's contents: values, append lists, and locks with their holder and expiry.
@@ -150,8 +202,41 @@ impl GlobalTier for InProcessTier {
         Ok(value[start..end].to_vec())
     }
 
+    fn get_into_mapping(
+        &self,
+        key: &StateKey,
+        dst: &SharedMapping,
+        len: usize,
+    ) -> Result<Option<usize>> {
+        let tables = self.tables();
+        Ok(write_whole(
+            tables.values.get(key).map(Vec::as_slice),
+            dst,
+            len,
+        ))
+    }
+
+    fn get_range_into(&self, key: &StateKey, offset: usize, buf: &mut [u8]) -> Result<usize> {
+        let tables = self.tables();
+        let Some(value) = tables.values.get(key) else {
+            return Ok(0);
+        };
+        let start = offset.min(value.len());
+        let end = offset.saturating_add(buf.len()).min(value.len());
+        buf[..end - start].copy_from_slice(&value[start..end]);
+        Ok(end - start)
+    }
+
     fn set(&self, key: &StateKey, data: &[u8]) -> Result<()> {
         self.tables().values.insert(key.clone(), data.to_vec());
+        Ok(())
+    }
+
+    fn set_from_mapping(&self, key: &StateKey, src: &SharedMapping, len: usize) -> Result<()> {
+        // Copied outside the lock, then moved in: one copy, not two.
+        let mut data = vec![0; len];
+        src.read(0, &mut data);
+        self.tables().values.insert(key.clone(), data);
         Ok(())
     }
 

@@ -14,7 +14,8 @@
 //! This crate must not depend on the runtime: it hands out the memfd, its length and the page
 //! size of a value, and the runtime does the `mmap(MAP_SHARED | MAP_FIXED)` into a slot. The
 //! host interface (`faasm-hostcalls`) and the root binary use it. Its only `unsafe` code is in
-//! the [`sys`] module (memfd creation and shared mappings).
+//! the [`sys`] module (memfd creation, shared mappings, and the socket calls the Redis tier uses
+//! to move values between a socket and a value's mapping without an intermediate buffer).
 
 mod error;
 mod global;
@@ -22,6 +23,7 @@ mod key;
 mod local;
 mod lock;
 mod redis_tier;
+mod resp;
 pub mod sys;
 
 pub use error::{ErrorKind, StateError};

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::global::{GlobalLockMode, GlobalTier, InProcessTier, LockToken};
@@ -18,6 +18,9 @@ use crate::{Result, StateError, StateKey, sys};
 const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(30);
 /// How long taking a global lock waits before failing with [`StateError::LockTimeout`].
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest receive buffer a local tier keeps between pulls (a larger pull gets one of its
+/// own, freed afterwards).
+const KEPT_SCRATCH_MAX: usize = 4 << 20;
 
 /// Bytes moved between this host and the global tier since the tier was made (or since
 /// [`LocalTier::reset_stats`]): payload bytes only (values, ranges, list elements), not protocol
@@ -105,6 +108,11 @@ pub struct StateValue {
     mapped_len: usize,
     file: File,
     chunks: Mutex<Chunks>,
+    /// A mapping of the memfd in this process, made by the first whole push or pull: the
+    /// global tier sends pushed values from it and receives pulled ones straight into it (see
+    /// [`GlobalTier::set_from_mapping`] and [`GlobalTier::get_into_mapping`]). Address space
+    /// only: its pages are the memfd's.
+    host_mapping: OnceLock<sys::SharedMapping>,
 }
 
 impl fmt::Debug for StateValue {
@@ -162,6 +170,17 @@ impl StateValue {
             operation,
             source,
         }
+    }
+
+    /// The value's mapping in this process, made on first use (see the field of the same name).
+    fn host_mapping(&self) -> Result<&sys::SharedMapping> {
+        if let Some(mapping) = self.host_mapping.get() {
+            return Ok(mapping);
+        }
+        let mapping = sys::SharedMapping::new(&self.file, 0, self.mapped_len)
+            .map_err(self.io("host mapping"))?;
+        // Another thread may have made one meanwhile: the first one in is kept.
+        Ok(self.host_mapping.get_or_init(|| mapping))
     }
 
     fn read_bytes(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
@@ -240,6 +259,9 @@ pub struct LocalTier {
     received: AtomicU64,
     lock_ttl: Duration,
     lock_timeout: Duration,
+    /// Where lazy pulls receive chunks before writing them into the memfd (see
+    /// [`LocalTier::with_scratch`]). Its length only grows, up to [`KEPT_SCRATCH_MAX`].
+    scratch: Mutex<Vec<u8>>,
 }
 
 impl fmt::Debug for LocalTier {
@@ -249,6 +271,14 @@ impl fmt::Debug for LocalTier {
             .field("values", &lock(&self.values).len())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
+    }
+}
+
+fn local_lock_timeout(key: &StateKey, lock: &'static str, started: Instant) -> StateError {
+    StateError::LockTimeout {
+        key: key.clone(),
+        lock,
+        waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }
 }
 
@@ -269,6 +299,7 @@ impl LocalTier {
             received: AtomicU64::new(0),
             lock_ttl: DEFAULT_LOCK_TTL,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            scratch: Mutex::default(),
         }
     }
 
@@ -310,6 +341,23 @@ impl LocalTier {
 
     fn count_received(&self, n: usize) {
         self.received.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Calls `f` with a buffer of `len` bytes (contents unspecified) to receive into: the kept
+    /// scratch buffer if it is free and small enough to keep, else a new one. A lazy (chunk)
+    /// pull receives its range whole before touching the memfd, so a transfer that fails
+    /// half-way leaves the local copy as it was; reusing the buffer saves a `memset` (and, past
+    /// the allocator's mmap threshold, page faults) per pull.
+    fn with_scratch<T>(&self, len: usize, f: impl FnOnce(&mut [u8]) -> Result<T>) -> Result<T> {
+        if len <= KEPT_SCRATCH_MAX
+            && let Ok(mut kept) = self.scratch.try_lock()
+        {
+            if kept.len() < len {
+                kept.resize(len, 0);
+            }
+            return f(&mut kept[..len]);
+        }
+        f(&mut vec![0; len])
     }
 
     /// The value of `key` on this host, if it has one.
@@ -365,6 +413,7 @@ impl LocalTier {
             size,
             mapped_len,
             file,
+            host_mapping: OnceLock::new(),
             chunks: Mutex::new(Chunks {
                 // Nothing to fetch for a value the global tier does not have.
                 pulled: Bitmap::new(n_chunks, !in_global),
@@ -392,18 +441,20 @@ impl LocalTier {
         let (start, end) = value.chunk_span(offset, len);
         for (s, e) in chunks.pulled.runs(start, end, false) {
             let (from, n) = value.chunk_bytes(s, e);
-            let bytes = self.global.get_range(&value.key, from, n)?;
-            self.count_received(bytes.len());
-            if bytes.len() != n {
-                let actual = self.global.size(&value.key).unwrap_or(from + bytes.len());
-                return Err(StateError::SizeMismatch {
-                    key: value.key.clone(),
-                    expected: value.size,
-                    actual,
-                    context: "global tier (value changed size or vanished since first use)",
-                });
-            }
-            value.write_bytes(from, &bytes)?;
+            self.with_scratch(n, |buf| {
+                let got = self.global.get_range_into(&value.key, from, buf)?.min(n);
+                self.count_received(got);
+                if got != n {
+                    let actual = self.global.size(&value.key).unwrap_or(from + got);
+                    return Err(StateError::SizeMismatch {
+                        key: value.key.clone(),
+                        expected: value.size,
+                        actual,
+                        context: "global tier (value changed size or vanished since first use)",
+                    });
+                }
+                value.write_bytes(from, buf)
+            })?;
             chunks.pulled.set_range(s, e, true);
         }
         Ok(())
@@ -522,10 +573,7 @@ impl LocalTier {
             return Ok(());
         }
         self.pull_chunks(&value, &mut chunks, 0, value.size)?;
-        let mut data = vec![0; value.size];
-        value.read_bytes(0, &mut data)?;
-        self.global.set(key, &data)?;
-        self.count_sent(data.len());
+        self.send_whole(&value)?;
         let n = chunks.dirty.len;
         chunks.dirty.set_range(0, n, false);
         chunks.in_global = true;
@@ -593,10 +641,7 @@ impl LocalTier {
         if !chunks.in_global && self.global.size(key)? == 0 {
             // A partial first push would leave a short (zero-padded at best) global value.
             self.pull_chunks(value, chunks, 0, value.size)?;
-            let mut data = vec![0; value.size];
-            value.read_bytes(0, &mut data)?;
-            self.global.set(key, &data)?;
-            self.count_sent(data.len());
+            self.send_whole(value)?;
         } else {
             let mut parts = Vec::with_capacity(ranges.len());
             for &(off, len) in ranges {
@@ -613,23 +658,33 @@ impl LocalTier {
         self.refresh(value, chunks)
     }
 
-    /// Replaces the whole local copy with the global value. The caller holds `chunks`.
+    /// Sends the whole value (every chunk pulled) to the global tier from the value's host
+    /// mapping (the Redis tier has the kernel read it from there: no intermediate buffer).
+    fn send_whole(&self, value: &StateValue) -> Result<()> {
+        self.global
+            .set_from_mapping(&value.key, value.host_mapping()?, value.size)?;
+        self.count_sent(value.size);
+        Ok(())
+    }
+
+    /// Replaces the whole local copy with the global value, received straight into the
+    /// value's host mapping. The caller holds `chunks`. On failure the local copy is unchanged
+    /// (the tier writes the mapping only once it has the whole value).
     fn refresh(&self, value: &StateValue, chunks: &mut Chunks) -> Result<()> {
         let key = &value.key;
-        let data = self
+        let n = self
             .global
-            .get(key)?
+            .get_into_mapping(key, value.host_mapping()?, value.size)?
             .ok_or_else(|| StateError::NotFound { key: key.clone() })?;
-        self.count_received(data.len());
-        if data.len() != value.size {
+        self.count_received(n);
+        if n != value.size {
             return Err(StateError::SizeMismatch {
                 key: key.clone(),
                 expected: value.size,
-                actual: data.len(),
+                actual: n,
                 context: "global tier",
             });
         }
-        value.write_bytes(0, &data)?;
         let n = chunks.pulled.len;
         chunks.pulled.set_range(0, n, true);
         chunks.dirty.set_range(0, n, false);
@@ -712,10 +767,16 @@ impl LocalTier {
             .clone()
     }
 
-    /// Takes the key's host-local shared lock, waiting while a writer holds or waits for it.
-    /// Released by [`LocalTier::unlock_read`], from any thread.
-    pub fn lock_read(&self, key: &StateKey) {
-        self.local_lock(key).lock_read();
+    /// Takes the key's host-local shared lock, waiting while a writer holds or waits for it,
+    /// as long as the lock timeout (then [`StateError::LockTimeout`]). Released by
+    /// [`LocalTier::unlock_read`], from any thread.
+    pub fn lock_read(&self, key: &StateKey) -> Result<()> {
+        let started = Instant::now();
+        if self.local_lock(key).lock_read(self.lock_timeout) {
+            Ok(())
+        } else {
+            Err(local_lock_timeout(key, "local read", started))
+        }
     }
 
     /// Releases one host-local shared lock of the key.
@@ -730,10 +791,16 @@ impl LocalTier {
         }
     }
 
-    /// Takes the key's host-local exclusive lock, waiting for readers and writers to leave.
-    /// Released by [`LocalTier::unlock_write`], from any thread.
-    pub fn lock_write(&self, key: &StateKey) {
-        self.local_lock(key).lock_write();
+    /// Takes the key's host-local exclusive lock, waiting for readers and writers to leave, as
+    /// long as the lock timeout (then [`StateError::LockTimeout`]). Released by
+    /// [`LocalTier::unlock_write`], from any thread.
+    pub fn lock_write(&self, key: &StateKey) -> Result<()> {
+        let started = Instant::now();
+        if self.local_lock(key).lock_write(self.lock_timeout) {
+            Ok(())
+        } else {
+            Err(local_lock_timeout(key, "local write", started))
+        }
     }
 
     /// Takes the key's host-local exclusive lock if it is free now; returns whether it did.
@@ -789,6 +856,7 @@ impl LocalTier {
             if start.elapsed() >= self.lock_timeout {
                 return Err(StateError::LockTimeout {
                     key: key.clone(),
+                    lock: "global",
                     waited_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
                 });
             }

@@ -2,6 +2,7 @@
 //! host call and unlocks in another, possibly on another thread), so it has no guards.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Default)]
 struct Counts {
@@ -24,13 +25,38 @@ impl ExplicitRwLock {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes a shared lock, waiting while a writer holds or waits for it.
-    pub(crate) fn lock_read(&self) {
-        let mut c = self.counts();
-        while c.writer || c.waiting_writers > 0 {
-            c = self.changed.wait(c).unwrap_or_else(PoisonError::into_inner);
+    /// Waits on `changed` until `blocked` is false or `deadline` passes; whether it is free.
+    fn wait_until<'a>(
+        &'a self,
+        mut c: MutexGuard<'a, Counts>,
+        deadline: Instant,
+        blocked: impl Fn(&Counts) -> bool,
+    ) -> (MutexGuard<'a, Counts>, bool) {
+        while blocked(&c) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return (c, false);
+            }
+            c = self
+                .changed
+                .wait_timeout(c, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
-        c.readers += 1;
+        (c, true)
+    }
+
+    /// Takes a shared lock, waiting while a writer holds or waits for it, at most `timeout`;
+    /// whether it was taken.
+    pub(crate) fn lock_read(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (mut c, free) = self.wait_until(self.counts(), deadline, |c| {
+            c.writer || c.waiting_writers > 0
+        });
+        if free {
+            c.readers += 1;
+        }
+        free
     }
 
     /// Releases a shared lock; `false` if no shared lock was held.
@@ -46,15 +72,21 @@ impl ExplicitRwLock {
         true
     }
 
-    /// Takes the exclusive lock, waiting for readers and other writers to leave.
-    pub(crate) fn lock_write(&self) {
+    /// Takes the exclusive lock, waiting for readers and other writers to leave, at most
+    /// `timeout`; whether it was taken.
+    pub(crate) fn lock_write(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
         let mut c = self.counts();
         c.waiting_writers += 1;
-        while c.writer || c.readers > 0 {
-            c = self.changed.wait(c).unwrap_or_else(PoisonError::into_inner);
-        }
+        let (mut c, free) = self.wait_until(c, deadline, |c| c.writer || c.readers > 0);
         c.waiting_writers -= 1;
-        c.writer = true;
+        if free {
+            c.writer = true;
+        } else if c.waiting_writers == 0 {
+            // Readers held back for this writer may go now.
+            self.changed.notify_all();
+        }
+        free
     }
 
     /// Takes the exclusive lock if it is free right now.
@@ -85,15 +117,17 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    const LONG: Duration = Duration::from_secs(60);
+
     #[test]
     fn lock_and_unlock_on_different_threads() {
         let lock = Arc::new(ExplicitRwLock::default());
-        lock.lock_read();
-        lock.lock_read();
+        assert!(lock.lock_read(LONG));
+        assert!(lock.lock_read(LONG));
         assert!(!lock.try_lock_write());
         let l2 = lock.clone();
         let writer = std::thread::spawn(move || {
-            l2.lock_write();
+            assert!(l2.lock_write(LONG));
         });
         std::thread::sleep(Duration::from_millis(20));
         assert!(lock.unlock_read());
@@ -105,5 +139,42 @@ mod tests {
         assert!(!lock.unlock_write());
         assert!(lock.try_lock_write());
         assert!(lock.unlock_write());
+    }
+
+    #[test]
+    fn waits_end_at_the_timeout_and_leave_the_lock_usable() {
+        let lock = ExplicitRwLock::default();
+        assert!(lock.lock_write(LONG));
+        let started = Instant::now();
+        assert!(!lock.lock_read(Duration::from_millis(30)));
+        assert!(!lock.lock_write(Duration::from_millis(30)));
+        assert!(started.elapsed() >= Duration::from_millis(60));
+        assert!(lock.unlock_write());
+        // The writer that gave up no longer holds readers back.
+        assert!(lock.lock_read(Duration::ZERO));
+        assert!(!lock.lock_write(Duration::from_millis(10)));
+        assert!(
+            lock.lock_read(Duration::ZERO),
+            "a timed-out writer blocks readers"
+        );
+        assert!(lock.unlock_read());
+        assert!(lock.unlock_read());
+        assert!(lock.lock_write(Duration::ZERO));
+    }
+
+    #[test]
+    fn readers_held_back_by_a_writer_that_gives_up_go_on() {
+        let lock = Arc::new(ExplicitRwLock::default());
+        assert!(lock.lock_read(LONG));
+        let l2 = lock.clone();
+        // A writer waits (and holds new readers back), then gives up.
+        let writer = std::thread::spawn(move || l2.lock_write(Duration::from_millis(100)));
+        std::thread::sleep(Duration::from_millis(20));
+        let l3 = lock.clone();
+        let reader = std::thread::spawn(move || l3.lock_read(LONG));
+        assert!(!writer.join().unwrap());
+        assert!(reader.join().unwrap(), "the held-back reader was woken");
+        assert!(lock.unlock_read());
+        assert!(lock.unlock_read());
     }
 }

@@ -2,15 +2,38 @@
 //!
 //! Values are Redis strings under `faasm:v:{user}/{key}`, append lists Redis lists under
 //! `faasm:a:{user}/{key}`, locks strings under `faasm:l:{user}/{key}` taken with
-//! `SET lock token NX PX ttl` and released by a Lua compare-and-delete (`EVAL`). One synchronous
-//! connection per tier, behind a mutex; after an I/O error it is dropped and the next call
-//! connects again, so a restarted server is picked up without intervention.
+//! `SET lock token NX PX ttl` and released by a Lua compare-and-delete (`EVAL`).
+//!
+//! Two synchronous connections per tier, each behind a mutex, each made by the first call that
+//! needs it and dropped after an error that may have broken it, so the next call connects again
+//! and a restarted server is picked up without intervention:
+//!
+//! - the *value* connection, a plain [`TcpStream`] speaking RESP through the [`crate::resp`]
+//!   codec, carries the value transfers (`GET`, `GETRANGE`, `SET`) so that a value crosses user
+//!   memory once at most: a push is one `writev` of the command's head, the value's host mapping
+//!   and the final CRLF (the kernel reads the memfd's pages), and a pull waits until the whole
+//!   reply is queued on the socket, then has the kernel read it straight into the mapping
+//!   ([`read_bulk_into_mapping`]); a partial pull reads into the caller's buffer. Through the
+//!   `redis` crate each value was copied two or three times more (its parser buffers a bulk
+//!   reply and returns a fresh `Vec`, its command packing copies arguments twice), which cost
+//!   1 MiB pushes and pulls a third of their throughput next to `redis-benchmark`;
+//! - the `redis` crate's connection carries everything else (lists, locks, `EVAL`, `STRLEN`,
+//!   `SETRANGE`...), and the value transfers too when the server is not reached over plain TCP
+//!   (a Unix socket, TLS).
+//!
+//! Each call waits for its reply before returning, so commands on the two connections are seen
+//! by the server in the order the calls were made.
 
 use std::fmt;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsFd;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::global::{GlobalLockMode, GlobalTier, LockToken};
+use crate::global::{GlobalLockMode, GlobalTier, LockToken, copy_prefix, write_whole};
+use crate::resp::{self, Header, RespError};
+use crate::sys::{self, SharedMapping};
 use crate::{Result, StateError, StateKey};
 
 /// Releases a lock only if the caller's token still holds it.
@@ -19,15 +42,44 @@ const UNLOCK_SCRIPT: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then retur
 /// How long connecting, reading a reply or writing a command may take before the call fails.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// From this size on, [`GlobalTier::set`] packs the command itself, in a buffer kept by the
-/// tier, and sends it with one write: the `redis` crate's `Cmd` copies an argument twice, into
-/// the command and into its packed form, each time into a freshly allocated buffer, which for
-/// 1 MiB values cost more than the round trip itself.
-const PACKED_SET_MIN: usize = 64 << 10;
-
-/// The largest send buffer a tier keeps between calls (a larger value's command is packed in a
-/// buffer of its own, freed after the call).
+/// The largest send buffer a tier keeps between calls (a larger command's buffer is freed after
+/// the call).
 const KEPT_BUFFER_MAX: usize = 4 << 20;
+
+/// The read buffer of the value connection: a reply header and a payload of up to a little less
+/// than this arrive in one `read` (and are copied from there: a 64 KiB value's reply, header and
+/// CRLF included, fits whole); a larger payload is read past it.
+const READ_BUFFER: usize = 128 << 10;
+
+/// The largest pulled payload that is waited for whole in the socket's receive queue before it
+/// is read into the value's mapping (see [`read_bulk_into_mapping`]); a larger one goes through
+/// a buffer.
+const QUEUED_MAX: usize = 8 << 20;
+
+/// How long a pull waits for more of a reply to arrive before it stops waiting for the whole of
+/// it in the receive queue and reads it through a buffer instead (the receive buffer could not
+/// hold it, or the server is slow).
+const QUEUE_STALL: Duration = Duration::from_millis(20);
+
+/// Where the value connection goes, from the URL: a TCP address and the `AUTH` and `SELECT` to
+/// send first. (No `Debug`: it holds the password.)
+struct ValueTarget {
+    host: String,
+    port: u16,
+    username: Option<String>,
+    password: Option<String>,
+    db: i64,
+}
+
+/// The value connection and the buffer `SET` commands of a caller's slice are framed in.
+#[derive(Default)]
+struct ValueChannel {
+    stream: Option<BufReader<TcpStream>>,
+    /// Where `SET` commands are framed. Its length only grows (up to [`KEPT_BUFFER_MAX`]): bytes
+    /// past the current command are stale, and not zeroing them again saves a `memset` of the
+    /// payload per push.
+    send: Vec<u8>,
+}
 
 /// A [`GlobalTier`] on a Redis server (`redis://HOST:PORT`).
 pub struct RedisTier {
@@ -35,8 +87,9 @@ pub struct RedisTier {
     client: redis::Client,
     timeout: Duration,
     connection: Mutex<Option<redis::Connection>>,
-    /// Where large `SET` commands are packed (see [`PACKED_SET_MIN`]).
-    send_buffer: Mutex<Vec<u8>>,
+    /// `None` when the server is not reached over plain TCP: values then go through `client`.
+    value_target: Option<ValueTarget>,
+    values: Mutex<ValueChannel>,
 }
 
 impl fmt::Debug for RedisTier {
@@ -55,21 +108,24 @@ impl RedisTier {
     pub fn new(url: &str) -> Result<RedisTier> {
         // TCP_NODELAY, as redis-benchmark (hiredis) sets it: every command is one write, whose
         // last partial segment need not wait for an ACK.
-        let client = redis::IntoConnectionInfo::into_connection_info(url)
-            .map(|info| {
-                info.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
-            })
-            .and_then(redis::Client::open)
-            .map_err(|e| StateError::InvalidUrl {
-                url: url.to_owned(),
-                message: e.to_string(),
-            })?;
+        let shown = mask_password(url);
+        let invalid = |e: redis::RedisError| StateError::InvalidUrl {
+            url: shown.clone(),
+            message: e.to_string(),
+        };
+        let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(invalid)?;
+        let value_target = value_target(&info);
+        let client = redis::Client::open(
+            info.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true)),
+        )
+        .map_err(invalid)?;
         Ok(RedisTier {
-            url: url.to_owned(),
+            url: shown,
             client,
             timeout: DEFAULT_TIMEOUT,
             connection: Mutex::new(None),
-            send_buffer: Mutex::new(Vec::new()),
+            value_target,
+            values: Mutex::default(),
         })
     }
 
@@ -79,7 +135,8 @@ impl RedisTier {
         self
     }
 
-    /// The server's URL.
+    /// The server's URL, any password in it masked (`redis://user:***@host:port`): the form
+    /// errors and `Debug` show.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -154,6 +211,309 @@ impl RedisTier {
             }
         }
     }
+
+    /// Calls `f` with the value connection (connecting first if there is none) and the send
+    /// buffer; errors name `operation`, `key` and the server. The connection is dropped after
+    /// any failure but an error reply, so the next call connects again.
+    fn with_values<T>(
+        &self,
+        target: &ValueTarget,
+        operation: &'static str,
+        key: &StateKey,
+        f: impl FnOnce(&mut BufReader<TcpStream>, &mut Vec<u8>) -> Result<T, RespError>,
+    ) -> Result<T> {
+        let fail = |message: String| StateError::GlobalTier {
+            key: key.clone(),
+            operation,
+            message,
+        };
+        let mut channel = self.values.lock().unwrap_or_else(|poisoned| {
+            // A call panicked half-way through an exchange: the stream may be out of step.
+            let mut channel = poisoned.into_inner();
+            channel.stream = None;
+            channel
+        });
+        let ValueChannel { stream, send } = &mut *channel;
+        if stream.is_none() {
+            let connected = connect(target, self.timeout)
+                .map_err(|e| fail(format!("cannot connect to {}: {e}", self.url)))?;
+            *stream = Some(connected);
+        }
+        let Some(connection) = stream.as_mut() else {
+            unreachable!("connected above")
+        };
+        let result = f(connection, send);
+        if send.len() > KEPT_BUFFER_MAX {
+            *send = Vec::new();
+        }
+        result.map_err(|e| {
+            if !e.connection_usable() {
+                *stream = None;
+            }
+            fail(format!("{e} (server {})", self.url))
+        })
+    }
+
+    /// Sends the command `args` on the value connection.
+    fn send_command(
+        connection: &mut BufReader<TcpStream>,
+        args: &[&[u8]],
+    ) -> Result<(), RespError> {
+        let mut command = Vec::with_capacity(64);
+        resp::encode_command(&mut command, args);
+        connection.get_mut().write_all(&command)?;
+        Ok(())
+    }
+
+    /// `GET` on the value connection, the reply read with `read`.
+    fn value_get<T>(
+        &self,
+        target: &ValueTarget,
+        key: &StateKey,
+        read: impl FnOnce(&mut BufReader<TcpStream>) -> Result<T, RespError>,
+    ) -> Result<T> {
+        let name = value_key(key);
+        self.with_values(target, "GET", key, |connection, _| {
+            Self::send_command(connection, &[b"GET", name.as_bytes()])?;
+            read(connection)
+        })
+    }
+
+    /// `GETRANGE` of `len > 0` bytes from `offset` on the value connection, the reply read
+    /// with `read`.
+    fn value_get_range<T>(
+        &self,
+        target: &ValueTarget,
+        key: &StateKey,
+        (offset, len): (usize, usize),
+        read: impl FnOnce(&mut BufReader<TcpStream>) -> Result<T, RespError>,
+    ) -> Result<T> {
+        let name = value_key(key);
+        let (from, to) = (offset.to_string(), (offset + len - 1).to_string());
+        self.with_values(target, "GETRANGE", key, |connection, _| {
+            let args: [&[u8]; 4] = [b"GETRANGE", name.as_bytes(), from.as_bytes(), to.as_bytes()];
+            Self::send_command(connection, &args)?;
+            read(connection)
+        })
+    }
+
+    /// `SET` of `data` on the value connection, framed in the send buffer and sent with one
+    /// write.
+    fn value_set(&self, target: &ValueTarget, key: &StateKey, data: &[u8]) -> Result<()> {
+        let name = value_key(key);
+        self.with_values(target, "SET", key, |connection, send| {
+            let mut head = Vec::with_capacity(64);
+            resp::encode_command_head(&mut head, &[b"SET", name.as_bytes()], data.len());
+            let (start, end) = (head.len(), head.len() + data.len());
+            if send.len() < end + 2 {
+                send.resize(end + 2, 0);
+            }
+            send[..start].copy_from_slice(&head);
+            send[start..end].copy_from_slice(data);
+            send[end..end + 2].copy_from_slice(b"\r\n");
+            connection.get_mut().write_all(&send[..end + 2])?;
+            resp::read_ok(connection)
+        })
+    }
+
+    /// `SET` of the first `len` bytes of `src` on the value connection: the command's head, the
+    /// payload read by the kernel from the mapping, and the final CRLF, in one `writev`.
+    fn value_set_mapping(
+        &self,
+        target: &ValueTarget,
+        key: &StateKey,
+        src: &SharedMapping,
+        len: usize,
+    ) -> Result<()> {
+        let name = value_key(key);
+        self.with_values(target, "SET", key, |connection, _| {
+            let mut head = Vec::with_capacity(64);
+            resp::encode_command_head(&mut head, &[b"SET", name.as_bytes()], len);
+            let socket = connection.get_ref().as_fd();
+            src.write_framed(socket, &head, (0, len), b"\r\n")?;
+            resp::read_ok(connection)
+        })
+    }
+}
+
+/// Reads a bulk reply into the first `len` bytes of `dst` if its length is `len`, writing `dst`
+/// only once the whole payload is here: so a pull that fails half-way (the server dies, the
+/// connection times out) leaves the value as it was. Returns the payload's length, `None` for
+/// nil.
+///
+/// A payload already in the read buffer is copied from there. A larger one is waited for in the
+/// socket's receive queue (`SO_RCVLOWAT` and `poll`, see [`wait_queued`]), then read from the
+/// socket straight into `dst`: one copy, where reading it into a buffer and copying that into
+/// the memfd cost 1 MiB pulls a quarter of their throughput (the second pass over the data
+/// evicts the first from the cache). If it cannot be queued whole, it is read into a buffer of
+/// its own, then copied.
+fn read_bulk_into_mapping(
+    r: &mut BufReader<TcpStream>,
+    dst: &SharedMapping,
+    len: usize,
+    timeout: Duration,
+) -> Result<Option<usize>, RespError> {
+    let n = match resp::read_header(r)? {
+        Header::Bulk(Some(n)) => n,
+        Header::Bulk(None) => return Ok(None),
+        other => {
+            return Err(RespError::Protocol(format!(
+                "expected a bulk string, got {other:?}"
+            )));
+        }
+    };
+    if n != len {
+        resp::discard(r, n)?;
+        resp::read_crlf(r)?;
+        return Ok(Some(n));
+    }
+    let buffered = r.buffer().len();
+    if buffered >= n + 2 {
+        let crlf = r.buffer()[n..n + 2] == *b"\r\n";
+        if !crlf {
+            return Err(RespError::Protocol(
+                "bulk payload not followed by CRLF".into(),
+            ));
+        }
+        dst.write(0, &r.buffer()[..n]);
+        r.consume(n + 2);
+        return Ok(Some(n));
+    }
+    let rest = n + 2 - buffered;
+    if buffered < n && rest <= QUEUED_MAX && wait_queued(r.get_ref(), rest, timeout)? {
+        dst.write(0, r.buffer());
+        r.consume(buffered);
+        let mut at = buffered;
+        while at < n {
+            match dst.read_from(r.get_ref().as_fd(), at, n - at)? {
+                0 => return Err(RespError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+                got => at += got,
+            }
+        }
+    } else {
+        let mut data = vec![0; n];
+        r.read_exact(&mut data)?;
+        dst.write(0, &data);
+    }
+    resp::read_crlf(r)?;
+    Ok(Some(n))
+}
+
+/// Waits until at least `bytes` are queued on `socket` (true), or until that is not going to
+/// happen soon (false): the stream ended or failed, nothing more arrived for [`QUEUE_STALL`],
+/// `timeout` passed, or the kernel refused the low-water mark. The caller then reads normally,
+/// which reports any failure.
+fn wait_queued(socket: &TcpStream, bytes: usize, timeout: Duration) -> std::io::Result<bool> {
+    let fd = socket.as_fd();
+    if sys::bytes_queued(fd)? >= bytes {
+        return Ok(true);
+    }
+    if sys::set_receive_low_water(fd, bytes).is_err() {
+        return Ok(false);
+    }
+    let deadline = Instant::now() + timeout;
+    let waited = (|| {
+        let mut queued = sys::bytes_queued(fd)?;
+        while queued < bytes {
+            let readable = sys::wait_readable(fd, QUEUE_STALL)?;
+            let now = sys::bytes_queued(fd)?;
+            if now < bytes && (readable || now == queued || Instant::now() > deadline) {
+                return Ok(false);
+            }
+            queued = now;
+        }
+        Ok(true)
+    })();
+    sys::set_receive_low_water(fd, 1)?;
+    waited
+}
+
+/// `url` with the password of its user information replaced by `***`, so that error messages
+/// and logs do not carry it.
+fn mask_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| scheme_end + i);
+    let Some(at) = url[scheme_end..authority_end]
+        .rfind('@')
+        .map(|i| scheme_end + i)
+    else {
+        return url.to_owned();
+    };
+    let user_info = &url[scheme_end..at];
+    let masked = match user_info.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_owned(),
+    };
+    format!("{}{masked}{}", &url[..scheme_end], &url[at..])
+}
+
+/// The value connection's target, if the server is reached over plain TCP.
+fn value_target(info: &redis::ConnectionInfo) -> Option<ValueTarget> {
+    let redis::ConnectionAddr::Tcp(host, port) = info.addr() else {
+        return None;
+    };
+    let settings = info.redis_settings();
+    Some(ValueTarget {
+        host: host.clone(),
+        port: *port,
+        username: settings.username().map(str::to_owned),
+        password: settings.password().map(str::to_owned),
+        db: settings.db(),
+    })
+}
+
+/// A new value connection to `target`: TCP_NODELAY (as redis-benchmark sets it: a command's
+/// last partial segment need not wait for an ACK), read and write timeouts of `timeout`, then
+/// `AUTH` and `SELECT` if the URL asks for them.
+fn connect(target: &ValueTarget, timeout: Duration) -> Result<BufReader<TcpStream>, RespError> {
+    let mut last = None;
+    let mut stream = None;
+    for addr in (target.host.as_str(), target.port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let stream = match (stream, last) {
+        (Some(s), _) => s,
+        (None, Some(e)) => return Err(RespError::Io(e)),
+        (None, None) => {
+            return Err(RespError::Protocol(format!(
+                "{} resolves to no address",
+                target.host
+            )));
+        }
+    };
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut connection = BufReader::with_capacity(READ_BUFFER, stream);
+    if let Some(password) = &target.password {
+        let mut args: Vec<&[u8]> = vec![b"AUTH"];
+        args.extend(target.username.as_deref().map(str::as_bytes));
+        args.push(password.as_bytes());
+        handshake(&mut connection, &args)?;
+    }
+    if target.db != 0 {
+        handshake(
+            &mut connection,
+            &[b"SELECT", target.db.to_string().as_bytes()],
+        )?;
+    }
+    Ok(connection)
+}
+
+/// Sends one set-up command and expects `+OK`.
+fn handshake(connection: &mut BufReader<TcpStream>, args: &[&[u8]]) -> Result<(), RespError> {
+    RedisTier::send_command(connection, args)?;
+    resp::read_ok(connection)
 }
 
 fn value_key(key: &StateKey) -> String {
@@ -174,9 +534,26 @@ impl GlobalTier for RedisTier {
     }
 
     fn get(&self, key: &StateKey) -> Result<Option<Vec<u8>>> {
+        if let Some(target) = &self.value_target {
+            return self.value_get(target, key, resp::read_bulk);
+        }
         let mut cmd = redis::cmd("GET");
         cmd.arg(value_key(key));
         self.run("GET", key, &cmd)
+    }
+
+    fn get_into_mapping(
+        &self,
+        key: &StateKey,
+        dst: &SharedMapping,
+        len: usize,
+    ) -> Result<Option<usize>> {
+        match &self.value_target {
+            Some(target) => self.value_get(target, key, |r| {
+                read_bulk_into_mapping(r, dst, len, self.timeout)
+            }),
+            None => Ok(write_whole(self.get(key)?.as_deref(), dst, len)),
+        }
     }
 
     fn get_range(&self, key: &StateKey, offset: usize, len: usize) -> Result<Vec<u8>> {
@@ -184,39 +561,52 @@ impl GlobalTier for RedisTier {
             // GETRANGE k o o-1 would mean "to the end" for o = 0.
             return Ok(Vec::new());
         }
+        if let Some(target) = &self.value_target {
+            let read = |r: &mut _| resp::read_bulk(r).map(Option::unwrap_or_default);
+            return self.value_get_range(target, key, (offset, len), read);
+        }
         let mut cmd = redis::cmd("GETRANGE");
         cmd.arg(value_key(key)).arg(offset).arg(offset + len - 1);
         self.run("GETRANGE", key, &cmd)
     }
 
-    fn set(&self, key: &StateKey, data: &[u8]) -> Result<()> {
-        let name = value_key(key);
-        if data.len() < PACKED_SET_MIN {
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(name).arg(data);
-            return self.run("SET", key, &cmd);
-        }
-        // `SET name data` in RESP, packed here with one copy of `data` (see PACKED_SET_MIN).
-        let mut kept = self
-            .send_buffer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut own = Vec::new();
-        let buffer = if data.len() <= KEPT_BUFFER_MAX {
-            &mut *kept
-        } else {
-            &mut own
+    fn get_range_into(&self, key: &StateKey, offset: usize, buf: &mut [u8]) -> Result<usize> {
+        let Some(target) = &self.value_target else {
+            return Ok(copy_prefix(&self.get_range(key, offset, buf.len())?, buf));
         };
-        buffer.clear();
-        buffer.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n", name.len()).as_bytes());
-        buffer.extend_from_slice(name.as_bytes());
-        buffer.extend_from_slice(format!("\r\n${}\r\n", data.len()).as_bytes());
-        buffer.extend_from_slice(data);
-        buffer.extend_from_slice(b"\r\n");
-        self.with_connection("SET", key, |con| {
-            let reply = redis::ConnectionLike::req_packed_command(con, buffer)?.extract_error()?;
-            Ok(redis::from_redis_value::<()>(reply)?)
-        })
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let len = buf.len();
+        self.value_get_range(
+            target,
+            key,
+            (offset, len),
+            |r| match resp::read_bulk_into(r, buf)? {
+                Some(n) if n > len => Err(RespError::Protocol(format!(
+                    "GETRANGE of {len} bytes answered with {n}"
+                ))),
+                n => Ok(n.unwrap_or(0)),
+            },
+        )
+    }
+
+    fn set(&self, key: &StateKey, data: &[u8]) -> Result<()> {
+        if let Some(target) = &self.value_target {
+            return self.value_set(target, key, data);
+        }
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(value_key(key)).arg(data);
+        self.run("SET", key, &cmd)
+    }
+
+    fn set_from_mapping(&self, key: &StateKey, src: &SharedMapping, len: usize) -> Result<()> {
+        if let Some(target) = &self.value_target {
+            return self.value_set_mapping(target, key, src, len);
+        }
+        let mut data = vec![0; len];
+        src.read(0, &mut data);
+        self.set(key, &data)
     }
 
     fn set_range(&self, key: &StateKey, offset: usize, data: &[u8]) -> Result<()> {
@@ -301,5 +691,29 @@ impl GlobalTier for RedisTier {
             .arg(token.as_str());
         let deleted: i64 = self.run("EVAL (unlock)", key, &cmd)?;
         Ok(deleted == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked_in_the_url_shown() {
+        for (url, shown) in [
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            ("redis://:secret@host:6379/2", "redis://:***@host:6379/2"),
+            ("redis://alice:s3:cr@t@host", "redis://alice:***@host"),
+            ("redis://token@host", "redis://***@host"),
+            ("redis://host/0?x=a@b", "redis://host/0?x=a@b"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(mask_password(url), shown, "{url}");
+        }
+        let tier = RedisTier::new("redis://alice:secret@127.0.0.1:1").unwrap();
+        assert!(!format!("{tier:?}").contains("secret"));
+        let err = tier.size(&StateKey::parse("alice/k").unwrap()).unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(err.to_string().contains("alice:***@127.0.0.1:1"), "{err}");
     }
 }

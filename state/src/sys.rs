@@ -1,5 +1,6 @@
 //! Every operating-system call of the crate that needs `unsafe`: creating the memfd that holds a
-//! value on this host, and shared mappings of it.
+//! value on this host, shared mappings of it (and reading a socket straight into one), and the
+//! socket options the Redis tier's pull uses to wait for a whole reply before touching a value.
 //!
 //! The local tier itself reads and writes values with `pread`/`pwrite` on the memfd (safe, through
 //! [`std::os::unix::fs::FileExt`]); those see exactly what a `MAP_SHARED` mapping of the same
@@ -11,9 +12,10 @@ use std::ffi::CString;
 use std::fmt;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
 use std::ptr::{self, NonNull};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// The size of an OS page: the chunk size of the local tier and the granularity of mappings.
 pub fn page_size() -> usize {
@@ -49,6 +51,65 @@ pub fn memfd(name: &str, len: usize) -> io::Result<File> {
     Ok(file)
 }
 
+/// Sets a TCP socket's receive low-water mark (`SO_RCVLOWAT`): `poll` reports it readable only
+/// once this many bytes are queued (or at end of stream, or on an error). Linux grows the
+/// receive buffer to hold that many bytes (up to half of `net.ipv4.tcp_rmem`'s maximum), so the
+/// sender is not stalled by a window smaller than the mark.
+pub fn set_receive_low_water(socket: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    let value = libc::c_int::try_from(bytes.max(1)).map_err(io::Error::other)?;
+    // SAFETY: the descriptor is valid for the call (borrowed); the kernel reads exactly
+    // `size_of::<c_int>()` bytes from the live local `value`.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Waits up to `timeout` for `socket` to be readable (see [`set_receive_low_water`]), or
+/// closed or failed; returns whether it became any of those before the timeout.
+pub fn wait_readable(socket: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let mut entry = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    loop {
+        // SAFETY: `entry` is a live local array of one `pollfd` the kernel may update.
+        let rc = unsafe { libc::poll(&raw mut entry, 1, millis) };
+        if rc >= 0 {
+            return Ok(rc > 0);
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// How many received bytes are queued on `socket`, not read yet (`FIONREAD`).
+pub fn bytes_queued(socket: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: the descriptor is valid for the call (borrowed); FIONREAD writes one `c_int` to
+    // the live local `queued`.
+    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::FIONREAD, &raw mut queued) };
+    if rc == 0 {
+        usize::try_from(queued).map_err(io::Error::other)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// A `MAP_SHARED` read-write mapping of a file, unmapped on drop. Writes through it are visible
 /// to every other mapping of the same file and to `pread` on it, and the other way round.
 pub struct SharedMapping {
@@ -59,7 +120,8 @@ pub struct SharedMapping {
 // SAFETY: the mapping is plain shared memory owned by this value; it has no thread affinity.
 unsafe impl Send for SharedMapping {}
 // SAFETY: `&SharedMapping` only allows copying bytes in and out with raw copies (see `read` and
-// `write`), never handing out Rust references into the memory.
+// `write`) or having the kernel do so (`read_from`, `write_framed`), never handing out Rust
+// references into the memory.
 unsafe impl Sync for SharedMapping {}
 
 impl fmt::Debug for SharedMapping {
@@ -155,6 +217,73 @@ impl SharedMapping {
         };
     }
 
+    /// Reads from `fd` (one `read(2)`) into `[offset, offset + len)` of the mapping: the kernel
+    /// writes the bytes, so no Rust reference to memory that others may write concurrently is
+    /// formed. Returns how many bytes were read (0 at end of stream), as `read`. Panics if the
+    /// range is past the end of the mapping.
+    pub fn read_from(&self, fd: BorrowedFd<'_>, offset: usize, len: usize) -> io::Result<usize> {
+        self.check(offset, len);
+        loop {
+            // SAFETY: the range is inside our live, writable mapping (checked above) and the
+            // descriptor is valid for the call (borrowed); the kernel writes at most `len` bytes
+            // there, and no Rust reference into the mapping exists (see `read`).
+            let n =
+                unsafe { libc::read(fd.as_raw_fd(), self.ptr.as_ptr().add(offset).cast(), len) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let error = io::Error::last_os_error();
+            if error.kind() != io::ErrorKind::Interrupted {
+                return Err(error);
+            }
+        }
+    }
+
+    /// Writes `head`, then `[offset, offset + len)` of the mapping, then `tail` to `fd` with
+    /// `writev(2)` (again until all is written): the kernel reads the mapping, so a value goes
+    /// from the memfd to a socket with no copy through a buffer of ours and in one system call.
+    /// Fails with `WriteZero` if `fd` takes nothing. Panics if the range is past the end of the
+    /// mapping.
+    ///
+    /// What is sent is what the mapping holds while it is sent: like a `pread`, racing with
+    /// concurrent writers of the memfd.
+    pub fn write_framed(
+        &self,
+        fd: BorrowedFd<'_>,
+        head: &[u8],
+        (offset, len): (usize, usize),
+        tail: &[u8],
+    ) -> io::Result<()> {
+        self.check(offset, len);
+        // SAFETY: `offset` is inside the mapping (checked above), so the pointer stays in it.
+        let body = unsafe { self.ptr.as_ptr().add(offset) };
+        let parts = [
+            (head.as_ptr(), head.len()),
+            (body.cast_const(), len),
+            (tail.as_ptr(), tail.len()),
+        ];
+        let total = head.len() + len + tail.len();
+        let mut written = 0;
+        while written < total {
+            let (iov, count) = remaining_iovecs(&parts, written);
+            // SAFETY: `iov` holds `count` entries, each a live range: of `head` or `tail`
+            // (borrowed for the call) or of our mapping (checked above); the kernel only reads
+            // them, and the descriptor is valid for the call (borrowed).
+            let n = unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), count) };
+            match n {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n if n > 0 => written += n as usize,
+                _ => {
+                    let error = io::Error::last_os_error();
+                    if error.kind() != io::ErrorKind::Interrupted {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check(&self, offset: usize, len: usize) {
         assert!(
             offset.checked_add(len).is_some_and(|end| end <= self.len),
@@ -162,6 +291,32 @@ impl SharedMapping {
             self.len
         );
     }
+}
+
+/// The `iovec`s of what is left of `parts` (pointer, length) once `skip` bytes are written, and
+/// how many there are.
+fn remaining_iovecs(parts: &[(*const u8, usize); 3], mut skip: usize) -> ([libc::iovec; 3], i32) {
+    let empty = libc::iovec {
+        iov_base: ptr::null_mut(),
+        iov_len: 0,
+    };
+    let mut iov = [empty; 3];
+    let mut count = 0;
+    for &(base, len) in parts {
+        if skip >= len {
+            skip -= len;
+            continue;
+        }
+        iov[count] = libc::iovec {
+            // Only the address is computed here (`wrapping_add`, in bounds since skip < len);
+            // nothing is read until `writev`.
+            iov_base: base.wrapping_add(skip).cast_mut().cast(),
+            iov_len: len - skip,
+        };
+        skip = 0;
+        count += 1;
+    }
+    (iov, count as i32)
 }
 
 impl Drop for SharedMapping {
@@ -175,7 +330,88 @@ impl Drop for SharedMapping {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
     use std::os::unix::fs::FileExt;
+
+    #[test]
+    fn framed_writes_of_a_mapping_survive_partial_writes() {
+        use std::io::Read;
+        let len = 1 << 20;
+        let file = memfd("faasm-state-test", len).unwrap();
+        let map = SharedMapping::new(&file, 0, len).unwrap();
+        let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+        map.write(0, &data);
+        // A socket buffer far smaller than the payload: writev returns short counts.
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            b.read_to_end(&mut all).unwrap();
+            all
+        });
+        map.write_framed(a.as_fd(), b"head:", (100, len - 200), b":tail")
+            .unwrap();
+        drop(a);
+        let all = reader.join().unwrap();
+        assert_eq!(all.len(), 5 + len - 200 + 5);
+        assert_eq!(&all[..5], b"head:");
+        assert!(all[5..all.len() - 5] == data[100..len - 100]);
+        assert_eq!(&all[all.len() - 5..], b":tail");
+    }
+
+    #[test]
+    fn iovecs_skip_what_is_written() {
+        let (h, b, t) = ([1u8; 3], [2u8; 10], [3u8; 2]);
+        let parts = [(h.as_ptr(), 3), (b.as_ptr(), 10), (t.as_ptr(), 2)];
+        for (skip, lens) in [
+            (0, vec![3, 10, 2]),
+            (2, vec![1, 10, 2]),
+            (3, vec![10, 2]),
+            (12, vec![1, 2]),
+            (13, vec![2]),
+            (14, vec![1]),
+        ] {
+            let (iov, count) = remaining_iovecs(&parts, skip);
+            let got: Vec<usize> = iov[..count as usize].iter().map(|v| v.iov_len).collect();
+            assert_eq!(got, lens, "skip {skip}");
+        }
+        let (_, count) = remaining_iovecs(&parts, 15);
+        assert_eq!(count, 0);
+    }
+
+    #[test]
+    fn reads_from_a_socket_into_a_mapping() {
+        use std::io::Write;
+        let file = memfd("faasm-state-test", 8192).unwrap();
+        let map = SharedMapping::new(&file, 0, 8192).unwrap();
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.write_all(b"payload").unwrap();
+        assert_eq!(map.read_from(b.as_fd(), 5000, 100).unwrap(), 7);
+        let mut buf = [0u8; 9];
+        file.read_exact_at(&mut buf, 4999).unwrap();
+        assert_eq!(&buf, b"\0payload\0");
+        drop(a);
+        assert_eq!(map.read_from(b.as_fd(), 0, 10).unwrap(), 0);
+    }
+
+    #[test]
+    fn low_water_mark_holds_back_readiness() {
+        use std::io::Write;
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut sender = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (receiver, _) = listener.accept().unwrap();
+        set_receive_low_water(receiver.as_fd(), 10).unwrap();
+        sender.write_all(b"12345").unwrap();
+        let wait = Duration::from_millis(50);
+        assert!(!wait_readable(receiver.as_fd(), wait).unwrap());
+        assert_eq!(bytes_queued(receiver.as_fd()).unwrap(), 5);
+        sender.write_all(b"67890").unwrap();
+        assert!(wait_readable(receiver.as_fd(), Duration::from_secs(5)).unwrap());
+        assert_eq!(bytes_queued(receiver.as_fd()).unwrap(), 10);
+        set_receive_low_water(receiver.as_fd(), 1).unwrap();
+        drop(sender);
+        assert!(wait_readable(receiver.as_fd(), wait).unwrap());
+    }
 
     #[test]
     fn two_mappings_and_pread_agree() {

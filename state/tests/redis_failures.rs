@@ -1,9 +1,13 @@
 //! The Redis tier when Redis fails: killed in the middle of a call, down, restarted on the same
-//! port; and durability of pushed values with the append-only file on.
+//! port, a connection cut in the middle of a large reply; and durability of pushed values with
+//! the append-only file on.
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::RedisServer;
@@ -161,4 +165,204 @@ fn pushed_values_survive_a_restart_with_aof() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// 1 MiB: a value far larger than a socket's buffers and the tier's read buffer.
+const LARGE: usize = 1 << 20;
+
+/// A `LARGE`-byte value whose bytes depend on `seed` and on their position.
+fn large_value(seed: u8) -> Vec<u8> {
+    (0..LARGE)
+        .map(|i| (i % 251) as u8 ^ seed.wrapping_mul(31))
+        .collect()
+}
+
+/// Checks that `err` is the tier's failure of `operation` on `key` against `url`.
+fn assert_global_failure(err: &faasm_state::StateError, operation: &str, key: &str, url: &str) {
+    assert_eq!(err.kind(), ErrorKind::GlobalTier, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains(operation) && message.contains(key) && message.contains(url),
+        "{message}"
+    );
+}
+
+#[test]
+fn redis_killed_during_large_pull_and_push() {
+    let Some(mut server) = common::redis_or_skip("redis_killed_during_large_pull_and_push") else {
+        return;
+    };
+    let k = key("alice/large");
+    let writer = LocalTier::new(tier(&server));
+    writer.write(&k, &large_value(1)).unwrap();
+    writer.push(&k).unwrap();
+    let host = LocalTier::new(tier(&server));
+    host.pull(&k, LARGE).unwrap();
+    host.write_at(&k, LARGE, 0, b"not pushed").unwrap();
+    let mut expected = large_value(1);
+    expected[..10].copy_from_slice(b"not pushed");
+
+    // The pull waits for a paused server, which is killed meanwhile.
+    assert_eq!(server.command("CLIENT PAUSE 20000 ALL"), "+OK");
+    let started = Instant::now();
+    let err = std::thread::scope(|s| {
+        let pull = s.spawn(|| host.pull(&k, LARGE));
+        std::thread::sleep(Duration::from_millis(300));
+        server.kill();
+        pull.join().unwrap().unwrap_err()
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    eprintln!("large pull while Redis was killed: {err}");
+    assert_global_failure(&err, "GET", "alice/large", &server.url());
+    let mut buf = vec![0u8; LARGE];
+    host.read(&k, &mut buf).unwrap();
+    assert!(buf == expected, "the local value changed");
+
+    // The same for a push (the local value stays dirty, so a later push sends it).
+    server.restart();
+    assert_eq!(server.command("CLIENT PAUSE 20000 ALL"), "+OK");
+    let err = std::thread::scope(|s| {
+        let push = s.spawn(|| host.push(&k));
+        std::thread::sleep(Duration::from_millis(300));
+        server.kill();
+        push.join().unwrap().unwrap_err()
+    });
+    eprintln!("large push while Redis was killed: {err}");
+    assert_global_failure(&err, "SET", "alice/large", &server.url());
+    host.read(&k, &mut buf).unwrap();
+    assert!(buf == expected, "the local value changed");
+
+    // Back on the same port (empty: no persistence), the push succeeds: the host's value
+    // connection died with the server, and the tier connects again.
+    server.restart();
+    host.push(&k).unwrap();
+    let reader = LocalTier::new(tier(&server));
+    reader.read(&k, &mut buf).unwrap();
+    assert!(buf == expected, "the pushed value differs");
+}
+
+/// A TCP proxy in front of a server that can cut a connection after a given number of bytes
+/// of replies: Redis dying half-way through sending a large value.
+struct CuttingProxy {
+    port: u16,
+    /// Reply bytes still let through before the cut; negative: no cut planned.
+    budget: Arc<AtomicI64>,
+}
+
+impl CuttingProxy {
+    fn start(server_port: u16) -> CuttingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let budget = Arc::new(AtomicI64::new(-1));
+        let shared = budget.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let server = TcpStream::connect(("127.0.0.1", server_port)).unwrap();
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || std::io::copy(&mut c_in, &mut s_out));
+                let budget = shared.clone();
+                std::thread::spawn(move || pump_replies(server, client, &budget));
+            }
+        });
+        CuttingProxy { port, budget }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Cuts the connection that carries the next `bytes + 1`-th reply byte, after `bytes`.
+    fn cut_after(&self, bytes: i64) {
+        self.budget.store(bytes, Ordering::SeqCst);
+    }
+}
+
+/// Copies replies from `server` to `client` until either closes or the budget runs out.
+fn pump_replies(mut server: TcpStream, mut client: TcpStream, budget: &AtomicI64) {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match server.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let left = budget.load(Ordering::SeqCst);
+        if left >= 0 && n as i64 > left {
+            let _ = client.write_all(&buf[..left as usize]);
+            budget.store(-1, Ordering::SeqCst);
+            break;
+        }
+        if left >= 0 {
+            budget.fetch_sub(n as i64, Ordering::SeqCst);
+        }
+        if client.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = server.shutdown(Shutdown::Both);
+}
+
+#[test]
+fn connection_cut_in_the_middle_of_a_large_value() {
+    let Some(server) = common::redis_or_skip("connection_cut_in_the_middle_of_a_large_value")
+    else {
+        return;
+    };
+    let proxy = CuttingProxy::start(server.port());
+    let through_proxy = || {
+        Arc::new(
+            RedisTier::new(&proxy.url())
+                .unwrap()
+                .with_timeout(Duration::from_secs(3)),
+        )
+    };
+    let k = key("alice/cut");
+    let writer = LocalTier::new(tier(&server));
+    writer.write(&k, &large_value(1)).unwrap();
+    writer.push(&k).unwrap();
+    let host = LocalTier::new(through_proxy());
+    host.pull(&k, LARGE).unwrap();
+    writer.write(&k, &large_value(2)).unwrap();
+    writer.push(&k).unwrap();
+
+    // Half of the new value arrives, then the connection closes: the pull fails and the local
+    // copy is still the old value, not a mix of the two.
+    host.reset_stats();
+    proxy.cut_after(LARGE as i64 / 2);
+    let err = host.pull(&k, LARGE).unwrap_err();
+    eprintln!("pull cut half-way: {err}");
+    assert_global_failure(&err, "GET", "alice/cut", &proxy.url());
+    assert_eq!(host.stats().received, 0);
+    let mut buf = vec![0u8; LARGE];
+    host.read(&k, &mut buf).unwrap();
+    assert!(
+        buf == large_value(1),
+        "a failed pull changed the local value"
+    );
+
+    // The next call connects again and gets the whole new value.
+    host.pull(&k, LARGE).unwrap();
+    host.read(&k, &mut buf).unwrap();
+    assert!(
+        buf == large_value(2),
+        "the pull after the cut got a wrong value"
+    );
+    assert_eq!(host.stats().received, LARGE as u64);
+
+    // A push whose acknowledgement is lost fails, and the value stays dirty: pushing again
+    // sends it.
+    host.write(&k, &large_value(3)).unwrap();
+    proxy.cut_after(0);
+    let err = host.push(&k).unwrap_err();
+    assert_global_failure(&err, "SET", "alice/cut", &proxy.url());
+    host.push(&k).unwrap();
+    writer.pull(&k, LARGE).unwrap();
+    writer.read(&k, &mut buf).unwrap();
+    assert!(buf == large_value(3), "the pushed value differs");
 }

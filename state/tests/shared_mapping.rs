@@ -64,7 +64,7 @@ fn faaslets_on_threads_see_each_other() {
         std::thread::spawn(move || {
             let v = host.value_for_mapping(&k, 8).unwrap();
             let m = SharedMapping::new(v.file(), 0, v.mapped_len()).unwrap();
-            host.lock_write(&k);
+            host.lock_write(&k).unwrap();
             m.write(0, &42u64.to_le_bytes());
             host.unlock_write(&k).unwrap();
         })
@@ -72,7 +72,7 @@ fn faaslets_on_threads_see_each_other() {
     writer.join().unwrap();
     let v = host.value_for_mapping(&k, 8).unwrap();
     let m = SharedMapping::new(v.file(), 0, v.mapped_len()).unwrap();
-    host.lock_read(&k);
+    host.lock_read(&k).unwrap();
     let mut buf = [0u8; 8];
     m.read(0, &mut buf);
     host.unlock_read(&k).unwrap();

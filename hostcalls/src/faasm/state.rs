@@ -129,10 +129,14 @@ fn trap(call: &'static str, message: impl std::fmt::Display) -> Trap {
 
 /// The call's state tier and user, or a trap if it has none.
 fn access(handle: &FaasmHandle, call: &'static str) -> Result<StateAccess, Trap> {
-    handle
-        .lock()
-        .state_access()
-        .ok_or_else(|| trap(call, "state is not available here (no state tier)"))
+    handle.lock().state_access().ok_or_else(|| {
+        trap(
+            call,
+            "state is not available here: no state tier (a function's initialisation, \
+             `_faasm_zygote` included, runs before any call and without state, so that its \
+             snapshot holds no state mapping)",
+        )
+    })
 }
 
 /// The NUL-terminated key text at `ptr` (at most [`MAX_KEY_BYTES`] bytes) as a key of `user`.
@@ -489,8 +493,8 @@ fn take_lock(
     }
     // The context is not locked while this waits.
     match lock {
-        HeldLock::LocalRead => tier.lock_read(&key),
-        HeldLock::LocalWrite => tier.lock_write(&key),
+        HeldLock::LocalRead => tier.lock_read(&key).map_err(failed(call))?,
+        HeldLock::LocalWrite => tier.lock_write(&key).map_err(failed(call))?,
         HeldLock::GlobalRead => tier.lock_global_read(&key).map_err(failed(call))?,
         HeldLock::GlobalWrite => tier.lock_global_write(&key).map_err(failed(call))?,
     }

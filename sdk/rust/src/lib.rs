@@ -553,8 +553,9 @@ pub mod state {
         GlobalWrite,
     }
 
-    /// Takes `lock` of `key` (waiting for it). A call may hold each lock of a key once; the
-    /// host releases what a call still holds when it ends. Prefer [`with_lock`].
+    /// Takes `lock` of `key` (waiting for it, as long as the host's lock timeout: then the call
+    /// fails). A call may hold each lock of a key once; the host releases what a call still
+    /// holds when it ends. Prefer [`with_lock`].
     pub fn lock(key: &str, lock: Lock) {
         let key = c_key(key);
         let p = key.as_ptr();

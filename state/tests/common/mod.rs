@@ -76,6 +76,10 @@ impl RedisServer {
         let mut cmd = Command::new("redis-server");
         cmd.arg("--port")
             .arg(port.to_string())
+            .arg("--unixsocket")
+            .arg(unix_socket_path(port))
+            .arg("--unixsocketperm")
+            .arg("700")
             .arg("--bind")
             .arg("127.0.0.1")
             .arg("--save")
@@ -140,6 +144,11 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// `unix:///TMP/faasm-state-redis-PORT.sock`: the same server on its Unix socket.
+    pub fn unix_url(&self) -> String {
+        format!("unix://{}", unix_socket_path(self.port).display())
+    }
+
     /// Kills the server with SIGKILL (no chance to save anything) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -169,6 +178,11 @@ impl RedisServer {
         let n = stream.read(&mut reply).expect("reply");
         String::from_utf8_lossy(&reply[..n]).trim_end().to_owned()
     }
+}
+
+/// Where the server on `port` listens for Unix-socket clients too.
+fn unix_socket_path(port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!("faasm-state-redis-{port}.sock"))
 }
 
 fn ping(port: u16) -> bool {
