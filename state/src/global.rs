@@ -82,6 +82,23 @@ pub trait GlobalTier: Send + Sync + fmt::Debug {
         Ok(copy_prefix(&self.get_range(key, offset, buf.len())?, buf))
     }
 
+    /// Hands the bytes of `[offset, offset + scratch.len())` that exist to `sink` in one slice
+    /// and returns how many there were (as [`GlobalTier::get_range_into`]): the local tier's
+    /// lazy pulls, whose sink writes them into the value's memfd. A tier that holds its values
+    /// in this process lends its own bytes (one copy in all: the sink's); the default receives
+    /// them into `scratch` first.
+    fn get_range_with(
+        &self,
+        key: &StateKey,
+        offset: usize,
+        scratch: &mut [u8],
+        sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<usize> {
+        let n = self.get_range_into(key, offset, scratch)?;
+        sink(&scratch[..n.min(scratch.len())])?;
+        Ok(n)
+    }
+
     /// Replaces the whole value.
     fn set(&self, key: &StateKey, data: &[u8]) -> Result<()>;
 
@@ -216,14 +233,19 @@ impl GlobalTier for InProcessTier {
         ))
     }
 
-    fn get_range_into(&self, key: &StateKey, offset: usize, buf: &mut [u8]) -> Result<usize> {
+    fn get_range_with(
+        &self,
+        key: &StateKey,
+        offset: usize,
+        scratch: &mut [u8],
+        sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<usize> {
+        // The sink runs under the tier's lock: the bytes are lent, not copied out first.
         let tables = self.tables();
-        let Some(value) = tables.values.get(key) else {
-            return Ok(0);
-        };
+        let value = tables.values.get(key).map_or(&[][..], Vec::as_slice);
         let start = offset.min(value.len());
-        let end = offset.saturating_add(buf.len()).min(value.len());
-        buf[..end - start].copy_from_slice(&value[start..end]);
+        let end = offset.saturating_add(scratch.len()).min(value.len());
+        sink(&value[start..end])?;
         Ok(end - start)
     }
 

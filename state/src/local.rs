@@ -442,7 +442,18 @@ impl LocalTier {
         for (s, e) in chunks.pulled.runs(start, end, false) {
             let (from, n) = value.chunk_bytes(s, e);
             self.with_scratch(n, |buf| {
-                let got = self.global.get_range_into(&value.key, from, buf)?.min(n);
+                // Written only when whole: a short range (the value shrank) changes nothing.
+                let mut write_whole = |bytes: &[u8]| {
+                    if bytes.len() == n {
+                        value.write_bytes(from, bytes)
+                    } else {
+                        Ok(())
+                    }
+                };
+                let got = self
+                    .global
+                    .get_range_with(&value.key, from, buf, &mut write_whole)?
+                    .min(n);
                 self.count_received(got);
                 if got != n {
                     let actual = self.global.size(&value.key).unwrap_or(from + got);
@@ -453,7 +464,7 @@ impl LocalTier {
                         context: "global tier (value changed size or vanished since first use)",
                     });
                 }
-                value.write_bytes(from, buf)
+                Ok(())
             })?;
             chunks.pulled.set_range(s, e, true);
         }
