@@ -61,6 +61,23 @@ const QUEUED_MAX: usize = 8 << 20;
 /// hold it, or the server is slow).
 const QUEUE_STALL: Duration = Duration::from_millis(20);
 
+/// Whether a command may be sent again after the connection it went out on is found dead.
+///
+/// A connection left open across a server restart (or an idle timeout of a proxy) fails the
+/// next command sent on it, although the server is up again: a command is then sent once more
+/// on a new connection, so the first call after a restart succeeds. Only if resending cannot do
+/// harm: a reply lost with the connection may mean the command ran, and sending an append or a
+/// lock again would append twice or find the lock taken by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// Idempotent: sent again once, on a new connection, if the one it used was dead (closed,
+    /// reset; not on a timeout: a slow server is not a dead one). Only a connection made
+    /// before the call is suspected: a new one that fails means the server is down.
+    OnLostConnection,
+    /// Never sent twice.
+    Never,
+}
+
 /// Where the value connection goes, from the URL: a TCP address and the `AUTH` and `SELECT` to
 /// send first. (No `Debug`: it holds the password.)
 struct ValueTarget {
@@ -149,23 +166,39 @@ impl RedisTier {
 
     /// Runs `cmd` (for `key`, named `operation` in errors) on the connection, connecting first
     /// if there is none and dropping the connection after an error that may have broken it.
+    /// `cmd` must be idempotent: it is sent again once on a new connection if the one it went
+    /// out on was found dead (see [`Resend`]).
     fn run<T: redis::FromRedisValue>(
         &self,
         operation: &'static str,
         key: &StateKey,
         cmd: &redis::Cmd,
     ) -> Result<T> {
-        self.with_connection(operation, key, |con| cmd.query(con))
+        self.with_connection(operation, key, Resend::OnLostConnection, |con| {
+            cmd.query(con)
+        })
     }
 
-    /// Runs `pipe` as [`RedisTier::run`] runs one command, ignoring the replies.
+    /// Runs `cmd` as [`RedisTier::run`] does, but never sends it twice (appends, locks).
+    fn run_once<T: redis::FromRedisValue>(
+        &self,
+        operation: &'static str,
+        key: &StateKey,
+        cmd: &redis::Cmd,
+    ) -> Result<T> {
+        self.with_connection(operation, key, Resend::Never, |con| cmd.query(con))
+    }
+
+    /// Runs `pipe` (idempotent commands) as [`RedisTier::run`] runs one, ignoring the replies.
     fn run_pipeline(
         &self,
         operation: &'static str,
         key: &StateKey,
         pipe: &redis::Pipeline,
     ) -> Result<()> {
-        self.with_connection(operation, key, |con| pipe.query::<()>(con))
+        self.with_connection(operation, key, Resend::OnLostConnection, |con| {
+            pipe.query::<()>(con)
+        })
     }
 
     /// Calls `f` with the connection, as [`RedisTier::run`].
@@ -173,7 +206,8 @@ impl RedisTier {
         &self,
         operation: &'static str,
         key: &StateKey,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        resend: Resend,
+        mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T> {
         let fail = |message: String| StateError::GlobalTier {
             key: key.clone(),
@@ -181,46 +215,54 @@ impl RedisTier {
             message,
         };
         let mut slot = self.connection();
-        if slot.is_none() {
-            let con = self
-                .client
-                .get_connection_with_timeout(self.timeout)
-                .map_err(|e| fail(format!("cannot connect to {}: {e}", self.url)))?;
-            con.set_read_timeout(Some(self.timeout))
-                .and_then(|()| con.set_write_timeout(Some(self.timeout)))
-                .map_err(|e| fail(format!("cannot set timeouts on {}: {e}", self.url)))?;
-            *slot = Some(con);
-        }
-        let Some(con) = slot.as_mut() else {
-            unreachable!("connected above")
-        };
-        match f(con) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                // A server-side error reply (e.g. WRONGTYPE) leaves the connection usable;
-                // anything else (I/O, timeout, dropped, parse) may not: reconnect next time.
-                if e.is_io_error()
-                    || e.is_timeout()
-                    || e.is_connection_dropped()
-                    || e.is_connection_refusal()
-                    || e.is_unrecoverable_error()
-                {
-                    *slot = None;
-                }
-                Err(fail(format!("{e} (server {})", self.url)))
+        let mut may_resend = resend == Resend::OnLostConnection && slot.is_some();
+        loop {
+            if slot.is_none() {
+                let con = self
+                    .client
+                    .get_connection_with_timeout(self.timeout)
+                    .map_err(|e| fail(format!("cannot connect to {}: {e}", self.url)))?;
+                con.set_read_timeout(Some(self.timeout))
+                    .and_then(|()| con.set_write_timeout(Some(self.timeout)))
+                    .map_err(|e| fail(format!("cannot set timeouts on {}: {e}", self.url)))?;
+                *slot = Some(con);
             }
+            let Some(con) = slot.as_mut() else {
+                unreachable!("connected above")
+            };
+            let e = match f(con) {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            // A server-side error reply (e.g. WRONGTYPE) leaves the connection usable;
+            // anything else (I/O, timeout, dropped, parse) may not: reconnect next time.
+            if e.is_io_error()
+                || e.is_timeout()
+                || e.is_connection_dropped()
+                || e.is_connection_refusal()
+                || e.is_unrecoverable_error()
+            {
+                *slot = None;
+            }
+            if may_resend && e.is_connection_dropped() && !e.is_timeout() {
+                may_resend = false;
+                continue;
+            }
+            return Err(fail(format!("{e} (server {})", self.url)));
         }
     }
 
     /// Calls `f` with the value connection (connecting first if there is none) and the send
     /// buffer; errors name `operation`, `key` and the server. The connection is dropped after
-    /// any failure but an error reply, so the next call connects again.
+    /// any failure but an error reply, so the next call connects again. Every value command is
+    /// idempotent: `f` runs again once on a new connection if the one it used was found dead
+    /// (see [`Resend`]).
     fn with_values<T>(
         &self,
         target: &ValueTarget,
         operation: &'static str,
         key: &StateKey,
-        f: impl FnOnce(&mut BufReader<TcpStream>, &mut Vec<u8>) -> Result<T, RespError>,
+        mut f: impl FnMut(&mut BufReader<TcpStream>, &mut Vec<u8>) -> Result<T, RespError>,
     ) -> Result<T> {
         let fail = |message: String| StateError::GlobalTier {
             key: key.clone(),
@@ -234,24 +276,33 @@ impl RedisTier {
             channel
         });
         let ValueChannel { stream, send } = &mut *channel;
-        if stream.is_none() {
-            let connected = connect(target, self.timeout)
-                .map_err(|e| fail(format!("cannot connect to {}: {e}", self.url)))?;
-            *stream = Some(connected);
-        }
-        let Some(connection) = stream.as_mut() else {
-            unreachable!("connected above")
-        };
-        let result = f(connection, send);
-        if send.len() > KEPT_BUFFER_MAX {
-            *send = Vec::new();
-        }
-        result.map_err(|e| {
+        let mut may_resend = stream.is_some();
+        loop {
+            if stream.is_none() {
+                let connected = connect(target, self.timeout)
+                    .map_err(|e| fail(format!("cannot connect to {}: {e}", self.url)))?;
+                *stream = Some(connected);
+            }
+            let Some(connection) = stream.as_mut() else {
+                unreachable!("connected above")
+            };
+            let result = f(connection, send);
+            if send.len() > KEPT_BUFFER_MAX {
+                *send = Vec::new();
+            }
+            let e = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
             if !e.connection_usable() {
                 *stream = None;
             }
-            fail(format!("{e} (server {})", self.url))
-        })
+            if may_resend && e.connection_lost() {
+                may_resend = false;
+                continue;
+            }
+            return Err(fail(format!("{e} (server {})", self.url)));
+        }
     }
 
     /// Sends the command `args` on the value connection.
@@ -270,7 +321,7 @@ impl RedisTier {
         &self,
         target: &ValueTarget,
         key: &StateKey,
-        read: impl FnOnce(&mut BufReader<TcpStream>) -> Result<T, RespError>,
+        mut read: impl FnMut(&mut BufReader<TcpStream>) -> Result<T, RespError>,
     ) -> Result<T> {
         let name = value_key(key);
         self.with_values(target, "GET", key, |connection, _| {
@@ -286,7 +337,7 @@ impl RedisTier {
         target: &ValueTarget,
         key: &StateKey,
         (offset, len): (usize, usize),
-        read: impl FnOnce(&mut BufReader<TcpStream>) -> Result<T, RespError>,
+        mut read: impl FnMut(&mut BufReader<TcpStream>) -> Result<T, RespError>,
     ) -> Result<T> {
         let name = value_key(key);
         let (from, to) = (offset.to_string(), (offset + len - 1).to_string());
@@ -646,7 +697,7 @@ impl GlobalTier for RedisTier {
     fn append(&self, key: &StateKey, data: &[u8]) -> Result<usize> {
         let mut cmd = redis::cmd("RPUSH");
         cmd.arg(list_key(key)).arg(data);
-        self.run("RPUSH", key, &cmd)
+        self.run_once("RPUSH", key, &cmd)
     }
 
     fn list_range(&self, key: &StateKey, n: usize) -> Result<Vec<Vec<u8>>> {
@@ -679,7 +730,7 @@ impl GlobalTier for RedisTier {
             .arg("NX")
             .arg("PX")
             .arg(ttl_ms);
-        let reply: Option<String> = self.run("SET NX PX", key, &cmd)?;
+        let reply: Option<String> = self.run_once("SET NX PX", key, &cmd)?;
         Ok(reply.is_some())
     }
 
@@ -689,7 +740,7 @@ impl GlobalTier for RedisTier {
             .arg(1)
             .arg(lock_key(key))
             .arg(token.as_str());
-        let deleted: i64 = self.run("EVAL (unlock)", key, &cmd)?;
+        let deleted: i64 = self.run_once("EVAL (unlock)", key, &cmd)?;
         Ok(deleted == 1)
     }
 }

@@ -32,6 +32,19 @@ impl RespError {
     pub(crate) fn connection_usable(&self) -> bool {
         matches!(self, RespError::Server(_))
     }
+
+    /// Whether the peer was gone (closed, reset): what a connection left open across a server
+    /// restart meets, unlike a timeout (a live but slow server).
+    pub(crate) fn connection_lost(&self) -> bool {
+        matches!(self, RespError::Io(e) if matches!(
+            e.kind(),
+            io::ErrorKind::BrokenPipe
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::NotConnected
+        ))
+    }
 }
 
 impl std::fmt::Display for RespError {
