@@ -193,7 +193,9 @@ FAASM_IMPORT(__faasm_unlock_state_write)
 void __faasm_unlock_state_write(const char *key);
 
 /* Locks of a key across hosts (in the global tier): lock, pull, change, push, unlock gives
- * strong consistency between hosts. */
+ * strong consistency between hosts. Read locks are shared by any number of calls on any hosts;
+ * a write lock excludes every other holder. Each is a lease: it ends by itself after the host's
+ * lock lifetime (30 s by default) if not released. */
 FAASM_IMPORT(__faasm_lock_state_global_read)
 void __faasm_lock_state_global_read(const char *key);
 FAASM_IMPORT(__faasm_unlock_state_global_read)

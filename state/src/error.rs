@@ -123,7 +123,7 @@ pub enum StateError {
     NotLocked {
         /// The key.
         key: StateKey,
-        /// Which lock: "local read", "local write", "global".
+        /// Which lock: "local read", "local write", "global read", "global write".
         lock: &'static str,
     },
     /// A lock could not be taken in time (a host-local lock held by a call that does not end,
@@ -132,7 +132,7 @@ pub enum StateError {
     LockTimeout {
         /// The key.
         key: StateKey,
-        /// Which lock: "local read", "local write", "global".
+        /// Which lock: "local read", "local write", "global read", "global write".
         lock: &'static str,
         /// How long we waited.
         waited_ms: u64,

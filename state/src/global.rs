@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::sys::SharedMapping;
 use crate::{Result, StateKey};
 
-/// Which global lock a host asks for. Both tiers currently grant both modes exclusively (a
-/// global read lock excludes other readers too): always correct, and what `SET NX PX` gives.
+/// Which global lock a host asks for: read locks are shared (any number of holders, on any
+/// hosts), a write lock excludes every other holder, readers included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GlobalLockMode {
     /// A lock for reading (`__faasm_lock_state_global_read`).
@@ -140,8 +140,10 @@ pub trait GlobalTier: Send + Sync + fmt::Debug {
     /// Deletes the key's list.
     fn clear_list(&self, key: &StateKey) -> Result<()>;
 
-    /// Takes the key's global lock for `token` if it is free (or expired); the lock expires
-    /// after `ttl` unless released. Returns whether it was taken.
+    /// Takes the key's global lock in `mode` for `token` if it can be had now: a read lock
+    /// while no write lock is held, a write lock while no lock at all is (expired ones do not
+    /// count). The lock expires after `ttl` unless released. Returns whether it was taken.
+    /// (A stream of readers can keep a writer waiting: writers retry until their timeout.)
     fn try_lock(
         &self,
         key: &StateKey,
@@ -150,7 +152,8 @@ pub trait GlobalTier: Send + Sync + fmt::Debug {
         ttl: Duration,
     ) -> Result<bool>;
 
-    /// Releases the key's global lock if `token` holds it; returns whether it did.
+    /// Releases the key's global lock (read or write) that `token` holds; returns whether it
+    /// held one (not if it expired meanwhile).
     fn unlock(&self, key: &StateKey, token: &LockToken) -> Result<bool>;
 }
 
@@ -172,12 +175,38 @@ pub(crate) fn copy_prefix(data: &[u8], buf: &mut [u8]) -> usize {
     data.len()
 }
 
-/// The in-process tier's contents: values, append lists, and locks with their holder and expiry.
+/// The holders of one key's global lock in the in-process tier, each with its expiry.
+#[derive(Debug, Default)]
+struct LockHolders {
+    writer: Option<(LockToken, Instant)>,
+    readers: HashMap<LockToken, Instant>,
+}
+
+impl LockHolders {
+    /// Forgets the holders whose lock expired by `now`.
+    fn expire(&mut self, now: Instant) {
+        if self
+            .writer
+            .as_ref()
+            .is_some_and(|(_, expiry)| *expiry <= now)
+        {
+            self.writer = None;
+        }
+        self.readers.retain(|_, expiry| *expiry > now);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.writer.is_none() && self.readers.is_empty()
+    }
+}
+
+/// The in-process tier's contents: values, append lists, and locks with their holders and
+/// expiry.
 #[derive(Debug, Default)]
 struct Tables {
     values: HashMap<StateKey, Vec<u8>>,
     lists: HashMap<StateKey, Vec<Vec<u8>>>,
-    locks: HashMap<StateKey, (LockToken, Instant)>,
+    locks: HashMap<StateKey, LockHolders>,
 }
 
 /// The embedded global tier: a `Mutex<HashMap>` in this process. The default: one machine, no
@@ -306,29 +335,44 @@ impl GlobalTier for InProcessTier {
     fn try_lock(
         &self,
         key: &StateKey,
-        _mode: GlobalLockMode,
+        mode: GlobalLockMode,
         token: &LockToken,
         ttl: Duration,
     ) -> Result<bool> {
         let mut tables = self.tables();
         let now = Instant::now();
-        if let Some((_, expiry)) = tables.locks.get(key)
-            && *expiry > now
-        {
-            return Ok(false);
+        let holders = tables.locks.entry(key.clone()).or_default();
+        holders.expire(now);
+        let free = match mode {
+            GlobalLockMode::Read => holders.writer.is_none(),
+            GlobalLockMode::Write => holders.is_empty(),
+        };
+        if free {
+            match mode {
+                GlobalLockMode::Read => {
+                    holders.readers.insert(token.clone(), now + ttl);
+                }
+                GlobalLockMode::Write => holders.writer = Some((token.clone(), now + ttl)),
+            }
         }
-        tables.locks.insert(key.clone(), (token.clone(), now + ttl));
-        Ok(true)
+        Ok(free)
     }
 
     fn unlock(&self, key: &StateKey, token: &LockToken) -> Result<bool> {
         let mut tables = self.tables();
-        match tables.locks.get(key) {
-            Some((holder, expiry)) if holder == token && *expiry > Instant::now() => {
-                tables.locks.remove(key);
-                Ok(true)
-            }
-            _ => Ok(false),
+        let Some(holders) = tables.locks.get_mut(key) else {
+            return Ok(false);
+        };
+        holders.expire(Instant::now());
+        let released = if holders.writer.as_ref().is_some_and(|(t, _)| t == token) {
+            holders.writer = None;
+            true
+        } else {
+            holders.readers.remove(token).is_some()
+        };
+        if holders.is_empty() {
+            tables.locks.remove(key);
         }
+        Ok(released)
     }
 }

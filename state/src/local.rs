@@ -254,7 +254,9 @@ pub struct LocalTier {
     global: Arc<dyn GlobalTier>,
     values: Mutex<HashMap<StateKey, Arc<StateValue>>>,
     local_locks: Mutex<HashMap<StateKey, Arc<ExplicitRwLock>>>,
-    global_locks: Mutex<HashMap<StateKey, LockToken>>,
+    /// The global locks this host's calls hold, per key: several read locks (one per call that
+    /// took one), or one write lock.
+    global_locks: Mutex<HashMap<StateKey, Vec<(GlobalLockMode, LockToken)>>>,
     sent: AtomicU64,
     received: AtomicU64,
     lock_ttl: Duration,
@@ -831,13 +833,14 @@ impl LocalTier {
         }
     }
 
-    /// Takes the key's global lock for reading (granted exclusively for now, see
-    /// [`GlobalLockMode`]), retrying until the lock timeout.
+    /// Takes one of the key's global read locks (shared with other readers, on any host, while
+    /// no write lock is held), retrying until the lock timeout.
     pub fn lock_global_read(&self, key: &StateKey) -> Result<()> {
         self.lock_global(key, GlobalLockMode::Read)
     }
 
-    /// Takes the key's global lock for writing, retrying until the lock timeout.
+    /// Takes the key's global write lock (no other holder, read or write, on any host),
+    /// retrying until the lock timeout.
     pub fn lock_global_write(&self, key: &StateKey) -> Result<()> {
         self.lock_global(key, GlobalLockMode::Write)
     }
@@ -850,7 +853,10 @@ impl LocalTier {
     fn try_lock_global(&self, key: &StateKey, mode: GlobalLockMode) -> Result<bool> {
         let token = LockToken::unique();
         if self.global.try_lock(key, mode, &token, self.lock_ttl)? {
-            lock(&self.global_locks).insert(key.clone(), token);
+            lock(&self.global_locks)
+                .entry(key.clone())
+                .or_default()
+                .push((mode, token));
             Ok(true)
         } else {
             Ok(false)
@@ -867,7 +873,7 @@ impl LocalTier {
             if start.elapsed() >= self.lock_timeout {
                 return Err(StateError::LockTimeout {
                     key: key.clone(),
-                    lock: "global",
+                    lock: global_lock_name(mode),
                     waited_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
                 });
             }
@@ -876,34 +882,55 @@ impl LocalTier {
         }
     }
 
-    /// Releases the key's global read lock held by this host.
+    /// Releases one of the key's global read locks held by this host.
     pub fn unlock_global_read(&self, key: &StateKey) -> Result<()> {
-        self.unlock_global(key)
+        self.unlock_global(key, GlobalLockMode::Read)
     }
 
     /// Releases the key's global write lock held by this host.
     pub fn unlock_global_write(&self, key: &StateKey) -> Result<()> {
-        self.unlock_global(key)
+        self.unlock_global(key, GlobalLockMode::Write)
     }
 
-    fn unlock_global(&self, key: &StateKey) -> Result<()> {
+    fn unlock_global(&self, key: &StateKey, mode: GlobalLockMode) -> Result<()> {
         let not_locked = || StateError::NotLocked {
             key: key.clone(),
-            lock: "global",
+            lock: global_lock_name(mode),
         };
-        let token = lock(&self.global_locks)
-            .remove(key)
-            .ok_or_else(not_locked)?;
+        let token = self.take_global_token(key, mode).ok_or_else(not_locked)?;
         match self.global.unlock(key, &token) {
             Ok(true) => Ok(()),
             // Expired and perhaps taken by someone else: not ours to release any more.
             Ok(false) => Err(not_locked()),
             Err(e) => {
                 // Keep the token so the release can be retried once the tier is back.
-                lock(&self.global_locks).insert(key.clone(), token);
+                lock(&self.global_locks)
+                    .entry(key.clone())
+                    .or_default()
+                    .push((mode, token));
                 Err(e)
             }
         }
+    }
+
+    /// Removes a token of `mode` for `key` from the locks this host holds.
+    fn take_global_token(&self, key: &StateKey, mode: GlobalLockMode) -> Option<LockToken> {
+        let mut held = lock(&self.global_locks);
+        let tokens = held.get_mut(key)?;
+        let at = tokens.iter().position(|(m, _)| *m == mode)?;
+        let (_, token) = tokens.swap_remove(at);
+        if tokens.is_empty() {
+            held.remove(key);
+        }
+        Some(token)
+    }
+}
+
+/// The name of a global lock of `mode` in errors.
+fn global_lock_name(mode: GlobalLockMode) -> &'static str {
+    match mode {
+        GlobalLockMode::Read => "global read",
+        GlobalLockMode::Write => "global write",
     }
 }
 

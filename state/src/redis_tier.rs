@@ -1,8 +1,10 @@
 //! The Redis global tier: many hosts share one Redis server.
 //!
 //! Values are Redis strings under `faasm:v:{user}/{key}`, append lists Redis lists under
-//! `faasm:a:{user}/{key}`, locks strings under `faasm:l:{user}/{key}` taken with
-//! `SET lock token NX PX ttl` and released by a Lua compare-and-delete (`EVAL`).
+//! `faasm:a:{user}/{key}`; a global lock is the write holder's token, a string under
+//! `faasm:l:{user}/{key}` (`PX` ttl), and the read holders' tokens, a sorted set under
+//! `faasm:r:{user}/{key}` scored by expiry (server time, ms); Lua scripts (`EVAL`) take and
+//! release them atomically.
 //!
 //! Two synchronous connections per tier, each behind a mutex, each made by the first call that
 //! needs it and dropped after an error that may have broken it, so the next call connects again
@@ -36,8 +38,32 @@ use crate::resp::{self, Header, RespError};
 use crate::sys::{self, SharedMapping};
 use crate::{Result, StateError, StateKey};
 
-/// Releases a lock only if the caller's token still holds it.
-const UNLOCK_SCRIPT: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+/// The server's clock in milliseconds, as Lua `now` (scripts that call `TIME` before writing
+/// are replicated by their effects, Redis ≥ 5).
+const NOW_MS: &str = "local t = redis.call('time') \
+                      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) ";
+
+/// A read lock (`KEYS[1]`: the writer's token; `KEYS[2]`: readers' tokens scored by expiry;
+/// `ARGV`: token, ttl in ms): taken unless a writer holds the lock. Expired readers are dropped
+/// first; the readers' set lives as long as its longest lease.
+const READ_LOCK_SCRIPT: &str = "if redis.call('exists', KEYS[1]) == 1 then return 0 end \
+     redis.call('zremrangebyscore', KEYS[2], '-inf', now) \
+     redis.call('zadd', KEYS[2], now + tonumber(ARGV[2]), ARGV[1]) \
+     if redis.call('pttl', KEYS[2]) < tonumber(ARGV[2]) then \
+       redis.call('pexpire', KEYS[2], ARGV[2]) end \
+     return 1";
+
+/// A write lock (same keys and arguments): taken unless a writer or an unexpired reader holds
+/// the lock.
+const WRITE_LOCK_SCRIPT: &str = "redis.call('zremrangebyscore', KEYS[2], '-inf', now) \
+     if redis.call('zcard', KEYS[2]) > 0 then return 0 end \
+     if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end \
+     return 0";
+
+/// Releases the lock `ARGV[1]` holds, read or write; 1 if it held one.
+const UNLOCK_SCRIPT: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
+       return redis.call('del', KEYS[1]) end \
+     return redis.call('zrem', KEYS[2], ARGV[1])";
 
 /// How long connecting, reading a reply or writing a command may take before the call fails.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -579,6 +605,10 @@ fn lock_key(key: &StateKey) -> String {
     format!("faasm:l:{key}")
 }
 
+fn readers_key(key: &StateKey) -> String {
+    format!("faasm:r:{key}")
+}
+
 impl GlobalTier for RedisTier {
     fn name(&self) -> &'static str {
         "redis"
@@ -719,29 +749,35 @@ impl GlobalTier for RedisTier {
     fn try_lock(
         &self,
         key: &StateKey,
-        _mode: GlobalLockMode,
+        mode: GlobalLockMode,
         token: &LockToken,
         ttl: Duration,
     ) -> Result<bool> {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(lock_key(key))
+        let (operation, script) = match mode {
+            GlobalLockMode::Read => ("EVAL (read lock)", READ_LOCK_SCRIPT),
+            GlobalLockMode::Write => ("EVAL (write lock)", WRITE_LOCK_SCRIPT),
+        };
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(format!("{NOW_MS}{script}"))
+            .arg(2)
+            .arg(lock_key(key))
+            .arg(readers_key(key))
             .arg(token.as_str())
-            .arg("NX")
-            .arg("PX")
             .arg(ttl_ms);
-        let reply: Option<String> = self.run_once("SET NX PX", key, &cmd)?;
-        Ok(reply.is_some())
+        let taken: i64 = self.run_once(operation, key, &cmd)?;
+        Ok(taken == 1)
     }
 
     fn unlock(&self, key: &StateKey, token: &LockToken) -> Result<bool> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(UNLOCK_SCRIPT)
-            .arg(1)
+            .arg(2)
             .arg(lock_key(key))
+            .arg(readers_key(key))
             .arg(token.as_str());
-        let deleted: i64 = self.run_once("EVAL (unlock)", key, &cmd)?;
-        Ok(deleted == 1)
+        let released: i64 = self.run_once("EVAL (unlock)", key, &cmd)?;
+        Ok(released == 1)
     }
 }
 

@@ -14,7 +14,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use faasm_state::{
     ErrorKind, GlobalTier, InProcessTier, LocalTier, RedisTier, StateError, StateKey,
@@ -378,4 +378,53 @@ fn conformance_redis_unix_socket() {
 fn value_syntax() {
     assert_eq!(value(r#""a\x00b"+fill(0x61,3)"#), b"a\0baaa");
     assert_eq!(tokens(r#"write alice/k "a b" -> ok"#).len(), 5);
+}
+
+/// Global locks are leases: a holder that never releases (a host that died) stops blocking
+/// others after the lock's time to live, read and write locks alike. Not in the data file: it
+/// waits for real time to pass.
+fn leases_expire(global: Arc<dyn GlobalTier>) {
+    let ttl = Duration::from_millis(100);
+    let times = |t: LocalTier| t.with_lock_times(ttl, Duration::from_secs(5));
+    let (h1, h2) = (
+        times(LocalTier::new(global.clone())),
+        times(LocalTier::new(global)),
+    );
+    let k = StateKey::parse("alice/lease").unwrap();
+    h1.lock_global_read(&k).unwrap();
+    assert!(
+        !h2.try_lock_global_write(&k).unwrap(),
+        "the reader holds it"
+    );
+    let start = Instant::now();
+    h2.lock_global_write(&k).unwrap();
+    assert!(
+        start.elapsed() >= ttl / 2,
+        "taken after {:?}",
+        start.elapsed()
+    );
+    // h1's lease ended: its release is refused. h2's write lease ends the same way.
+    assert_eq!(
+        h1.unlock_global_read(&k).unwrap_err().kind(),
+        ErrorKind::NotLocked
+    );
+    h1.lock_global_read(&k).unwrap();
+    h1.unlock_global_read(&k).unwrap();
+    assert_eq!(
+        h2.unlock_global_write(&k).unwrap_err().kind(),
+        ErrorKind::NotLocked
+    );
+}
+
+#[test]
+fn lock_leases_expire_in_process() {
+    leases_expire(Arc::new(InProcessTier::new()));
+}
+
+#[test]
+fn lock_leases_expire_on_redis() {
+    let Some(server) = common::redis_or_skip("lock_leases_expire_on_redis") else {
+        return;
+    };
+    leases_expire(Arc::new(RedisTier::new(&server.url()).unwrap()));
 }

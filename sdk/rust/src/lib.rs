@@ -175,11 +175,11 @@ pub mod ffi {
         pub fn __faasm_lock_state_write(key: *const c_char);
         /// Releases the host-local exclusive lock of the key.
         pub fn __faasm_unlock_state_write(key: *const c_char);
-        /// Takes the global (all hosts) read lock of the key.
+        /// Takes a global (all hosts) read lock of the key, shared with other readers.
         pub fn __faasm_lock_state_global_read(key: *const c_char);
         /// Releases the global read lock of the key.
         pub fn __faasm_unlock_state_global_read(key: *const c_char);
-        /// Takes the global (all hosts) write lock of the key.
+        /// Takes the global (all hosts) write lock of the key: no other holder, reader or writer.
         pub fn __faasm_lock_state_global_write(key: *const c_char);
         /// Releases the global write lock of the key.
         pub fn __faasm_unlock_state_global_write(key: *const c_char);
