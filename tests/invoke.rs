@@ -10,6 +10,8 @@
 mod build;
 #[path = "support/functions.rs"]
 mod functions;
+#[path = "../state/tests/common/mod.rs"]
+mod redis_server;
 
 use build::{CBuild, CTarget, build_c};
 use functions::{LANGUAGES, Language, function, sdk_dir};
@@ -677,59 +679,6 @@ fn stored_code_of_another_engine_is_compiled_again_and_corruption_is_named() {
     assert!(line.contains("checksum"), "{line}");
 }
 
-/// A redis-server of this test alone on a free loopback port, without persistence; killed
-/// when dropped. `None` (with a message) when `FAASM_SKIP_REDIS=1` and none is installed.
-struct Redis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Option<Redis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map(|addr| addr.port())
-            .expect("a free port");
-        let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(_) if std::env::var_os("FAASM_SKIP_REDIS").is_some() => {
-                eprintln!("redis-server is not installed: skipped (FAASM_SKIP_REDIS)");
-                return None;
-            }
-            Err(e) => panic!("redis-server (apt-get install redis-server): {e}"),
-        };
-        let redis = Redis { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while redis.cli(&["PING"]) != "PONG" {
-            assert!(Instant::now() < deadline, "redis-server did not answer");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(redis)
-    }
-
-    /// `redis-cli COMMAND...` against this server: its output, trimmed.
-    fn cli(&self, command: &[&str]) -> String {
-        let output = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(command)
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Writes "hello" to the state value `greeting` and pushes it to the global tier.
 const PUSH_STATE: &str = r#"(module
     (import "env" "__faasm_write_state" (func $write (param i32 i32 i32)))
@@ -744,21 +693,20 @@ const PUSH_STATE: &str = r#"(module
 #[test]
 fn state_goes_to_the_redis_global_tier_given_with_state() {
     let store = wat_store("state-redis", &[("push", PUSH_STATE)]);
-    let Some(redis) = Redis::start() else {
+    let Some(redis) = redis_server::redis_or_skip("state_goes_to_the_redis_global_tier") else {
         return;
     };
-    let url = format!("redis://127.0.0.1:{}", redis.port);
-    let output = invoke(&store, "t/push", None, &["--state", &url]);
+    let output = invoke(&store, "t/push", None, &["--state", &redis.url()]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let keys = redis.cli(&["KEYS", "*greeting*"]);
+    // `KEYS` answers with a RESP array: one `$len` line and one name line per key.
+    let keys = redis.command("KEYS *greeting*");
+    let name = keys.lines().find(|line| line.contains("greeting"));
     assert!(
-        keys.contains("t/greeting"),
+        name.is_some_and(|name| name.contains("t/greeting")),
         "the key, namespaced by user: {keys}"
     );
-    assert_eq!(
-        redis.cli(&["GET", keys.lines().next().unwrap_or("")]),
-        "hello"
-    );
+    let value = redis.command(&format!("GET {}", name.unwrap_or_default()));
+    assert_eq!(value.lines().last(), Some("hello"), "{value}");
     // A malformed URL is refused before anything runs.
     let output = invoke(&store, "t/push", None, &["--state", "not-a-url"]);
     let line = error_line(&output, 1);
