@@ -47,6 +47,49 @@ pub enum Command {
     /// Calls function USER/FUNC of the store (and whatever it chains), prints its output and
     /// exits with its return value.
     Invoke(InvokeOptions),
+    /// Reads, writes or deletes a state value in a global tier (`--state redis://...`): input
+    /// data for functions, their results.
+    State(StateOptions),
+}
+
+/// `faasm-run state put|get|delete USER/KEY ... --state URL`.
+#[derive(Debug, Args)]
+pub struct StateOptions {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: StateAction,
+    /// The global tier: `redis://HOST:PORT` (a tier in this process alone would end with it).
+    #[arg(long, value_name = "URL", global = true)]
+    pub state: Option<String>,
+}
+
+/// A state operation on one value, named `USER/KEY` (functions of USER name it KEY).
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// Sets the value to the bytes of FILE (`-`: standard input), replacing it whole.
+    Put {
+        /// The value.
+        #[arg(value_name = "USER/KEY")]
+        key: String,
+        /// Where the bytes come from.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Writes the value to standard output (or `--output`); fails if there is none.
+    Get {
+        /// The value.
+        #[arg(value_name = "USER/KEY")]
+        key: String,
+        /// Write it to this file instead.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Deletes the value (not its append list); deleting an absent value is not an error.
+    Delete {
+        /// The value.
+        #[arg(value_name = "USER/KEY")]
+        key: String,
+    },
 }
 
 /// `faasm-run upload USER/FUNC FILE [--store DIR]`.

@@ -29,6 +29,7 @@ pub mod modules;
 mod proto;
 pub mod run;
 pub mod scheduler;
+mod state;
 pub mod store;
 mod values;
 mod wasi;

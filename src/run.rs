@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::functions;
 use crate::modules::{self, Log, ModuleFile};
 use crate::proto;
+use crate::state;
 use crate::values;
 use crate::wasi::{self, WasiSetup};
 use faasm_runtime::{
@@ -26,6 +27,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
         Some(Command::Snapshot(options)) => proto::write_snapshot(&options).map(|()| 0),
         Some(Command::Upload(options)) => functions::upload(&options).map(|()| 0),
         Some(Command::Invoke(options)) => functions::invoke(&options),
+        Some(Command::State(options)) => state::execute(&options).map(|()| 0),
         None => run(&cli.run),
     }
 }

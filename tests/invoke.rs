@@ -715,3 +715,64 @@ fn state_goes_to_the_redis_global_tier_given_with_state() {
         "{line}"
     );
 }
+
+/// Outputs the whole state value `input` (whatever its size, up to 60 KiB).
+const OUTPUT_STATE: &str = r#"(module
+    (import "env" "__faasm_read_state" (func $read (param i32 i32 i32) (result i32)))
+    (import "env" "__faasm_write_output" (func $output (param i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "input\00")
+    (func (export "_start") (local $size i32)
+        (local.set $size (call $read (i32.const 16) (i32.const 0) (i32.const 0)))
+        (drop (call $read (i32.const 16) (i32.const 4096) (local.get $size)))
+        (call $output (i32.const 4096) (local.get $size))))"#;
+
+#[test]
+fn state_values_put_and_got_from_the_command_line() {
+    let store = wat_store(
+        "state-cli",
+        &[("push", PUSH_STATE), ("output", OUTPUT_STATE)],
+    );
+    let Some(redis) = redis_server::redis_or_skip("state_values_put_and_got") else {
+        return;
+    };
+    let url = redis.url();
+    let state = |args: &[&str]| {
+        let mut all = vec!["state"];
+        all.extend_from_slice(args);
+        all.extend(["--state", &url]);
+        faasm_run(&all)
+    };
+    // Input data for a function, from a file.
+    let input = scratch().join("state-input.bin");
+    let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(&input, &data).unwrap();
+    let put = state(&["put", "t/input", path(&input)]);
+    assert!(put.status.success(), "{}", stderr(&put));
+    let output = invoke(&store, "t/output", None, &["--state", &url]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.stdout == data, "the function read another value");
+    // A function's result, to standard output and to a file.
+    let output = invoke(&store, "t/push", None, &["--state", &url]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let got = state(&["get", "t/greeting"]);
+    assert!(got.status.success(), "{}", stderr(&got));
+    assert_eq!(got.stdout, b"hello");
+    let file = scratch().join("state-greeting.out");
+    let got = state(&["get", "t/greeting", "--output", path(&file)]);
+    assert!(got.status.success(), "{}", stderr(&got));
+    assert_eq!(fs::read(&file).unwrap(), b"hello");
+    // Users are namespaces; deleted values are gone; the errors say what is wrong.
+    let line = error_line(&state(&["get", "u/greeting"]), 1);
+    assert!(
+        line.contains("u/greeting") && line.contains("not found"),
+        "{line}"
+    );
+    assert!(state(&["delete", "t/greeting"]).status.success());
+    let line = error_line(&state(&["get", "t/greeting"]), 1);
+    assert!(line.contains("not found"), "{line}");
+    let line = error_line(&state(&["get", "greeting"]), 1);
+    assert!(line.contains("invalid state key"), "{line}");
+    let line = error_line(&faasm_run(&["state", "get", "t/input"]), 1);
+    assert!(line.contains("--state redis://"), "{line}");
+}

@@ -1,0 +1,79 @@
+//! `faasm-run state put|get|delete USER/KEY --state URL`: one value of a global tier from the
+//! command line (a function's input data before a run, its results after), exactly as the hosts'
+//! local tiers push and pull it. Only a shared tier makes sense here: a tier in this process
+//! would end with the command.
+
+use crate::cli::{StateAction, StateOptions};
+use crate::error::Error;
+use faasm_hostcalls::faasm_state::{GlobalTier, RedisTier, StateError, StateKey};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Runs the action of `options` on the tier its `--state` names.
+pub(crate) fn execute(options: &StateOptions) -> Result<(), Error> {
+    let url = options.state.as_deref().ok_or_else(|| {
+        Error::Arguments(
+            "`faasm-run state` needs `--state redis://HOST:PORT`: a tier in this process alone \
+             would end with the command"
+                .to_owned(),
+        )
+    })?;
+    let tier = RedisTier::new(url).map_err(Error::State)?;
+    match &options.action {
+        StateAction::Put { key, file } => {
+            let key = StateKey::parse(key).map_err(Error::State)?;
+            let data = read_input(file)?;
+            if data.is_empty() {
+                // The local tiers refuse zero-sized values: one stored here could not be read.
+                return Err(Error::State(StateError::ZeroSize { key }));
+            }
+            tier.set(&key, &data).map_err(Error::State)
+        }
+        StateAction::Get { key, output } => {
+            let key = StateKey::parse(key).map_err(Error::State)?;
+            let data = tier
+                .get(&key)
+                .map_err(Error::State)?
+                .ok_or(Error::State(StateError::NotFound { key }))?;
+            write_output(output.as_deref(), &data)
+        }
+        StateAction::Delete { key } => {
+            let key = StateKey::parse(key).map_err(Error::State)?;
+            tier.delete(&key).map_err(Error::State)
+        }
+    }
+}
+
+/// The bytes of `file`, or of standard input for `-`.
+fn read_input(file: &Path) -> Result<Vec<u8>, Error> {
+    let failed = |source| Error::Read {
+        path: file.to_path_buf(),
+        source,
+    };
+    if file == Path::new("-") {
+        let mut data = Vec::new();
+        std::io::stdin().read_to_end(&mut data).map_err(failed)?;
+        return Ok(data);
+    }
+    std::fs::read(file).map_err(failed)
+}
+
+/// Writes `data` to `output`, or to standard output.
+fn write_output(output: Option<&Path>, data: &[u8]) -> Result<(), Error> {
+    match output {
+        Some(path) => std::fs::write(path, data).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        }),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(data)
+                .and_then(|()| stdout.flush())
+                .map_err(|source| Error::Write {
+                    path: PathBuf::from("<stdout>"),
+                    source,
+                })
+        }
+    }
+}
