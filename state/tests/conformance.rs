@@ -346,32 +346,34 @@ fn conformance_in_process() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-#[test]
-fn conformance_redis() {
-    let Some(server) = common::redis_or_skip("conformance_redis") else {
+/// The suite on a redis-server of this test (emptied before each case), reached at the URL
+/// `url_of` gives for it.
+fn conformance_on_redis(test: &str, name: &str, url_of: fn(&common::RedisServer) -> String) {
+    let Some(server) = common::redis_or_skip(test) else {
         return;
     };
-    let url = server.url();
-    let failures = run_suite("redis", &mut || {
+    let url = url_of(&server);
+    let failures = run_suite(name, &mut || {
         assert_eq!(server.command("FLUSHALL"), "+OK");
         Arc::new(RedisTier::new(&url).expect("redis url"))
     });
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+#[test]
+fn conformance_redis() {
+    conformance_on_redis("conformance_redis", "redis", common::RedisServer::url);
+}
+
 /// The suite over Redis's Unix socket: the value transfers then go through the `redis` crate's
 /// connection (the tier's own RESP connection is TCP only), so this covers that fallback.
 #[test]
 fn conformance_redis_unix_socket() {
-    let Some(server) = common::redis_or_skip("conformance_redis_unix_socket") else {
-        return;
-    };
-    let url = server.unix_url();
-    let failures = run_suite("redis over a Unix socket", &mut || {
-        assert_eq!(server.command("FLUSHALL"), "+OK");
-        Arc::new(RedisTier::new(&url).expect("redis unix url"))
-    });
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    conformance_on_redis(
+        "conformance_redis_unix_socket",
+        "redis over a Unix socket",
+        common::RedisServer::unix_url,
+    );
 }
 
 #[test]
