@@ -1,6 +1,6 @@
 //! The guest SDKs (`sdk/c/faasm.h`, the `faasm-sdk` crate of `sdk/rust`) and the example
 //! functions of `functions/`: every example is built in C and in Rust with the stock toolchains
-//! (`support/functions.rs`), and its module is checked against FAASM-ABI.md: every `env` import
+//! (`support/functions.rs`), and its module is checked against `docs/abi.md`: every `env` import
 //! is one of the ABI's, with the ABI's signature; `_start` and `memory` are exported; a function
 //! that receives chained outputs exports `malloc`. Each SDK's `abi_check` and `abi_check_state`
 //! modules, which call every import the SDK declares, must import exactly the ABI's non-state
@@ -26,7 +26,7 @@ use wasmparser::{ElementItems, ExternalKind, FuncType, Parser, Payload, TypeRef,
 const I32: ValType = ValType::I32;
 const I64: ValType = ValType::I64;
 
-/// The `env` imports of FAASM-ABI.md: name, parameters, results. Every pointer, length and
+/// The `env` imports of `docs/abi.md`: name, parameters, results. Every pointer, length and
 /// `int` is `i32`; `mmap`'s offset is the one `i64`.
 const ABI: &[(&str, &[ValType], &[ValType])] = &[
     // Input / output.

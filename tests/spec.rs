@@ -156,7 +156,7 @@ fn engine_for(memory_strategy: MemoryStrategy) -> Result<Engine, String> {
     let config = Config {
         compiler: CompilerConfig {
             memory_strategy,
-            // Tests keep Cranelift's verifier on (DESIGN.md): it catches translator bugs early.
+            // Tests keep Cranelift's verifier on: it catches translator bugs early.
             verifier: true,
             // Scripts already run in parallel, and their modules are tiny.
             threads: 1,

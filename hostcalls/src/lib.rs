@@ -1,6 +1,6 @@
 //! `faasm-hostcalls` is the guest's view of the host: WASI preview 1 (`wasi_snapshot_preview1`,
 //! every function of it) and the Faasm `env` interface ([`faasm`]: input/output, chaining,
-//! state over `faasm-state`'s local tier, memory, configuration flags; see `FAASM-ABI.md`). It
+//! state over `faasm-state`'s local tier, memory, configuration flags; see `docs/abi.md`). It
 //! owns the guest-memory view every host call reads and writes
 //! through ([`GuestMemory`]: checked ranges, `EFAULT` for a bad pointer), the per-guest state
 //! ([`WasiCtx`]: arguments, environment, descriptors, standard streams, clocks, randomness),

@@ -22,7 +22,7 @@ struct ModuleInner {
     type_ids: Vec<u32>,
     /// Per defined memory, its initial contents as a copy-on-write image, where the data
     /// segments allow one (see [`MemoryImage::of_data_segments`]). Made on first instantiation.
-    /// DESIGN.md lists the data image among the jit's artifact; it is derived here instead, from
+    /// The data image is not part of the jit's artifact; it is derived here instead, from
     /// the artifact's parsed segments, because it is a memfd (an OS object the jit must not
     /// create) and a module that is only compiled or cached should not pay for it.
     memory_images: OnceLock<Vec<Option<Arc<MemoryImage>>>>,

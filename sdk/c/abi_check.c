@@ -1,6 +1,6 @@
 /* Not a function to run: it calls every import that faasm.h declares, so that
  * tests/sdk.rs can check each import's name and signature in the built module against
- * FAASM-ABI.md (a declaration nothing calls leaves no import behind). Built like the examples:
+ * docs/abi.md (a declaration nothing calls leaves no import behind). Built like the examples:
  * `clang --target=wasm32-wasi -O2 -I sdk/c sdk/c/abi_check.c`. */
 #include <faasm.h>
 

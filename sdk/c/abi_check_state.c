@@ -1,5 +1,5 @@
 /* Not a function to run: it calls every state import that faasm.h declares (the state table of
- * FAASM-ABI.md), so that a test can check each import's name and signature in the built module
+ * docs/abi.md), so that a test can check each import's name and signature in the built module
  * against the ABI, as `abi_check.c` does for the other imports (kept apart because
  * tests/sdk.rs checks that `abi_check` imports exactly the ABI's non-state imports). Built
  * like the examples: `clang --target=wasm32-wasi -O2 -I sdk/c sdk/c/abi_check_state.c`. */

@@ -1,6 +1,6 @@
 /* faasm.h: the guest interface of faasm-rs for C and C++ functions.
  *
- * Declares the `env` imports of the Faasm host interface (see FAASM-ABI.md: the names and
+ * Declares the `env` imports of the Faasm host interface (see docs/abi.md: the names and
  * signatures of Faasm's own `faasm/host_interface.h`, so functions written for Faasm build
  * unchanged) and a few helpers over them. Built with stock tools only:
  *

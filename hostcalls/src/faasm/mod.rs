@@ -1,4 +1,4 @@
-//! The Faasm `env` interface (`FAASM-ABI.md`): a call's input and output, chaining
+//! The Faasm `env` interface (`docs/abi.md`): a call's input and output, chaining
 //! (`__faasm_chain_name`, `__faasm_chain_ptr`, `__faasm_await_call`,
 //! `__faasm_await_call_output` and the paper-era aliases), the state table (over the host's
 //! [`faasm_state::LocalTier`]; see [`state`] for the mapping of values

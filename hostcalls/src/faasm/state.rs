@@ -1,4 +1,4 @@
-//! The state table of the `env` interface (`FAASM-ABI.md`), over the host's
+//! The state table of the `env` interface (`docs/abi.md`), over the host's
 //! [`faasm_state::LocalTier`].
 //!
 //! **Keys.** The guest passes a NUL-terminated key of at most [`MAX_KEY_BYTES`] bytes; the host

@@ -1,6 +1,6 @@
 //! Not a function to run: it calls every import that `faasm_sdk::ffi` declares, so that
 //! `tests/sdk.rs` can check each import's name and signature in the built module against
-//! FAASM-ABI.md (a declaration nothing calls leaves no import behind). Built with
+//! the ABI, `docs/abi.md` (a declaration nothing calls leaves no import behind). Built with
 //! `cargo build --release --target wasm32-wasip1 --example abi_check`.
 use faasm_sdk::ffi;
 

@@ -1,5 +1,5 @@
 //! Not a function to run: it calls every state import that `faasm_sdk::ffi` declares (the state
-//! table of FAASM-ABI.md), so that a test can check each import's name and signature in the
+//! table of `docs/abi.md`), so that a test can check each import's name and signature in the
 //! built module against the ABI, as `abi_check` does for the other imports (kept apart because
 //! `tests/sdk.rs` checks that `abi_check` imports exactly the ABI's non-state imports). Built
 //! with `cargo build --release --target wasm32-wasip1 --example abi_check_state`.

@@ -1,5 +1,5 @@
 //! The Rust guest SDK of faasm-rs: safe wrappers over the Faasm host interface (the `env`
-//! imports of `FAASM-ABI.md`, with the names and signatures of Faasm's own guest library), for
+//! imports of `docs/abi.md`, with the names and signatures of Faasm's own guest library), for
 //! functions built with stock `rustc --target wasm32-wasip1`.
 //!
 //! A function is a binary: its `main` runs for each call, and its exit status is the call's
@@ -50,7 +50,7 @@
 use std::ffi::CString;
 use std::fmt;
 
-/// The raw `env` imports, exactly as the host provides them (FAASM-ABI.md). Every pointer,
+/// The raw `env` imports, exactly as the host provides them (`docs/abi.md`). Every pointer,
 /// length and `int` is an `i32` on `wasm32`. Prefer the safe functions of the crate root.
 ///
 /// Declaring an import here costs nothing: only the imports a function actually calls appear in
