@@ -4,7 +4,7 @@
 //! is one of the ABI's, with the ABI's signature; `_start` and `memory` are exported; a function
 //! that receives chained outputs exports `malloc`. Each SDK's `abi_check` and `abi_check_state`
 //! modules, which call every import the SDK declares, must import exactly the ABI's non-state
-//! and state imports.
+//! and state imports. And `docs/abi.md` documents exactly the imports the host defines.
 //!
 //! These tests only build and inspect; `tests/invoke.rs` runs every example through
 //! `faasm-run upload` and `faasm-run invoke`.
@@ -439,4 +439,95 @@ fn every_example_in_both_languages() {
             );
         }
     }
+}
+
+/// The rows of the tables of `docs/abi.md` whose header's first cell is `import` (the `env`
+/// calls) or `function` (WASI): the names in backquotes of the first cell, and the second cell.
+fn abi_document_rows() -> Vec<(Vec<String>, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/abi.md");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut rows = Vec::new();
+    let mut in_table = false;
+    for line in text.lines() {
+        if !line.starts_with('|') {
+            in_table = false;
+            continue;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if matches!(cells.get(1), Some(&"import" | &"function")) {
+            in_table = true;
+            continue;
+        }
+        if !in_table || cells.len() < 3 || cells[1].starts_with("---") {
+            continue;
+        }
+        let names = cells[1]
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect();
+        rows.push((names, cells[2].to_string()));
+    }
+    rows
+}
+
+/// `(params, results)` of a signature cell such as `` `(key, buf, len) -> i32` ``.
+fn documented_arity(cell: &str) -> Option<(usize, usize)> {
+    let cell = cell.trim_matches('`');
+    let (params, results) = cell.split_once("->")?;
+    let params = params.trim().strip_prefix('(')?.strip_suffix(')')?;
+    let n_params = if params.trim().is_empty() {
+        0
+    } else {
+        params.split(',').count()
+    };
+    let n_results = usize::from(results.trim() != "()");
+    Some((n_params, n_results))
+}
+
+/// `docs/abi.md` documents exactly the imports the host defines: every `env` function with its
+/// number of parameters and results, and every WASI preview 1 function in the status table.
+#[test]
+fn the_abi_document_lists_every_import_the_host_defines() {
+    let rows = abi_document_rows();
+    // An alias's row says "same": it has the signature of the row above.
+    let mut arity_of = BTreeMap::new();
+    let mut previous = None;
+    for (names, cell) in &rows {
+        let arity = if cell == "same" {
+            previous
+        } else {
+            documented_arity(cell)
+        };
+        previous = arity;
+        for name in names {
+            arity_of.insert(name.clone(), arity);
+        }
+    }
+    let mut defined = BTreeSet::new();
+    for (name, ty) in faasm_hostcalls::faasm_signatures() {
+        let documented = arity_of
+            .get(name)
+            .unwrap_or_else(|| panic!("docs/abi.md has no row for env.{name}"));
+        assert_eq!(
+            *documented,
+            Some((ty.params.len(), ty.results.len())),
+            "docs/abi.md: the signature of env.{name}, the host's is {ty}"
+        );
+        defined.insert(name.to_string());
+    }
+    for (name, _) in faasm_hostcalls::signatures() {
+        assert!(
+            arity_of.contains_key(name),
+            "docs/abi.md's WASI table has no row for {name}"
+        );
+        defined.insert(name.to_string());
+    }
+    let documented: BTreeSet<String> = arity_of.into_keys().collect();
+    let unknown: Vec<&String> = documented.difference(&defined).collect();
+    assert!(
+        unknown.is_empty(),
+        "docs/abi.md documents imports the host does not define: {unknown:?}"
+    );
 }
