@@ -51,7 +51,7 @@ mod call;
 mod function;
 mod pool;
 
-pub use function::{Function, FunctionSource};
+pub use function::{DEFAULT_INIT_TIMEOUT, Function, FunctionSource};
 
 use crate::scheduler::function::FunctionEntry;
 use crate::scheduler::pool::Pool;
@@ -502,7 +502,7 @@ impl Inner {
     /// Waits for call `id` for at most `timeout`, from a call that holds a permit (see the
     /// module docs for how this avoids deadlocks).
     fn await_call(self: &Arc<Self>, id: CallId, timeout: Option<Duration>) -> Arc<CallResult> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let Some(slot) = lock(&self.calls).get(&id).cloned() else {
             return Arc::new(CallResult::not_started(id, format!("no call with id {id}")));
         };
