@@ -489,6 +489,21 @@ fn a_call_asleep_in_a_host_call_times_out() {
 }
 
 #[test]
+fn a_timeout_past_the_clock_is_no_deadline() {
+    let scheduler = scheduler(config(1));
+    let huge = CallRequest {
+        timeout: Some(Duration::MAX),
+        ..CallRequest::with_input(1i32.to_le_bytes())
+    };
+    let result = invoke(&scheduler, "child", huge.clone());
+    assert!(result.succeeded(), "{:?}", result.failure);
+    assert_eq!(int_output(&result), 4);
+    let handle = scheduler.submit(USER, "leaf", huge).unwrap();
+    assert!(handle.wait_timeout(Duration::MAX).is_some());
+    assert!(scheduler.wait_idle(Some(Duration::MAX)));
+}
+
+#[test]
 fn an_await_has_its_own_timeout() {
     for inline_awaits in [true, false] {
         let scheduler = scheduler(SchedulerConfig {
