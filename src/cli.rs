@@ -104,6 +104,10 @@ pub struct UploadOptions {
     /// The function store.
     #[command(flatten)]
     pub store: StoreOptions,
+    /// Wall-clock limit of the module's initialisation (`_initialize` or
+    /// `__wasm_call_ctors`, then `_faasm_zygote`), e.g. `500ms`, `10s`, `2m`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub timeout: Duration,
     /// Limit every linear memory to this size, e.g. `64MiB`, `4GiB` (rounded down to 64 KiB
     /// pages).
     #[arg(long, value_name = "SIZE", value_parser = parse_memory_size)]
@@ -185,6 +189,10 @@ pub struct SnapshotOptions {
     /// Where to write the snapshot [default: FILE with the extension `.snap`].
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Wall-clock limit of the module's initialisation (`_initialize` or
+    /// `__wasm_call_ctors`, then `_faasm_zygote`), e.g. `500ms`, `10s`, `2m`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub timeout: Duration,
     /// Compiler settings (a snapshot only restores under the same ones).
     #[command(flatten)]
     pub engine: EngineOptions,

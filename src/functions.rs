@@ -54,8 +54,8 @@ fn upload_function(options: &UploadOptions) -> Result<(), Error> {
     let module = modules::compile(&engine, &options.file, &wasm)?;
     log.say(format!("compiled in {}", modules::millis(start.elapsed())));
     let prepared = Instant::now();
-    let function =
-        Function::prepare(&module).map_err(|error| prepare_error(&options.file, error))?;
+    let function = Function::prepare_within(&module, options.timeout)
+        .map_err(|error| prepare_error(&options.file, error))?;
     log.say(format!(
         "prepared the Proto-Faaslet in {}",
         modules::millis(prepared.elapsed())

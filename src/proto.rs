@@ -29,8 +29,8 @@ pub(crate) fn write_snapshot(options: &SnapshotOptions) -> Result<(), Error> {
     wasi::add_to_linker(&mut linker, &mut store, &setup)?;
     run::check_imports(&linker, &module, &options.file)?;
     let start = Instant::now();
-    let snapshot =
-        Snapshot::prepare(&mut store, &linker, &module).map_err(|source| Error::Snapshot {
+    let snapshot = Snapshot::prepare_within(&mut store, &linker, &module, options.timeout)
+        .map_err(|source| Error::Snapshot {
             path: options.file.clone(),
             source,
         })?;

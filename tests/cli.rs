@@ -2,9 +2,13 @@
 //! output, errors, exit status, artifact cache and `compile` subcommand.
 #![forbid(unsafe_code)]
 
+#[path = "support/build.rs"]
+mod build;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 const FAC_WAT: &str = include_str!("../examples/fac.wat");
 
@@ -184,6 +188,74 @@ fn timeout_stops_a_runaway_call() {
         stderr.contains("`spin` trapped") && stderr.contains("deadline"),
         "{stderr}"
     );
+}
+
+/// `faasm-run --timeout 500ms GUEST` (after a first run that fills the artifact cache):
+/// its output, and how long it took.
+fn run_with_timeout(guest: &Path) -> (Output, Duration) {
+    faasm_run(&["--timeout", "100ms", path(guest)]);
+    let start = Instant::now();
+    let output = faasm_run(&["--timeout", "500ms", path(guest)]);
+    (output, start.elapsed())
+}
+
+#[test]
+fn timeout_ends_a_guest_asleep_in_a_host_call() {
+    // `sleep(5)`: five seconds in `poll_oneoff`, where no epoch check runs.
+    let (output, elapsed) = run_with_timeout(&build::c_guest("sleep"));
+    assert_eq!(output.status.code(), Some(134), "{}", stderr(&output));
+    let stderr = stderr(&output);
+    assert!(stderr.contains("deadline"), "{stderr}");
+    assert!(!stdout(&output).contains("woke"));
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+}
+
+#[test]
+fn timeout_ends_a_guest_blocked_reading_a_silent_pipe() {
+    let guest = build::c_guest("read_stdin");
+    faasm_run(&["--timeout", "100ms", path(&guest)]);
+    let start = Instant::now();
+    // Stdin is a pipe whose writer (this test) stays open and never writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faasm-run"))
+        .args(["--timeout", "500ms", path(&guest)])
+        .env("FAASM_CACHE_DIR", scratch().join("cache"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running faasm-run");
+    let _writer = child.stdin.take();
+    while child.try_wait().expect("waiting for faasm-run").is_none() {
+        if start.elapsed() > Duration::from_secs(10) {
+            child.kill().expect("killing faasm-run");
+            panic!("the read outlived the timeout by seconds");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let elapsed = start.elapsed();
+    let output = child
+        .wait_with_output()
+        .expect("collecting faasm-run's output");
+    assert_eq!(output.status.code(), Some(134), "{}", stderr(&output));
+    assert!(stderr(&output).contains("deadline"), "{}", stderr(&output));
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+}
+
+#[test]
+fn snapshot_initialisation_has_a_timeout() {
+    let file = temp_file(
+        "zygote-spin.wat",
+        r#"(module (memory (export "memory") 1)
+            (func (export "_faasm_zygote") (result i32) (loop (br 0)) (i32.const 0)))"#,
+    );
+    let start = Instant::now();
+    let output = faasm_run(&["snapshot", "--timeout", "300ms", path(&file)]);
+    let line = single_error_line(&output, 1);
+    assert!(
+        line.contains("`_faasm_zygote` did not return within the initialisation timeout of 300ms"),
+        "{line}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(20));
 }
 
 #[test]

@@ -418,6 +418,56 @@ fn a_timeout_says_so() {
 }
 
 #[test]
+fn a_timeout_ends_a_call_asleep_in_a_host_call() {
+    // `sleep(5)` spends its time in `poll_oneoff`, where no epoch check runs.
+    let dir = fresh_dir("sleep");
+    let store = dir.join("store");
+    upload(&store, "t/sleep", &build::c_guest("sleep"));
+    let start = Instant::now();
+    let output = invoke(&store, "t/sleep", None, &["--timeout", "500ms"]);
+    let elapsed = start.elapsed();
+    let line = error_line(&output, 1);
+    assert_eq!(line, "faasm-run: t/sleep timed out after 500ms");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("woke"));
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+}
+
+#[test]
+fn an_upload_whose_zygote_never_returns_fails_after_its_timeout() {
+    let dir = fresh_dir("zygote-spin");
+    let file = dir.join("spin.wat");
+    fs::write(
+        &file,
+        r#"(module (memory (export "memory") 1)
+            (func (export "_faasm_zygote") (result i32) (loop (br 0)) (i32.const 0))
+            (func (export "_start")))"#,
+    )
+    .unwrap();
+    let store = dir.join("store");
+    let start = Instant::now();
+    let output = faasm_run(&[
+        "upload",
+        "t/spin",
+        path(&file),
+        "--store",
+        path(&store),
+        "--timeout",
+        "300ms",
+    ]);
+    let line = error_line(&output, 1);
+    assert!(
+        line.contains("`_faasm_zygote` did not return within the initialisation timeout of 300ms"),
+        "{line}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(!store.join("t/spin").join("function.snap").exists());
+}
+
+#[test]
 fn a_bad_guest_pointer_traps_naming_the_call() {
     let store = wat_store(
         "bad-pointer",

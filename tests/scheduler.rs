@@ -142,6 +142,16 @@ fn table_wat() -> String {
 
 const TRAPPER: &str = r#"(module (func (export "_start") unreachable))"#;
 const SPIN: &str = r#"(module (func (export "_start") (loop $l (br $l))))"#;
+/// `sleeper`: sleeps 3 s in `poll_oneoff` (one relative monotonic clock subscription).
+const SLEEPER: &str = r#"(module
+    (import "wasi_snapshot_preview1" "poll_oneoff"
+      (func $poll (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "\01\00\00\00")
+    (data (i32.const 24) "\00\5e\d0\b2\00\00\00\00")
+    (func (export "_start")
+      (if (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128))
+        (then unreachable))))"#;
 const EXIT3: &str = r#"(module
     (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
     (func (export "_start") (call $exit (i32.const 3))))"#;
@@ -206,6 +216,7 @@ fn scheduler(config: SchedulerConfig) -> Scheduler {
         ("table", table_wat()),
         ("trapper", TRAPPER.to_string()),
         ("spin", SPIN.to_string()),
+        ("sleeper", SLEEPER.to_string()),
         ("exit3", EXIT3.to_string()),
         ("hello", HELLO.to_string()),
         ("counter", COUNTER.to_string()),
@@ -424,6 +435,72 @@ fn a_runaway_call_times_out_and_the_worker_lives_on() {
         CallRequest::with_input(1i32.to_le_bytes()),
     );
     assert_eq!(int_output(&result), 2);
+}
+
+#[test]
+fn calls_asleep_in_host_calls_leave_their_workers_to_other_calls() {
+    let scheduler = scheduler(config(2));
+    let start = Instant::now();
+    let sleepers: Vec<_> = (0..3)
+        .map(|_| {
+            scheduler
+                .submit(USER, "sleeper", CallRequest::default())
+                .unwrap()
+        })
+        .collect();
+    // Queued behind three 3 s sleeps on two workers, a no-op call still runs at once.
+    let result = invoke(
+        &scheduler,
+        "leaf",
+        CallRequest::with_input(1i32.to_le_bytes()),
+    );
+    let no_op_took = start.elapsed();
+    assert_eq!(int_output(&result), 2);
+    assert!(no_op_took < Duration::from_secs(2), "took {no_op_took:?}");
+    for sleeper in sleepers {
+        let result = sleeper.wait();
+        assert!(result.succeeded(), "{:?}", result.failure);
+    }
+    assert!(start.elapsed() >= Duration::from_secs(3));
+    assert!(scheduler.wait_idle(Some(Duration::from_secs(10))));
+}
+
+#[test]
+fn a_call_asleep_in_a_host_call_times_out() {
+    let scheduler = scheduler(config(1));
+    let start = Instant::now();
+    let result = invoke(
+        &scheduler,
+        "sleeper",
+        CallRequest {
+            timeout: Some(Duration::from_millis(300)),
+            ..CallRequest::default()
+        },
+    );
+    assert_eq!(
+        result.failure,
+        Some(Failure::Timeout(Duration::from_millis(300)))
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_timeout_past_the_clock_is_no_deadline() {
+    let scheduler = scheduler(config(1));
+    let huge = CallRequest {
+        timeout: Some(Duration::MAX),
+        ..CallRequest::with_input(1i32.to_le_bytes())
+    };
+    let result = invoke(&scheduler, "child", huge.clone());
+    assert!(result.succeeded(), "{:?}", result.failure);
+    assert_eq!(int_output(&result), 4);
+    let handle = scheduler.submit(USER, "leaf", huge).unwrap();
+    assert!(handle.wait_timeout(Duration::MAX).is_some());
+    assert!(scheduler.wait_idle(Some(Duration::MAX)));
 }
 
 #[test]

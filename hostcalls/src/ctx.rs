@@ -56,6 +56,8 @@ pub struct WasiCtx {
     pub(crate) fds: FdTable,
     pub(crate) clocks: Box<dyn WasiClocks>,
     pub(crate) random: Box<dyn RandomSource>,
+    /// The bounds of the call in progress, for the calls that may wait (set around them only).
+    pub(crate) wait: crate::wait::CallWait,
 }
 
 impl WasiCtx {
@@ -218,6 +220,7 @@ impl WasiCtxBuilder {
             fds,
             clocks: self.clocks,
             random: self.random,
+            wait: crate::wait::CallWait::default(),
         })
     }
 }

@@ -177,6 +177,12 @@ impl Errno {
     }
 }
 
+impl From<rustix::io::Errno> for Errno {
+    fn from(errno: rustix::io::Errno) -> Errno {
+        io::Error::from(errno).into()
+    }
+}
+
 impl From<io::Error> for Errno {
     fn from(error: io::Error) -> Errno {
         if let Some(code) = error.raw_os_error() {

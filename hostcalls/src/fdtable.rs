@@ -112,6 +112,9 @@ impl FdTable {
         if self.entries.len() >= self.max_open {
             return Err(Errno::MFile);
         }
+        if let Descriptor::File(file) = &entry.descriptor {
+            crate::wait::make_nonblocking(file)?;
+        }
         let mut fd = 0u32;
         for &used in self.entries.keys() {
             if used != fd {

@@ -9,8 +9,9 @@
 //!
 //! It must not contain `unsafe` code, nor know the runtime's internals: it uses only
 //! `faasm-runtime`'s safe API (`Linker`, `Func::new`, `Caller::memory_mut`, `Trap`), and the host
-//! only through `std` (`std::fs`, `std::os::unix`) and files Linux provides (`/proc`,
-//! `/dev/urandom`). `faasm-run` and tests use it:
+//! only through `std` (`std::fs`, `std::os::unix`), files Linux provides (`/proc`,
+//! `/dev/urandom`) and `rustix`'s safe `poll`, `fcntl` and `read`, with which every wait ends at
+//! the call's deadline (the `wait` module). `faasm-run` and tests use it:
 //!
 //! ```no_run
 //! use faasm_hostcalls::{WasiCtx, add_to_linker};
@@ -41,6 +42,7 @@ pub mod sandbox;
 mod stdio;
 mod sys;
 pub mod types;
+mod wait;
 
 /// The state crate the `env` state calls run on, re-exported so that embedders (the
 /// scheduler) name the same [`faasm_state::LocalTier`] type without a dependency of their own.

@@ -5,6 +5,7 @@ use crate::WasiCtx;
 use crate::calls::{WasiResult, dir, env, fd, path, poll};
 use crate::ctx::WasiHandle;
 use crate::memory::GuestMemory;
+use crate::wait::CallWait;
 use faasm_runtime::{Caller, Extern, Func, FuncType, Linker, Store, Trap, Val, ValType};
 
 /// The import module name of WASI preview1.
@@ -46,10 +47,25 @@ struct WasiFunction {
     name: &'static str,
     params: &'static [ValType],
     call: Call,
+    /// Whether it may wait (see [`crate::wait`]): it gets the call's bounds.
+    waits: bool,
 }
 
 const fn f(name: &'static str, params: &'static [ValType], call: Call) -> WasiFunction {
-    WasiFunction { name, params, call }
+    WasiFunction {
+        name,
+        params,
+        call,
+        waits: false,
+    }
+}
+
+/// A function that may wait: for a pipe, a FIFO, the process's stdin, or a clock.
+const fn waiting(function: WasiFunction) -> WasiFunction {
+    WasiFunction {
+        waits: true,
+        ..function
+    }
 }
 
 /// Every preview1 function but `proc_exit` (which returns nothing and never comes back).
@@ -119,9 +135,9 @@ static FUNCTIONS: &[WasiFunction] = &[
     f("fd_pwrite", &[I32, I32, I32, I64, I32], |c, m, a| {
         fd::fd_pwrite(c, m, a.u32(0), a.u32(1), a.u32(2), a.u64(3), a.u32(4))
     }),
-    f("fd_read", &[I32, I32, I32, I32], |c, m, a| {
+    waiting(f("fd_read", &[I32, I32, I32, I32], |c, m, a| {
         fd::fd_read(c, m, a.u32(0), a.u32(1), a.u32(2), a.u32(3))
-    }),
+    })),
     f("fd_readdir", &[I32, I32, I32, I64, I32], |c, m, a| {
         dir::fd_readdir(c, m, a.u32(0), a.u32(1), a.u32(2), a.u64(3), a.u32(4))
     }),
@@ -135,9 +151,9 @@ static FUNCTIONS: &[WasiFunction] = &[
     f("fd_tell", &[I32, I32], |c, m, a| {
         fd::fd_tell(c, m, a.u32(0), a.u32(1))
     }),
-    f("fd_write", &[I32, I32, I32, I32], |c, m, a| {
+    waiting(f("fd_write", &[I32, I32, I32, I32], |c, m, a| {
         fd::fd_write(c, m, a.u32(0), a.u32(1), a.u32(2), a.u32(3))
-    }),
+    })),
     f("path_create_directory", &[I32, I32, I32], |c, m, a| {
         path::path_create_directory(c, m, a.u32(0), a.u32(1), a.u32(2))
     }),
@@ -236,9 +252,9 @@ static FUNCTIONS: &[WasiFunction] = &[
     f("path_unlink_file", &[I32, I32, I32], |c, m, a| {
         path::path_unlink_file(c, m, a.u32(0), a.u32(1), a.u32(2))
     }),
-    f("poll_oneoff", &[I32, I32, I32, I32], |c, m, a| {
+    waiting(f("poll_oneoff", &[I32, I32, I32, I32], |c, m, a| {
         poll::poll_oneoff(c, m, a.u32(0), a.u32(1), a.u32(2), a.u32(3))
-    }),
+    })),
     f("sock_accept", &[I32, I32, I32], |c, _, a| {
         env::sock_unsupported(c, a.u32(0))
     }),
@@ -295,6 +311,7 @@ fn errno_function(store: &mut Store, handle: &WasiHandle, func: &'static WasiFun
         ty,
         move |caller: &mut Caller<'_>, params, results| {
             check_params(func, params)?;
+            let wait = func.waits.then(|| CallWait::new(caller.call_bounds()));
             let mut no_memory: [u8; 0] = [];
             // A caller without a memory gets an empty one: every pointer it passes is EFAULT.
             let bytes = match caller.memory_mut() {
@@ -302,7 +319,15 @@ fn errno_function(store: &mut Store, handle: &WasiHandle, func: &'static WasiFun
                 None => &mut no_memory[..],
             };
             let mut mem = GuestMemory::new(bytes);
-            let errno = match (func.call)(&mut handle.lock(), &mut mem, &Args(params)) {
+            let mut ctx = handle.lock();
+            if let Some(wait) = wait {
+                ctx.wait = wait;
+            }
+            let result = (func.call)(&mut ctx, &mut mem, &Args(params));
+            if func.waits && std::mem::take(&mut ctx.wait).deadline_passed() {
+                return Err(Trap::timeout());
+            }
+            let errno = match result {
                 Ok(()) => 0,
                 Err(errno) => errno.raw(),
             };

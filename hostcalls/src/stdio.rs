@@ -3,8 +3,11 @@
 
 use crate::errno::Errno;
 use crate::types::filetype;
+use crate::wait::CallWait;
+use rustix::event::{PollFd, PollFlags, Timespec};
 use std::collections::VecDeque;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Locks `mutex`, ignoring poisoning: a panicking host call is already reported as a trap, and
@@ -137,11 +140,18 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    /// Reads into `buf`: one read, which may return fewer bytes than asked.
-    pub(crate) fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+    /// Reads into `buf`: one read, which may return fewer bytes than asked. The process's
+    /// stdin is waited for until the call's deadline (`EAGAIN` at once if the guest set
+    /// `NONBLOCK`), then read without `std`'s buffer, so that what `poll` sees is all there is.
+    pub(crate) fn read(
+        &self,
+        buf: &mut [u8],
+        wait: &mut CallWait,
+        nonblock: bool,
+    ) -> Result<usize, Errno> {
         match self {
             Stream::In(Input::Null) => Ok(0),
-            Stream::In(Input::Inherit) => Ok(std::io::stdin().lock().read(buf)?),
+            Stream::In(Input::Inherit) => read_process_stdin(buf, wait, nonblock),
             Stream::In(Input::Pipe(pipe)) => Ok(pipe.read_into(buf)),
             Stream::Out(..) => Err(Errno::BadF),
         }
@@ -161,15 +171,19 @@ impl Stream {
         }
     }
 
-    /// Bytes ready to read without blocking, for `poll_oneoff` (the process's stdin cannot be
-    /// polled without OS calls this crate does not make: it is reported ready with 0 bytes, so a
-    /// read may block).
+    /// Bytes ready to read without blocking, for `poll_oneoff` (`None` for an output; the
+    /// process's stdin is polled by `poll_oneoff` itself, see [`Stream::pollable`]).
     pub(crate) fn readable_bytes(&self) -> Option<u64> {
         match self {
             Stream::In(Input::Pipe(pipe)) => Some(pipe.available() as u64),
             Stream::In(_) => Some(0),
             Stream::Out(..) => None,
         }
+    }
+
+    /// Whether reading may block: the process's stdin, which `poll_oneoff` waits for.
+    pub(crate) fn pollable(&self) -> bool {
+        matches!(self, Stream::In(Input::Inherit))
     }
 
     /// The preview1 file type `fd_fdstat_get` reports: a character device for a terminal (so
@@ -189,6 +203,29 @@ impl Stream {
             filetype::CHARACTER_DEVICE
         } else {
             filetype::UNKNOWN
+        }
+    }
+}
+
+fn read_process_stdin(buf: &mut [u8], wait: &mut CallWait, nonblock: bool) -> Result<usize, Errno> {
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    loop {
+        if nonblock {
+            let mut probe = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+            if rustix::event::poll(&mut probe, Some(&Timespec::default()))? == 0 {
+                return Err(Errno::Again);
+            }
+        } else {
+            wait.ready(fd, PollFlags::IN)?;
+        }
+        match rustix::io::read(fd, &mut *buf) {
+            // Someone else took the bytes, or the descriptor is non-blocking: wait again.
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+            result => return Ok(result?),
         }
     }
 }
@@ -215,13 +252,14 @@ mod tests {
         let pipe = ReadPipe::from_bytes("abcdef");
         let stream = Stream::In(Input::Pipe(pipe.clone()));
         let mut buf = [0u8; 4];
-        assert_eq!(stream.read(&mut buf), Ok(4));
+        let wait = &mut CallWait::default();
+        assert_eq!(stream.read(&mut buf, wait, false), Ok(4));
         assert_eq!(&buf, b"abcd");
         assert_eq!(stream.readable_bytes(), Some(2));
         pipe.push(b"g");
-        assert_eq!(stream.read(&mut buf), Ok(3));
+        assert_eq!(stream.read(&mut buf, wait, false), Ok(3));
         assert_eq!(&buf[..3], b"efg");
-        assert_eq!(stream.read(&mut buf), Ok(0));
+        assert_eq!(stream.read(&mut buf, wait, false), Ok(0));
     }
 
     #[test]
@@ -233,6 +271,7 @@ mod tests {
         assert_eq!(pipe.contents(), b"abc");
         assert_eq!(pipe.take(), b"abc");
         assert!(pipe.contents().is_empty());
-        assert_eq!(stream.read(&mut [0u8; 1]), Err(Errno::BadF));
+        let wait = &mut CallWait::default();
+        assert_eq!(stream.read(&mut [0u8; 1], wait, false), Err(Errno::BadF));
     }
 }

@@ -10,7 +10,7 @@ use faasm_hostcalls::{
 };
 use faasm_runtime::{Engine, Instance, Linker, Module, Store, Trap, Val, host_page_size};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const USER: &str = "alice";
 const PAGE: usize = 65536;
@@ -601,4 +601,36 @@ fn a_lock_held_elsewhere_fails_the_call_after_the_lock_timeout() {
     f.ok("__faasm_lock_state_write", &[KEY]);
     f.ok("__faasm_unlock_state_write", &[KEY]);
     assert!(tier.try_lock_write(&k));
+}
+
+#[test]
+fn a_lock_held_elsewhere_ends_the_call_at_its_deadline_before_the_lock_timeout() {
+    let tier = Arc::new(
+        LocalTier::in_process().with_lock_times(Duration::from_secs(30), Duration::from_secs(30)),
+    );
+    let mut f = Faaslet::new(&tier, USER);
+    f.store.set_timeout(Some(Duration::from_millis(200)));
+    let k = key("k");
+    // Another call holds the write locks, local and global, and does not end.
+    tier.lock_write(&k).unwrap();
+    assert!(tier.try_lock_global_write(&k).unwrap());
+    for import in [
+        "__faasm_lock_state_read",
+        "__faasm_lock_state_write",
+        "__faasm_lock_state_global_read",
+        "__faasm_lock_state_global_write",
+    ] {
+        f.new_call(&tier, USER);
+        let start = Instant::now();
+        assert_eq!(f.env(import, &[KEY]), Err(Trap::timeout()), "{import}");
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150) && waited < Duration::from_secs(5),
+            "{import} waited {waited:?}"
+        );
+    }
+    tier.unlock_write(&k).unwrap();
+    tier.unlock_global_write(&k).unwrap();
+    f.new_call(&tier, USER);
+    f.ok("__faasm_lock_state_write", &[KEY]);
 }

@@ -552,6 +552,71 @@ fn poll_oneoff_sleeps_at_least_the_requested_time() {
 }
 
 #[test]
+fn a_sleep_ends_at_the_call_deadline_as_a_timeout() {
+    let mut guest = Guest::with_wat(WasiCtx::builder().build().unwrap(), SLEEP);
+    guest.store.set_timeout(Some(Duration::from_millis(100)));
+    let started = Instant::now();
+    assert_eq!(
+        guest.invoke("sleep_ms", &[Val::I32(5000)]),
+        Err(Trap::timeout())
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(90) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    // A timeout too long for the clock is no deadline, and no panic.
+    guest.store.set_timeout(Some(Duration::MAX));
+    assert_eq!(
+        guest.invoke("sleep_ms", &[Val::I32(10)]),
+        Ok(vec![Val::I32(1)])
+    );
+}
+
+#[test]
+fn a_read_of_a_silent_fifo_ends_at_the_call_deadline() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let (dir, mut guest) = fs_guest();
+    let fifo = dir.path("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("running mkfifo");
+    assert!(made.success());
+    // A writer that stays open and never writes (opening read-write does not wait for a
+    // reader).
+    let writer = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let fd = guest.open("fifo", 0).unwrap();
+    guest.store.set_timeout(Some(Duration::from_millis(200)));
+    // Polling for it waits until the deadline too.
+    let mut sub = [0u8; 48];
+    sub[8] = eventtype::FD_READ;
+    sub[16..20].copy_from_slice(&fd.to_le_bytes());
+    guest.write(DATA, &sub);
+    let poll = [DATA, DATA + 1024, 1, OUT].map(|v| Val::I32(v as i32));
+    let started = Instant::now();
+    assert_eq!(guest.invoke("poll_oneoff", &poll), Err(Trap::timeout()));
+    guest.write(IOVS, &iovec(DATA, 16));
+    let read = [fd, IOVS, 1, OUT].map(|v| Val::I32(v as i32));
+    assert_eq!(guest.invoke("fd_read", &read), Err(Trap::timeout()));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    // Bytes that come are read (and polled) at once, as much as there is.
+    std::io::Write::write_all(&mut &writer, b"hi").unwrap();
+    assert_eq!(guest.call("poll_oneoff", &poll), 0);
+    assert_eq!(guest.u64_at(DATA + 1024 + 16), 2);
+    assert_eq!(guest.read_fd(fd, 16), Ok(b"hi".to_vec()));
+}
+
+#[test]
 fn poll_oneoff_absolute_realtime_deadline() {
     let mut guest = Guest::proxy(WasiCtx::builder().build().unwrap());
     // Subscription at DATA: realtime, absolute, 30 ms from now.

@@ -7,7 +7,7 @@ use crate::store::{Store, StoreId, StoreInner};
 use crate::traphandlers;
 use crate::values::{Trap, Val};
 use crate::vm::VMFuncRef;
-use crate::{Extern, Memory};
+use crate::{CallBounds, Extern, Memory};
 use faasm_jit::{FuncType, VMCTX_MAGIC, VMOffsets, ValType};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -575,6 +575,11 @@ impl Caller<'_> {
     /// The store.
     pub fn store(&self) -> &Store {
         self.store
+    }
+
+    /// The deadline and blocking hook of the call in progress (see [`CallBounds`]).
+    pub fn call_bounds(&self) -> CallBounds {
+        self.store.call_bounds()
     }
 
     /// The store, mutably: for example to call back into Wasm with [`Func::call`].

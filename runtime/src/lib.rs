@@ -4,8 +4,9 @@
 //! exactly as `faasm_jit::VMOffsets` says, checked by `offset_of!` tests), linear memories in
 //! pooled slots with guard regions, tables, globals, the host-function linker, the entry into
 //! generated code with its signal handlers and trap landing pad, stack limits and epoch
-//! interruption, and the copy-on-write primitives snapshots need (memory images in sealed
-//! memfds, [`Instance::capture`], [`Linker::instantiate_from_image`], [`Instance::reset`]).
+//! interruption (and the call deadline host functions wait by, [`CallBounds`]), and the
+//! copy-on-write primitives snapshots need (memory images in sealed memfds,
+//! [`Instance::capture`], [`Linker::instantiate_from_image`], [`Instance::reset`]).
 //! Higher layers (snapshots, host calls, the Faasm CLI) build on its safe API.
 //!
 //! It must not know about Faasm's ABI (WASI, the `env` interface) or the semantics of state and
@@ -13,6 +14,7 @@
 //! calls live in [`sys`]; it supports x86-64 Linux only.
 
 mod backtrace;
+mod blocking;
 mod builtins;
 mod code;
 mod engine;
@@ -33,6 +35,7 @@ mod values;
 mod vm;
 
 pub use backtrace::{FrameInfo, WasmBacktrace};
+pub use blocking::{BlockingHook, CallBounds};
 pub use engine::{Config, Engine};
 pub use faasm_jit::{
     ArtifactError, CompileError, CompilerConfig, FuncType, GlobalType, Import, ImportKind,

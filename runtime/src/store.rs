@@ -3,6 +3,7 @@
 //! instances and generated code point into it; the `Store` value itself may move freely.
 
 use crate::backtrace::WasmBacktrace;
+use crate::blocking::{BlockingHook, CallBounds};
 use crate::engine::Engine;
 use crate::func::{Func, FuncData};
 use crate::global::GlobalData;
@@ -15,8 +16,9 @@ use faasm_jit::ValType;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Identifies a store; handles carry it so that using one with another store is caught.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -44,6 +46,10 @@ pub(crate) struct StoreInner {
     pub(crate) engine: Engine,
     pub(crate) limits: Definition<VMRuntimeLimits>,
     pub(crate) timeout: Option<Duration>,
+    /// When the top-level call in progress times out (set with the epoch deadline).
+    pub(crate) deadline: Option<Instant>,
+    /// What host functions do around a wait (see [`CallBounds::blocking`]).
+    pub(crate) blocking_hook: Option<Arc<dyn BlockingHook>>,
     /// Calls into generated code in progress (nested through host functions).
     pub(crate) active_calls: u32,
     /// The Wasm backtrace of the last top-level call's trap.
@@ -70,6 +76,8 @@ impl Store {
             engine: engine.clone(),
             limits,
             timeout: None,
+            deadline: None,
+            blocking_hook: None,
             active_calls: 0,
             last_backtrace: None,
             instances: Vec::new(),
@@ -90,12 +98,37 @@ impl Store {
     }
 
     /// Sets the deadline of every later top-level call: it traps with `Interrupt` once
-    /// `timeout` has passed (measured in epoch ticks). `None` removes the deadline.
+    /// `timeout` has passed (measured in epoch ticks), and host functions that wait end by then
+    /// with the same trap ([`Store::call_bounds`]). `None` (or a timeout past what the clock
+    /// can express) removes the deadline.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
         if timeout.is_some() {
             self.inner().engine.start_ticker();
         }
         self.inner_mut().timeout = timeout;
+    }
+
+    /// The timeout of later top-level calls (see [`Store::set_timeout`]).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.inner().timeout
+    }
+
+    /// Sets what host functions do around a wait (a scheduler gives the call's worker permit
+    /// back meanwhile). `None` removes it.
+    pub fn set_blocking_hook(&mut self, hook: Option<Arc<dyn BlockingHook>>) {
+        self.inner_mut().blocking_hook = hook;
+    }
+
+    /// The deadline and blocking hook of the call in progress: no deadline when no call into
+    /// Wasm is active or the store has no timeout.
+    pub fn call_bounds(&self) -> CallBounds {
+        let inner = self.inner();
+        let deadline = if inner.active_calls > 0 {
+            inner.deadline
+        } else {
+            None
+        };
+        CallBounds::new(deadline, inner.blocking_hook.clone())
     }
 
     /// The Wasm functions that were active when the last call into Wasm trapped, innermost
@@ -288,6 +321,10 @@ impl StoreInner {
                     .saturating_add(1)
             }
         };
+        // A timeout too long for the clock to express is no deadline at all.
+        self.deadline = self
+            .timeout
+            .and_then(|timeout| Instant::now().checked_add(timeout));
         let limits = self.limits.get_mut();
         limits.stack_limit = stack_limit;
         limits.epoch_deadline = deadline;

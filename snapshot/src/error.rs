@@ -1,6 +1,7 @@
 //! The crate's typed errors.
 
 use faasm_runtime::{CaptureError, InstantiateError, Trap};
+use std::time::Duration;
 
 /// Why a snapshot could not be prepared.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -15,6 +16,14 @@ pub enum SnapshotError {
         function: String,
         /// How.
         trap: Trap,
+    },
+    /// The initialisation did not end within its timeout (see [`crate::Snapshot::prepare_within`]).
+    #[error("`{function}` did not return within the initialisation timeout of {timeout:?}")]
+    InitialisationTimeout {
+        /// The export that was running.
+        function: String,
+        /// The timeout of the whole initialisation.
+        timeout: Duration,
     },
     /// `_faasm_zygote` returned a non-zero status.
     #[error("`_faasm_zygote` returned {0}")]

@@ -19,6 +19,7 @@ pub use error::{RestoreError, SnapshotError};
 
 use faasm_runtime::{Instance, InstanceImage, Linker, Module, Store, Trap, Val};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Exports run once, in this order, before the state is captured (the first present of the
 /// constructors, then the zygote).
@@ -47,6 +48,44 @@ impl Snapshot {
         run_constructors(store, instance)?;
         run_zygote(store, instance)?;
         let image = instance.capture(store)?;
+        Ok(Snapshot {
+            module: module.clone(),
+            image: Arc::new(image),
+        })
+    }
+
+    /// [`Snapshot::prepare`] with a wall-clock limit on the whole initialisation (constructors
+    /// and zygote together, host calls included): past it, the running export ends and this
+    /// fails with [`SnapshotError::InitialisationTimeout`]. The store's own timeout is put back
+    /// afterwards.
+    pub fn prepare_within(
+        store: &mut Store,
+        linker: &Linker,
+        module: &Module,
+        timeout: Duration,
+    ) -> Result<Snapshot, SnapshotError> {
+        let previous = store.timeout();
+        let deadline = Instant::now().checked_add(timeout);
+        // Each step (a start function, the constructors, the zygote) gets what is left.
+        let limit = |store: &mut Store| {
+            store.set_timeout(deadline.map(|d| d.saturating_duration_since(Instant::now())));
+        };
+        limit(store);
+        let instance = linker.instantiate(store, module);
+        let prepared = instance.map_err(SnapshotError::from).and_then(|instance| {
+            limit(store);
+            run_constructors(store, instance)?;
+            limit(store);
+            run_zygote(store, instance)?;
+            Ok(instance.capture(store)?)
+        });
+        store.set_timeout(previous);
+        let image = prepared.map_err(|error| match error {
+            SnapshotError::Initialisation { function, trap } if trap.is_timeout() => {
+                SnapshotError::InitialisationTimeout { function, timeout }
+            }
+            other => other,
+        })?;
         Ok(Snapshot {
             module: module.clone(),
             image: Arc::new(image),

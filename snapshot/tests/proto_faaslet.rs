@@ -3,6 +3,7 @@
 
 use faasm_runtime::{Config, Engine, Linker, MemoryStrategy, Module, Store, Val};
 use faasm_snapshot::{Faaslet, RestoreError, Snapshot, SnapshotError};
+use std::time::{Duration, Instant};
 
 /// Initialisation writes memory and a global; the zygote writes more; `mutate` changes memory
 /// (also above the snapshot's size, after growing), a mutable global and a table slot.
@@ -169,6 +170,37 @@ fn a_failing_zygote_is_a_typed_error() {
     assert!(
         matches!(error, SnapshotError::Initialisation { function, .. } if function == "_initialize")
     );
+}
+
+#[test]
+fn an_initialisation_that_never_returns_ends_at_its_timeout() {
+    let engine = engine(MemoryStrategy::default());
+    let spinning =
+        "(module (func (export \"_faasm_zygote\") (result i32) (loop (br 0)) (i32.const 0)))";
+    let module = compile(&engine, spinning);
+    let mut store = Store::new(&engine);
+    let own = Some(Duration::from_secs(7));
+    store.set_timeout(own);
+    let started = Instant::now();
+    let error = Snapshot::prepare_within(
+        &mut store,
+        &Linker::new(),
+        &module,
+        Duration::from_millis(200),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error,
+        SnapshotError::InitialisationTimeout {
+            function: "_faasm_zygote".to_string(),
+            timeout: Duration::from_millis(200),
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(store.timeout(), own, "the store's own timeout is back");
+    // A module that initialises in time is prepared as without a limit.
+    let quick = compile(&engine, FUNCTION);
+    assert!(Snapshot::prepare_within(&mut store, &Linker::new(), &quick, Duration::MAX).is_ok());
 }
 
 #[test]

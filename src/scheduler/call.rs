@@ -4,6 +4,7 @@
 
 use super::function::{FunctionEntry, Warm};
 use super::{CallRequest, CallResult, Failure, Inner, Job, SchedulerError, Tree};
+use faasm_hostcalls::faasm_state;
 use faasm_hostcalls::{CallId, ChainError, ChainResult, Chaining, FaasmCtx, Output, WritePipe};
 use faasm_runtime::{Func, Trap, TrapCode, Val, ValType};
 use std::cell::Cell;
@@ -82,11 +83,13 @@ pub(super) fn execute(
             return CallResult::not_started(id, format!("cannot set up WASI: {error}"));
         }
     }
+    // A timeout past what the clock can express is no deadline.
+    let deadline = timeout.and_then(|t| started.checked_add(t));
     let chaining = CallChaining {
         scheduler: Arc::downgrade(inner),
         entry: Arc::clone(&entry),
         tree,
-        deadline: timeout.map(|t| started + t),
+        deadline,
     };
     let func_ptr = request.func_ptr.max(0);
     warm.faasm.replace(
@@ -100,10 +103,13 @@ pub(super) fn execute(
             .with_files(warm.wasi.clone()),
     );
     warm.store.set_timeout(timeout);
+    warm.store
+        .set_blocking_hook(Some(Arc::new(super::pool::LendPermit::new(inner))));
 
     let outcome = {
         let _active = Active::enter();
-        run_entry(&mut warm, func_ptr)
+        // Global-tier I/O of the call ends by its deadline too.
+        faasm_state::within_deadline(deadline, || run_entry(&mut warm, func_ptr))
     };
     let (return_value, failure) = match outcome {
         Err(reason) => (1, Some(Failure::Setup(reason))),

@@ -8,6 +8,10 @@ use faasm_snapshot::{Faaslet, Snapshot};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long a function's initialisation (constructors and zygote) may take by default.
+pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A function the scheduler can run: its Proto-Faaslet, and what its calls see through WASI
 /// besides their command line and captured stdio.
@@ -31,8 +35,15 @@ impl Function {
 
     /// Checks that the host interface (WASI and the Faasm `env` calls) provides every import of
     /// `module` (naming every missing one otherwise), then initialises it and captures its
-    /// Proto-Faaslet. Chaining during initialisation traps.
+    /// Proto-Faaslet. Chaining during initialisation traps. The initialisation may take
+    /// [`DEFAULT_INIT_TIMEOUT`] (see [`Function::prepare_within`]).
     pub fn prepare(module: &Module) -> Result<Function, SchedulerError> {
+        Function::prepare_within(module, DEFAULT_INIT_TIMEOUT)
+    }
+
+    /// [`Function::prepare`] with `timeout` for the whole initialisation (host calls
+    /// included): a module whose constructors or zygote run longer fails to prepare.
+    pub fn prepare_within(module: &Module, timeout: Duration) -> Result<Function, SchedulerError> {
         let mut store = Store::new(module.engine());
         let mut linker = Linker::new();
         link(&mut linker, &mut store);
@@ -40,8 +51,8 @@ impl Function {
         if !missing.is_empty() {
             return Err(SchedulerError::MissingImports(missing));
         }
-        Ok(Function::new(Snapshot::prepare(
-            &mut store, &linker, module,
+        Ok(Function::new(Snapshot::prepare_within(
+            &mut store, &linker, module, timeout,
         )?))
     }
 

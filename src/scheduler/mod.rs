@@ -29,9 +29,17 @@
 //!    ends, the awaiting call waits for a permit again (ahead of queued calls) and goes on.
 //!    Temporary threads leave after a short idle time.
 //!
+//! A call that waits in a host call (a sleep, a read of a pipe, a state lock, a global-tier
+//! request) gives its permit back the same way for the wait, through the blocking hook the
+//! scheduler installs in its store (`LendPermit`): sleeping calls do not hold up queued ones.
+//! A host call that does not wait (a read of a regular file, a free local lock) never touches
+//! the pool.
+//!
 //! **Timeouts.** Every call has a wall-clock timeout (the request's, else the default): the
 //! store's epoch deadline, so a runaway call ends with a timeout failure and the worker lives
-//! on. Time spent awaiting counts against it. An await has its own timeout (the
+//! on, and the deadline host calls wait by (`faasm_runtime::CallBounds`): a sleep, a read, a
+//! state lock or a global-tier request ends at it with the same failure. Time spent awaiting
+//! counts against it. An await has its own timeout (the
 //! configuration's), capped by the awaiting call's remaining time; when it passes, the awaiting
 //! call gets 1 (the callee runs on, to its own timeout). A callee run inline by its awaiter
 //! gets at most the await's remaining time.
@@ -51,7 +59,7 @@ mod call;
 mod function;
 mod pool;
 
-pub use function::{Function, FunctionSource};
+pub use function::{DEFAULT_INIT_TIMEOUT, Function, FunctionSource};
 
 use crate::scheduler::function::FunctionEntry;
 use crate::scheduler::pool::Pool;
@@ -502,7 +510,7 @@ impl Inner {
     /// Waits for call `id` for at most `timeout`, from a call that holds a permit (see the
     /// module docs for how this avoids deadlocks).
     fn await_call(self: &Arc<Self>, id: CallId, timeout: Option<Duration>) -> Arc<CallResult> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let Some(slot) = lock(&self.calls).get(&id).cloned() else {
             return Arc::new(CallResult::not_started(id, format!("no call with id {id}")));
         };
@@ -655,7 +663,7 @@ impl CallHandle {
     /// Waits at most `timeout`; `None` if the call has not ended by then.
     pub fn wait_timeout(&self, timeout: Duration) -> Option<CallResult> {
         self.slot
-            .wait(Some(Instant::now() + timeout))
+            .wait(Instant::now().checked_add(timeout))
             .map(Arc::unwrap_or_clone)
     }
 }

@@ -2,13 +2,14 @@
 //! that take queued calls while a permit is free. A call that awaits gives its permit back
 //! ([`Pool::release_permit`]), starting a temporary thread if queued calls would otherwise
 //! have nobody to run them, and takes one again before it goes on ([`Pool::acquire_permit`]),
-//! ahead of queued calls.
+//! ahead of queued calls. A call blocked in a host call (a sleep, a read, a lock, the global
+//! tier) does the same through its store's blocking hook ([`LendPermit`]).
 
 use super::{CallSlot, Inner, lock};
-use faasm_runtime::Engine;
+use faasm_runtime::{BlockingHook, Engine};
 use std::collections::VecDeque;
 use std::io;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -44,7 +45,7 @@ struct PoolState {
     running: usize,
     /// Calls back from an await, waiting for a permit.
     resuming: usize,
-    /// Calls blocked in an await, without a permit.
+    /// Calls blocked in an await or a host call, without a permit.
     awaiting: usize,
     /// Threads waiting for work.
     idle: usize,
@@ -102,7 +103,7 @@ impl Pool {
     /// Waits until no call is queued, running or awaiting, or `timeout` passes; whether the
     /// pool became idle.
     pub(super) fn wait_idle(&self, timeout: Option<Duration>) -> bool {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut state = self.state();
         loop {
             let idle = state.queue.is_empty()
@@ -192,6 +193,34 @@ impl Pool {
             self.changed.notify_all();
         }
         state
+    }
+}
+
+/// The blocking hook the scheduler gives every call's store: while a host call waits, the call
+/// gives its permit back (so other calls run meanwhile), and takes one again before it goes on.
+pub(super) struct LendPermit {
+    scheduler: Weak<Inner>,
+}
+
+impl LendPermit {
+    pub(super) fn new(inner: &Arc<Inner>) -> LendPermit {
+        LendPermit {
+            scheduler: Arc::downgrade(inner),
+        }
+    }
+}
+
+impl BlockingHook for LendPermit {
+    fn enter(&self) {
+        if let Some(inner) = self.scheduler.upgrade() {
+            inner.pool.release_permit(&inner);
+        }
+    }
+
+    fn leave(&self) {
+        if let Some(inner) = self.scheduler.upgrade() {
+            inner.pool.acquire_permit();
+        }
     }
 }
 

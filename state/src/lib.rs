@@ -17,6 +17,7 @@
 //! the [`sys`] module (memfd creation, shared mappings, and the socket calls the Redis tier uses
 //! to move values between a socket and a value's mapping without an intermediate buffer).
 
+mod deadline;
 mod error;
 mod global;
 mod key;
@@ -26,6 +27,7 @@ mod redis_tier;
 mod resp;
 pub mod sys;
 
+pub use deadline::{current_deadline, within_deadline};
 pub use error::{ErrorKind, StateError};
 pub use global::{GlobalLockMode, GlobalTier, InProcessTier, LockToken};
 pub use key::{MAX_KEY_LEN, MAX_USER_LEN, StateKey};

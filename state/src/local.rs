@@ -784,8 +784,13 @@ impl LocalTier {
     /// as long as the lock timeout (then [`StateError::LockTimeout`]). Released by
     /// [`LocalTier::unlock_read`], from any thread.
     pub fn lock_read(&self, key: &StateKey) -> Result<()> {
+        self.lock_read_by(key, None)
+    }
+
+    /// [`LocalTier::lock_read`], giving up at `deadline` (a call's) if that comes first.
+    pub fn lock_read_by(&self, key: &StateKey, deadline: Option<Instant>) -> Result<()> {
         let started = Instant::now();
-        if self.local_lock(key).lock_read(self.lock_timeout) {
+        if self.local_lock(key).lock_read(self.lock_wait(deadline)) {
             Ok(())
         } else {
             Err(local_lock_timeout(key, "local read", started))
@@ -808,12 +813,26 @@ impl LocalTier {
     /// long as the lock timeout (then [`StateError::LockTimeout`]). Released by
     /// [`LocalTier::unlock_write`], from any thread.
     pub fn lock_write(&self, key: &StateKey) -> Result<()> {
+        self.lock_write_by(key, None)
+    }
+
+    /// [`LocalTier::lock_write`], giving up at `deadline` (a call's) if that comes first.
+    pub fn lock_write_by(&self, key: &StateKey, deadline: Option<Instant>) -> Result<()> {
         let started = Instant::now();
-        if self.local_lock(key).lock_write(self.lock_timeout) {
+        if self.local_lock(key).lock_write(self.lock_wait(deadline)) {
             Ok(())
         } else {
             Err(local_lock_timeout(key, "local write", started))
         }
+    }
+
+    /// How long a lock may be waited for now: the lock timeout, or less until `deadline`.
+    fn lock_wait(&self, deadline: Option<Instant>) -> Duration {
+        deadline.map_or(self.lock_timeout, |deadline| {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .min(self.lock_timeout)
+        })
     }
 
     /// Takes the key's host-local exclusive lock if it is free now; returns whether it did.
@@ -836,13 +855,24 @@ impl LocalTier {
     /// Takes one of the key's global read locks (shared with other readers, on any host, while
     /// no write lock is held), retrying until the lock timeout.
     pub fn lock_global_read(&self, key: &StateKey) -> Result<()> {
-        self.lock_global(key, GlobalLockMode::Read)
+        self.lock_global(key, GlobalLockMode::Read, None)
     }
 
     /// Takes the key's global write lock (no other holder, read or write, on any host),
     /// retrying until the lock timeout.
     pub fn lock_global_write(&self, key: &StateKey) -> Result<()> {
-        self.lock_global(key, GlobalLockMode::Write)
+        self.lock_global(key, GlobalLockMode::Write, None)
+    }
+
+    /// [`LocalTier::lock_global_read`] or [`LocalTier::lock_global_write`] (by `mode`), giving
+    /// up at `deadline` (a call's) if that comes first.
+    pub fn lock_global_by(
+        &self,
+        key: &StateKey,
+        mode: GlobalLockMode,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        self.lock_global(key, mode, deadline)
     }
 
     /// Tries once to take the key's global write lock; returns whether it did.
@@ -863,21 +893,27 @@ impl LocalTier {
         }
     }
 
-    fn lock_global(&self, key: &StateKey, mode: GlobalLockMode) -> Result<()> {
+    fn lock_global(
+        &self,
+        key: &StateKey,
+        mode: GlobalLockMode,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         let start = Instant::now();
+        let wait = self.lock_wait(deadline);
         let mut backoff = Duration::from_millis(1);
         loop {
             if self.try_lock_global(key, mode)? {
                 return Ok(());
             }
-            if start.elapsed() >= self.lock_timeout {
+            if start.elapsed() >= wait {
                 return Err(StateError::LockTimeout {
                     key: key.clone(),
                     lock: global_lock_name(mode),
                     waited_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
                 });
             }
-            std::thread::sleep(backoff);
+            std::thread::sleep(backoff.min(wait.saturating_sub(start.elapsed())));
             backoff = (backoff * 2).min(Duration::from_millis(50));
         }
     }

@@ -25,14 +25,20 @@ impl ExplicitRwLock {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits on `changed` until `blocked` is false or `deadline` passes; whether it is free.
+    /// Waits on `changed` until `blocked` is false or `timeout` passes (a timeout past what the
+    /// clock can express waits as long as it takes); whether it is free.
     fn wait_until<'a>(
         &'a self,
         mut c: MutexGuard<'a, Counts>,
-        deadline: Instant,
+        timeout: Duration,
         blocked: impl Fn(&Counts) -> bool,
     ) -> (MutexGuard<'a, Counts>, bool) {
+        let deadline = Instant::now().checked_add(timeout);
         while blocked(&c) {
+            let Some(deadline) = deadline else {
+                c = self.changed.wait(c).unwrap_or_else(PoisonError::into_inner);
+                continue;
+            };
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return (c, false);
@@ -49,8 +55,7 @@ impl ExplicitRwLock {
     /// Takes a shared lock, waiting while a writer holds or waits for it, at most `timeout`;
     /// whether it was taken.
     pub(crate) fn lock_read(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let (mut c, free) = self.wait_until(self.counts(), deadline, |c| {
+        let (mut c, free) = self.wait_until(self.counts(), timeout, |c| {
             c.writer || c.waiting_writers > 0
         });
         if free {
@@ -75,10 +80,9 @@ impl ExplicitRwLock {
     /// Takes the exclusive lock, waiting for readers and other writers to leave, at most
     /// `timeout`; whether it was taken.
     pub(crate) fn lock_write(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
         let mut c = self.counts();
         c.waiting_writers += 1;
-        let (mut c, free) = self.wait_until(c, deadline, |c| c.writer || c.readers > 0);
+        let (mut c, free) = self.wait_until(c, timeout, |c| c.writer || c.readers > 0);
         c.waiting_writers -= 1;
         if free {
             c.writer = true;
@@ -160,6 +164,18 @@ mod tests {
         assert!(lock.unlock_read());
         assert!(lock.unlock_read());
         assert!(lock.lock_write(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_timeout_past_the_clock_waits_without_overflowing() {
+        let lock = Arc::new(ExplicitRwLock::default());
+        assert!(lock.lock_write(Duration::MAX));
+        let l2 = lock.clone();
+        let reader = std::thread::spawn(move || l2.lock_read(Duration::MAX));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(lock.unlock_write());
+        assert!(reader.join().unwrap());
+        assert!(lock.unlock_read());
     }
 
     #[test]

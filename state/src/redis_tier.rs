@@ -243,10 +243,11 @@ impl RedisTier {
         let mut slot = self.connection();
         let mut may_resend = resend == Resend::OnLostConnection && slot.is_some();
         loop {
+            let timeout = self.io_timeout().map_err(fail)?;
             if slot.is_none() {
                 let con = self
                     .client
-                    .get_connection_with_timeout(self.timeout)
+                    .get_connection_with_timeout(timeout)
                     .map_err(|e| fail(format!("cannot connect to {}: {e}", self.url)))?;
                 con.set_read_timeout(Some(self.timeout))
                     .and_then(|()| con.set_write_timeout(Some(self.timeout)))
@@ -256,7 +257,21 @@ impl RedisTier {
             let Some(con) = slot.as_mut() else {
                 unreachable!("connected above")
             };
-            let e = match f(con) {
+            // A call's deadline nearer than the tier's timeout bounds this exchange.
+            let capped = timeout < self.timeout;
+            let set = |con: &redis::Connection, t: Duration| {
+                con.set_read_timeout(Some(t))
+                    .and_then(|()| con.set_write_timeout(Some(t)))
+            };
+            let result = if capped {
+                set(con, timeout).and_then(|()| f(con))
+            } else {
+                f(con)
+            };
+            if capped && set(con, self.timeout).is_err() {
+                *slot = None;
+            }
+            let e = match result {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
@@ -304,15 +319,33 @@ impl RedisTier {
         let ValueChannel { stream, send } = &mut *channel;
         let mut may_resend = stream.is_some();
         loop {
+            let timeout = self.io_timeout().map_err(fail)?;
             if stream.is_none() {
-                let connected = connect(target, self.timeout)
+                let connected = connect(target, timeout)
                     .map_err(|e| fail(format!("cannot connect to {}: {e}", self.url)))?;
                 *stream = Some(connected);
             }
             let Some(connection) = stream.as_mut() else {
                 unreachable!("connected above")
             };
-            let result = f(connection, send);
+            // A call's deadline nearer than the tier's timeout bounds this exchange.
+            let set = |connection: &BufReader<TcpStream>, t: Duration| {
+                let socket = connection.get_ref();
+                socket
+                    .set_read_timeout(Some(t))
+                    .and_then(|()| socket.set_write_timeout(Some(t)))
+            };
+            let capped = timeout < self.timeout;
+            let result = if capped {
+                set(connection, timeout)
+                    .map_err(RespError::Io)
+                    .and_then(|()| f(connection, send))
+            } else {
+                f(connection, send)
+            };
+            if capped && set(connection, self.timeout).is_err() {
+                *stream = None;
+            }
             if send.len() > KEPT_BUFFER_MAX {
                 *send = Vec::new();
             }
@@ -329,6 +362,18 @@ impl RedisTier {
             }
             return Err(fail(format!("{e} (server {})", self.url)));
         }
+    }
+
+    /// How long the next exchange may take: the tier's timeout, or less if the call this
+    /// thread runs ends sooner ([`crate::within_deadline`]); an error once that call's deadline
+    /// has passed.
+    fn io_timeout(&self) -> Result<Duration, String> {
+        crate::deadline::io_timeout(self.timeout).ok_or_else(|| {
+            format!(
+                "the calling call's deadline passed before the request to {} was sent",
+                self.url
+            )
+        })
     }
 
     /// Sends the command `args` on the value connection.
@@ -631,7 +676,8 @@ impl GlobalTier for RedisTier {
     ) -> Result<Option<usize>> {
         match &self.value_target {
             Some(target) => self.value_get(target, key, |r| {
-                read_bulk_into_mapping(r, dst, len, self.timeout)
+                let timeout = crate::deadline::io_timeout(self.timeout).unwrap_or_default();
+                read_bulk_into_mapping(r, dst, len, timeout)
             }),
             None => Ok(write_whole(self.get(key)?.as_deref(), dst, len)),
         }

@@ -408,3 +408,40 @@ fn connection_cut_in_the_middle_of_a_large_value() {
     writer.read(&k, &mut buf).unwrap();
     assert!(buf == large_value(3), "the pushed value differs");
 }
+
+#[test]
+fn a_paused_server_ends_a_request_at_the_call_deadline() {
+    let Some(server) = common::redis_or_skip("a_paused_server_ends_a_request_at_the_call_deadline")
+    else {
+        return;
+    };
+    // The tier would wait 30 s; the call this thread runs ends in 300 ms.
+    let global = Arc::new(
+        RedisTier::new(&server.url())
+            .unwrap()
+            .with_timeout(Duration::from_secs(30)),
+    );
+    let host = LocalTier::new(global.clone());
+    let k = key("alice/slow");
+    host.write(&k, b"value").unwrap();
+    host.push(&k).unwrap();
+    assert_eq!(server.command("CLIENT PAUSE 3000 ALL"), "+OK");
+    let paused = Instant::now();
+    let deadline = || Instant::now().checked_add(Duration::from_millis(300));
+    // The value connection (a pull) and the command connection (an append).
+    let pull = faasm_state::within_deadline(deadline(), || host.pull(&k, 5));
+    let append = faasm_state::within_deadline(deadline(), || global.append(&k, b"x"));
+    assert!(pull.is_err() && append.is_err(), "{pull:?} {append:?}");
+    assert!(
+        paused.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        paused.elapsed()
+    );
+    // Past the deadline, nothing is sent at all.
+    let late = faasm_state::within_deadline(Some(Instant::now()), || host.pull(&k, 5));
+    assert!(late.unwrap_err().to_string().contains("deadline"));
+    // Outside a call's scope the tier's own timeout applies again.
+    std::thread::sleep(Duration::from_millis(3000).saturating_sub(paused.elapsed()));
+    host.pull(&k, 5).unwrap();
+    assert!(global.append(&k, b"y").is_ok());
+}

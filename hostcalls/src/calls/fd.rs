@@ -6,8 +6,11 @@ use crate::errno::Errno;
 use crate::fdtable::{Descriptor, NotAFile};
 use crate::memory::{GuestMemory, IoVec};
 use crate::types::{Filestat, fdflags, fstflags, rights, whence};
+use crate::wait::CallWait;
+use rustix::event::PollFlags;
 use std::fs::{File, FileTimes};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, SystemTime};
 
@@ -50,16 +53,58 @@ fn gather(
     u32::try_from(done).map_err(|_| Errno::Inval)
 }
 
-/// `read` until `buf` is full or the file ends.
-fn read_full(file: &mut File, buf: &mut [u8]) -> Result<usize, Errno> {
+/// `read` until `buf` is full or the file ends. A FIFO or device (non-blocking, see
+/// [`crate::wait::make_nonblocking`]) returns what it has; with nothing yet, it is waited for until the
+/// call's deadline, unless the guest asked for `NONBLOCK` (`EAGAIN` then).
+fn read_full(
+    file: &File,
+    buf: &mut [u8],
+    wait: &mut CallWait,
+    nonblock: bool,
+) -> Result<usize, Errno> {
+    let mut reader = file;
     let mut done = 0;
     while done < buf.len() {
-        match file.read(&mut buf[done..])? {
-            0 => break,
-            n => done += n,
+        match reader.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                if done > 0 {
+                    break;
+                }
+                if nonblock {
+                    return Err(Errno::Again);
+                }
+                wait.ready(file.as_fd(), PollFlags::IN)?;
+            }
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) => return Err(error.into()),
         }
     }
     Ok(done)
+}
+
+/// `write_all`, waiting (until the call's deadline) while a FIFO or device is full, unless the
+/// guest asked for `NONBLOCK` (`EAGAIN` then).
+fn write_all(
+    file: &File,
+    mut data: &[u8],
+    wait: &mut CallWait,
+    nonblock: bool,
+) -> Result<(), Errno> {
+    let mut writer = file;
+    while !data.is_empty() {
+        let n = if nonblock {
+            writer.write(data)?
+        } else {
+            wait.retry(file.as_fd(), PollFlags::OUT, || writer.write(data))?
+        };
+        if n == 0 {
+            return Err(Errno::Io);
+        }
+        data = &data[n..];
+    }
+    Ok(())
 }
 
 /// `read_at` until `buf` is full or the file ends.
@@ -91,9 +136,15 @@ pub(crate) fn fd_read(
         return Err(Errno::IsDir);
     }
     entry.require(rights::FD_READ)?;
+    let nonblock = entry.flags & fdflags::NONBLOCK != 0;
+    let wait = &mut ctx.wait;
     let n = match &mut entry.descriptor {
-        Descriptor::File(file) => scatter(mem, &iovecs, |buf, _| read_full(file, buf))?,
-        Descriptor::Stream(stream) => scatter(mem, &iovecs, |buf, _| stream.read(buf))?,
+        Descriptor::File(file) => {
+            scatter(mem, &iovecs, |buf, _| read_full(file, buf, wait, nonblock))?
+        }
+        Descriptor::Stream(stream) => {
+            scatter(mem, &iovecs, |buf, _| stream.read(buf, wait, nonblock))?
+        }
         Descriptor::Dir(_) => return Err(Errno::IsDir),
     };
     mem.write_u32(nread, n)?;
@@ -146,7 +197,9 @@ pub(crate) fn fd_write(
             if flags & fdflags::APPEND != 0 {
                 file.seek(SeekFrom::End(0))?;
             }
-            let n = gather(mem, &iovecs, |buf, _| Ok(file.write_all(buf)?))?;
+            let wait = &mut ctx.wait;
+            let nonblock = flags & fdflags::NONBLOCK != 0;
+            let n = gather(mem, &iovecs, |buf, _| write_all(file, buf, wait, nonblock))?;
             sync_after_write(file, flags)?;
             n
         }

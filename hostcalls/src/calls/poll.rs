@@ -1,11 +1,10 @@
 //! `poll_oneoff`: wait for clock deadlines and descriptor readiness.
 //!
-//! Regular files are always ready (as `poll(2)` says), and so are the standard streams: an
-//! in-memory pipe can be read at once (possibly at its end) and written at once; the process's
-//! own stdin cannot be polled without OS calls this crate does not make, so it is reported
-//! ready with 0 bytes. Hence the call only ever sleeps when nothing but clocks is subscribed.
-//! The sleep holds this guest's context (nothing else uses it meanwhile) and cannot be cut short
-//! by the store's deadline.
+//! Regular files are always ready (as `poll(2)` says), and so are in-memory standard streams (a
+//! pipe can be read at once, possibly at its end, and written at once). The process's stdin and
+//! files that may block (FIFOs, devices) are polled by the kernel. The wait runs in the call's
+//! blocking section and ends at the call's deadline at the latest: then the call ends as timed
+//! out (see [`crate::wait`]).
 
 use super::{WasiResult, guest_size};
 use crate::clocks::ClockId;
@@ -14,6 +13,9 @@ use crate::errno::Errno;
 use crate::fdtable::Descriptor;
 use crate::memory::GuestMemory;
 use crate::types::{Event, eventtype, rights, size, subclockflags};
+use crate::wait;
+use rustix::event::{PollFd, PollFlags};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 /// One subscription, decoded.
@@ -107,9 +109,17 @@ fn clock_status(
     }
 }
 
-/// The event of an fd subscription: every descriptor that exists is ready (see the module
-/// docs); its error says otherwise.
-fn fd_event(ctx: &mut WasiCtx, userdata: u64, kind: u8, fd: u32) -> Event {
+/// An fd subscription the kernel is asked about.
+#[derive(Clone, Copy, Debug)]
+struct FdWait {
+    userdata: u64,
+    kind: u8,
+    fd: u32,
+}
+
+/// The event of an fd subscription that is ready now (every descriptor that exists and cannot
+/// block; its error says otherwise), or `None` for one to poll.
+fn fd_event(ctx: &mut WasiCtx, userdata: u64, kind: u8, fd: u32) -> Option<Event> {
     let ready = |nbytes: u64| Event {
         userdata,
         kind,
@@ -124,22 +134,84 @@ fn fd_event(ctx: &mut WasiCtx, userdata: u64, kind: u8, fd: u32) -> Event {
     };
     let entry = match ctx.fds.get_mut(fd) {
         Ok(entry) => entry,
-        Err(errno) => return failed(errno),
+        Err(errno) => return Some(failed(errno)),
     };
     if entry.require(rights::POLL_FD_READWRITE).is_err() {
-        return failed(Errno::NotCapable);
+        return Some(failed(Errno::NotCapable));
     }
-    match (&mut entry.descriptor, kind) {
+    Some(match (&mut entry.descriptor, kind) {
+        (Descriptor::File(file), _) if wait::may_block(file) => return None,
         (Descriptor::File(file), eventtype::FD_READ) => {
             super::fd::readable_bytes(file).map_or_else(failed, ready)
         }
         (Descriptor::File(_), _) => ready(0),
+        (Descriptor::Stream(stream), eventtype::FD_READ) if stream.pollable() => return None,
         (Descriptor::Stream(stream), eventtype::FD_READ) => stream
             .readable_bytes()
             .map_or_else(|| failed(Errno::BadF), ready),
         (Descriptor::Stream(_), _) => ready(0),
         (Descriptor::Dir(_), _) => failed(Errno::BadF),
+    })
+}
+
+/// The host descriptor behind a subscription to poll (see [`fd_event`]).
+fn poll_target(ctx: &WasiCtx, fd: u32) -> Result<BorrowedFd<'_>, Errno> {
+    match &ctx.fds.get(fd)?.descriptor {
+        Descriptor::File(file) => Ok(file.as_fd()),
+        Descriptor::Stream(_) => Ok(rustix::stdio::stdin()),
+        Descriptor::Dir(_) => Err(Errno::BadF),
     }
+}
+
+/// Polls `waiting` until one is ready or `until` comes (at the call's deadline at the latest),
+/// and returns the events of those that are ready.
+fn poll_fds(
+    ctx: &mut WasiCtx,
+    waiting: &[FdWait],
+    until: Option<Instant>,
+) -> Result<Vec<Event>, Errno> {
+    let mut call_wait = std::mem::take(&mut ctx.wait);
+    let polled = poll_fds_with(ctx, &mut call_wait, waiting, until);
+    ctx.wait = call_wait;
+    polled
+}
+
+fn poll_fds_with(
+    ctx: &WasiCtx,
+    call_wait: &mut wait::CallWait,
+    waiting: &[FdWait],
+    until: Option<Instant>,
+) -> Result<Vec<Event>, Errno> {
+    let mut fds = waiting
+        .iter()
+        .map(|w| {
+            let events = match w.kind {
+                eventtype::FD_READ => PollFlags::IN,
+                _ => PollFlags::OUT,
+            };
+            Ok(PollFd::from_borrowed_fd(poll_target(ctx, w.fd)?, events))
+        })
+        .collect::<Result<Vec<_>, Errno>>()?;
+    call_wait.poll(&mut fds, until)?;
+    Ok(waiting
+        .iter()
+        .zip(&fds)
+        .filter(|(_, fd)| !fd.revents().is_empty())
+        .map(|(w, fd)| {
+            let revents = fd.revents();
+            let nbytes = match w.kind {
+                eventtype::FD_READ => rustix::io::ioctl_fionread(fd).unwrap_or(0),
+                _ => 0,
+            };
+            Event {
+                userdata: w.userdata,
+                kind: w.kind,
+                nbytes,
+                flags: u16::from(revents.contains(PollFlags::HUP)),
+                ..Event::default()
+            }
+        })
+        .collect())
 }
 
 pub(crate) fn poll_oneoff(
@@ -164,6 +236,7 @@ pub(crate) fn poll_oneoff(
     let start = Instant::now();
     let mut ready = Vec::new();
     let mut timers = Vec::new();
+    let mut waiting = Vec::new();
     for subscription in subscriptions {
         match subscription {
             Subscription::Clock {
@@ -175,13 +248,20 @@ pub(crate) fn poll_oneoff(
                 Status::Ready(event) => ready.push(event),
                 Status::Waiting(timer) => timers.push(timer),
             },
-            Subscription::Fd { userdata, kind, fd } => {
-                ready.push(fd_event(ctx, userdata, kind, fd))
-            }
+            Subscription::Fd { userdata, kind, fd } => match fd_event(ctx, userdata, kind, fd) {
+                Some(event) => ready.push(event),
+                None => waiting.push(FdWait { userdata, kind, fd }),
+            },
         }
     }
-    if ready.is_empty() {
-        sleep_until_first(&timers);
+    // With an event already, only look (wait until now); else wait for the first timer.
+    let until = if ready.is_empty() {
+        timers.iter().map(|t| t.deadline).min()
+    } else {
+        Some(start)
+    };
+    if !waiting.is_empty() || ready.is_empty() {
+        ready.extend(poll_fds(ctx, &waiting, until)?);
     }
     let now = Instant::now();
     ready.extend(timers.iter().filter(|t| t.deadline <= now).map(|t| Event {
@@ -192,20 +272,6 @@ pub(crate) fn poll_oneoff(
     write_events(mem, events, &ready)?;
     mem.write_u32(nevents, guest_size(ready.len())?)?;
     Ok(())
-}
-
-/// Sleeps until the earliest timer is due (at least that long: `thread::sleep` never returns
-/// early, and a spurious wake-up sleeps again).
-fn sleep_until_first(timers: &[Timer]) {
-    if let Some(deadline) = timers.iter().map(|t| t.deadline).min() {
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            std::thread::sleep(deadline - now);
-        }
-    }
 }
 
 fn write_events(mem: &mut GuestMemory, base: u32, events: &[Event]) -> WasiResult {

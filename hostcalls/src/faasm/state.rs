@@ -34,8 +34,9 @@ use super::heap::PAGE;
 use super::linker::{ENV_MODULE, GuestHeapMemory, memory_of};
 use super::{FaasmHandle, StateAccess};
 use crate::memory::{GuestError, GuestMemory};
-use faasm_runtime::{Caller, Extern, Func, FuncType, Linker, Store, Trap, ValType};
-use faasm_state::{LocalTier, StateError, StateKey};
+use faasm_runtime::{CallBounds, Caller, Extern, Func, FuncType, Linker, Store, Trap, ValType};
+use faasm_state::{GlobalLockMode, LocalTier, StateError, StateKey};
+use std::time::Instant;
 
 /// The longest key text a guest may pass, in bytes without the NUL (faasm-state's limit).
 pub const MAX_KEY_BYTES: usize = faasm_state::MAX_KEY_LEN;
@@ -114,8 +115,22 @@ pub(crate) fn signatures() -> impl Iterator<Item = (&'static str, FuncType)> {
 }
 
 /// The trap of a state error in `call`.
+/// The trap of a state error in `call`: the timeout trap if the call's deadline passed
+/// meanwhile (global-tier I/O ends at it, see [`faasm_state::within_deadline`]).
 fn failed(call: &'static str) -> impl Fn(StateError) -> Trap {
-    move |error| Trap::Host(format!("{ENV_MODULE}::{call}: {error}"))
+    move |error| {
+        if faasm_state::current_deadline().is_some_and(|deadline| Instant::now() >= deadline) {
+            Trap::timeout()
+        } else {
+            Trap::Host(format!("{ENV_MODULE}::{call}: {error}"))
+        }
+    }
+}
+
+/// Runs `io` (an exchange with the global tier) in the call's blocking section: other calls
+/// may run meanwhile.
+fn global_io<T>(caller: &Caller<'_>, io: impl FnOnce() -> T) -> T {
+    caller.call_bounds().blocking(io)
 }
 
 /// The trap of a bad guest pointer in `call` about `key`.
@@ -346,7 +361,7 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
             call,
             Func::wrap(store, move |caller: &mut Caller<'_>, key: u32| {
                 let (access, key) = start(&h, caller, call, key)?;
-                op(&access.tier, &key).map_err(failed(call))
+                global_io(caller, || op(&access.tier, &key)).map_err(failed(call))
             }),
         );
     }
@@ -359,9 +374,7 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
                 const CALL: &str = "__faasm_push_state_partial_mask";
                 let (access, key) = start(&h, caller, CALL, key)?;
                 let mask = guest_key(caller, CALL, &access.user, mask)?;
-                access
-                    .tier
-                    .push_partial_mask(&key, &mask)
+                global_io(caller, || access.tier.push_partial_mask(&key, &mask))
                     .map_err(failed(CALL))
             },
         ),
@@ -372,7 +385,7 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
         Func::wrap(store, move |caller: &mut Caller<'_>, key: u32, len: u32| {
             const CALL: &str = "__faasm_pull_state";
             let (access, key) = start(&h, caller, CALL, key)?;
-            access.tier.pull(&key, len as usize).map_err(failed(CALL))
+            global_io(caller, || access.tier.pull(&key, len as usize)).map_err(failed(CALL))
         }),
     );
     let h = handle.clone();
@@ -383,9 +396,12 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
             move |caller: &mut Caller<'_>, key: u32, data: u32, len: u32| {
                 const CALL: &str = "__faasm_append_state";
                 let (access, key) = start(&h, caller, CALL, key)?;
+                let bounds = caller.call_bounds();
                 let mem = GuestMemory::new(memory_of(caller));
                 let data = mem.slice(data, len).map_err(fault(CALL, &key))?;
-                access.tier.append(&key, data).map_err(failed(CALL))
+                bounds
+                    .blocking(|| access.tier.append(&key, data))
+                    .map_err(failed(CALL))
             },
         ),
     );
@@ -401,9 +417,7 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
                 GuestMemory::new(memory_of(caller))
                     .range(buf, u64::from(buf_len))
                     .map_err(fault(CALL, &key))?;
-                let bytes = access
-                    .tier
-                    .read_appended(&key, n as usize)
+                let bytes = global_io(caller, || access.tier.read_appended(&key, n as usize))
                     .map_err(failed(CALL))?;
                 if bytes.len() > buf_len as usize {
                     return Err(trap(
@@ -431,7 +445,7 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
             call,
             Func::wrap(store, move |caller: &mut Caller<'_>, key: u32| {
                 let (access, key) = start(&h, caller, call, key)?;
-                take_lock(&h, call, &access.tier, key, lock)
+                take_lock(&h, call, &access.tier, key, lock, &caller.call_bounds())
             }),
         );
     }
@@ -473,6 +487,7 @@ fn take_lock(
     tier: &LocalTier,
     key: StateKey,
     lock: HeldLock,
+    bounds: &CallBounds,
 ) -> Result<(), Trap> {
     let conflict = handle
         .lock()
@@ -491,15 +506,37 @@ fn take_lock(
             ),
         ));
     }
-    // The context is not locked while this waits.
-    match lock {
-        HeldLock::LocalRead => tier.lock_read(&key).map_err(failed(call))?,
-        HeldLock::LocalWrite => tier.lock_write(&key).map_err(failed(call))?,
-        HeldLock::GlobalRead => tier.lock_global_read(&key).map_err(failed(call))?,
-        HeldLock::GlobalWrite => tier.lock_global_write(&key).map_err(failed(call))?,
+    // The context is not locked while this waits. A free local lock is taken without a
+    // blocking section; any other wait gives way to other calls, until the lock timeout or the
+    // call's deadline, whichever comes first (the call then ends as timed out).
+    let taken_at_once = lock.is_local() && lock_by(tier, &key, lock, Some(Instant::now())).is_ok();
+    if !taken_at_once {
+        let taken = bounds.blocking(|| lock_by(tier, &key, lock, bounds.deadline()));
+        if let Err(error) = taken {
+            return Err(if bounds.expired() {
+                Trap::timeout()
+            } else {
+                failed(call)(error)
+            });
+        }
     }
     handle.lock().held_locks.push((key, lock));
     Ok(())
+}
+
+/// Takes `lock` of `key`, waiting at most the lock timeout and until `deadline`.
+fn lock_by(
+    tier: &LocalTier,
+    key: &StateKey,
+    lock: HeldLock,
+    deadline: Option<Instant>,
+) -> Result<(), StateError> {
+    match lock {
+        HeldLock::LocalRead => tier.lock_read_by(key, deadline),
+        HeldLock::LocalWrite => tier.lock_write_by(key, deadline),
+        HeldLock::GlobalRead => tier.lock_global_by(key, GlobalLockMode::Read, deadline),
+        HeldLock::GlobalWrite => tier.lock_global_by(key, GlobalLockMode::Write, deadline),
+    }
 }
 
 fn release(tier: &LocalTier, key: &StateKey, lock: HeldLock) -> Result<(), StateError> {
