@@ -1,6 +1,7 @@
 //! The `faasm-run` command line, and the parsers of its option values (each error says what
 //! was expected).
 
+use crate::scheduler::{ChainLimits, StateLimits};
 use crate::store::FunctionId;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use faasm_jit::{MAX_WASM_PAGES, WASM_PAGE_SIZE};
@@ -162,9 +163,71 @@ pub struct InvokeOptions {
     /// pages).
     #[arg(long, value_name = "SIZE", value_parser = parse_memory_size)]
     pub max_memory: Option<MemoryPages>,
+    /// Per-user limits of chaining and state.
+    #[command(flatten)]
+    pub limits: LimitOptions,
     /// Compiler settings (those of the upload, or the stored module is compiled again).
     #[command(flatten)]
     pub engine: EngineOptions,
+}
+
+/// Per-user limits of `invoke` (every user gets the same): a call that passes one traps with
+/// a message naming it.
+#[derive(Debug, Clone, Args)]
+pub struct LimitOptions {
+    /// Levels of chained calls below the invoked call.
+    #[arg(long, value_name = "N", default_value_t = ChainLimits::default().max_chain_depth)]
+    pub max_chain_depth: u32,
+    /// Calls one call may chain.
+    #[arg(long, value_name = "N",
+          default_value_t = ChainLimits::default().max_chained_per_call)]
+    pub max_chained_per_call: u32,
+    /// Calls of the invocation in all (chained ones included).
+    #[arg(long, value_name = "N",
+          default_value_t = ChainLimits::default().max_calls_per_invocation)]
+    pub max_calls_per_invocation: usize,
+    /// Chained calls of one user waiting to start.
+    #[arg(long, value_name = "N",
+          default_value_t = ChainLimits::default().max_queued_per_user)]
+    pub max_queued_per_user: usize,
+    /// The largest state value (and appended element), e.g. `64MiB`.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_bytes)]
+    pub max_state_value: u64,
+    /// State values one user may hold on this host.
+    #[arg(long, value_name = "N",
+          default_value_t = StateLimits::default().max_keys_per_user)]
+    pub max_state_keys: usize,
+    /// Bytes of state one user may hold on this host (sizes rounded up to pages).
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_bytes)]
+    pub max_state_bytes: u64,
+    /// State values on this host in all (each holds a file descriptor; unused ones are
+    /// evicted, least recently used first, to make room).
+    #[arg(long, value_name = "N",
+          default_value_t = StateLimits::default().max_resident_values)]
+    pub max_resident_values: usize,
+}
+
+impl LimitOptions {
+    /// The chaining limits.
+    pub fn chain_limits(&self) -> ChainLimits {
+        ChainLimits {
+            max_chain_depth: self.max_chain_depth,
+            max_chained_per_call: self.max_chained_per_call,
+            max_calls_per_invocation: self.max_calls_per_invocation,
+            max_queued_per_user: self.max_queued_per_user,
+        }
+    }
+
+    /// The state tier's limits.
+    pub fn state_limits(&self) -> StateLimits {
+        let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        StateLimits {
+            max_value_bytes: bytes(self.max_state_value),
+            max_keys_per_user: self.max_state_keys,
+            max_bytes_per_user: bytes(self.max_state_bytes),
+            max_resident_values: self.max_resident_values,
+        }
+    }
 }
 
 /// Where the function store is.
@@ -371,6 +434,24 @@ pub fn parse_memory_size(text: &str) -> Result<MemoryPages, String> {
         return Err("must be at most 4GiB, the most a 32-bit memory can address".to_string());
     }
     Ok(MemoryPages(pages))
+}
+
+/// A number of bytes with an optional unit: `4096`, `64KiB`, `256MiB`, `1GiB`.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    const EXPECTED: &str = "expected a size such as 4096, 64KiB, 256MiB or 1GiB";
+    let (number, unit) = split_number(text);
+    let unit_bytes: u64 = match unit {
+        "" | "B" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        _ => return Err(EXPECTED.to_string()),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_bytes))
+        .ok_or_else(|| EXPECTED.to_string())
 }
 
 /// Splits `12.5ms` into `12.5` and `ms`.

@@ -29,7 +29,7 @@ pub mod sys;
 pub use error::{ErrorKind, StateError};
 pub use global::{GlobalLockMode, GlobalTier, InProcessTier, LockToken};
 pub use key::{MAX_KEY_LEN, MAX_USER_LEN, StateKey};
-pub use local::{LocalTier, StateValue, TransferStats};
+pub use local::{LocalTier, StateLimits, StateValue, TransferStats};
 pub use redis_tier::RedisTier;
 
 /// The result type of this crate.
