@@ -197,7 +197,8 @@ pub struct LimitOptions {
     #[arg(long, value_name = "N",
           default_value_t = StateLimits::default().max_keys_per_user)]
     pub max_state_keys: usize,
-    /// Bytes of state one user may hold on this host (sizes rounded up to pages).
+    /// Bytes of state one user may hold on this host (sizes rounded up to pages), and in the
+    /// in-process global tier (without `--state`).
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_bytes)]
     pub max_state_bytes: u64,
     /// State values on this host in all (each holds a file descriptor; unused ones are

@@ -4,7 +4,7 @@
 
 use faasm::scheduler::{
     CallRequest, CallResult, ChainLimits, Failure, Function, FunctionSource, Scheduler,
-    SchedulerConfig, SchedulerError,
+    SchedulerConfig, SchedulerError, StateLimits,
 };
 use faasm_runtime::{Engine, Module, Trap, TrapCode};
 use std::sync::Arc;
@@ -1128,4 +1128,25 @@ fn an_oversized_state_value_fails_before_anything_is_sent() {
     );
     assert_eq!(scheduler.state().resident_values(), 0);
     assert_eq!(scheduler.state().stats().sent, 0);
+}
+
+#[test]
+fn the_in_process_global_tier_holds_a_bounded_amount_per_user() {
+    let scheduler = scheduler(SchedulerConfig {
+        state_limits: StateLimits {
+            max_bytes_per_user: 64 << 10,
+            ..StateLimits::default()
+        },
+        ..config(1)
+    });
+    scheduler.register(USER, "keys", function(scheduler.engine(), KEYS));
+    let mut input = 100_000u32.to_le_bytes().to_vec();
+    input.extend(1u32.to_le_bytes());
+    let result = invoke(&scheduler, "keys", CallRequest::with_input(input));
+    let message = trap_message(&result);
+    assert!(
+        message.contains("__faasm_push_state")
+            && message.contains("max_global_bytes_per_user limit (65536) exceeded"),
+        "{message}"
+    );
 }

@@ -75,7 +75,7 @@ pub use function::{Function, FunctionSource};
 use crate::scheduler::function::FunctionEntry;
 use crate::scheduler::pool::Pool;
 use faasm_hostcalls::CallId;
-use faasm_hostcalls::faasm_state::{GlobalTier, LocalTier};
+use faasm_hostcalls::faasm_state::{GlobalTier, InProcessTier, LocalTier};
 use faasm_runtime::{Engine, Trap, WasmBacktrace};
 use faasm_snapshot::SnapshotError;
 use std::collections::HashMap;
@@ -111,8 +111,9 @@ pub struct SchedulerConfig {
     /// What `__faasm_conf_flag` reads (unset flags read as 0).
     pub conf_flags: HashMap<String, i32>,
     /// The host's local state tier, shared by every call of the scheduler (`None`: a new one
-    /// over an embedded in-process global tier, [`LocalTier::in_process`], with
-    /// `state_limits`). Calls name keys of their function's user only.
+    /// over an embedded in-process global tier, both bounded by `state_limits`: the global
+    /// tier holds at most `max_bytes_per_user` per user too). Calls name keys of their
+    /// function's user only.
     pub state: Option<Arc<LocalTier>>,
     /// The bounds of the state tier the scheduler makes (when `state` is `None`, and in
     /// [`SchedulerConfig::with_global_tier`]); a tier given in `state` has its own.
@@ -411,9 +412,10 @@ impl Scheduler {
         let inner = Arc::new(Inner {
             engine: engine.clone(),
             conf_flags: Arc::new(config.conf_flags.clone()),
-            state: config.state.clone().unwrap_or_else(|| {
-                Arc::new(LocalTier::in_process().with_limits(config.state_limits))
-            }),
+            state: config
+                .state
+                .clone()
+                .unwrap_or_else(|| Arc::new(in_process_state(config.state_limits))),
             pool: Pool::new(config.workers, config.max_threads, stack_size),
             config,
             functions: RwLock::default(),
@@ -678,6 +680,13 @@ impl Inner {
             })
         })
     }
+}
+
+/// A local tier over an in-process global tier of its own, both bounded by `limits` (the
+/// global tier's memory is this process's: it holds at most `max_bytes_per_user` per user).
+fn in_process_state(limits: StateLimits) -> LocalTier {
+    let global = InProcessTier::new().with_max_bytes_per_user(limits.max_bytes_per_user);
+    LocalTier::new(Arc::new(global)).with_limits(limits)
 }
 
 /// The message of a limit a call ran into.
