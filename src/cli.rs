@@ -190,6 +190,9 @@ pub struct LimitOptions {
     #[arg(long, value_name = "N",
           default_value_t = ChainLimits::default().max_queued_per_user)]
     pub max_queued_per_user: usize,
+    /// Bytes of the inputs of one user's chained calls waiting to start, e.g. `512MiB`.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_bytes)]
+    pub max_queued_bytes: u64,
     /// The largest state value (and appended element), e.g. `64MiB`.
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_bytes)]
     pub max_state_value: u64,
@@ -216,6 +219,7 @@ impl LimitOptions {
             max_chained_per_call: self.max_chained_per_call,
             max_calls_per_invocation: self.max_calls_per_invocation,
             max_queued_per_user: self.max_queued_per_user,
+            max_queued_bytes_per_user: usize::try_from(self.max_queued_bytes).unwrap_or(usize::MAX),
         }
     }
 

@@ -963,7 +963,7 @@ fn a_fork_bomb_ends_at_the_depth_limit() {
     assert!(limit.contains("demo/bomb is at depth 5"), "{limit}");
 }
 
-/// `spray`: chains `hello` without awaiting, for ever.
+/// `spray`: chains `hello` with 1000 bytes of input without awaiting, for ever.
 fn spray_wat() -> String {
     format!(
         r#"(module {CHAIN}
@@ -971,7 +971,7 @@ fn spray_wat() -> String {
             (data (i32.const 100) "hello\00")
             (func (export "_start")
               (loop $more
-                (drop (call $chain (i32.const 100) (i32.const 0) (i32.const 0)))
+                (drop (call $chain (i32.const 100) (i32.const 0) (i32.const 1000)))
                 (br $more))))"#
     )
 }
@@ -1002,6 +1002,14 @@ fn fan_out_and_queued_calls_are_bounded_per_user() {
                 ..ChainLimits::default()
             },
             "max_queued_per_user limit (7) reached: user demo has 7 chained calls waiting",
+        ),
+        (
+            ChainLimits {
+                max_queued_bytes_per_user: 2500,
+                ..ChainLimits::default()
+            },
+            "max_queued_bytes_per_user limit (2500) reached: the inputs of user demo's chained \
+             calls waiting to start hold 2000 bytes, and this one has 1000",
         ),
     ] {
         // One worker: the chained calls wait while `spray` runs.

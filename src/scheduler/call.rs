@@ -231,11 +231,13 @@ impl CallChaining {
         entry: Arc<FunctionEntry>,
         request: CallRequest,
     ) -> Result<CallId, ChainError> {
-        let queued = self.check_limits(inner).map_err(|message| {
-            // The invocation's result names the first limit any of its calls ran into.
-            let _ = self.tree.limit.set(message.clone());
-            ChainError::Rejected(message)
-        })?;
+        let queued = self
+            .check_limits(inner, request.input.len())
+            .map_err(|message| {
+                // The invocation's result names the first limit any of its calls ran into.
+                let _ = self.tree.limit.set(message.clone());
+                ChainError::Rejected(message)
+            })?;
         self.chained.fetch_add(1, Ordering::Relaxed);
         inner
             .enqueue(entry, request, &self.tree, self.depth + 1, Some(queued))
@@ -245,7 +247,11 @@ impl CallChaining {
 
     /// Whether this call may chain one more call (see [`super::ChainLimits`]); the chained
     /// call counted as queued if so, the message of the limit it would pass if not.
-    fn check_limits(&self, inner: &Arc<Inner>) -> Result<super::QueuedCall, String> {
+    fn check_limits(
+        &self,
+        inner: &Arc<Inner>,
+        input_bytes: usize,
+    ) -> Result<super::QueuedCall, String> {
         let limits = &inner.config.chain_limits;
         let user = &self.entry.user;
         if self.depth >= limits.max_chain_depth {
@@ -277,7 +283,7 @@ impl CallChaining {
                 ),
             ));
         }
-        inner.reserve_queued(user)
+        inner.reserve_queued(user, input_bytes)
     }
 }
 

@@ -41,7 +41,8 @@
 //! `max_chain_depth` levels below its invocation's top-level call, at most
 //! `max_chained_per_call` of them itself, while its invocation has made fewer than
 //! `max_calls_per_invocation` calls and its user has fewer than `max_queued_per_user` chained
-//! calls waiting to start on this scheduler. A chain past a limit traps in the calling guest
+//! calls waiting to start on this scheduler, whose inputs hold at most
+//! `max_queued_bytes_per_user` bytes with the new one's. A chain past a limit traps in the calling guest
 //! (`env::__faasm_chain_name: max_chain_depth limit (64) reached: ...`); the invocation's
 //! [`CallResult::limit`] repeats the first such message, so a fork bomb (a function that chains
 //! itself twice and awaits both, for ever) ends with the limit named, at most
@@ -135,6 +136,9 @@ pub struct ChainLimits {
     pub max_calls_per_invocation: usize,
     /// Chained calls of one user queued and not started yet on this scheduler. Default 10 000.
     pub max_queued_per_user: usize,
+    /// Bytes of the inputs of those calls (each input is a copy of guest memory). Default
+    /// 1 GiB.
+    pub max_queued_bytes_per_user: usize,
 }
 
 impl Default for ChainLimits {
@@ -144,6 +148,7 @@ impl Default for ChainLimits {
             max_chained_per_call: 4096,
             max_calls_per_invocation: 10_000,
             max_queued_per_user: 10_000,
+            max_queued_bytes_per_user: 1 << 30,
         }
     }
 }
@@ -330,8 +335,8 @@ pub(crate) struct Inner {
     source: RwLock<Option<Arc<dyn FunctionSource>>>,
     calls: Mutex<HashMap<CallId, Arc<CallSlot>>>,
     ids: CallIds,
-    /// Chained calls queued and not started, per user.
-    queued: Mutex<HashMap<String, usize>>,
+    /// Chained calls queued and not started, and the bytes of their inputs, per user.
+    queued: Mutex<HashMap<String, (usize, usize)>>,
     pool: Pool,
 }
 
@@ -339,15 +344,17 @@ pub(crate) struct Inner {
 pub(crate) struct QueuedCall {
     scheduler: Weak<Inner>,
     user: String,
+    input_bytes: usize,
 }
 
 impl Drop for QueuedCall {
     fn drop(&mut self) {
         if let Some(inner) = self.scheduler.upgrade() {
             let mut queued = lock(&inner.queued);
-            if let Some(n) = queued.get_mut(&self.user) {
-                *n -= 1;
-                if *n == 0 {
+            if let Some((calls, bytes)) = queued.get_mut(&self.user) {
+                *calls -= 1;
+                *bytes -= self.input_bytes;
+                if *calls == 0 {
                     queued.remove(&self.user);
                 }
             }
@@ -569,22 +576,39 @@ impl Inner {
         Ok(Arc::clone(entry))
     }
 
-    /// Counts a chained call of `user` as queued, unless the user has the most queued already.
-    fn reserve_queued(self: &Arc<Self>, user: &str) -> Result<QueuedCall, String> {
-        let max = self.config.chain_limits.max_queued_per_user;
+    /// Counts a chained call of `user` with `input_bytes` of input as queued, unless the
+    /// user's queued calls are at their limits.
+    fn reserve_queued(
+        self: &Arc<Self>,
+        user: &str,
+        input_bytes: usize,
+    ) -> Result<QueuedCall, String> {
+        let limits = &self.config.chain_limits;
         let mut queued = lock(&self.queued);
-        let n = queued.entry(user.to_string()).or_default();
-        if *n >= max {
+        let (calls, bytes) = queued.entry(user.to_string()).or_default();
+        if *calls >= limits.max_queued_per_user {
             return Err(limit_reached(
                 "max_queued_per_user",
-                max,
-                format!("user {user} has {n} chained calls waiting to start"),
+                limits.max_queued_per_user,
+                format!("user {user} has {calls} chained calls waiting to start"),
             ));
         }
-        *n += 1;
+        if bytes.saturating_add(input_bytes) > limits.max_queued_bytes_per_user {
+            return Err(limit_reached(
+                "max_queued_bytes_per_user",
+                limits.max_queued_bytes_per_user,
+                format!(
+                    "the inputs of user {user}'s chained calls waiting to start hold {bytes} \
+                     bytes, and this one has {input_bytes}"
+                ),
+            ));
+        }
+        *calls += 1;
+        *bytes += input_bytes;
         Ok(QueuedCall {
             scheduler: Arc::downgrade(self),
             user: user.to_string(),
+            input_bytes,
         })
     }
 
