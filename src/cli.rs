@@ -536,6 +536,62 @@ mod tests {
     }
 
     #[test]
+    fn invoke_takes_limits_with_the_libraries_defaults() {
+        let parse = |extra: &[&str]| {
+            let args = ["faasm-run", "invoke", "a/b"].iter().chain(extra);
+            match Cli::try_parse_from(args).expect("parses").command {
+                Some(Command::Invoke(invoke)) => invoke.limits,
+                other => panic!("not an invoke: {other:?}"),
+            }
+        };
+        let defaults = parse(&[]);
+        assert_eq!(defaults.chain_limits(), ChainLimits::default());
+        assert_eq!(defaults.state_limits(), StateLimits::default());
+        let limits = parse(&[
+            "--max-chain-depth",
+            "3",
+            "--max-chained-per-call",
+            "4",
+            "--max-calls-per-invocation",
+            "5",
+            "--max-queued-per-user",
+            "6",
+            "--max-queued-bytes",
+            "7KiB",
+            "--max-state-value",
+            "1KiB",
+            "--max-state-keys",
+            "8",
+            "--max-state-bytes",
+            "2MiB",
+            "--max-resident-values",
+            "9",
+        ]);
+        assert_eq!(
+            limits.chain_limits(),
+            ChainLimits {
+                max_chain_depth: 3,
+                max_chained_per_call: 4,
+                max_calls_per_invocation: 5,
+                max_queued_per_user: 6,
+                max_queued_bytes_per_user: 7 << 10,
+            }
+        );
+        assert_eq!(
+            limits.state_limits(),
+            StateLimits {
+                max_value_bytes: 1 << 10,
+                max_keys_per_user: 8,
+                max_bytes_per_user: 2 << 20,
+                max_resident_values: 9,
+            }
+        );
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("1TiB").is_err());
+        assert!(parse_bytes("99999999999GiB").is_err());
+    }
+
+    #[test]
     fn upload_and_invoke_name_a_function() {
         let cli = Cli::try_parse_from(["faasm-run", "upload", "alice/echo", "echo.wasm"])
             .expect("parses");
