@@ -272,18 +272,26 @@ impl CallChaining {
                 format!("{user}/{} has chained {chained} calls", self.entry.name),
             ));
         }
-        let calls = self.tree.calls.load(Ordering::Relaxed);
-        if calls >= limits.max_calls_per_invocation {
+        let queued = inner.reserve_queued(user, input_bytes)?;
+        // Counted here, exactly (calls of one tree chain from many threads at once).
+        let max = limits.max_calls_per_invocation;
+        let counted = self
+            .tree
+            .calls
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            });
+        if let Err(calls) = counted {
             return Err(limit_reached(
                 "max_calls_per_invocation",
-                limits.max_calls_per_invocation,
+                max,
                 format!(
                     "the invocation of {user}/{} has made {calls} calls",
                     self.entry.name
                 ),
             ));
         }
-        inner.reserve_queued(user, input_bytes)
+        Ok(queued)
     }
 }
 

@@ -621,7 +621,6 @@ impl Inner {
         depth: u32,
         queued: Option<QueuedCall>,
     ) -> Result<Arc<CallSlot>, SchedulerError> {
-        tree.calls.fetch_add(1, Ordering::Relaxed);
         let job = Job {
             entry,
             request,
@@ -807,7 +806,8 @@ struct Tree {
     id: u64,
     scheduler: Weak<Inner>,
     ids: Mutex<Vec<CallId>>,
-    /// Calls made in the tree so far.
+    /// Calls made in the tree so far (the top-level call, and those chained: counted when
+    /// they pass the limits).
     calls: AtomicUsize,
     /// The first limit a call of the tree ran into.
     limit: OnceLock<String>,
@@ -819,7 +819,7 @@ impl Tree {
             id: inner.ids.next_tree(),
             scheduler: Arc::downgrade(inner),
             ids: Mutex::default(),
-            calls: AtomicUsize::new(0),
+            calls: AtomicUsize::new(1),
             limit: OnceLock::new(),
         })
     }

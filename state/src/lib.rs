@@ -9,7 +9,9 @@
 //! the first call that gives one. The local tier tracks, per chunk (one OS page), whether it has
 //! been pulled from the global tier (reads pull lazily) and whether it is dirty (what a partial
 //! push sends). Host-local read/write locks and global locks (owner token, expiry) give strong
-//! consistency where a function asks for it.
+//! consistency where a function asks for it. A host keeps a bounded set of values
+//! ([`StateLimits`]: value size, values and bytes per user, resident values), evicting unused
+//! ones least recently used first; the in-process tier bounds each user's bytes too.
 //!
 //! This crate must not depend on the runtime: it hands out the memfd, its length and the page
 //! size of a value, and the runtime does the `mmap(MAP_SHARED | MAP_FIXED)` into a slot. The
