@@ -1,6 +1,7 @@
 //! The `faasm-run` command line, and the parsers of its option values (each error says what
 //! was expected).
 
+use crate::scheduler::{ChainLimits, StateLimits};
 use crate::store::FunctionId;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use faasm_jit::{MAX_WASM_PAGES, WASM_PAGE_SIZE};
@@ -166,9 +167,76 @@ pub struct InvokeOptions {
     /// pages).
     #[arg(long, value_name = "SIZE", value_parser = parse_memory_size)]
     pub max_memory: Option<MemoryPages>,
+    /// Per-user limits of chaining and state.
+    #[command(flatten)]
+    pub limits: LimitOptions,
     /// Compiler settings (those of the upload, or the stored module is compiled again).
     #[command(flatten)]
     pub engine: EngineOptions,
+}
+
+/// Per-user limits of `invoke` (every user gets the same): a call that passes one traps with
+/// a message naming it.
+#[derive(Debug, Clone, Args)]
+pub struct LimitOptions {
+    /// Levels of chained calls below the invoked call.
+    #[arg(long, value_name = "N", default_value_t = ChainLimits::default().max_chain_depth)]
+    pub max_chain_depth: u32,
+    /// Calls one call may chain.
+    #[arg(long, value_name = "N",
+          default_value_t = ChainLimits::default().max_chained_per_call)]
+    pub max_chained_per_call: u32,
+    /// Calls of the invocation in all (chained ones included).
+    #[arg(long, value_name = "N",
+          default_value_t = ChainLimits::default().max_calls_per_invocation)]
+    pub max_calls_per_invocation: usize,
+    /// Chained calls of one user waiting to start.
+    #[arg(long, value_name = "N",
+          default_value_t = ChainLimits::default().max_queued_per_user)]
+    pub max_queued_per_user: usize,
+    /// Bytes of the inputs of one user's chained calls waiting to start, e.g. `512MiB`.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_bytes)]
+    pub max_queued_bytes: u64,
+    /// The largest state value (and appended element), e.g. `64MiB`.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_bytes)]
+    pub max_state_value: u64,
+    /// State values one user may hold on this host.
+    #[arg(long, value_name = "N",
+          default_value_t = StateLimits::default().max_keys_per_user)]
+    pub max_state_keys: usize,
+    /// Bytes of state one user may hold on this host (sizes rounded up to pages), and in the
+    /// in-process global tier (without `--state`).
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_bytes)]
+    pub max_state_bytes: u64,
+    /// State values on this host in all (each holds a file descriptor; unused ones are
+    /// evicted, least recently used first, to make room).
+    #[arg(long, value_name = "N",
+          default_value_t = StateLimits::default().max_resident_values)]
+    pub max_resident_values: usize,
+}
+
+impl LimitOptions {
+    /// The chaining limits.
+    pub fn chain_limits(&self) -> ChainLimits {
+        ChainLimits {
+            max_chain_depth: self.max_chain_depth,
+            max_chained_per_call: self.max_chained_per_call,
+            max_calls_per_invocation: self.max_calls_per_invocation,
+            max_queued_per_user: self.max_queued_per_user,
+            max_queued_bytes_per_user: usize::try_from(self.max_queued_bytes).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// The state tier's limits.
+    pub fn state_limits(&self) -> StateLimits {
+        let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        StateLimits {
+            max_value_bytes: bytes(self.max_state_value),
+            max_keys_per_user: self.max_state_keys,
+            max_bytes_per_user: bytes(self.max_state_bytes),
+            max_resident_values: self.max_resident_values,
+        }
+    }
 }
 
 /// Where the function store is.
@@ -381,6 +449,24 @@ pub fn parse_memory_size(text: &str) -> Result<MemoryPages, String> {
     Ok(MemoryPages(pages))
 }
 
+/// A number of bytes with an optional unit: `4096`, `64KiB`, `256MiB`, `1GiB`.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    const EXPECTED: &str = "expected a size such as 4096, 64KiB, 256MiB or 1GiB";
+    let (number, unit) = split_number(text);
+    let unit_bytes: u64 = match unit {
+        "" | "B" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        _ => return Err(EXPECTED.to_string()),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_bytes))
+        .ok_or_else(|| EXPECTED.to_string())
+}
+
 /// Splits `12.5ms` into `12.5` and `ms`.
 fn split_number(text: &str) -> (&str, &str) {
     let end = text
@@ -455,6 +541,62 @@ mod tests {
         let cli = Cli::try_parse_from(["faasm-run", "snapshot", "m.wat"]).expect("parses");
         assert!(matches!(cli.command, Some(Command::Snapshot(s)) if s.output.is_none()));
         assert!(Cli::try_parse_from(["faasm-run", "--calls", "0", "m.wat"]).is_err());
+    }
+
+    #[test]
+    fn invoke_takes_limits_with_the_libraries_defaults() {
+        let parse = |extra: &[&str]| {
+            let args = ["faasm-run", "invoke", "a/b"].iter().chain(extra);
+            match Cli::try_parse_from(args).expect("parses").command {
+                Some(Command::Invoke(invoke)) => invoke.limits,
+                other => panic!("not an invoke: {other:?}"),
+            }
+        };
+        let defaults = parse(&[]);
+        assert_eq!(defaults.chain_limits(), ChainLimits::default());
+        assert_eq!(defaults.state_limits(), StateLimits::default());
+        let limits = parse(&[
+            "--max-chain-depth",
+            "3",
+            "--max-chained-per-call",
+            "4",
+            "--max-calls-per-invocation",
+            "5",
+            "--max-queued-per-user",
+            "6",
+            "--max-queued-bytes",
+            "7KiB",
+            "--max-state-value",
+            "1KiB",
+            "--max-state-keys",
+            "8",
+            "--max-state-bytes",
+            "2MiB",
+            "--max-resident-values",
+            "9",
+        ]);
+        assert_eq!(
+            limits.chain_limits(),
+            ChainLimits {
+                max_chain_depth: 3,
+                max_chained_per_call: 4,
+                max_calls_per_invocation: 5,
+                max_queued_per_user: 6,
+                max_queued_bytes_per_user: 7 << 10,
+            }
+        );
+        assert_eq!(
+            limits.state_limits(),
+            StateLimits {
+                max_value_bytes: 1 << 10,
+                max_keys_per_user: 8,
+                max_bytes_per_user: 2 << 20,
+                max_resident_values: 9,
+            }
+        );
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("1TiB").is_err());
+        assert!(parse_bytes("99999999999GiB").is_err());
     }
 
     #[test]

@@ -129,6 +129,8 @@ pub(crate) fn invoke(options: &InvokeOptions) -> Result<u8, Error> {
         // An await may last as long as the awaiting call (it is capped by that anyway).
         await_timeout: options.timeout.or(defaults.await_timeout),
         echo_stdio: true,
+        chain_limits: options.limits.chain_limits(),
+        state_limits: options.limits.state_limits(),
         ..defaults
     };
     if let Some(url) = &options.state {
@@ -159,6 +161,9 @@ pub(crate) fn invoke(options: &InvokeOptions) -> Result<u8, Error> {
             source,
         })?;
     drop(stdout);
+    if let Some(limit) = &result.limit {
+        eprintln!("faasm-run: {id}: a call of the invocation ran into a limit: {limit}");
+    }
     // Chained calls nobody awaited end too (each within its timeout).
     scheduler.wait_idle(None);
     match result.failure {

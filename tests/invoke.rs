@@ -826,3 +826,92 @@ fn state_values_put_and_got_from_the_command_line() {
     let line = error_line(&faasm_run(&["state", "get", "t/input"]), 1);
     assert!(line.contains("--state redis://"), "{line}");
 }
+
+/// `t/bomb`: chains itself twice and awaits both, for ever.
+const BOMB: &str = r#"(module
+    (import "env" "__faasm_chain_name" (func $chain (param i32 i32 i32) (result i32)))
+    (import "env" "__faasm_await_call" (func $await (param i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 100) "bomb\00")
+    (func (export "_start") (result i32) (local $a i32) (local $b i32)
+      (local.set $a (call $chain (i32.const 100) (i32.const 0) (i32.const 0)))
+      (local.set $b (call $chain (i32.const 100) (i32.const 0) (i32.const 0)))
+      (i32.or (call $await (local.get $a)) (call $await (local.get $b)))))"#;
+
+/// `faasm-run invoke` of `id` with `extra`, killed (and the test failed) if it has not
+/// returned after `limit`.
+fn invoke_within(store: &Path, id: &str, extra: &[&str], limit: Duration) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_faasm-run"));
+    command
+        .args(["invoke", id, "--store", path(store)])
+        .args(extra)
+        .env("FAASM_CACHE_DIR", scratch().join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("running faasm-run");
+    let start = Instant::now();
+    while child.try_wait().expect("waiting for faasm-run").is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("faasm-run invoke {id} {extra:?} still runs after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+        .wait_with_output()
+        .expect("reading faasm-run's output")
+}
+
+#[test]
+fn a_fork_bomb_ends_at_a_limit_and_invoke_returns() {
+    let store = wat_store("bomb", &[("bomb", BOMB)]);
+    for (extra, expected) in [
+        (&[][..], "max_calls_per_invocation limit (10000) reached"),
+        (
+            &["--max-chain-depth", "4"][..],
+            "max_chain_depth limit (4) reached",
+        ),
+        (
+            &["--max-calls-per-invocation", "100"][..],
+            "max_calls_per_invocation limit (100) reached",
+        ),
+    ] {
+        let output = invoke_within(&store, "t/bomb", extra, Duration::from_secs(120));
+        let line = error_line(&output, 1);
+        assert!(
+            line.contains("t/bomb: a call of the invocation ran into a limit"),
+            "{line}"
+        );
+        assert!(line.contains(expected), "{extra:?}: {line}");
+    }
+}
+
+#[test]
+fn state_limits_come_from_the_command_line() {
+    let store = wat_store(
+        "state_limits",
+        &[(
+            "big",
+            r#"(module
+                (import "env" "__faasm_flag_state_dirty" (func $dirty (param i32 i32)))
+                (import "env" "__faasm_push_state" (func $push (param i32)))
+                (memory (export "memory") 1)
+                (data (i32.const 16) "big\00")
+                (func (export "_start")
+                  (call $dirty (i32.const 16) (i32.const 2048))
+                  (call $push (i32.const 16))))"#,
+        )],
+    );
+    let output = invoke(&store, "t/big", None, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = invoke(&store, "t/big", None, &["--max-state-value", "1KiB"]);
+    let line = error_line(&output, 134);
+    assert!(
+        line.contains("__faasm_flag_state_dirty")
+            && line.contains("max_value_bytes limit (1024) exceeded: a value of 2048 bytes"),
+        "{line}"
+    );
+    let output = invoke(&store, "t/big", None, &["--max-state-value", "1x"]);
+    assert!(error_line(&output, 2).contains("256MiB"));
+}

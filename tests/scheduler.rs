@@ -3,8 +3,8 @@
 //! callee), timeouts of calls and of awaits, reset between calls, and concurrent invokers.
 
 use faasm::scheduler::{
-    CallRequest, CallResult, Failure, Function, FunctionSource, Scheduler, SchedulerConfig,
-    SchedulerError,
+    CallRequest, CallResult, ChainLimits, Failure, Function, FunctionSource, Scheduler,
+    SchedulerConfig, SchedulerError, StateLimits,
 };
 use faasm_runtime::{Engine, Module, Trap, TrapCode};
 use std::sync::Arc;
@@ -883,5 +883,355 @@ fn state_in_a_zygote_fails_the_set_up_and_says_why() {
     assert!(
         error.contains("__faasm_read_state_ptr") && error.contains("_faasm_zygote"),
         "{error}"
+    );
+}
+
+/// `snoop`: waits until its user's state value `target` exists, awaits the call whose id it
+/// holds, and outputs what the await returned and the length of the output it got.
+fn snoop_wat() -> String {
+    format!(
+        r#"(module {IO} {CHAIN}
+            (import "env" "__faasm_read_state" (func $read_state (param i32 i32 i32) (result i32)))
+            (memory (export "memory") 2)
+            (data (i32.const 100) "target\00")
+            {MALLOC}
+            (func (export "_start") (result i32)
+              (loop $wait
+                (br_if $wait
+                  (i32.eqz (call $read_state (i32.const 100) (i32.const 0) (i32.const 0)))))
+              (drop (call $read_state (i32.const 100) (i32.const 0) (i32.const 4)))
+              (i32.store (i32.const 16)
+                (call $await_out (i32.load (i32.const 0)) (i32.const 8) (i32.const 12)))
+              (i32.store (i32.const 20) (i32.load (i32.const 12)))
+              (call $write (i32.const 16) (i32.const 8))
+              (i32.const 0)))"#
+    )
+}
+
+/// `secret`: outputs "secret-A" and returns 7.
+const SECRET: &str = r#"(module
+    (import "env" "__faasm_write_output" (func $write (param i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "secret-A")
+    (func (export "_start") (result i32)
+      (call $write (i32.const 0) (i32.const 8))
+      (i32.const 7)))"#;
+
+#[test]
+fn a_call_cannot_await_or_run_calls_of_another_tree() {
+    use faasm_hostcalls::faasm_state::StateKey;
+    // Another user's call, and a call of the same user in another invocation.
+    for owner in ["alice", "bob"] {
+        let engine = Engine::default();
+        // One worker: while `snoop` spins, the owner's call stays queued.
+        let scheduler = Scheduler::with_config(&engine, config(1)).unwrap();
+        scheduler.register("bob", "snoop", function(&engine, &snoop_wat()));
+        scheduler.register(owner, "secret", function(&engine, SECRET));
+        let snoop = scheduler
+            .submit("bob", "snoop", CallRequest::default())
+            .unwrap();
+        let secret = scheduler
+            .submit(owner, "secret", CallRequest::default())
+            .unwrap();
+        // The id reaches bob's function out of band.
+        let target = StateKey::new("bob", "target").unwrap();
+        scheduler
+            .state()
+            .write(&target, &secret.id().to_le_bytes())
+            .unwrap();
+        let snooped = snoop.wait();
+        assert_eq!(snooped.failure, None, "{snooped:?}");
+        // The answer of an unknown id (1, no output), not the call's 7 and 8 bytes: it was
+        // neither read nor run inline by bob's call.
+        assert_eq!(snooped.output, [1, 0, 0, 0, 0, 0, 0, 0], "owner {owner}");
+        let result = secret.wait();
+        assert_eq!(result.return_value, 7, "{result:?}");
+        assert_eq!(result.output, b"secret-A");
+        scheduler.state().delete(&target).unwrap();
+    }
+}
+
+#[test]
+fn call_ids_are_not_sequential() {
+    let scheduler = scheduler(config(2));
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            scheduler
+                .submit(USER, "hello", CallRequest::default())
+                .unwrap()
+        })
+        .collect();
+    let ids: Vec<u32> = handles.iter().map(|h| h.id()).collect();
+    assert!(
+        ids.iter().all(|&id| id > 0 && id <= i32::MAX as u32),
+        "{ids:?}"
+    );
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    // Consecutive submissions do not get neighbouring numbers.
+    let neighbours = ids.windows(2).filter(|w| w[0].abs_diff(w[1]) <= 16).count();
+    assert_eq!(neighbours, 0, "{ids:?}");
+    for handle in handles {
+        assert!(handle.wait().succeeded());
+    }
+}
+
+/// `bomb`: chains itself twice and awaits both, for ever; returns whether either failed.
+fn bomb_wat() -> String {
+    format!(
+        r#"(module {IO} {CHAIN}
+            (memory (export "memory") 2)
+            (data (i32.const 100) "bomb\00")
+            {MALLOC}
+            (func (export "_start") (result i32) (local $a i32) (local $b i32)
+              (local.set $a (call $chain (i32.const 100) (i32.const 0) (i32.const 0)))
+              (local.set $b (call $chain (i32.const 100) (i32.const 0) (i32.const 0)))
+              (i32.or (call $await (local.get $a)) (call $await (local.get $b)))))"#
+    )
+}
+
+/// Runs `bomb` on `scheduler`: it must end (with the limit named) well within a minute, and
+/// the host goes on serving other users.
+fn run_bomb(scheduler: &Scheduler) -> CallResult {
+    scheduler.register(USER, "bomb", function(scheduler.engine(), &bomb_wat()));
+    scheduler.register("other", "hello", function(scheduler.engine(), HELLO));
+    let handle = scheduler
+        .submit(USER, "bomb", CallRequest::default())
+        .unwrap();
+    let result = handle
+        .wait_timeout(Duration::from_secs(120))
+        .expect("the fork bomb is still running after 2 minutes");
+    assert!(!result.succeeded(), "{result:?}");
+    assert!(scheduler.wait_idle(Some(Duration::from_secs(60))));
+    let other = scheduler
+        .invoke("other", "hello", CallRequest::default())
+        .unwrap();
+    assert_eq!(other.failure, None, "{other:?}");
+    result
+}
+
+#[test]
+fn a_fork_bomb_ends_at_the_calls_per_invocation_limit() {
+    let result = run_bomb(&scheduler(config(2)));
+    let limit = result.limit.unwrap_or_default();
+    assert!(
+        limit.contains("max_calls_per_invocation limit (10000) reached"),
+        "{limit}"
+    );
+}
+
+#[test]
+fn a_fork_bomb_ends_at_the_depth_limit() {
+    let scheduler = scheduler(SchedulerConfig {
+        chain_limits: ChainLimits {
+            max_chain_depth: 5,
+            ..ChainLimits::default()
+        },
+        ..config(2)
+    });
+    let result = run_bomb(&scheduler);
+    let limit = result.limit.unwrap_or_default();
+    assert!(
+        limit.contains("max_chain_depth limit (5) reached"),
+        "{limit}"
+    );
+    assert!(limit.contains("demo/bomb is at depth 5"), "{limit}");
+}
+
+/// `spray`: chains `hello` with 1000 bytes of input without awaiting, for ever.
+fn spray_wat() -> String {
+    format!(
+        r#"(module {CHAIN}
+            (memory (export "memory") 1)
+            (data (i32.const 100) "hello\00")
+            (func (export "_start")
+              (loop $more
+                (drop (call $chain (i32.const 100) (i32.const 0) (i32.const 1000)))
+                (br $more))))"#
+    )
+}
+
+fn trap_message(result: &CallResult) -> String {
+    match &result.failure {
+        Some(Failure::Trap {
+            trap: Trap::Host(message),
+            ..
+        }) => message.clone(),
+        other => panic!("not a host trap: {other:?}"),
+    }
+}
+
+#[test]
+fn fan_out_and_queued_calls_are_bounded_per_user() {
+    for (limits, expected) in [
+        (
+            ChainLimits {
+                max_chained_per_call: 20,
+                ..ChainLimits::default()
+            },
+            "max_chained_per_call limit (20) reached: demo/spray has chained 20 calls",
+        ),
+        (
+            ChainLimits {
+                max_queued_per_user: 7,
+                ..ChainLimits::default()
+            },
+            "max_queued_per_user limit (7) reached: user demo has 7 chained calls waiting",
+        ),
+        (
+            ChainLimits {
+                max_queued_bytes_per_user: 2500,
+                ..ChainLimits::default()
+            },
+            "max_queued_bytes_per_user limit (2500) reached: the inputs of user demo's chained \
+             calls waiting to start hold 2000 bytes, and this one has 1000",
+        ),
+    ] {
+        // One worker: the chained calls wait while `spray` runs.
+        let scheduler = scheduler(SchedulerConfig {
+            chain_limits: limits,
+            ..config(1)
+        });
+        scheduler.register(USER, "spray", function(scheduler.engine(), &spray_wat()));
+        let result = invoke(&scheduler, "spray", CallRequest::default());
+        let message = trap_message(&result);
+        assert!(message.contains("__faasm_chain_name"), "{message}");
+        assert!(message.contains(expected), "{message}");
+        assert_eq!(
+            result.limit.as_deref(),
+            Some(&message["env::__faasm_chain_name: ".len()..])
+        );
+        assert!(scheduler.wait_idle(Some(Duration::from_secs(30))));
+        // The calls it queued ran, and the count of queued calls went back to 0.
+        let again = invoke(&scheduler, "spray", CallRequest::default());
+        assert_eq!(trap_message(&again), message);
+        assert!(scheduler.wait_idle(Some(Duration::from_secs(30))));
+    }
+}
+
+/// `keys`: input `n` and `push` (two i32s); writes 8 bytes under `n` different keys (and
+/// pushes each if `push`).
+const KEYS: &str = r#"(module
+    (import "env" "__faasm_read_input" (func $read (param i32 i32) (result i32)))
+    (import "env" "__faasm_write_state" (func $write_state (param i32 i32 i32)))
+    (import "env" "__faasm_push_state" (func $push (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") (local $i i32) (local $j i32)
+      (drop (call $read (i32.const 0) (i32.const 8)))
+      (i32.store8 (i32.const 108) (i32.const 0))
+      (loop $keys
+        ;; The key: 8 letters a..p, one per 4 bits of i.
+        (local.set $j (i32.const 0))
+        (loop $letters
+          (i32.store8 (i32.add (i32.const 100) (local.get $j))
+            (i32.add (i32.const 97)
+              (i32.and (i32.shr_u (local.get $i) (i32.shl (local.get $j) (i32.const 2)))
+                (i32.const 15))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br_if $letters (i32.lt_u (local.get $j) (i32.const 8))))
+        (call $write_state (i32.const 100) (i32.const 0) (i32.const 8))
+        (if (i32.load (i32.const 4)) (then (call $push (i32.const 100))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $keys (i32.lt_u (local.get $i) (i32.load (i32.const 0)))))))"#;
+
+/// Open file descriptors and mappings of this process that are state values of `user` (the
+/// memfds are named after their keys).
+fn state_fds_and_mappings(user: &str) -> (usize, usize) {
+    let name = format!("faasm-state:{user}/");
+    let fds = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains(&name))
+        .count();
+    let maps = std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains(&name))
+        .count();
+    (fds, maps)
+}
+
+#[test]
+fn a_million_state_keys_fail_cleanly_at_the_keys_limit() {
+    const LOOPER: &str = "keyloop";
+    let scheduler = scheduler(config(1));
+    let state = Arc::clone(scheduler.state());
+    scheduler.register(LOOPER, "keys", function(scheduler.engine(), KEYS));
+    let input = |n: u32, push: u32| {
+        let mut bytes = n.to_le_bytes().to_vec();
+        bytes.extend(push.to_le_bytes());
+        CallRequest::with_input(bytes)
+    };
+    // Pushed values can be evicted: many more keys fit, the host keeps a bounded set.
+    let result = scheduler.invoke(LOOPER, "keys", input(20_000, 1)).unwrap();
+    assert_eq!(result.failure, None, "{result:?}");
+    assert!(state.user_usage(LOOPER).0 <= 256);
+    assert!(state.evictions() > 19_000, "{}", state.evictions());
+    let (fds, maps) = state_fds_and_mappings(LOOPER);
+    assert!(fds <= 256 && maps <= 256, "{fds} fds, {maps} mappings");
+    // Written, never pushed: once the clean values are gone nothing may be evicted, so the
+    // user's limit ends the loop.
+    let result = scheduler
+        .invoke(LOOPER, "keys", input(1_000_000, 0))
+        .unwrap();
+    let message = trap_message(&result);
+    assert!(
+        message.contains("__faasm_write_state")
+            && message.contains("max_keys_per_user limit (256) exceeded"),
+        "{message}"
+    );
+    assert_eq!(state.user_usage(LOOPER).0, 256);
+    let (fds, maps) = state_fds_and_mappings(LOOPER);
+    assert!(fds <= 256 && maps <= 256, "{fds} fds, {maps} mappings");
+    // Another user is not held back by this one's values.
+    scheduler.register("other", "keys", function(scheduler.engine(), KEYS));
+    let other = scheduler.invoke("other", "keys", input(10, 0)).unwrap();
+    assert_eq!(other.failure, None, "{other:?}");
+}
+
+#[test]
+fn an_oversized_state_value_fails_before_anything_is_sent() {
+    let wat = r#"(module
+        (import "env" "__faasm_flag_state_dirty" (func $dirty (param i32 i32)))
+        (import "env" "__faasm_push_state" (func $push (param i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 16) "huge\00")
+        (func (export "_start")
+          (call $dirty (i32.const 16) (i32.const -1))
+          (call $push (i32.const 16))))"#;
+    let scheduler = scheduler(config(1));
+    scheduler.register(USER, "huge", function(scheduler.engine(), wat));
+    let result = invoke(&scheduler, "huge", CallRequest::default());
+    let message = trap_message(&result);
+    assert!(
+        message.contains("__faasm_flag_state_dirty")
+            && message.contains("max_value_bytes limit (268435456) exceeded")
+            && message.contains("a value of 4294967295 bytes"),
+        "{message}"
+    );
+    assert_eq!(scheduler.state().resident_values(), 0);
+    assert_eq!(scheduler.state().stats().sent, 0);
+}
+
+#[test]
+fn the_in_process_global_tier_holds_a_bounded_amount_per_user() {
+    let scheduler = scheduler(SchedulerConfig {
+        state_limits: StateLimits {
+            max_bytes_per_user: 64 << 10,
+            ..StateLimits::default()
+        },
+        ..config(1)
+    });
+    scheduler.register(USER, "keys", function(scheduler.engine(), KEYS));
+    let mut input = 100_000u32.to_le_bytes().to_vec();
+    input.extend(1u32.to_le_bytes());
+    let result = invoke(&scheduler, "keys", CallRequest::with_input(input));
+    let message = trap_message(&result);
+    assert!(
+        message.contains("__faasm_push_state")
+            && message.contains("max_global_bytes_per_user limit (65536) exceeded"),
+        "{message}"
     );
 }

@@ -3,11 +3,12 @@
 //! and the [`Chaining`] its guest chains and awaits through.
 
 use super::function::{FunctionEntry, Warm};
-use super::{CallRequest, CallResult, Failure, Inner, Job, SchedulerError, Tree};
+use super::{CallRequest, CallResult, Failure, Inner, Job, SchedulerError, Tree, limit_reached};
 use faasm_hostcalls::faasm_state;
 use faasm_hostcalls::{CallId, ChainError, ChainResult, Chaining, FaasmCtx, Output, WritePipe};
 use faasm_runtime::{Func, Trap, TrapCode, Val, ValType};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -50,7 +51,11 @@ pub(super) fn execute(
         entry,
         request,
         tree,
+        depth,
+        _queued,
     } = job;
+    // It has started: no longer queued.
+    drop(_queued);
     let mut timeout = request.timeout.or(inner.config.default_timeout);
     if let Some(cap) = cap {
         let left = cap.saturating_duration_since(started);
@@ -88,7 +93,9 @@ pub(super) fn execute(
     let chaining = CallChaining {
         scheduler: Arc::downgrade(inner),
         entry: Arc::clone(&entry),
-        tree,
+        tree: Arc::clone(&tree),
+        depth,
+        chained: AtomicU32::new(0),
         deadline,
     };
     let func_ptr = request.func_ptr.max(0);
@@ -142,6 +149,7 @@ pub(super) fn execute(
         stderr: stderr.take(),
         failure,
         duration: started.elapsed(),
+        limit: tree.limit.get().cloned(),
     }
 }
 
@@ -208,6 +216,10 @@ struct CallChaining {
     scheduler: Weak<Inner>,
     entry: Arc<FunctionEntry>,
     tree: Arc<Tree>,
+    /// The calling call's depth in its tree (0 for the top-level call).
+    depth: u32,
+    /// Calls this call has chained.
+    chained: AtomicU32,
     /// When the calling call times out: awaits end by then.
     deadline: Option<Instant>,
 }
@@ -221,14 +233,71 @@ impl CallChaining {
 
     fn enqueue(
         &self,
-        inner: &Inner,
+        inner: &Arc<Inner>,
         entry: Arc<FunctionEntry>,
         request: CallRequest,
     ) -> Result<CallId, ChainError> {
+        let queued = self
+            .check_limits(inner, request.input.len())
+            .map_err(|message| {
+                // The invocation's result names the first limit any of its calls ran into.
+                let _ = self.tree.limit.set(message.clone());
+                ChainError::Rejected(message)
+            })?;
+        self.chained.fetch_add(1, Ordering::Relaxed);
         inner
-            .enqueue(entry, request, &self.tree)
+            .enqueue(entry, request, &self.tree, self.depth + 1, Some(queued))
             .map(|slot| slot.id)
             .map_err(|error| ChainError::Rejected(error.to_string()))
+    }
+
+    /// Whether this call may chain one more call (see [`super::ChainLimits`]); the chained
+    /// call counted as queued if so, the message of the limit it would pass if not.
+    fn check_limits(
+        &self,
+        inner: &Arc<Inner>,
+        input_bytes: usize,
+    ) -> Result<super::QueuedCall, String> {
+        let limits = &inner.config.chain_limits;
+        let user = &self.entry.user;
+        if self.depth >= limits.max_chain_depth {
+            return Err(limit_reached(
+                "max_chain_depth",
+                limits.max_chain_depth,
+                format!(
+                    "{user}/{} is at depth {} of its invocation",
+                    self.entry.name, self.depth
+                ),
+            ));
+        }
+        let chained = self.chained.load(Ordering::Relaxed);
+        if chained >= limits.max_chained_per_call {
+            return Err(limit_reached(
+                "max_chained_per_call",
+                limits.max_chained_per_call,
+                format!("{user}/{} has chained {chained} calls", self.entry.name),
+            ));
+        }
+        let queued = inner.reserve_queued(user, input_bytes)?;
+        // Counted here, exactly (calls of one tree chain from many threads at once).
+        let max = limits.max_calls_per_invocation;
+        let counted = self
+            .tree
+            .calls
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            });
+        if let Err(calls) = counted {
+            return Err(limit_reached(
+                "max_calls_per_invocation",
+                max,
+                format!(
+                    "the invocation of {user}/{} has made {calls} calls",
+                    self.entry.name
+                ),
+            ));
+        }
+        Ok(queued)
     }
 }
 
@@ -266,7 +335,7 @@ impl Chaining for CallChaining {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let result = inner.await_call(id, timeout);
+        let result = inner.await_call(self.tree.id, id, timeout);
         ChainResult {
             return_value: result.return_value,
             output: result.output.clone(),

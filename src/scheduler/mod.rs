@@ -44,6 +44,19 @@
 //! call gets 1 (the callee runs on, to its own timeout). A callee run inline by its awaiter
 //! gets at most the await's remaining time.
 //!
+//! **Limits.** A guest cannot make the host run or keep without bound ([`ChainLimits`],
+//! per user: every user gets the same numbers). A call may chain calls only down to
+//! `max_chain_depth` levels below its invocation's top-level call, at most
+//! `max_chained_per_call` of them itself, while its invocation has made fewer than
+//! `max_calls_per_invocation` calls and its user has fewer than `max_queued_per_user` chained
+//! calls waiting to start on this scheduler, whose inputs hold at most
+//! `max_queued_bytes_per_user` bytes with the new one's. A chain past a limit traps in the calling guest
+//! (`env::__faasm_chain_name: max_chain_depth limit (64) reached: ...`); the invocation's
+//! [`CallResult::limit`] repeats the first such message, so a fork bomb (a function that chains
+//! itself twice and awaits both, for ever) ends with the limit named, at most
+//! `max_calls_per_invocation` calls later. The state tier has its own bounds
+//! ([`StateLimits`]: value size, keys and bytes per user, resident values).
+//!
 //! **State.** The scheduler is one host: it has one [`LocalTier`] (the configuration's, or one
 //! over an embedded in-process global tier), and every call's state imports use it with the
 //! called function's user, so functions of one user on this scheduler share each value's one
@@ -51,27 +64,35 @@
 //! another user's keys. When a call ends, the state locks it still holds are released and its
 //! Faaslet's reset unmaps its state mappings.
 //!
-//! **Results.** A call's result is kept while any call of the same invocation tree (the
-//! top-level call and everything chained from it, transitively) is queued or running, or its
-//! [`CallHandle`] lives, so any of them can await any other by id; then it is dropped.
+//! **Results and call ids.** A call's result is kept while any call of the same invocation
+//! tree (the top-level call and everything chained from it, transitively; all of one user) is
+//! queued or running, or its [`CallHandle`] lives, so any of them can await any other by id;
+//! then it is dropped. A call can await only calls of its own tree: any other id (another
+//! tree's, another user's, one never given out) gets the same answer along the same path, "no
+//! call with id N" (the await returns 1, no output), so awaiting reveals nothing about other
+//! tenants' calls and never runs them. Ids are random positive `i32`s (a keyed hash of a
+//! counter, with a key from the OS's randomness per scheduler; unique among the calls kept),
+//! not sequential numbers: one tree's ids say nothing about another's.
 
 mod call;
 mod function;
 mod pool;
 
+pub use faasm_hostcalls::faasm_state::StateLimits;
 pub use function::{DEFAULT_INIT_TIMEOUT, Function, FunctionSource};
 
 use crate::scheduler::function::FunctionEntry;
 use crate::scheduler::pool::Pool;
 use faasm_hostcalls::CallId;
-use faasm_hostcalls::faasm_state::{GlobalTier, LocalTier};
+use faasm_hostcalls::faasm_state::{GlobalTier, InProcessTier, LocalTier};
 use faasm_runtime::{Engine, Trap, WasmBacktrace};
 use faasm_snapshot::SnapshotError;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -99,9 +120,45 @@ pub struct SchedulerConfig {
     /// What `__faasm_conf_flag` reads (unset flags read as 0).
     pub conf_flags: HashMap<String, i32>,
     /// The host's local state tier, shared by every call of the scheduler (`None`: a new one
-    /// over an embedded in-process global tier, [`LocalTier::in_process`]). Calls name keys of
-    /// their function's user only.
+    /// over an embedded in-process global tier, both bounded by `state_limits`: the global
+    /// tier holds at most `max_bytes_per_user` per user too). Calls name keys of their
+    /// function's user only.
     pub state: Option<Arc<LocalTier>>,
+    /// The bounds of the state tier the scheduler makes (when `state` is `None`, and in
+    /// [`SchedulerConfig::with_global_tier`]); a tier given in `state` has its own.
+    pub state_limits: StateLimits,
+    /// How much one user's calls may chain (see the module docs).
+    pub chain_limits: ChainLimits,
+}
+
+/// Bounds of chaining, per user (see the module docs). Each one ends the chaining call with a
+/// trap that names it and its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainLimits {
+    /// Levels of chained calls below an invocation's top-level call (which is at depth 0).
+    /// Default 64.
+    pub max_chain_depth: u32,
+    /// Calls one call may chain (its fan-out). Default 4096.
+    pub max_chained_per_call: u32,
+    /// Calls of one invocation tree in all, its top-level call included. Default 10 000.
+    pub max_calls_per_invocation: usize,
+    /// Chained calls of one user queued and not started yet on this scheduler. Default 10 000.
+    pub max_queued_per_user: usize,
+    /// Bytes of the inputs of those calls (each input is a copy of guest memory). Default
+    /// 1 GiB.
+    pub max_queued_bytes_per_user: usize,
+}
+
+impl Default for ChainLimits {
+    fn default() -> Self {
+        ChainLimits {
+            max_chain_depth: 64,
+            max_chained_per_call: 4096,
+            max_calls_per_invocation: 10_000,
+            max_queued_per_user: 10_000,
+            max_queued_bytes_per_user: 1 << 30,
+        }
+    }
 }
 
 impl SchedulerConfig {
@@ -109,7 +166,9 @@ impl SchedulerConfig {
     /// through: for example Redis,
     /// `config.with_global_tier(Arc::new(faasm_state::RedisTier::new(url)?))`.
     pub fn with_global_tier(mut self, global: Arc<dyn GlobalTier>) -> SchedulerConfig {
-        self.state = Some(Arc::new(LocalTier::new(global)));
+        self.state = Some(Arc::new(
+            LocalTier::new(global).with_limits(self.state_limits),
+        ));
         self
     }
 
@@ -134,6 +193,8 @@ impl Default for SchedulerConfig {
             echo_stdio: false,
             conf_flags: HashMap::new(),
             state: None,
+            state_limits: StateLimits::default(),
+            chain_limits: ChainLimits::default(),
         }
     }
 }
@@ -208,6 +269,9 @@ pub struct CallResult {
     pub failure: Option<Failure>,
     /// How long it ran (from leaving the queue to its end).
     pub duration: Duration,
+    /// The first limit a call of its invocation tree ran into by the time it ended (see
+    /// [`ChainLimits`]), as the trap of that call said it.
+    pub limit: Option<String>,
 }
 
 impl CallResult {
@@ -278,8 +342,66 @@ pub(crate) struct Inner {
     functions: RwLock<HashMap<(String, String), Arc<FunctionEntry>>>,
     source: RwLock<Option<Arc<dyn FunctionSource>>>,
     calls: Mutex<HashMap<CallId, Arc<CallSlot>>>,
-    next_id: AtomicU32,
+    ids: CallIds,
+    /// Chained calls queued and not started, and the bytes of their inputs, per user.
+    queued: Mutex<HashMap<String, (usize, usize)>>,
     pool: Pool,
+}
+
+/// A chained call counted as queued for its user until it starts (or is dropped unstarted).
+pub(crate) struct QueuedCall {
+    scheduler: Weak<Inner>,
+    user: String,
+    input_bytes: usize,
+}
+
+impl Drop for QueuedCall {
+    fn drop(&mut self) {
+        if let Some(inner) = self.scheduler.upgrade() {
+            let mut queued = lock(&inner.queued);
+            if let Some((calls, bytes)) = queued.get_mut(&self.user) {
+                *calls -= 1;
+                *bytes -= self.input_bytes;
+                if *calls == 0 {
+                    queued.remove(&self.user);
+                }
+            }
+        }
+    }
+}
+
+/// Where call ids come from: a keyed hash (the key is random, from the OS, per scheduler) of a
+/// counter, so ids are unpredictable to guests, who only see their own.
+struct CallIds {
+    key: RandomState,
+    counter: AtomicU64,
+    /// Numbers the invocation trees (an id's tree is checked at every await).
+    trees: AtomicU64,
+}
+
+impl CallIds {
+    fn new() -> CallIds {
+        CallIds {
+            key: RandomState::new(),
+            counter: AtomicU64::new(0),
+            trees: AtomicU64::new(0),
+        }
+    }
+
+    /// A candidate id: a positive `i32` (non-zero), unpredictable without the key.
+    fn candidate(&self) -> CallId {
+        loop {
+            let n = self.counter.fetch_add(1, Ordering::Relaxed);
+            let id = (self.key.hash_one(n) as u32) & 0x7fff_ffff;
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    fn next_tree(&self) -> u64 {
+        self.trees.fetch_add(1, Ordering::Relaxed)
+    }
 }
 
 impl Scheduler {
@@ -308,13 +430,14 @@ impl Scheduler {
             state: config
                 .state
                 .clone()
-                .unwrap_or_else(|| Arc::new(LocalTier::in_process())),
+                .unwrap_or_else(|| Arc::new(in_process_state(config.state_limits))),
             pool: Pool::new(config.workers, config.max_threads, stack_size),
             config,
             functions: RwLock::default(),
             source: RwLock::default(),
             calls: Mutex::default(),
-            next_id: AtomicU32::new(1),
+            ids: CallIds::new(),
+            queued: Mutex::default(),
         });
         let mut scheduler = Scheduler {
             inner,
@@ -372,7 +495,7 @@ impl Scheduler {
     ) -> Result<CallHandle, SchedulerError> {
         let entry = self.inner.function(user, name)?;
         let tree = Tree::new(&self.inner);
-        let slot = self.inner.enqueue(entry, request, &tree)?;
+        let slot = self.inner.enqueue(entry, request, &tree, 0, None)?;
         Ok(CallHandle { slot, _tree: tree })
     }
 
@@ -461,30 +584,72 @@ impl Inner {
         Ok(Arc::clone(entry))
     }
 
-    fn next_id(&self) -> CallId {
-        loop {
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed) & 0x7fff_ffff;
-            if id != 0 && !lock(&self.calls).contains_key(&id) {
-                return id;
-            }
+    /// Counts a chained call of `user` with `input_bytes` of input as queued, unless the
+    /// user's queued calls are at their limits.
+    fn reserve_queued(
+        self: &Arc<Self>,
+        user: &str,
+        input_bytes: usize,
+    ) -> Result<QueuedCall, String> {
+        let limits = &self.config.chain_limits;
+        let mut queued = lock(&self.queued);
+        let (calls, bytes) = queued.entry(user.to_string()).or_default();
+        if *calls >= limits.max_queued_per_user {
+            return Err(limit_reached(
+                "max_queued_per_user",
+                limits.max_queued_per_user,
+                format!("user {user} has {calls} chained calls waiting to start"),
+            ));
         }
+        if bytes.saturating_add(input_bytes) > limits.max_queued_bytes_per_user {
+            return Err(limit_reached(
+                "max_queued_bytes_per_user",
+                limits.max_queued_bytes_per_user,
+                format!(
+                    "the inputs of user {user}'s chained calls waiting to start hold {bytes} \
+                     bytes, and this one has {input_bytes}"
+                ),
+            ));
+        }
+        *calls += 1;
+        *bytes += input_bytes;
+        Ok(QueuedCall {
+            scheduler: Arc::downgrade(self),
+            user: user.to_string(),
+            input_bytes,
+        })
     }
 
-    /// Records a call of `entry` in `tree` and queues it.
+    /// Records a call of `entry` at `depth` in `tree` and queues it.
     fn enqueue(
         &self,
         entry: Arc<FunctionEntry>,
         request: CallRequest,
         tree: &Arc<Tree>,
+        depth: u32,
+        queued: Option<QueuedCall>,
     ) -> Result<Arc<CallSlot>, SchedulerError> {
-        let id = self.next_id();
         let job = Job {
             entry,
             request,
             tree: Arc::clone(tree),
+            depth,
+            _queued: queued,
         };
-        let slot = Arc::new(CallSlot::new(id, job));
-        lock(&self.calls).insert(id, Arc::clone(&slot));
+        let slot = {
+            let mut calls = lock(&self.calls);
+            // Unique among the ids kept (the map is locked from the check to the insert).
+            let id = loop {
+                let id = self.ids.candidate();
+                if !calls.contains_key(&id) {
+                    break id;
+                }
+            };
+            let slot = Arc::new(CallSlot::new(id, tree.id, job));
+            calls.insert(id, Arc::clone(&slot));
+            slot
+        };
+        let id = slot.id;
         lock(&tree.ids).push(id);
         if let Err(slot) = self.pool.push(Arc::clone(&slot)) {
             slot.take_queued();
@@ -507,11 +672,21 @@ impl Inner {
         }
     }
 
-    /// Waits for call `id` for at most `timeout`, from a call that holds a permit (see the
-    /// module docs for how this avoids deadlocks).
-    fn await_call(self: &Arc<Self>, id: CallId, timeout: Option<Duration>) -> Arc<CallResult> {
+    /// Waits for call `id` of tree `tree` for at most `timeout`, from a call of that tree that
+    /// holds a permit (see the module docs for how this avoids deadlocks). A call of another
+    /// tree is answered as an unknown id is, along the same path.
+    fn await_call(
+        self: &Arc<Self>,
+        tree: u64,
+        id: CallId,
+        timeout: Option<Duration>,
+    ) -> Arc<CallResult> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let Some(slot) = lock(&self.calls).get(&id).cloned() else {
+        let found = lock(&self.calls)
+            .get(&id)
+            .filter(|slot| slot.tree == tree)
+            .cloned();
+        let Some(slot) = found else {
             return Arc::new(CallResult::not_started(id, format!("no call with id {id}")));
         };
         if let Some(result) = slot.result() {
@@ -538,16 +713,33 @@ impl Inner {
     }
 }
 
-/// A queued call: what to run, and the tree it belongs to.
+/// A local tier over an in-process global tier of its own, both bounded by `limits` (the
+/// global tier's memory is this process's: it holds at most `max_bytes_per_user` per user).
+fn in_process_state(limits: StateLimits) -> LocalTier {
+    let global = InProcessTier::new().with_max_bytes_per_user(limits.max_bytes_per_user);
+    LocalTier::new(Arc::new(global)).with_limits(limits)
+}
+
+/// The message of a limit a call ran into.
+fn limit_reached(limit: &str, max: impl fmt::Display, detail: String) -> String {
+    format!("{limit} limit ({max}) reached: {detail}")
+}
+
+/// A queued call: what to run, the tree it belongs to and its depth there.
 struct Job {
     entry: Arc<FunctionEntry>,
     request: CallRequest,
     tree: Arc<Tree>,
+    depth: u32,
+    /// Counts the call as queued until the job is taken apart (it starts) or dropped.
+    _queued: Option<QueuedCall>,
 }
 
 /// A call's place in the scheduler: its job until it starts, then its result.
 pub(crate) struct CallSlot {
     id: CallId,
+    /// The invocation tree the call belongs to (see [`Tree::id`]).
+    tree: u64,
     state: Mutex<SlotState>,
     done: Condvar,
 }
@@ -559,9 +751,10 @@ enum SlotState {
 }
 
 impl CallSlot {
-    fn new(id: CallId, job: Job) -> CallSlot {
+    fn new(id: CallId, tree: u64, job: Job) -> CallSlot {
         CallSlot {
             id,
+            tree,
             state: Mutex::new(SlotState::Queued(Box::new(job))),
             done: Condvar::new(),
         }
@@ -617,15 +810,25 @@ impl CallSlot {
 
 /// The calls of one invocation: their results are dropped when nothing of it is left.
 struct Tree {
+    /// The tree's number in its scheduler: the calls of a tree may await one another only.
+    id: u64,
     scheduler: Weak<Inner>,
     ids: Mutex<Vec<CallId>>,
+    /// Calls made in the tree so far (the top-level call, and those chained: counted when
+    /// they pass the limits).
+    calls: AtomicUsize,
+    /// The first limit a call of the tree ran into.
+    limit: OnceLock<String>,
 }
 
 impl Tree {
     fn new(inner: &Arc<Inner>) -> Arc<Tree> {
         Arc::new(Tree {
+            id: inner.ids.next_tree(),
             scheduler: Arc::downgrade(inner),
             ids: Mutex::default(),
+            calls: AtomicUsize::new(1),
+            limit: OnceLock::new(),
         })
     }
 }

@@ -28,11 +28,13 @@ pub enum ErrorKind {
     Io,
     /// See [`StateError::InvalidUrl`].
     InvalidUrl,
+    /// See [`StateError::LimitExceeded`].
+    LimitExceeded,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::InvalidKey,
         ErrorKind::NotFound,
         ErrorKind::ZeroSize,
@@ -44,6 +46,7 @@ impl ErrorKind {
         ErrorKind::GlobalTier,
         ErrorKind::Io,
         ErrorKind::InvalidUrl,
+        ErrorKind::LimitExceeded,
     ];
 
     /// The kind's name, as written in the conformance suite (`NotFound`, `SizeMismatch`, ...).
@@ -60,6 +63,7 @@ impl ErrorKind {
             ErrorKind::GlobalTier => "GlobalTier",
             ErrorKind::Io => "Io",
             ErrorKind::InvalidUrl => "InvalidUrl",
+            ErrorKind::LimitExceeded => "LimitExceeded",
         }
     }
 
@@ -168,6 +172,19 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+    /// A value would pass one of the host's bounds (see [`crate::StateLimits`]): the value is
+    /// not created (or the bytes not sent), and nothing else changes.
+    #[error("state value {key}: {limit} limit ({max}) exceeded: {detail}")]
+    LimitExceeded {
+        /// The key.
+        key: StateKey,
+        /// Which limit, by its [`crate::StateLimits`] field name.
+        limit: &'static str,
+        /// The limit's value.
+        max: usize,
+        /// What the call needed (e.g. "a value of 4294967295 bytes").
+        detail: String,
+    },
     /// The global tier's address is not valid (the one error that names no key).
     #[error("invalid global tier URL {url:?}: {message}")]
     InvalidUrl {
@@ -193,6 +210,7 @@ impl StateError {
             StateError::GlobalTier { .. } => ErrorKind::GlobalTier,
             StateError::Io { .. } => ErrorKind::Io,
             StateError::InvalidUrl { .. } => ErrorKind::InvalidUrl,
+            StateError::LimitExceeded { .. } => ErrorKind::LimitExceeded,
         }
     }
 }

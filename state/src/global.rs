@@ -207,25 +207,106 @@ struct Tables {
     values: HashMap<StateKey, Vec<u8>>,
     lists: HashMap<StateKey, Vec<Vec<u8>>>,
     locks: HashMap<StateKey, LockHolders>,
+    /// Bytes held per user (see [`InProcessTier::with_max_bytes_per_user`]).
+    usage: HashMap<String, usize>,
+}
+
+/// What the in-process tier counts for a value or a list element besides its bytes: its
+/// bookkeeping (key, map entry), so that many tiny entries are bounded too.
+const ENTRY_COST: usize = 256;
+
+/// The cost of a value or list element of `len` bytes (none for no entry).
+fn entry_cost(len: Option<usize>) -> usize {
+    len.map_or(0, |len| len.saturating_add(ENTRY_COST))
+}
+
+impl Tables {
+    /// Replaces `key`'s cost of `old` with `new` in its user's usage, unless the user's
+    /// usage would pass `max`.
+    fn charge(&mut self, key: &StateKey, old: usize, new: usize, max: usize) -> Result<()> {
+        let usage = self.usage.entry(key.user().to_owned()).or_default();
+        let next = usage.saturating_sub(old).saturating_add(new);
+        if new > old && next > max {
+            let held = *usage;
+            return Err(crate::StateError::LimitExceeded {
+                key: key.clone(),
+                limit: "max_global_bytes_per_user",
+                max,
+                detail: format!(
+                    "the in-process global tier holds {held} bytes of user {} and this needs {} \
+                     more",
+                    key.user(),
+                    new - old
+                ),
+            });
+        }
+        *usage = next;
+        if next == 0 {
+            self.usage.remove(key.user());
+        }
+        Ok(())
+    }
+
+    fn value_len(&self, key: &StateKey) -> Option<usize> {
+        self.values.get(key).map(Vec::len)
+    }
 }
 
 /// The embedded global tier: a `Mutex<HashMap>` in this process. The default: one machine, no
 /// set-up, every `LocalTier` of the process (each standing for a host) shares it through an
-/// `Arc`.
-#[derive(Debug, Default)]
+/// `Arc`. Its memory is the process's: [`InProcessTier::with_max_bytes_per_user`] bounds what
+/// each user's values and lists hold.
+#[derive(Debug)]
 pub struct InProcessTier {
     tables: Mutex<Tables>,
+    max_bytes_per_user: usize,
+}
+
+impl Default for InProcessTier {
+    fn default() -> Self {
+        InProcessTier {
+            tables: Mutex::default(),
+            max_bytes_per_user: usize::MAX,
+        }
+    }
 }
 
 impl InProcessTier {
-    /// An empty tier.
+    /// An empty tier, unbounded.
     pub fn new() -> InProcessTier {
         InProcessTier::default()
+    }
+
+    /// Bounds the bytes of one user's values and list elements (each counting 256 bytes more
+    /// for its bookkeeping): a write past it fails with [`crate::StateError::LimitExceeded`]
+    /// (`max_global_bytes_per_user`) and changes nothing.
+    pub fn with_max_bytes_per_user(mut self, max: usize) -> InProcessTier {
+        self.max_bytes_per_user = max;
+        self
+    }
+
+    /// Bytes one user's values and list elements hold (with their bookkeeping).
+    pub fn user_bytes(&self, user: &str) -> usize {
+        self.tables().usage.get(user).copied().unwrap_or(0)
     }
 
     fn tables(&self) -> MutexGuard<'_, Tables> {
         // Every operation leaves the tables consistent, so a panic elsewhere does not poison them.
         self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores `data` as the value of `key`, if its user's bytes allow.
+    fn store(&self, key: &StateKey, data: Vec<u8>) -> Result<()> {
+        let mut tables = self.tables();
+        let old = entry_cost(tables.value_len(key));
+        tables.charge(
+            key,
+            old,
+            entry_cost(Some(data.len())),
+            self.max_bytes_per_user,
+        )?;
+        tables.values.insert(key.clone(), data);
+        Ok(())
     }
 }
 
@@ -279,22 +360,28 @@ impl GlobalTier for InProcessTier {
     }
 
     fn set(&self, key: &StateKey, data: &[u8]) -> Result<()> {
-        self.tables().values.insert(key.clone(), data.to_vec());
-        Ok(())
+        self.store(key, data.to_vec())
     }
 
     fn set_from_mapping(&self, key: &StateKey, src: &SharedMapping, len: usize) -> Result<()> {
         // Copied outside the lock, then moved in: one copy, not two.
         let mut data = vec![0; len];
         src.read(0, &mut data);
-        self.tables().values.insert(key.clone(), data);
-        Ok(())
+        self.store(key, data)
     }
 
     fn set_range(&self, key: &StateKey, offset: usize, data: &[u8]) -> Result<()> {
         let mut tables = self.tables();
-        let value = tables.values.entry(key.clone()).or_default();
         let end = offset + data.len();
+        let old = tables.value_len(key);
+        let new = old.unwrap_or(0).max(end);
+        tables.charge(
+            key,
+            entry_cost(old),
+            entry_cost(Some(new)),
+            self.max_bytes_per_user,
+        )?;
+        let value = tables.values.entry(key.clone()).or_default();
         if value.len() < end {
             value.resize(end, 0);
         }
@@ -307,12 +394,21 @@ impl GlobalTier for InProcessTier {
     }
 
     fn delete(&self, key: &StateKey) -> Result<()> {
-        self.tables().values.remove(key);
+        let mut tables = self.tables();
+        if let Some(value) = tables.values.remove(key) {
+            tables.charge(key, entry_cost(Some(value.len())), 0, usize::MAX)?;
+        }
         Ok(())
     }
 
     fn append(&self, key: &StateKey, data: &[u8]) -> Result<usize> {
         let mut tables = self.tables();
+        tables.charge(
+            key,
+            0,
+            entry_cost(Some(data.len())),
+            self.max_bytes_per_user,
+        )?;
         let list = tables.lists.entry(key.clone()).or_default();
         list.push(data.to_vec());
         Ok(list.len())
@@ -328,7 +424,11 @@ impl GlobalTier for InProcessTier {
     }
 
     fn clear_list(&self, key: &StateKey) -> Result<()> {
-        self.tables().lists.remove(key);
+        let mut tables = self.tables();
+        if let Some(list) = tables.lists.remove(key) {
+            let cost = list.iter().map(|e| entry_cost(Some(e.len()))).sum();
+            tables.charge(key, cost, 0, usize::MAX)?;
+        }
         Ok(())
     }
 
@@ -374,5 +474,46 @@ impl GlobalTier for InProcessTier {
             tables.locks.remove(key);
         }
         Ok(released)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn each_users_bytes_are_bounded_in_the_in_process_tier() {
+        let tier = InProcessTier::new().with_max_bytes_per_user(4 * ENTRY_COST);
+        let key = |user: &str, k: &str| StateKey::new(user, k).unwrap();
+        tier.set(&key("alice", "a"), &[1; 100]).unwrap();
+        tier.append(&key("alice", "l"), &[2; 100]).unwrap();
+        assert_eq!(tier.user_bytes("alice"), 200 + 2 * ENTRY_COST);
+        // Past the bound: refused, nothing changes.
+        let error = tier
+            .set(&key("alice", "b"), &[3; 2 * ENTRY_COST])
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::LimitExceeded);
+        assert!(
+            error
+                .to_string()
+                .contains("max_global_bytes_per_user limit (1024)"),
+            "{error}"
+        );
+        assert!(tier.get(&key("alice", "b")).unwrap().is_none());
+        let error = tier
+            .set_range(&key("alice", "a"), 2 * ENTRY_COST, &[4])
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::LimitExceeded);
+        assert_eq!(tier.size(&key("alice", "a")).unwrap(), 100);
+        // Another user has bytes of its own.
+        tier.set(&key("bob", "a"), &[5; 500]).unwrap();
+        // Deleting and clearing give the bytes back; a smaller value costs less.
+        tier.set(&key("alice", "a"), &[6; 10]).unwrap();
+        assert_eq!(tier.user_bytes("alice"), 110 + 2 * ENTRY_COST);
+        tier.delete(&key("alice", "a")).unwrap();
+        tier.clear_list(&key("alice", "l")).unwrap();
+        assert_eq!(tier.user_bytes("alice"), 0);
+        tier.set(&key("alice", "b"), &[3; 2 * ENTRY_COST]).unwrap();
     }
 }

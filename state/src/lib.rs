@@ -9,7 +9,9 @@
 //! the first call that gives one. The local tier tracks, per chunk (one OS page), whether it has
 //! been pulled from the global tier (reads pull lazily) and whether it is dirty (what a partial
 //! push sends). Host-local read/write locks and global locks (owner token, expiry) give strong
-//! consistency where a function asks for it.
+//! consistency where a function asks for it. A host keeps a bounded set of values
+//! ([`StateLimits`]: value size, values and bytes per user, resident values), evicting unused
+//! ones least recently used first; the in-process tier bounds each user's bytes too.
 //!
 //! This crate must not depend on the runtime: it hands out the memfd, its length and the page
 //! size of a value, and the runtime does the `mmap(MAP_SHARED | MAP_FIXED)` into a slot. The
@@ -31,7 +33,7 @@ pub use deadline::{current_deadline, within_deadline};
 pub use error::{ErrorKind, StateError};
 pub use global::{GlobalLockMode, GlobalTier, InProcessTier, LockToken};
 pub use key::{MAX_KEY_LEN, MAX_USER_LEN, StateKey};
-pub use local::{LocalTier, StateValue, TransferStats};
+pub use local::{LocalTier, StateLimits, StateValue, TransferStats};
 pub use redis_tier::RedisTier;
 
 /// The result type of this crate.

@@ -1,5 +1,24 @@
 //! The local tier: one copy of each value per host, in a memfd region, with per-chunk pulled and
 //! dirty tracking, host-local locks and the host's side of global locks.
+//!
+//! **Bounds.** A host holds a bounded set of values ([`StateLimits`]): per user, at most
+//! `max_keys_per_user` values and `max_bytes_per_user` bytes (page-rounded sizes), no value
+//! over `max_value_bytes`, and at most `max_resident_values` values in all. Each resident value
+//! costs one file descriptor (its memfd) and up to one mapping of the process. When a new value
+//! would pass a bound, the tier first evicts *unused* values, least recently used first, and
+//! fails with [`StateError::LimitExceeded`] (naming the limit and its value) only if that does
+//! not make room. A value is unused when:
+//! - nothing outside the tier holds it: no call has it mapped into its memory (a call's
+//!   mappings hold it until the call ends) and no operation on it is under way;
+//! - it has no dirty chunk (nothing waits to be pushed);
+//! - it has not been mapped into a Faaslet since it was last pushed or pulled whole (writes
+//!   through a mapping are only known once flagged dirty, so such a value may hold unflagged
+//!   writes: it stays until a push or pull);
+//! - nobody holds or waits for its host-local lock, and this host holds none of its global
+//!   locks.
+//!
+//! An evicted value is only this host's cached copy of what the global tier holds (or zeros of
+//! a value never pushed and never written): its next use makes a new copy and pulls lazily.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,6 +40,71 @@ const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest receive buffer a local tier keeps between pulls (a larger pull gets one of its
 /// own, freed afterwards).
 const KEPT_SCRATCH_MAX: usize = 4 << 20;
+
+/// The bounds of a host's local tier: per user (every user gets the same), and for the host.
+/// See the module docs for how they are enforced and what eviction keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateLimits {
+    /// The largest value, in bytes (also the largest element appended to a list). Default
+    /// 256 MiB.
+    pub max_value_bytes: usize,
+    /// Values one user may have on this host at once. Default 256.
+    pub max_keys_per_user: usize,
+    /// Bytes (sizes rounded up to pages) of one user's values on this host. Default 1 GiB.
+    pub max_bytes_per_user: usize,
+    /// Values on this host in all (each holds a file descriptor). Default 1024.
+    pub max_resident_values: usize,
+}
+
+impl Default for StateLimits {
+    fn default() -> Self {
+        StateLimits {
+            max_value_bytes: 256 << 20,
+            max_keys_per_user: 256,
+            max_bytes_per_user: 1 << 30,
+            max_resident_values: 1024,
+        }
+    }
+}
+
+/// One user's values on this host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Usage {
+    keys: usize,
+    bytes: usize,
+}
+
+/// The values on this host and what each user holds.
+#[derive(Default)]
+struct Resident {
+    values: HashMap<StateKey, Arc<StateValue>>,
+    usage: HashMap<String, Usage>,
+}
+
+impl Resident {
+    fn insert(&mut self, value: Arc<StateValue>) {
+        let usage = self.usage.entry(value.key.user().to_owned()).or_default();
+        usage.keys += 1;
+        usage.bytes += value.mapped_len;
+        self.values.insert(value.key.clone(), value);
+    }
+
+    fn remove(&mut self, key: &StateKey) -> Option<Arc<StateValue>> {
+        let value = self.values.remove(key)?;
+        if let Some(usage) = self.usage.get_mut(key.user()) {
+            usage.keys -= 1;
+            usage.bytes -= value.mapped_len;
+            if usage.keys == 0 {
+                self.usage.remove(key.user());
+            }
+        }
+        Some(value)
+    }
+
+    fn usage(&self, user: &str) -> Usage {
+        self.usage.get(user).copied().unwrap_or_default()
+    }
+}
 
 /// Bytes moved between this host and the global tier since the tier was made (or since
 /// [`LocalTier::reset_stats`]): payload bytes only (values, ranges, list elements), not protocol
@@ -97,6 +181,9 @@ struct Chunks {
     dirty: Bitmap,
     /// Whether the global tier is known to hold the value (pulled from it, or pushed to it).
     in_global: bool,
+    /// Whether a Faaslet may have mapped the value since its last whole push or pull (so it
+    /// may hold writes nobody flagged dirty): such a value is not evicted.
+    mapped: bool,
 }
 
 /// One value on this host: a memfd of the value's size (rounded up to a page), shared by every
@@ -113,6 +200,8 @@ pub struct StateValue {
     /// [`GlobalTier::set_from_mapping`] and [`GlobalTier::get_into_mapping`]). Address space
     /// only: its pages are the memfd's.
     host_mapping: OnceLock<sys::SharedMapping>,
+    /// The tier's clock at the value's last use (least recently used values go first).
+    last_used: AtomicU64,
 }
 
 impl fmt::Debug for StateValue {
@@ -252,7 +341,11 @@ enum Missing {
 /// and may be called from any thread (one `LocalTier` per host, shared by its Faaslets).
 pub struct LocalTier {
     global: Arc<dyn GlobalTier>,
-    values: Mutex<HashMap<StateKey, Arc<StateValue>>>,
+    values: Mutex<Resident>,
+    limits: StateLimits,
+    /// Counts uses of values, for least-recently-used eviction.
+    clock: AtomicU64,
+    evictions: AtomicU64,
     local_locks: Mutex<HashMap<StateKey, Arc<ExplicitRwLock>>>,
     /// The global locks this host's calls hold, per key: several read locks (one per call that
     /// took one), or one write lock.
@@ -270,7 +363,8 @@ impl fmt::Debug for LocalTier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalTier")
             .field("global", &self.global)
-            .field("values", &lock(&self.values).len())
+            .field("values", &lock(&self.values).values.len())
+            .field("limits", &self.limits)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
@@ -295,6 +389,9 @@ impl LocalTier {
         LocalTier {
             global,
             values: Mutex::default(),
+            limits: StateLimits::default(),
+            clock: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
             local_locks: Mutex::default(),
             global_locks: Mutex::default(),
             sent: AtomicU64::new(0),
@@ -316,6 +413,33 @@ impl LocalTier {
         self.lock_ttl = ttl;
         self.lock_timeout = timeout;
         self
+    }
+
+    /// Sets the host's bounds (default [`StateLimits::default`]).
+    pub fn with_limits(mut self, limits: StateLimits) -> LocalTier {
+        self.limits = limits;
+        self
+    }
+
+    /// The host's bounds.
+    pub fn limits(&self) -> &StateLimits {
+        &self.limits
+    }
+
+    /// Values on this host now.
+    pub fn resident_values(&self) -> usize {
+        lock(&self.values).values.len()
+    }
+
+    /// Values of `user` on this host now, and their bytes (sizes rounded up to pages).
+    pub fn user_usage(&self, user: &str) -> (usize, usize) {
+        let usage = lock(&self.values).usage(user);
+        (usage.keys, usage.bytes)
+    }
+
+    /// Values evicted so far to make room for others.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::Relaxed)
     }
 
     /// The global tier this host synchronises through.
@@ -364,7 +488,15 @@ impl LocalTier {
 
     /// The value of `key` on this host, if it has one.
     pub fn local_value(&self, key: &StateKey) -> Option<Arc<StateValue>> {
-        lock(&self.values).get(key).cloned()
+        let value = lock(&self.values).values.get(key).cloned()?;
+        self.touch(&value);
+        Some(value)
+    }
+
+    /// Marks `value` as used now.
+    fn touch(&self, value: &StateValue) {
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        value.last_used.store(now, Ordering::Relaxed);
     }
 
     fn local_or_not_found(&self, key: &StateKey) -> Result<Arc<StateValue>> {
@@ -396,6 +528,14 @@ impl LocalTier {
         if !in_global && missing == Missing::Fail {
             return Err(StateError::NotFound { key: key.clone() });
         }
+        if size > self.limits.max_value_bytes {
+            return Err(StateError::LimitExceeded {
+                key: key.clone(),
+                limit: "max_value_bytes",
+                max: self.limits.max_value_bytes,
+                detail: format!("a value of {size} bytes"),
+            });
+        }
         let mapped_len = sys::round_up_to_page(size).ok_or(StateError::OutOfBounds {
             key: key.clone(),
             offset: 0,
@@ -421,14 +561,147 @@ impl LocalTier {
                 pulled: Bitmap::new(n_chunks, !in_global),
                 dirty: Bitmap::new(n_chunks, false),
                 in_global,
+                mapped: false,
             }),
+            last_used: AtomicU64::new(0),
         });
+        self.touch(&value);
+        let mut resident = lock(&self.values);
         // Another thread may have made it meanwhile: the first one in wins.
-        let mut values = lock(&self.values);
-        let value = values.entry(key.clone()).or_insert(value).clone();
-        drop(values);
-        value.check_size(size, "local value")?;
+        if let Some(existing) = resident.values.get(key).cloned() {
+            drop(resident);
+            existing.check_size(size, "local value")?;
+            return Ok(existing);
+        }
+        self.make_room(&mut resident, key, mapped_len)?;
+        resident.insert(Arc::clone(&value));
         Ok(value)
+    }
+
+    /// Evicts unused values until a new value of `key` with `bytes` (page-rounded) fits every
+    /// bound, or fails naming the bound it would pass.
+    fn make_room(&self, resident: &mut Resident, key: &StateKey, bytes: usize) -> Result<()> {
+        let limits = &self.limits;
+        let user = key.user();
+        let user_fits = |r: &Resident| {
+            let usage = r.usage(user);
+            usage.keys < limits.max_keys_per_user
+                && usage.bytes.saturating_add(bytes) <= limits.max_bytes_per_user
+        };
+        if !user_fits(resident) {
+            self.evict_unused(resident, Some(user), |r| user_fits(r));
+        }
+        let usage = resident.usage(user);
+        let exceeded = |limit, max, detail: String| StateError::LimitExceeded {
+            key: key.clone(),
+            limit,
+            max,
+            detail,
+        };
+        if usage.keys >= limits.max_keys_per_user {
+            return Err(exceeded(
+                "max_keys_per_user",
+                limits.max_keys_per_user,
+                format!(
+                    "user {user} holds {} values on this host, none of them unused",
+                    usage.keys
+                ),
+            ));
+        }
+        if usage.bytes.saturating_add(bytes) > limits.max_bytes_per_user {
+            return Err(exceeded(
+                "max_bytes_per_user",
+                limits.max_bytes_per_user,
+                format!(
+                    "user {user} holds {} bytes on this host and the value needs {bytes} more",
+                    usage.bytes
+                ),
+            ));
+        }
+        let host_fits = |r: &Resident| r.values.len() < limits.max_resident_values;
+        if !host_fits(resident) {
+            self.evict_unused(resident, None, host_fits);
+        }
+        if !host_fits(resident) {
+            return Err(exceeded(
+                "max_resident_values",
+                limits.max_resident_values,
+                format!(
+                    "this host holds {} values, none of them unused",
+                    resident.values.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Evicts unused values (of `user`, or of anyone), least recently used first, until `fits`
+    /// holds, and then a few more (an eighth of those considered), so that a stream of new
+    /// values does not scan the map at every step.
+    fn evict_unused(
+        &self,
+        resident: &mut Resident,
+        user: Option<&str>,
+        fits: impl Fn(&Resident) -> bool,
+    ) {
+        let mut considered = 0;
+        let mut unused: Vec<(u64, StateKey)> = Vec::new();
+        for (key, value) in &resident.values {
+            if user.is_some_and(|user| key.user() != user) {
+                continue;
+            }
+            considered += 1;
+            if self.is_unused(value) {
+                unused.push((value.last_used.load(Ordering::Relaxed), key.clone()));
+            }
+        }
+        unused.sort_unstable();
+        let extra = considered / 8;
+        let mut evicted = 0;
+        for (_, key) in unused {
+            if fits(resident) && evicted >= extra {
+                break;
+            }
+            resident.remove(&key);
+            self.forget_local_lock(&key);
+            evicted += 1;
+        }
+        self.evictions.fetch_add(evicted as u64, Ordering::Relaxed);
+    }
+
+    /// Whether `value` (in the map, which the caller holds) may be evicted: see the module docs.
+    fn is_unused(&self, value: &Arc<StateValue>) -> bool {
+        // Only the map holds it: nobody can take another reference while the map is held.
+        if Arc::strong_count(value) != 1 {
+            return false;
+        }
+        let chunks = value.chunks();
+        if chunks.dirty.any() || chunks.mapped {
+            return false;
+        }
+        drop(chunks);
+        let key = &value.key;
+        if lock(&self.global_locks).contains_key(key) {
+            return false;
+        }
+        let local = lock(&self.local_locks).get(key).cloned();
+        match local {
+            None => true,
+            // Free only if it can be taken now (and it is given back at once).
+            Some(lock) => lock.try_lock_write() && lock.unlock_write(),
+        }
+    }
+
+    /// Drops the host-local lock of an evicted key if nobody holds or uses it.
+    fn forget_local_lock(&self, key: &StateKey) {
+        let mut locks = lock(&self.local_locks);
+        if let Some(local) = locks.get(key)
+            && Arc::strong_count(local) == 1
+            && local.try_lock_write()
+            && local.unlock_write()
+        {
+            locks.remove(key);
+        }
     }
 
     /// Fetches the chunks of `[offset, offset + len)` that are not pulled yet. The caller holds
@@ -590,6 +863,8 @@ impl LocalTier {
         let n = chunks.dirty.len;
         chunks.dirty.set_range(0, n, false);
         chunks.in_global = true;
+        // The whole memfd went out: the global tier has every write, flagged or not.
+        chunks.mapped = false;
         Ok(())
     }
 
@@ -702,6 +977,8 @@ impl LocalTier {
         chunks.pulled.set_range(0, n, true);
         chunks.dirty.set_range(0, n, false);
         chunks.in_global = true;
+        // The local copy is the global one now.
+        chunks.mapped = false;
         Ok(())
     }
 
@@ -735,6 +1012,7 @@ impl LocalTier {
         {
             let mut chunks = value.chunks();
             self.pull_chunks(&value, &mut chunks, offset, len)?;
+            chunks.mapped = true;
         }
         Ok(value)
     }
@@ -743,11 +1021,20 @@ impl LocalTier {
     pub fn delete(&self, key: &StateKey) -> Result<()> {
         self.global.delete(key)?;
         lock(&self.values).remove(key);
+        self.forget_local_lock(key);
         Ok(())
     }
 
     /// Appends `data` as one element of the key's list in the global tier.
     pub fn append(&self, key: &StateKey, data: &[u8]) -> Result<()> {
+        if data.len() > self.limits.max_value_bytes {
+            return Err(StateError::LimitExceeded {
+                key: key.clone(),
+                limit: "max_value_bytes",
+                max: self.limits.max_value_bytes,
+                detail: format!("an append of {} bytes", data.len()),
+            });
+        }
         self.global.append(key, data)?;
         self.count_sent(data.len());
         Ok(())
@@ -1005,6 +1292,188 @@ mod tests {
         let err = h1.unlock_global_write(&k).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::NotLocked);
         h2.unlock_global_write(&k).unwrap();
+    }
+
+    fn key(user: &str, i: usize) -> StateKey {
+        StateKey::new(user, &format!("k{i}")).unwrap()
+    }
+
+    fn bounded(limits: StateLimits) -> LocalTier {
+        LocalTier::in_process().with_limits(limits)
+    }
+
+    /// Written and pushed: clean, in the global tier.
+    fn put_clean(host: &LocalTier, key: &StateKey, data: &[u8]) {
+        host.write(key, data).unwrap();
+        host.push(key).unwrap();
+    }
+
+    fn limit_of(error: StateError) -> &'static str {
+        match error {
+            StateError::LimitExceeded { limit, .. } => limit,
+            other => panic!("not a limit: {other}"),
+        }
+    }
+
+    #[test]
+    fn unused_values_are_evicted_least_recently_used_first() {
+        let host = bounded(StateLimits {
+            max_resident_values: 4,
+            ..StateLimits::default()
+        });
+        for i in 0..4 {
+            put_clean(&host, &key("alice", i), &[i as u8; 10]);
+        }
+        // k0 is used again: k1 is now the least recently used.
+        assert!(host.local_value(&key("alice", 0)).is_some());
+        put_clean(&host, &key("alice", 4), &[4; 10]);
+        assert_eq!(host.resident_values(), 4);
+        assert_eq!(host.evictions(), 1);
+        let resident: Vec<bool> = (0..5)
+            .map(|i| lock(&host.values).values.contains_key(&key("alice", i)))
+            .collect();
+        assert_eq!(resident, [true, false, true, true, true]);
+        // Its next use pulls it again, whole.
+        let mut buf = [0; 10];
+        host.read(&key("alice", 1), &mut buf).unwrap();
+        assert_eq!(buf, [1; 10]);
+        assert_eq!(host.user_usage("alice").0, 4);
+    }
+
+    #[test]
+    fn dirty_mapped_held_and_locked_values_stay() {
+        let host = bounded(StateLimits {
+            max_resident_values: 4,
+            ..StateLimits::default()
+        });
+        // Dirty: written, never pushed.
+        host.write(&key("alice", 0), b"unpushed").unwrap();
+        // Mapped into a Faaslet since its last push (may hold unflagged writes).
+        drop(host.value_for_mapping(&key("alice", 1), 8).unwrap());
+        // Held: a call maps it now.
+        put_clean(&host, &key("alice", 2), b"held");
+        let held = host.value_for_mapping(&key("alice", 2), 4).unwrap();
+        // Locked on this host.
+        put_clean(&host, &key("alice", 3), b"lock");
+        host.lock_read(&key("alice", 3)).unwrap();
+        let error = host.write(&key("alice", 4), b"new").unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::LimitExceeded);
+        assert!(
+            error.to_string().contains("max_resident_values limit (4)"),
+            "{error}"
+        );
+        assert_eq!(host.evictions(), 0);
+        // Nothing was lost or made.
+        assert_eq!(host.resident_values(), 4);
+        let mut buf = [0; 8];
+        host.read(&key("alice", 0), &mut buf).unwrap();
+        assert_eq!(&buf, b"unpushed");
+        assert!(host.global().get(&key("alice", 4)).unwrap().is_none());
+        // Once pushed, unmapped, unlocked, each can go.
+        host.push(&key("alice", 0)).unwrap();
+        host.write(&key("alice", 4), b"new").unwrap();
+        assert!(host.local_value(&key("alice", 0)).is_none());
+        drop(held);
+        // A mapped value may hold unflagged writes until a whole pull (or push) syncs it.
+        host.pull(&key("alice", 2), 4).unwrap();
+        host.unlock_read(&key("alice", 3)).unwrap();
+        put_clean(&host, &key("alice", 5), b"next");
+        put_clean(&host, &key("alice", 6), b"next");
+        assert!(host.local_value(&key("alice", 2)).is_none());
+        assert!(host.local_value(&key("alice", 3)).is_none());
+        assert!(host.local_value(&key("alice", 1)).is_some());
+    }
+
+    #[test]
+    fn sizes_past_the_value_limit_fail_before_anything_is_made_or_sent() {
+        let host = bounded(StateLimits {
+            max_value_bytes: 1 << 20,
+            ..StateLimits::default()
+        });
+        let k = key("alice", 0);
+        for size in [u32::MAX as usize, (1 << 20) + 1] {
+            let error = host.flag_dirty(&k, size).unwrap_err();
+            assert_eq!(limit_of(error), "max_value_bytes");
+            let error = host.value_for_mapping(&k, size).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("a value of {size} bytes")),
+                "{error}"
+            );
+        }
+        assert_eq!(host.resident_values(), 0);
+        assert_eq!(
+            host.push(&k).unwrap_err().kind(),
+            crate::ErrorKind::NotFound
+        );
+        let error = host.append(&k, &vec![0; (1 << 20) + 1]).unwrap_err();
+        assert_eq!(limit_of(error), "max_value_bytes");
+        assert_eq!(host.stats(), TransferStats::default());
+        // The limit itself is allowed.
+        host.flag_dirty(&k, 1 << 20).unwrap();
+    }
+
+    #[test]
+    fn each_user_has_its_own_keys_and_bytes() {
+        let page = sys::page_size();
+        let host = bounded(StateLimits {
+            max_keys_per_user: 3,
+            max_bytes_per_user: 4 * page,
+            ..StateLimits::default()
+        });
+        for i in 0..3 {
+            host.write(&key("alice", i), b"dirty").unwrap();
+        }
+        let error = host.write(&key("alice", 3), b"dirty").unwrap_err();
+        assert_eq!(limit_of(error), "max_keys_per_user");
+        // Another user is not held back by alice.
+        host.write(&key("bob", 0), &vec![1; 3 * page]).unwrap();
+        let error = host.write(&key("bob", 1), &vec![1; page + 1]).unwrap_err();
+        assert!(error.to_string().contains("max_bytes_per_user"), "{error}");
+        assert_eq!(host.user_usage("bob"), (1, 3 * page));
+        host.write(&key("bob", 1), &vec![1; page]).unwrap();
+        // Clean values of the user make room for the user's new ones.
+        for i in 0..3 {
+            host.push(&key("alice", i)).unwrap();
+        }
+        host.write(&key("alice", 3), b"fits").unwrap();
+        assert_eq!(host.user_usage("alice").0, 3);
+        assert_eq!(host.user_usage("bob").0, 2);
+        // Deleting gives the room back.
+        host.delete(&key("bob", 0)).unwrap();
+        assert_eq!(host.user_usage("bob"), (1, page));
+    }
+
+    /// Open file descriptors of this process.
+    fn open_fds() -> usize {
+        std::fs::read_dir("/proc/self/fd").unwrap().count()
+    }
+
+    #[test]
+    fn many_keys_keep_fds_and_mappings_bounded() {
+        let host = bounded(StateLimits {
+            max_resident_values: 64,
+            max_keys_per_user: 64,
+            ..StateLimits::default()
+        });
+        let before = open_fds();
+        for i in 0..20_000 {
+            put_clean(&host, &key("alice", i), &i.to_le_bytes());
+        }
+        assert!(host.resident_values() <= 64);
+        // Other tests of this binary open and close fds meanwhile: a generous margin.
+        assert!(open_fds() < before + 64 + 32, "{} fds", open_fds());
+        let mut buf = [0; 8];
+        host.read(&key("alice", 7), &mut buf).unwrap();
+        assert_eq!(buf, 7usize.to_le_bytes());
+        // Dirty values are never dropped: the user's limit ends the stream.
+        let made = (20_000..1_000_000)
+            .map(|i| host.write(&key("alice", i), b"dirty"))
+            .position(|result| result.is_err())
+            .unwrap();
+        assert_eq!(made, 64);
+        assert!(open_fds() < before + 64 + 32);
     }
 
     #[test]

@@ -41,7 +41,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// The id of a chained call, as the guest sees it (a positive `i32`).
+/// The id of a chained call, as the guest sees it (a positive `i32`). A scheduler should not
+/// make ids guessable across invocations (the in-process one draws them at random).
 pub type CallId = u32;
 
 /// Why a call could not be chained. The host function that asked traps with this message.
@@ -54,7 +55,8 @@ pub enum ChainError {
     /// being initialised).
     #[error("chaining is not available here")]
     Unavailable,
-    /// The scheduler refused the call (shutting down, too many calls, ...).
+    /// The scheduler refused the call (shutting down, a chaining limit reached: the message
+    /// names the limit and its value, ...).
     #[error("{0}")]
     Rejected(String),
 }
@@ -102,7 +104,9 @@ pub trait Chaining: Send + Sync {
     fn chain_index(&self, func_idx: i32, input: &[u8]) -> Result<CallId, ChainError>;
 
     /// Blocks until call `id` ends, or `timeout` passes (a failure then). An unknown id is a
-    /// failure too.
+    /// failure too, and so is an id the calling call may not await (one of another
+    /// invocation or user): answered exactly as an unknown id, so awaits reveal nothing of
+    /// other tenants' calls.
     fn await_call(&self, id: CallId, timeout: Option<Duration>) -> ChainResult;
 }
 

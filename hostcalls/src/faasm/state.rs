@@ -21,7 +21,11 @@
 //! NUL-terminated within bounds or not a valid key, and *every* [`faasm_state::StateError`]
 //! (size mismatches, ranges past the end of a value, zero sizes, values that exist in neither
 //! tier, an unlock of a lock the call does not hold, a global lock not acquired in time, the
-//! global tier failing). The one call that reports absence instead is `__faasm_read_state`
+//! global tier failing, and the host's bounds, [`faasm_state::StateLimits`]: a size over
+//! `max_value_bytes` — e.g. `__faasm_flag_state_dirty(key, 0xFFFFFFFF)` — and a value past
+//! its user's `max_keys_per_user` or `max_bytes_per_user`, or past the host's
+//! `max_resident_values`, when evicting unused values does not make room). Every size a guest
+//! gives is checked against them before a value is created or a byte is sent. The one call that reports absence instead is `__faasm_read_state`
 //! with `len == 0`, which returns 0 for a value that does not exist.
 //!
 //! **Locks.** Local locks are the host's read/write lock of the key; global locks are the
@@ -35,7 +39,8 @@ use super::linker::{ENV_MODULE, GuestHeapMemory, memory_of};
 use super::{FaasmHandle, StateAccess};
 use crate::memory::{GuestError, GuestMemory};
 use faasm_runtime::{CallBounds, Caller, Extern, Func, FuncType, Linker, Store, Trap, ValType};
-use faasm_state::{GlobalLockMode, LocalTier, StateError, StateKey};
+use faasm_state::{GlobalLockMode, LocalTier, StateError, StateKey, StateValue};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The longest key text a guest may pass, in bytes without the NUL (faasm-state's limit).
@@ -78,6 +83,8 @@ pub(crate) struct StateMapping {
     first_page: u64,
     pages: u64,
     addr: u32,
+    /// Keeps the value resident (the local tier does not evict it) while the call maps it.
+    _value: Arc<StateValue>,
 }
 
 /// The state imports: name and type.
@@ -635,6 +642,7 @@ fn map_value(
         first_page: first,
         pages: end - first,
         addr,
+        _value: value,
     };
     let result = address(&mapping);
     handle.lock().mappings.push(mapping);
