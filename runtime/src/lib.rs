@@ -12,6 +12,7 @@
 //! snapshots: those belong to `faasm-hostcalls`, `faasm-state` and `faasm-snapshot`. All its OS
 //! calls live in [`sys`]; it supports x86-64 Linux only.
 
+mod artifact_key;
 mod backtrace;
 mod builtins;
 mod code;
@@ -32,6 +33,7 @@ mod traphandlers;
 mod values;
 mod vm;
 
+pub use artifact_key::ArtifactKey;
 pub use backtrace::{FrameInfo, WasmBacktrace};
 pub use engine::{Config, Engine};
 pub use faasm_jit::{
