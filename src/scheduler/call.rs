@@ -86,7 +86,7 @@ pub(super) fn execute(
         scheduler: Arc::downgrade(inner),
         entry: Arc::clone(&entry),
         tree,
-        deadline: timeout.map(|t| started + t),
+        deadline: timeout.and_then(|t| started.checked_add(t)),
     };
     let func_ptr = request.func_ptr.max(0);
     warm.faasm.replace(

@@ -502,7 +502,7 @@ impl Inner {
     /// Waits for call `id` for at most `timeout`, from a call that holds a permit (see the
     /// module docs for how this avoids deadlocks).
     fn await_call(self: &Arc<Self>, id: CallId, timeout: Option<Duration>) -> Arc<CallResult> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let Some(slot) = lock(&self.calls).get(&id).cloned() else {
             return Arc::new(CallResult::not_started(id, format!("no call with id {id}")));
         };
@@ -655,7 +655,7 @@ impl CallHandle {
     /// Waits at most `timeout`; `None` if the call has not ended by then.
     pub fn wait_timeout(&self, timeout: Duration) -> Option<CallResult> {
         self.slot
-            .wait(Some(Instant::now() + timeout))
+            .wait(Instant::now().checked_add(timeout))
             .map(Arc::unwrap_or_clone)
     }
 }

@@ -102,7 +102,7 @@ impl Pool {
     /// Waits until no call is queued, running or awaiting, or `timeout` passes; whether the
     /// pool became idle.
     pub(super) fn wait_idle(&self, timeout: Option<Duration>) -> bool {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut state = self.state();
         loop {
             let idle = state.queue.is_empty()
