@@ -4,10 +4,18 @@
 //! never meets an artifact it cannot use. Entries are written atomically (a temporary file in
 //! the same directory, then `rename`), so a reader sees a whole entry or none; a corrupt entry
 //! is still caught by the artifact's own checks when it is loaded.
+//!
+//! Artifacts on disk (cache entries, `faasm-run compile` output, the function store's) carry
+//! an HMAC-SHA256 tag under the host's artifact key ([`host_key`]), and only artifacts whose tag
+//! checks are loaded: native code from a file that anyone else changed, or that was written
+//! without the key, never runs. A checksum could not give that, since whoever changes the
+//! file can recompute it.
 
+use faasm_runtime::ArtifactKey;
 use sha2::{Digest, Sha256};
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -41,6 +49,11 @@ impl ArtifactCache {
         &self.dir
     }
 
+    /// The host's artifact key, in [`KEY_FILE`] of the directory (see [`host_key`]).
+    pub fn key(&self) -> io::Result<ArtifactKey> {
+        host_key(&self.dir.join(KEY_FILE))
+    }
+
     /// Where the artifact of the module with hash `wasm_sha256`, compiled by an engine with
     /// `fingerprint`, lives.
     pub fn entry_path(&self, wasm_sha256: &[u8; 32], fingerprint: &str) -> PathBuf {
@@ -66,6 +79,71 @@ impl ArtifactCache {
         fs::create_dir_all(&self.dir)?;
         write_atomically(path, bytes)
     }
+}
+
+/// Name of the file that holds the artifact key in the cache directory.
+pub const KEY_FILE: &str = "artifact.key";
+
+/// The artifact key kept in file `path`: 32 random bytes, readable and writable by its owner
+/// only; made (with its directory) on first use. A key file that others may read or write, or
+/// that does not hold exactly 32 bytes, is an error: a key others know authenticates nothing.
+pub fn host_key(path: &Path) -> io::Result<ArtifactKey> {
+    let key_error =
+        |what: String| io::Error::other(format!("artifact key {}: {what}", path.display()));
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            create_key_file(path)?;
+            fs::File::open(path)?
+        }
+        Err(e) => return Err(e),
+    };
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(key_error(format!(
+            "mode {:o} lets other users read or write it (make it 0600)",
+            mode & 0o777
+        )));
+    }
+    let mut key = [0u8; 32];
+    let mut rest = Vec::new();
+    file.read_exact(&mut key)
+        .and_then(|()| file.read_to_end(&mut rest))
+        .map_err(|e| key_error(format!("cannot read 32 bytes: {e}")))?;
+    if !rest.is_empty() {
+        return Err(key_error("longer than 32 bytes".to_string()));
+    }
+    Ok(ArtifactKey::from_bytes(key))
+}
+
+/// Writes a new random key to `path` (mode 0600) unless one appears there first: it is written
+/// to a temporary file and hard-linked into place, so a concurrent reader never sees half a
+/// key and two processes creating it agree on one.
+fn create_key_file(path: &Path) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file path"))?;
+    fs::create_dir_all(dir)?;
+    let mut key = [0u8; 32];
+    fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+    let mut temporary_name = path.file_name().unwrap_or_default().to_os_string();
+    temporary_name.push(format!(".tmp-{}", std::process::id()));
+    let temporary = path.with_file_name(temporary_name);
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(&key)?;
+            file.sync_all()
+        });
+    let linked = written.and_then(|()| match fs::hard_link(&temporary, path) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    });
+    let _ = fs::remove_file(&temporary);
+    linked
 }
 
 /// Writes `bytes` to `path` through a temporary file beside it and a rename, so that `path`
@@ -123,6 +201,36 @@ mod tests {
             name.ends_with(".cwasm") && name.len() == 64 + 1 + 16 + 6,
             "{name}"
         );
+    }
+
+    #[test]
+    fn the_host_key_is_made_once_private_and_checked() {
+        let dir = temp_dir("key");
+        let key_file = dir.join(KEY_FILE);
+        let first = host_key(&key_file).expect("made");
+        let mode = fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let bytes = fs::read(&key_file).unwrap();
+        assert_eq!(bytes.len(), 32);
+        let again = host_key(&key_file).expect("read");
+        assert_eq!(format!("{first:?}"), format!("{again:?}"));
+        assert_eq!(fs::read(&key_file).unwrap(), bytes, "kept, not replaced");
+        fs::set_permissions(&key_file, fs::Permissions::from_mode(0o644)).unwrap();
+        let error = host_key(&key_file).unwrap_err().to_string();
+        assert!(
+            error.contains("mode 644") && error.contains(KEY_FILE),
+            "{error}"
+        );
+        fs::set_permissions(&key_file, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::write(&key_file, [1; 31]).unwrap();
+        assert!(
+            host_key(&key_file)
+                .unwrap_err()
+                .to_string()
+                .contains("32 bytes")
+        );
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary files");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -167,6 +167,10 @@ fn artifact_hint(error: &ArtifactError) -> &'static str {
         ArtifactError::Fingerprint(_) | ArtifactError::Version { .. } => {
             " (compile it again with this faasm-run and the same --memory-strategy)"
         }
+        ArtifactError::Authentication => {
+            " (only artifacts `faasm-run compile` wrote on this host, with the key in the cache \
+             directory, are loaded; compile it again)"
+        }
         _ => "",
     }
 }

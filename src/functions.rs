@@ -19,7 +19,7 @@ use crate::store::{
     ARTIFACT_FILE, FunctionId, FunctionStore, SNAPSHOT_FILE, StoreError, StoredFunction, WASM_FILE,
 };
 use faasm_hostcalls::faasm_state::RedisTier;
-use faasm_runtime::{ArtifactError, Engine, Module};
+use faasm_runtime::{ArtifactError, ArtifactKey, Engine, Module};
 use faasm_snapshot::{RestoreError, Snapshot};
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -67,9 +67,10 @@ fn upload_function(options: &UploadOptions) -> Result<(), Error> {
             path: store.function_dir(id).join(SNAPSHOT_FILE),
             source,
         })?;
+    let key = store_key(&store)?;
     let stored = StoredFunction {
         wasm,
-        artifact: module.serialize(),
+        artifact: module.serialize_authenticated(&key),
         snapshot,
     };
     store.put(id, &stored)?;
@@ -199,6 +200,16 @@ fn function_store(options: &StoreOptions) -> Result<FunctionStore, Error> {
         })
 }
 
+/// The key of the store's artifacts.
+fn store_key(store: &FunctionStore) -> Result<ArtifactKey, Error> {
+    store.key().map_err(|source| {
+        Error::Store(StoreError::Io {
+            path: store.dir().to_path_buf(),
+            source,
+        })
+    })
+}
+
 /// Function `id` of `store`, for `engine`: its stored artifact and Proto-Faaslet, or, if they
 /// were made by an engine with another fingerprint, its module compiled and prepared again.
 pub(crate) fn load_function(
@@ -214,33 +225,35 @@ pub(crate) fn load_function(
         path: dir.join(file),
         reason,
     };
-    let (module, recompiled) = match Module::deserialize(engine, &stored.artifact) {
-        Ok(module) => {
-            let wasm_sha256: [u8; 32] = Sha256::digest(&stored.wasm).into();
-            if module.wasm_sha256() != wasm_sha256 {
-                return Err(load_error(
-                    ARTIFACT_FILE,
-                    format!("it holds the code of another module than {WASM_FILE}"),
-                ));
+    let key = store_key(store)?;
+    let (module, recompiled) =
+        match Module::deserialize_authenticated(engine, &stored.artifact, &key) {
+            Ok(module) => {
+                let wasm_sha256: [u8; 32] = Sha256::digest(&stored.wasm).into();
+                if module.wasm_sha256() != wasm_sha256 {
+                    return Err(load_error(
+                        ARTIFACT_FILE,
+                        format!("it holds the code of another module than {WASM_FILE}"),
+                    ));
+                }
+                (module, false)
             }
-            (module, false)
-        }
-        Err(why @ (ArtifactError::Fingerprint(_) | ArtifactError::Version { .. })) => {
-            log.say(format!(
-                "{id}: the stored code does not fit this engine ({why}); compiling {WASM_FILE} \
+            Err(why @ (ArtifactError::Fingerprint(_) | ArtifactError::Version { .. })) => {
+                log.say(format!(
+                    "{id}: the stored code does not fit this engine ({why}); compiling {WASM_FILE} \
                  again"
-            ));
-            let start = Instant::now();
-            let module = Module::new(engine, &stored.wasm)
-                .map_err(|error| load_error(WASM_FILE, error.to_string()))?;
-            log.say(format!(
-                "{id}: compiled in {}",
-                modules::millis(start.elapsed())
-            ));
-            (module, true)
-        }
-        Err(error) => return Err(load_error(ARTIFACT_FILE, error.to_string())),
-    };
+                ));
+                let start = Instant::now();
+                let module = Module::new(engine, &stored.wasm)
+                    .map_err(|error| load_error(WASM_FILE, error.to_string()))?;
+                log.say(format!(
+                    "{id}: compiled in {}",
+                    modules::millis(start.elapsed())
+                ));
+                (module, true)
+            }
+            Err(error) => return Err(load_error(ARTIFACT_FILE, error.to_string())),
+        };
     match Snapshot::deserialize(&module, &stored.snapshot) {
         Ok(snapshot) => Ok(Function::new(snapshot)),
         Err(RestoreError::EngineMismatch(_)) if recompiled => {

@@ -2,9 +2,9 @@
 //! binary (compiled, or loaded from the artifact cache) or an artifact from `faasm-run compile`
 //! (loaded), with what happened said on stderr under `--verbose`.
 
-use crate::cache::ArtifactCache;
+use crate::cache::{self, ArtifactCache};
 use crate::error::Error;
-use faasm_runtime::{Engine, Module, is_artifact};
+use faasm_runtime::{ArtifactKey, Engine, Module, is_artifact};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::Path;
@@ -90,20 +90,41 @@ pub fn compile(engine: &Engine, path: &Path, wasm: &[u8]) -> Result<Module, Erro
     })
 }
 
-/// The module in `path`: compiled (through `cache` if given) or loaded.
+/// The host's artifact key, kept in `key_dir` (the cache directory, see [`cache::host_key`]).
+pub fn artifact_key(key_dir: Option<&Path>) -> Result<ArtifactKey, Error> {
+    let dir = key_dir.ok_or_else(|| {
+        Error::Usage(
+            "no directory for the artifact key: give --cache-dir DIR, or set FAASM_CACHE_DIR, \
+             XDG_CACHE_HOME or HOME"
+                .to_string(),
+        )
+    })?;
+    cache::host_key(&dir.join(cache::KEY_FILE)).map_err(|source| Error::Read {
+        path: dir.join(cache::KEY_FILE),
+        source,
+    })
+}
+
+/// The module in `path`: compiled (through `cache` if given) or loaded, if it is an artifact,
+/// after checking its tag under the artifact key in `key_dir`.
 pub fn obtain(
     engine: &Engine,
     path: &Path,
     cache: Option<&ArtifactCache>,
+    key_dir: Option<&Path>,
     log: Log,
 ) -> Result<Module, Error> {
     match read_module_file(path)? {
         ModuleFile::Artifact(bytes) => {
             let start = Instant::now();
-            let module = Module::deserialize(engine, &bytes).map_err(|source| Error::Artifact {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            let key = artifact_key(key_dir)?;
+            let module =
+                Module::deserialize_authenticated(engine, &bytes, &key).map_err(|source| {
+                    Error::Artifact {
+                        path: path.to_path_buf(),
+                        source,
+                    }
+                })?;
             log.say(format!(
                 "loaded {} in {}",
                 path.display(),
@@ -132,10 +153,17 @@ fn compile_through_cache(
     cache: &ArtifactCache,
     log: Log,
 ) -> Result<Module, Error> {
+    let key = match cache.key() {
+        Ok(key) => key,
+        Err(e) => {
+            log.say(format!("cache not used: {e}"));
+            return compile(engine, path, wasm);
+        }
+    };
     let wasm_sha256: [u8; 32] = Sha256::digest(wasm).into();
     let entry = cache.entry_path(&wasm_sha256, engine.fingerprint());
     let start = Instant::now();
-    match load_cache_entry(engine, cache, &entry, &wasm_sha256) {
+    match load_cache_entry(engine, cache, &key, &entry, &wasm_sha256) {
         Ok(Some(module)) => {
             log.say(format!(
                 "loaded from cache {} in {}",
@@ -153,7 +181,7 @@ fn compile_through_cache(
     let start = Instant::now();
     let module = compile(engine, path, wasm)?;
     let compile_time = millis(start.elapsed());
-    match cache.write(&entry, &module.serialize()) {
+    match cache.write(&entry, &module.serialize_authenticated(&key)) {
         Ok(()) => log.say(format!(
             "compiled in {compile_time} (cached as {})",
             entry.display()
@@ -170,6 +198,7 @@ fn compile_through_cache(
 fn load_cache_entry(
     engine: &Engine,
     cache: &ArtifactCache,
+    key: &ArtifactKey,
     entry: &Path,
     wasm_sha256: &[u8; 32],
 ) -> Result<Option<Module>, String> {
@@ -179,7 +208,8 @@ fn load_cache_entry(
     else {
         return Ok(None);
     };
-    let module = Module::deserialize(engine, &bytes).map_err(|e| e.to_string())?;
+    let module =
+        Module::deserialize_authenticated(engine, &bytes, key).map_err(|e| e.to_string())?;
     if module.wasm_sha256() != *wasm_sha256 {
         return Err("it holds the code of another module".to_string());
     }

@@ -18,8 +18,15 @@ use std::time::Instant;
 pub(crate) fn write_snapshot(options: &SnapshotOptions) -> Result<(), Error> {
     let log = Log::new(options.engine.verbose);
     let engine = run::engine(&options.engine, None)?;
-    let cache = ArtifactCache::default_dir().map(ArtifactCache::new);
-    let module = modules::obtain(&engine, &options.file, cache.as_ref(), log)?;
+    let key_dir = ArtifactCache::default_dir();
+    let cache = key_dir.clone().map(ArtifactCache::new);
+    let module = modules::obtain(
+        &engine,
+        &options.file,
+        cache.as_ref(),
+        key_dir.as_deref(),
+        log,
+    )?;
     let mut store = Store::new(&engine);
     let mut linker = Linker::new();
     let setup = WasiSetup {

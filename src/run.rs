@@ -72,7 +72,9 @@ fn compile_to_file(options: &CompileOptions) -> Result<(), Error> {
         .output
         .clone()
         .unwrap_or_else(|| options.file.with_extension("cwasm"));
-    cache::write_atomically(&output, &module.serialize()).map_err(|source| Error::Write {
+    let key = modules::artifact_key(ArtifactCache::default_dir().as_deref())?;
+    let artifact = module.serialize_authenticated(&key);
+    cache::write_atomically(&output, &artifact).map_err(|source| Error::Write {
         path: output.clone(),
         source,
     })?;
@@ -90,7 +92,11 @@ fn run(options: &RunOptions) -> Result<u8, Error> {
     let log = Log::new(options.engine.verbose);
     let engine = engine(&options.engine, options.max_memory.map(|pages| pages.0))?;
     let cache = artifact_cache(options);
-    let module = modules::obtain(&engine, &file, cache.as_ref(), log)?;
+    let key_dir = options
+        .cache_dir
+        .clone()
+        .or_else(ArtifactCache::default_dir);
+    let module = modules::obtain(&engine, &file, cache.as_ref(), key_dir.as_deref(), log)?;
     let mut store = Store::new(&engine);
     store.set_timeout(options.timeout);
     let mut linker = Linker::new();

@@ -5,6 +5,10 @@
 //! [`cache::write_atomically`]) and the snapshot last, so a function whose snapshot exists is
 //! complete; a reader never sees half an upload.
 //!
+//! The artifacts are authenticated (see [`crate::cache`]) with the key in `DIR/#artifact.key`
+//! ([`FunctionStore::key`]; `#` is in no user name): a `function.cwasm` changed by anyone
+//! without the key is refused at `invoke`.
+//!
 //! Names are checked before they touch the file system: a user or function name is 1 to 64
 //! characters of `[A-Za-z0-9_.-]`, not `.` or `..`, so no name escapes the store.
 
@@ -21,6 +25,9 @@ pub const WASM_FILE: &str = "function.wasm";
 pub const ARTIFACT_FILE: &str = "function.cwasm";
 /// Its Proto-Faaslet.
 pub const SNAPSHOT_FILE: &str = "function.snap";
+
+/// The file of the store's artifact key; no user is named so.
+const KEY_FILE: &str = "#artifact.key";
 
 /// Longest user or function name.
 const MAX_NAME_LEN: usize = 64;
@@ -160,6 +167,11 @@ impl FunctionStore {
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The key that authenticates the store's artifacts (made on first use).
+    pub fn key(&self) -> io::Result<faasm_runtime::ArtifactKey> {
+        cache::host_key(&self.dir.join(KEY_FILE))
     }
 
     /// The directory of function `id` (it exists once the function is uploaded).

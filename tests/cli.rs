@@ -4,6 +4,8 @@
 
 #[path = "support/build.rs"]
 mod build;
+#[path = "support/forge.rs"]
+mod forge;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -395,11 +397,12 @@ fn verbose_run(cache: &Path, file: &Path) -> String {
     stderr(&output)
 }
 
-/// The one cache entry in `cache`.
+/// The one cache entry in `cache` (beside the artifact key).
 fn only_entry(cache: &Path) -> PathBuf {
     let entries: Vec<PathBuf> = fs::read_dir(cache)
         .expect("cache directory")
         .map(|e| e.expect("entry").path())
+        .filter(|path| !path.ends_with("artifact.key"))
         .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     entries.into_iter().next().expect("one entry")
@@ -437,7 +440,11 @@ fn the_second_run_loads_from_the_cache() {
         "3",
     ]);
     assert_eq!(success(&output), "6\n");
-    assert_eq!(fs::read_dir(&cache).expect("cache").count(), 2);
+    assert_eq!(
+        fs::read_dir(&cache).expect("cache").count(),
+        3,
+        "two entries and the key"
+    );
 }
 
 #[test]
@@ -450,10 +457,11 @@ fn a_corrupt_cache_entry_is_recompiled_and_rewritten() {
     let mut flipped = good.clone();
     let middle = flipped.len() / 2;
     flipped[middle] ^= 0x10;
+    // The authentication tag is checked before anything else.
     let damages: [(&[u8], &str); 3] = [
-        (&flipped, "checksum"),
-        (&good[..good.len() - 1], "checksum"),
-        (&good[..10], "truncated"),
+        (&flipped, "not authenticated"),
+        (&good[..good.len() - 1], "not authenticated"),
+        (&good[..10], "not authenticated"),
     ];
     for (damaged, why) in damages {
         fs::write(&entry, damaged).expect("damaging the entry");
@@ -548,7 +556,48 @@ fn compile_writes_an_artifact_that_runs_without_compiling() {
         &faasm_run(&["--memory-strategy", "bounded", path(&named)]),
         1,
     );
-    assert!(error.contains("corrupt (checksum mismatch)"), "{error}");
+    assert!(error.contains("not authenticated"), "{error}");
+}
+
+/// Machine code changed and the checksum recomputed (what anyone who can write the file can
+/// do): a compiled artifact is refused, and a cache entry is compiled again, never run.
+#[test]
+fn artifacts_with_forged_code_and_a_recomputed_checksum_do_not_run() {
+    let dir = fresh_dir("forged");
+    let file = dir.join("constant.wat");
+    fs::write(&file, forge::CONSTANT_WAT).expect("module");
+    success(&faasm_run(&["compile", path(&file)]));
+    let artifact = dir.join("constant.cwasm");
+    let genuine = format!("{}\n", forge::GENUINE as i32);
+    let run = |file: &Path| faasm_run(&["--verbose", "--invoke", "f", path(file)]);
+    assert_eq!(success(&run(&artifact)), genuine);
+    let forged = forge::forge(&fs::read(&artifact).expect("artifact"));
+    fs::write(&artifact, forged).expect("forging");
+    let error = single_error_line(&run(&artifact), 1);
+    assert!(
+        error.contains("not authenticated by this host's key") && error.contains("constant.cwasm"),
+        "{error}"
+    );
+
+    let cache = fresh_dir("forged-cache");
+    let run_cached = || {
+        Command::new(env!("CARGO_BIN_EXE_faasm-run"))
+            .args(["--verbose", "--invoke", "f", path(&file)])
+            .env("FAASM_CACHE_DIR", &cache)
+            .output()
+            .expect("running faasm-run")
+    };
+    assert_eq!(success(&run_cached()), genuine);
+    let entry = only_entry(&cache);
+    fs::write(&entry, forge::forge(&fs::read(&entry).expect("entry"))).expect("forging");
+    let output = run_cached();
+    assert_eq!(success(&output), genuine, "the forged entry is not run");
+    assert!(
+        stderr(&output).contains("unusable cache entry")
+            && stderr(&output).contains("not authenticated"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 const WASI_HELLO_WAT: &str = r#"(module

@@ -8,6 +8,8 @@
 
 #[path = "support/build.rs"]
 mod build;
+#[path = "support/forge.rs"]
+mod forge;
 #[path = "support/functions.rs"]
 mod functions;
 #[path = "../state/tests/common/mod.rs"]
@@ -396,6 +398,28 @@ fn a_trap_exits_134_with_its_message() {
     assert!(stderr(&output).contains("0: inner"), "{}", stderr(&output));
 }
 
+/// A timeout too long for the clock (1e19 s is past `Instant`'s range) means no deadline, for
+/// `invoke` and a plain run: never an overflow panic.
+#[test]
+fn a_huge_timeout_means_no_deadline() {
+    let store = wat_store("huge-timeout", &[("constant", forge::CONSTANT_WAT)]);
+    let module = scratch().join("huge-timeout").join("constant.wat");
+    for timeout in ["100000000000000h", "10000000000000000000s"] {
+        let output = invoke(&store, "t/constant", None, &["--timeout", timeout]);
+        assert_eq!(output.status.code(), Some(0x44), "{}", stderr(&output));
+        let output = faasm_run(&["--timeout", timeout, "--invoke", "f", path(&module)]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert_eq!(
+            output.stdout,
+            format!("{}\n", forge::GENUINE as i32).as_bytes()
+        );
+    }
+    // Beyond what a duration holds: a usage error, not a panic.
+    let output = invoke(&store, "t/constant", None, &["--timeout", "1e30s"]);
+    let line = error_line(&output, 2);
+    assert!(line.contains("--timeout"), "{line}");
+}
+
 #[test]
 fn a_timeout_says_so() {
     let store = wat_store(
@@ -727,6 +751,22 @@ fn stored_code_of_another_engine_is_compiled_again_and_corruption_is_named() {
     assert!(line.contains("cannot load function b/echo"), "{line}");
     assert!(line.contains("function.snap"), "{line}");
     assert!(line.contains("checksum"), "{line}");
+}
+
+/// A stored artifact whose machine code was changed and its checksum recomputed is refused (the
+/// store's key authenticates it), naming the file; it never runs.
+#[test]
+fn a_stored_artifact_with_forged_code_is_refused() {
+    let store = wat_store("forged", &[("constant", forge::CONSTANT_WAT)]);
+    let output = invoke(&store, "t/constant", None, &[]);
+    assert_eq!(output.status.code(), Some(0x44), "{}", stderr(&output));
+    let artifact = store.join("t/constant/function.cwasm");
+    fs::write(&artifact, forge::forge(&fs::read(&artifact).unwrap())).unwrap();
+    let output = invoke(&store, "t/constant", None, &[]);
+    let line = error_line(&output, 1);
+    assert!(line.contains("cannot load function t/constant"), "{line}");
+    assert!(line.contains("function.cwasm"), "{line}");
+    assert!(line.contains("not authenticated"), "{line}");
 }
 
 /// Writes "hello" to the state value `greeting` and pushes it to the global tier.

@@ -22,6 +22,7 @@ pub fn all(kernels: &[Kernel], only: &[String]) -> Vec<Benchmark> {
     let mut benchmarks = Vec::new();
     if wanted("execute") {
         benchmarks.extend(kernels.iter().map(execute));
+        benchmarks.extend(kernels.iter().flat_map(execute_bounded));
         benchmarks.extend(crate::programs::benchmarks());
     }
     if wanted("compile") {
@@ -56,6 +57,23 @@ pub fn execute(kernel: &Kernel) -> Benchmark {
             (Peer::Native, native::execute(kernel)),
         ],
     }
+}
+
+/// `execute` of one kernel in ours under the bounded strategy, with the Spectre guard on its
+/// bounds checks (the default) and without: the guard's cost, beside the guard-region row
+/// above.
+pub fn execute_bounded(kernel: &Kernel) -> Vec<Benchmark> {
+    [("bounded", true), ("bounded, no Spectre guard", false)]
+        .into_iter()
+        .map(|(label, spectre_guard)| Benchmark {
+            group: "execute",
+            name: format!("{} ({label})", kernel.name),
+            measures: vec![(
+                Peer::Ours,
+                ours::execute_bounded(&kernel.wasm, spectre_guard),
+            )],
+        })
+        .collect()
 }
 
 /// Panics unless ours, Wasmtime and wasmi return the native checksum.

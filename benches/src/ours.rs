@@ -73,6 +73,22 @@ pub fn execute(wasm: &[u8]) -> Measure {
     Box::new(move |iterations| repeat(iterations, || run_kernel(&engine, &module).0))
 }
 
+/// `execute` under the bounded strategy, with or without the Spectre guard on its bounds
+/// checks: what the guard costs.
+pub fn execute_bounded(wasm: &[u8], spectre_guard: bool) -> Measure {
+    let engine = Engine::new(Config {
+        compiler: CompilerConfig {
+            memory_strategy: MemoryStrategy::Bounded,
+            spectre_guard,
+            ..CompilerConfig::default()
+        },
+        ..Config::default()
+    })
+    .expect("creating our engine");
+    let module = compile_module(&engine, wasm);
+    Box::new(move |iterations| repeat(iterations, || run_kernel(&engine, &module).0))
+}
+
 /// `compile`: compiles `wasm` on `threads` threads (0: all cores).
 pub fn compile(wasm: &[u8], threads: usize) -> Measure {
     let engine = engine(MemoryStrategy::default(), threads);

@@ -17,7 +17,9 @@
 
 use crate::report::{Row, Unit};
 use crate::{Benchmark, Measure, Peer};
-use faasm_runtime::{CompilerConfig, Config, Engine, Linker, MemoryStrategy, Module, Store};
+use faasm_runtime::{
+    ArtifactKey, CompilerConfig, Config, Engine, Linker, MemoryStrategy, Module, Store,
+};
 use faasm_snapshot::Snapshot;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -140,18 +142,20 @@ fn our_cold_measure(wasm: &[u8]) -> Measure {
     Box::new(move |iterations| timed(iterations, || our_cold_start(&module, &linker)))
 }
 
-/// Cold start from the AOT artifact: [`Module::deserialize`] (checksum, fingerprint, code
-/// published) and then [`our_cold_start`]. Ours only: Wasmtime's `Module::deserialize` is an
-/// `unsafe fn`, which this crate forbids.
+/// Cold start from the AOT artifact: [`Module::deserialize_authenticated`] (HMAC tag,
+/// checksum, fingerprint, code published) and then [`our_cold_start`]. Ours only: Wasmtime's
+/// `Module::deserialize` is an `unsafe fn`, which this crate forbids.
 fn our_cached_cold_measure(wasm: &[u8]) -> Measure {
     let engine = our_engine(MemoryStrategy::default(), None);
+    let key = ArtifactKey::from_bytes([0x5a; 32]);
     let artifact = Module::new(&engine, wasm)
         .expect("our engine compiles the function")
-        .serialize();
+        .serialize_authenticated(&key);
     let linker = Linker::new();
     Box::new(move |iterations| {
         timed(iterations, || {
-            let module = Module::deserialize(&engine, &artifact).expect("loads the artifact");
+            let module = Module::deserialize_authenticated(&engine, &artifact, &key)
+                .expect("loads the artifact");
             our_cold_start(&module, &linker);
         })
     })

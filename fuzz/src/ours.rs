@@ -65,6 +65,7 @@ pub fn compiler_config(
     CompilerConfig {
         memory_strategy,
         epoch_interruption: true,
+        spectre_guard: true,
         opt_level,
         verifier: true,
         threads,

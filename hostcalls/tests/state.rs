@@ -313,6 +313,46 @@ fn two_faaslets_share_one_mapped_copy() {
     assert_eq!(a.read(BUF + 8, 4), 0x1234_5678u32.to_le_bytes());
 }
 
+/// A value copied onto itself through its own mapping (guest memory that is `MAP_SHARED` with
+/// the host's copy): written with an offset from the mapped bytes, and read with an offset into
+/// them. Both must move the bytes as `memmove` would, although source and target are different
+/// addresses of the same pages (which no address-based overlap check can see).
+#[test]
+fn copies_between_a_mapping_and_its_own_value_move_as_memmove() {
+    let tier = Arc::new(LocalTier::in_process());
+    let mut f = Faaslet::new(&tier, USER);
+    let size = 64 * host_page_size();
+    let pattern: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+    let p = f.ok("__faasm_read_state_ptr", &[KEY, size as i64]).unwrap() as i64;
+    let mut expected = pattern.clone();
+    let n = size - 1;
+    // write_state_offset(k, off = 1, data = the mapping's first size - 1 bytes)
+    tier.write(&key("k"), &pattern).unwrap();
+    f.ok(
+        "__faasm_write_state_offset",
+        &[KEY, size as i64, 1, p, n as i64],
+    );
+    expected.copy_within(0..n, 1);
+    let mut value = vec![0u8; size];
+    tier.read(&key("k"), &mut value).unwrap();
+    assert!(value == expected, "write from the own mapping");
+    // read_state_offset(k, off = 1, buf = the mapping itself, size - 1 bytes)
+    tier.write(&key("k"), &pattern).unwrap();
+    f.ok(
+        "__faasm_read_state_offset",
+        &[KEY, size as i64, 1, p, n as i64],
+    );
+    let mut expected = pattern.clone();
+    expected.copy_within(1.., 0);
+    tier.read(&key("k"), &mut value).unwrap();
+    assert!(value == expected, "read into the own mapping");
+    // And a plain write_state of the whole value from its mapping changes nothing.
+    tier.write(&key("k"), &pattern).unwrap();
+    f.ok("__faasm_write_state", &[KEY, p, size as i64]);
+    tier.read(&key("k"), &mut value).unwrap();
+    assert!(value == pattern, "whole value from its own mapping");
+}
+
 #[test]
 fn repeated_mappings_return_the_same_address_and_the_heap_stays_clear() {
     let tier = Arc::new(LocalTier::in_process());

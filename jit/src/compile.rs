@@ -59,6 +59,13 @@ pub struct CompilerConfig {
     pub memory_strategy: MemoryStrategy,
     /// Emit epoch checks at function entry and loop headers.
     pub epoch_interruption: bool,
+    /// Make the address of an access that fails its explicit bounds check null before the
+    /// access (Cranelift's `select_spectre_guard`, a conditional move the CPU does not
+    /// predict), so that a mispredicted check cannot read or write out of bounds speculatively
+    /// (Spectre v1). Explicit checks are every access under [`MemoryStrategy::Bounded`] and
+    /// those whose static offset exceeds the guard region under `Guarded`. On by default; off
+    /// only to measure what it costs.
+    pub spectre_guard: bool,
     /// Cranelift optimisation level.
     pub opt_level: OptLevel,
     /// Run Cranelift's IR verifier on every function (on in debug builds and tests).
@@ -73,6 +80,7 @@ impl Default for CompilerConfig {
         CompilerConfig {
             memory_strategy: MemoryStrategy::default(),
             epoch_interruption: true,
+            spectre_guard: true,
             opt_level: OptLevel::default(),
             verifier: cfg!(debug_assertions),
             threads: 0,
@@ -436,6 +444,7 @@ impl Compiler {
             offsets,
             strategy: self.config.memory_strategy,
             epoch_interruption: self.config.epoch_interruption,
+            spectre_guard: self.config.spectre_guard,
             frontend_config: self.isa.frontend_config(),
         }
     }
@@ -674,6 +683,7 @@ fn fingerprint(config: &CompilerConfig, isa: &dyn TargetIsa) -> String {
         format!("target={}", isa.triple()),
         format!("memory={:?}", config.memory_strategy),
         format!("epoch_interruption={}", config.epoch_interruption),
+        format!("spectre_guard={}", config.spectre_guard),
         format!("opt_level={:?}", config.opt_level),
         format!("flags={}", shared.join(",")),
         format!("isa_flags={}", specific.join(",")),

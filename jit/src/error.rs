@@ -56,6 +56,13 @@ pub enum ArtifactError {
         /// The version this build writes and reads.
         expected: u32,
     },
+    /// The authentication tag does not match: the artifact was altered, or written with
+    /// another host's key (see `faasm_runtime::ArtifactKey`).
+    #[error(
+        "compiled module is not authenticated by this host's key (altered, or written with \
+         another key)"
+    )]
+    Authentication,
     /// The checksum does not match the contents: the file is corrupt or truncated.
     #[error("compiled module is corrupt (checksum mismatch)")]
     Checksum,

@@ -104,9 +104,11 @@ unsafe extern "C" fn memory_fill(vmctx: Vmctx, memory: u32, dst: u32, byte: u32,
     // SAFETY: called by generated code with its own VMContext.
     let done = unsafe { context(vmctx) }.and_then(|(instance, store)| {
         let handle = instance.memory_handle(memory)?;
-        let data = store.memories.get_mut(handle.index as usize)?.data_mut();
-        let range = data.get_mut(dst as usize..dst as usize + len as usize)?;
-        range.fill(byte as u8);
+        let memory = store.memories.get(handle.index as usize)?;
+        let target = memory.range_ptr(u64::from(dst), u64::from(len))?;
+        // SAFETY: `range_ptr` checked the range; a raw write forms no reference to memory that
+        // may be mapped shared.
+        unsafe { std::ptr::write_bytes(target, byte as u8, len as usize) };
         Some(true)
     });
     status(done)
@@ -130,19 +132,19 @@ unsafe extern "C" fn memory_copy(
             instance.memory_handle(dst_memory)?,
             instance.memory_handle(src_memory)?,
         );
-        let source = store.memories.get(src_handle.index as usize)?.data();
-        let source = source
-            .get(src as usize..src as usize + len as usize)?
-            .as_ptr();
+        let len64 = u64::from(len);
+        let source = store
+            .memories
+            .get(src_handle.index as usize)?
+            .range_ptr(u64::from(src), len64)?;
         let target = store
             .memories
-            .get_mut(dst_handle.index as usize)?
-            .data_mut();
-        let target = target
-            .get_mut(dst as usize..dst as usize + len as usize)?
-            .as_mut_ptr();
-        // SAFETY: both ranges are in bounds of live memories (whose bases never move); `copy`
-        // allows them to overlap, as `memory.copy` within one memory requires.
+            .get(dst_handle.index as usize)?
+            .range_ptr(u64::from(dst), len64)?;
+        // SAFETY: both ranges are in bounds of live memories (whose bases never move). Raw
+        // pointers only, no `&`/`&mut` slices that would alias when both are one memory (or
+        // that would span shared pages); `copy` allows the ranges to overlap, as `memory.copy`
+        // within one memory requires.
         unsafe { std::ptr::copy(source, target, len as usize) };
         Some(true)
     });

@@ -13,6 +13,7 @@
 //! snapshots: those belong to `faasm-hostcalls`, `faasm-state` and `faasm-snapshot`. All its OS
 //! calls live in [`sys`]; it supports x86-64 Linux only.
 
+mod artifact_key;
 mod backtrace;
 mod blocking;
 mod builtins;
@@ -34,6 +35,7 @@ mod traphandlers;
 mod values;
 mod vm;
 
+pub use artifact_key::ArtifactKey;
 pub use backtrace::{FrameInfo, WasmBacktrace};
 pub use blocking::{BlockingHook, CallBounds};
 pub use engine::{Config, Engine};

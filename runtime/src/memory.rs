@@ -167,16 +167,48 @@ impl MemoryData {
         }
     }
 
-    /// Copies `bytes` to `offset`; false (nothing written) if out of bounds.
+    /// The address of `[offset, offset + len)` if it lies inside the memory. A raw pointer,
+    /// not a slice: the range may be mapped shared and written by other threads, so accesses
+    /// through it copy (`ptr::copy`) and never form a reference.
+    pub(crate) fn range_ptr(&self, offset: u64, len: u64) -> Option<*mut u8> {
+        let slot = self.slot.as_ref()?;
+        offset
+            .checked_add(len)
+            .filter(|end| *end <= self.byte_len())?;
+        // SAFETY: `offset + len <= current_length`, so the result stays inside the slot's
+        // accessible prefix.
+        Some(unsafe { slot.base().add(offset as usize) })
+    }
+
+    /// Copies `bytes` to `offset` (a raw copy: `bytes` may even lie in this memory); false
+    /// (nothing written) if out of bounds.
     pub(crate) fn write(&mut self, offset: u64, bytes: &[u8]) -> bool {
-        let Some(end) = offset
-            .checked_add(bytes.len() as u64)
-            .filter(|e| *e <= self.byte_len())
-        else {
+        let Some(target) = self.range_ptr(offset, bytes.len() as u64) else {
             return false;
         };
-        self.data_mut()[offset as usize..end as usize].copy_from_slice(bytes);
+        // SAFETY: `range_ptr` checked the target range; `copy` allows the ranges to overlap.
+        unsafe { std::ptr::copy(bytes.as_ptr(), target, bytes.len()) };
         true
+    }
+
+    /// Copies the memory's `[offset, offset + buf.len())` into `buf`; false (nothing read) if
+    /// out of bounds.
+    pub(crate) fn read(&self, offset: u64, buf: &mut [u8]) -> bool {
+        let Some(source) = self.range_ptr(offset, buf.len() as u64) else {
+            return false;
+        };
+        // SAFETY: `range_ptr` checked the source range; `copy` allows the ranges to overlap.
+        unsafe { std::ptr::copy(source, buf.as_mut_ptr(), buf.len()) };
+        true
+    }
+
+    /// Whether `[offset, offset + len)` overlaps a range mapped shared.
+    pub(crate) fn overlaps_shared(&self, offset: u64, len: u64) -> bool {
+        let end = offset.saturating_add(len);
+        self.shared_ranges().iter().any(|&(start, shared_len)| {
+            let (start, shared_end) = (start as u64, (start + shared_len) as u64);
+            offset < shared_end && start < end
+        })
     }
 
     /// Maps `len` bytes of `file` from `file_offset` at byte `offset`, shared (see
@@ -230,12 +262,26 @@ impl MemoryData {
         self.slot.as_ref().map_or(&[], Slot::shared_ranges)
     }
 
+    /// Whether `address` lies in the inaccessible part of this memory's slot (see
+    /// `Slot::is_inaccessible`); the signal handler calls it.
+    pub(crate) fn is_guard_address(&self, address: usize) -> bool {
+        self.slot
+            .as_ref()
+            .is_some_and(|slot| slot.is_inaccessible(address))
+    }
+
     /// Gives up the slot (to return it to the pool); the memory is empty afterwards.
     pub(crate) fn take_slot(&mut self) -> Option<Slot> {
         let def = self.def.get_mut();
         def.current_length = 0;
         self.slot.take()
     }
+}
+
+fn out_of_bounds(offset: u64, len: usize, memory_len: u64) -> Trap {
+    Trap::BadArguments(format!(
+        "{len} bytes at {offset} lie beyond the memory's {memory_len} bytes"
+    ))
 }
 
 /// The largest size in pages a memory of type `ty` may reach, and the reservation of its slot;
@@ -297,11 +343,17 @@ impl Memory {
     }
 
     /// The memory's bytes (empty if the handle belongs to another store).
+    ///
+    /// The slice spans the whole memory, so it must not be used on a memory with ranges mapped
+    /// by [`Memory::map_shared`], which other threads write at any time: a Rust reference
+    /// promises that its bytes do not change under it. Use [`Memory::read`],
+    /// [`Memory::write`] and [`Memory::private_slice`] there.
     pub fn data<'a>(&self, store: &'a Store) -> &'a [u8] {
         self.data_ref(store).map_or(&[], MemoryData::data)
     }
 
-    /// The memory's bytes, mutably (empty if the handle belongs to another store).
+    /// The memory's bytes, mutably (empty if the handle belongs to another store). The same
+    /// caution as for [`Memory::data`] applies to memories with shared ranges.
     pub fn data_mut<'a>(&self, store: &'a mut Store) -> &'a mut [u8] {
         let inner = store.inner_mut();
         if inner.check(self.store, "memory").is_err() {
@@ -358,6 +410,69 @@ impl Memory {
         memory
             .map_shared(offset, len, file, file_offset)
             .map_err(Trap::BadArguments)
+    }
+
+    /// Copies `buf.len()` bytes from `offset` of the memory into `buf`. A raw copy that forms
+    /// no reference to the memory, so the range may lie in a shared mapping other threads
+    /// write (the copy then holds some moment's bytes of each). `BadArguments` if the range
+    /// is out of bounds or the handle belongs to another store.
+    pub fn read(&self, store: &Store, offset: u64, buf: &mut [u8]) -> Result<(), Trap> {
+        let memory = self
+            .data_ref(store)
+            .ok_or_else(|| Trap::BadArguments("unknown memory".to_string()))?;
+        memory
+            .read(offset, buf)
+            .then_some(())
+            .ok_or_else(|| out_of_bounds(offset, buf.len(), memory.byte_len()))
+    }
+
+    /// Copies `bytes` to `offset` of the memory: a raw copy, as [`Memory::read`]; `bytes` may
+    /// come from anywhere, this memory included (the copy then behaves as `memmove`).
+    pub fn write(&self, store: &mut Store, offset: u64, bytes: &[u8]) -> Result<(), Trap> {
+        let inner = store.inner_mut();
+        inner.check(self.store, "memory")?;
+        let memory = inner
+            .memories
+            .get_mut(self.index as usize)
+            .ok_or_else(|| Trap::BadArguments("unknown memory".to_string()))?;
+        memory
+            .write(offset, bytes)
+            .then_some(())
+            .ok_or_else(|| out_of_bounds(offset, bytes.len(), memory.byte_len()))
+    }
+
+    /// `[offset, offset + len)` of the memory as a slice, if it lies inside the memory and
+    /// overlaps no range mapped shared ([`Memory::map_shared`]); `None` otherwise. Unlike
+    /// [`Memory::data`], the reference covers only private pages, which nothing but this
+    /// store changes.
+    pub fn private_slice<'a>(&self, store: &'a Store, offset: u64, len: u64) -> Option<&'a [u8]> {
+        let memory = self.data_ref(store)?;
+        if memory.overlaps_shared(offset, len) {
+            return None;
+        }
+        let start = memory.range_ptr(offset, len)?;
+        // SAFETY: the range is inside the memory's accessible bytes and overlaps no shared
+        // mapping, so only this store writes it, and `&Store` excludes that while the slice
+        // lives.
+        Some(unsafe { std::slice::from_raw_parts(start, len as usize) })
+    }
+
+    /// As [`Memory::private_slice`], mutably.
+    pub fn private_slice_mut<'a>(
+        &self,
+        store: &'a mut Store,
+        offset: u64,
+        len: u64,
+    ) -> Option<&'a mut [u8]> {
+        let inner = store.inner_mut();
+        inner.check(self.store, "memory").ok()?;
+        let memory = inner.memories.get_mut(self.index as usize)?;
+        if memory.overlaps_shared(offset, len) {
+            return None;
+        }
+        let start = memory.range_ptr(offset, len)?;
+        // SAFETY: as in `private_slice`; `&mut Store` makes this the only access.
+        Some(unsafe { std::slice::from_raw_parts_mut(start, len as usize) })
     }
 
     fn data_ref<'a>(&self, store: &'a Store) -> Option<&'a MemoryData> {

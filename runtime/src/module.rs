@@ -1,5 +1,6 @@
 //! A compiled module with its code published: what instances of it share.
 
+use crate::artifact_key::ArtifactKey;
 use crate::code::CodeMemory;
 use crate::engine::Engine;
 use crate::image::MemoryImage;
@@ -84,25 +85,50 @@ impl Module {
             .serialize(&self.inner.artifact, self.inner.code.bytes())
     }
 
+    /// The artifact followed by its authentication tag under `key`: what
+    /// [`Module::deserialize_authenticated`] loads with the same key.
+    pub fn serialize_authenticated(&self, key: &ArtifactKey) -> Vec<u8> {
+        key.append_tag(self.serialize())
+    }
+
+    /// Loads an artifact written by [`Module::serialize_authenticated`] with `key`. The tag is
+    /// checked first (an [`ArtifactError::Authentication`] if it does not match), then
+    /// everything [`Module::deserialize`] checks.
+    ///
+    /// This is the safe way to load native code: a file that was changed (even with its
+    /// checksum recomputed) or written without the key is rejected before anything in it is
+    /// read. It is as trustworthy as the key is secret.
+    pub fn deserialize_authenticated(
+        engine: &Engine,
+        bytes: &[u8],
+        key: &ArtifactKey,
+    ) -> Result<Module, ArtifactError> {
+        let artifact = key.verify(bytes).ok_or(ArtifactError::Authentication)?;
+        // SAFETY: the tag proves that `artifact` is what `serialize_authenticated` wrote with
+        // this key, i.e. a `serialize` of a module compiled by a `faasm_jit` compiler; the
+        // fingerprint check in `deserialize` ties it to this engine's configuration and CPU.
+        unsafe { Module::deserialize(engine, artifact) }
+    }
+
     /// Loads an artifact written by [`Module::serialize`] (or `faasm-run compile`).
     ///
-    /// Every way the bytes can be wrong is an [`ArtifactError`], never a crash: truncation, a
-    /// flipped bit anywhere (SHA-256 over the whole file), another format version, code for
-    /// another engine configuration, compiler build or CPU (the engine fingerprint), and tables
-    /// that do not fit the module or the code.
+    /// Every way the bytes can be wrong by accident is an [`ArtifactError`], never a crash:
+    /// truncation, a flipped bit anywhere (SHA-256 over the whole file), another format
+    /// version, code for another engine configuration, compiler build or CPU (the engine
+    /// fingerprint), and tables that do not fit the module or the code.
     ///
-    /// This is a safe function although the artifact holds machine code that will run, because
-    /// those checks leave one way to run bad code: a file deliberately forged with a matching
-    /// checksum and fingerprint. Whoever can write such a file where it gets loaded (the user's
-    /// own cache directory, or a `.cwasm` file the user chose to run) can equally replace the
-    /// `faasm-run` binary or the shared libraries it loads; the artifact is trusted exactly as
-    /// much as the binary itself. Do not load artifacts from a less trusted source.
-    pub fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module, ArtifactError> {
+    /// # Safety
+    /// The machine code in `bytes` is run as it is, and no check can tell good code from bad:
+    /// whoever writes the file can recompute its checksum and copy a real fingerprint. `bytes`
+    /// must therefore come from [`Module::serialize`] of a module compiled by this crate (with
+    /// any engine; another engine's artifact is an error), unchanged since. Bytes from anywhere
+    /// less trusted than the running binary must go through
+    /// [`Module::deserialize_authenticated`] instead.
+    pub unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module, ArtifactError> {
         let compiled = engine.compiler().deserialize(bytes)?;
-        // SAFETY: the artifact passed the checksum (it is intact) and the fingerprint check (it
-        // was produced by a `faasm_jit` compiler with exactly this engine's configuration and
-        // CPU features); trust in its origin is argued above. `from_compiled` checks the
-        // tables again.
+        // SAFETY: the caller guarantees the artifact is an unchanged `serialize` of our
+        // compiler's output; the fingerprint check tied it to this engine's configuration and
+        // CPU features. `from_compiled` checks the tables again.
         unsafe { Module::from_compiled(engine, compiled) }.map_err(ArtifactError::Load)
     }
 
@@ -217,15 +243,63 @@ mod tests {
             .expect("wat");
         let module = Module::new(&engine, &wasm).expect("compile");
         let bytes = module.serialize();
-        let loaded = Module::deserialize(&engine, &bytes).expect("load");
+        // SAFETY: the bytes were just serialised from a module this engine compiled.
+        let loaded = unsafe { Module::deserialize(&engine, &bytes) }.expect("load");
         assert_eq!(loaded.wasm_sha256(), module.wasm_sha256());
         assert_eq!(loaded.serialize(), bytes);
         let mut corrupt = bytes.clone();
         corrupt[bytes.len() / 2] ^= 4;
         assert_eq!(
-            Module::deserialize(&engine, &corrupt).unwrap_err(),
+            // SAFETY: a changed byte is caught by the checksum before any code is published.
+            unsafe { Module::deserialize(&engine, &corrupt) }.unwrap_err(),
             ArtifactError::Checksum
         );
+    }
+
+    /// The artifact of a module returning `0x11223344`, with that immediate in its code changed
+    /// to `0x55667788` and the checksum recomputed: a forgery the checksum cannot catch.
+    fn forged_artifact(engine: &Engine) -> (Vec<u8>, Vec<u8>) {
+        let wasm =
+            wat::parse_str(r#"(module (func (export "f") (result i32) i32.const 0x11223344))"#)
+                .expect("wat");
+        let genuine = Module::new(engine, &wasm).expect("compile").serialize();
+        let body_len = genuine.len() - 32;
+        let mut forged = genuine[..body_len].to_vec();
+        let at = forged
+            .windows(4)
+            .position(|w| w == 0x11223344u32.to_le_bytes())
+            .expect("the immediate is in the code");
+        forged[at..at + 4].copy_from_slice(&0x55667788u32.to_le_bytes());
+        let checksum = <sha2::Sha256 as sha2::Digest>::digest(&forged);
+        forged.extend_from_slice(&checksum);
+        (genuine, forged)
+    }
+
+    #[test]
+    fn a_forged_artifact_with_a_recomputed_checksum_is_rejected() {
+        let engine = Engine::default();
+        let key = ArtifactKey::from_bytes([42; 32]);
+        let (genuine, forged) = forged_artifact(&engine);
+        // The checksum alone lets the forgery through: that is why `deserialize` is unsafe.
+        // SAFETY: the forged code differs only in the constant it returns.
+        assert!(unsafe { Module::deserialize(&engine, &forged) }.is_ok());
+        let tagged = key.append_tag(genuine.clone());
+        let mut forged_with_genuine_tag = forged.clone();
+        forged_with_genuine_tag.extend_from_slice(&tagged[genuine.len()..]);
+        let tagged_with_another_key = ArtifactKey::from_bytes([43; 32]).append_tag(forged);
+        for (what, bytes) in [
+            ("forged code, genuine tag", &forged_with_genuine_tag),
+            ("tagged with another key", &tagged_with_another_key),
+            ("no tag", &genuine),
+        ] {
+            assert_eq!(
+                Module::deserialize_authenticated(&engine, bytes, &key).unwrap_err(),
+                ArtifactError::Authentication,
+                "{what}"
+            );
+        }
+        let loaded = Module::deserialize_authenticated(&engine, &tagged, &key).expect("genuine");
+        assert_eq!(loaded.serialize_authenticated(&key), tagged);
     }
 
     #[test]

@@ -66,6 +66,17 @@ impl Slot {
         self.base
     }
 
+    /// Whether `address` lies in the slot's inaccessible part: a guard region, or the part of
+    /// the reservation above the accessible prefix. Only reads plain fields: the signal handler
+    /// calls it.
+    pub(crate) fn is_inaccessible(&self, address: usize) -> bool {
+        let mapping = self.mapping as usize;
+        let base = self.base as usize;
+        let in_mapping = address >= mapping && address - mapping < self.mapping_len;
+        let accessible = address >= base && address - base < self.accessible;
+        in_mapping && !accessible
+    }
+
     /// Size of the reservation in bytes.
     #[cfg(test)]
     pub(crate) fn reservation(&self) -> usize {

@@ -163,6 +163,53 @@ pub(crate) fn reset_to_default(signum: libc::c_int) {
     unsafe { libc::sigaction(signum, &action, ptr::null_mut()) };
 }
 
+/// Sends `signum` to the calling thread (`raise(3)`). Async-signal-safe.
+pub(crate) fn raise(signum: libc::c_int) {
+    // SAFETY: raise only takes a signal number.
+    unsafe { libc::raise(signum) };
+}
+
+/// Adds `signum` to `set`. Async-signal-safe.
+pub(crate) fn add_to_set(set: &mut libc::sigset_t, signum: libc::c_int) {
+    // SAFETY: `set` is a valid, initialised sigset_t.
+    unsafe { libc::sigaddset(set, signum) };
+}
+
+/// Blocks the signals of `set` in the calling thread (in addition to those blocked already);
+/// returns the mask before, `None` if it could not be changed. Async-signal-safe.
+pub(crate) fn block_signals(set: &libc::sigset_t) -> Option<libc::sigset_t> {
+    // SAFETY: sigset_t is plain data; all-zero is a valid value for the out-parameter.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` and `old` are valid sigset_t pointers.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, &mut old) };
+    (rc == 0).then_some(old)
+}
+
+/// Makes `set` the calling thread's signal mask. Async-signal-safe.
+pub(crate) fn set_signal_mask(set: &libc::sigset_t) {
+    // SAFETY: `set` is a valid sigset_t; a null old-mask pointer is allowed.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, set, ptr::null_mut()) };
+}
+
+/// Writes `bytes` to stderr with `write(2)`, ignoring failures. Async-signal-safe.
+pub(crate) fn write_stderr(bytes: &[u8]) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: `rest` is a live buffer of `rest.len()` bytes.
+        let n = unsafe { libc::write(libc::STDERR_FILENO, rest.as_ptr().cast(), rest.len()) };
+        match usize::try_from(n) {
+            Ok(n) if n > 0 => rest = &rest[n..],
+            _ => return,
+        }
+    }
+}
+
+/// Ends the process with SIGABRT (`abort(3)`). Async-signal-safe.
+pub(crate) fn abort() -> ! {
+    // SAFETY: abort takes no arguments and does not return.
+    unsafe { libc::abort() }
+}
+
 /// The alternate signal stack of the calling thread.
 pub(crate) fn current_alt_stack() -> io::Result<libc::stack_t> {
     // SAFETY: stack_t is plain data; all-zero is valid.

@@ -23,6 +23,7 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::ptr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("faasm-runtime supports x86-64 Linux only: its trap handling is written for it");
@@ -246,6 +247,10 @@ const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, li
 /// The actions installed before ours, in `SIGNALS` order; set before our handlers go in.
 static PREVIOUS: OnceLock<[libc::sigaction; 4]> = OnceLock::new();
 
+/// Per signal (in `SIGNALS` order): the previous action had `SA_RESETHAND` and has run once, so
+/// it is now the default action, as the kernel would have made it.
+static PREVIOUS_SPENT: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
+
 /// Installs the signal handlers, once per process.
 pub(crate) fn init_handlers() -> io::Result<()> {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
@@ -273,7 +278,9 @@ fn install_handlers() -> io::Result<()> {
 }
 
 /// The handler of SIGSEGV, SIGBUS, SIGILL and SIGFPE: a trap of generated code resumes at the
-/// landing pad; anything else goes to the previous handler.
+/// landing pad; a memory fault in generated code outside the store's guard regions aborts the
+/// process with a report; anything else, and every signal a process sent (`kill`, `tgkill`,
+/// `sigqueue`: `si_code <= 0`), goes to the previous handler.
 ///
 /// # Safety
 /// Installed with `SA_SIGINFO`; only the kernel calls it, with its own arguments.
@@ -282,20 +289,31 @@ unsafe extern "C" fn handle_fault(
     info: *mut libc::siginfo_t,
     context: *mut libc::c_void,
 ) {
-    // SAFETY: the kernel passes a valid ucontext_t for SA_SIGINFO handlers.
-    if unsafe { resume_at_landing_pad(context.cast()) } {
+    // SAFETY: the kernel passes a valid siginfo_t for SA_SIGINFO handlers.
+    let sent_by_a_process = unsafe { (*info).si_code } <= 0;
+    // SAFETY: the kernel passes a valid siginfo_t and ucontext_t for SA_SIGINFO handlers.
+    if !sent_by_a_process && unsafe { resume_at_landing_pad(signum, info, context.cast()) } {
         return;
     }
     // SAFETY: forwarding the kernel's own arguments unchanged.
-    unsafe { forward_to_previous(signum, info, context) }
+    unsafe { forward_to_previous(signum, info, context, sent_by_a_process) }
 }
 
 /// If the fault is a trap of generated code in this thread's innermost activation, records the
-/// trap and rewrites `context` so that the signal returns into the landing pad.
+/// trap and rewrites `context` so that the signal returns into the landing pad. A memory fault
+/// (SIGSEGV, SIGBUS) is a trap only at an out-of-bounds trap site and only if the faulting
+/// address lies in the inaccessible part of a memory slot of the activation's store: anything
+/// else is a bug of the compiler or the runtime, and the process aborts with a report rather
+/// than call it a guest's error.
 ///
 /// # Safety
-/// `context` must be the `ucontext_t` the kernel passed to the handler.
-unsafe fn resume_at_landing_pad(context: *mut libc::ucontext_t) -> bool {
+/// `info` and `context` must be the `siginfo_t` and `ucontext_t` the kernel passed to the
+/// handler of `signum`.
+unsafe fn resume_at_landing_pad(
+    signum: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::ucontext_t,
+) -> bool {
     let activation = CURRENT.get();
     if activation.is_null() {
         return false;
@@ -309,6 +327,16 @@ unsafe fn resume_at_landing_pad(context: *mut libc::ucontext_t) -> bool {
     // SAFETY: CURRENT only holds activations that live on this thread's stack below `enter`,
     // which is still running (we interrupted code it called).
     let activation = unsafe { &*activation };
+    if signum == libc::SIGSEGV || signum == libc::SIGBUS {
+        // SAFETY: for SIGSEGV and SIGBUS the kernel fills in the faulting address.
+        let address = unsafe { (*info).si_addr() } as usize;
+        // SAFETY: the activation's store is valid while its code runs (`enter`'s contract);
+        // generated code was interrupted, so no Rust code is changing its memories.
+        let in_guard = unsafe { is_guard_address(activation.store, address) };
+        if code != TrapCode::MemoryOutOfBounds || !in_guard {
+            abort_with_report(signum, pc, address);
+        }
+    }
     activation.wasm_trap.set(Some(code));
     let frame_pointer = gregs[libc::REG_RBP as usize] as usize;
     let stack_pointer = gregs[libc::REG_RSP as usize] as usize;
@@ -318,6 +346,85 @@ unsafe fn resume_at_landing_pad(context: *mut libc::ucontext_t) -> bool {
     gregs[libc::REG_RDI as usize] = activation.jmpbuf.as_ptr() as i64;
     gregs[libc::REG_RSP as usize] = activation.jmpbuf.get() as i64;
     true
+}
+
+/// Whether `address` lies in the inaccessible part (guard regions, reservation above the
+/// accessible size) of a memory of `store`. No allocation, no locks: it runs in the signal
+/// handler.
+///
+/// # Safety
+/// `store` must be null or a live store that nothing is changing during the call.
+unsafe fn is_guard_address(store: *const Store, address: usize) -> bool {
+    // SAFETY: the caller guarantees the store is live and unchanged; we only read it.
+    let Some(store) = (unsafe { store.as_ref() }) else {
+        return false;
+    };
+    store
+        .inner()
+        .memories
+        .iter()
+        .any(|memory| memory.is_guard_address(address))
+}
+
+/// Writes what faulted where to stderr and aborts: a memory fault in generated code that is
+/// not a guest's out-of-bounds access. Async-signal-safe: formats into a stack buffer and
+/// writes with `write(2)`.
+fn abort_with_report(signum: libc::c_int, pc: usize, address: usize) -> ! {
+    let mut line = SignalSafeLine::default();
+    line.push(b"faasm-runtime: fatal: ");
+    line.push(if signum == libc::SIGBUS {
+        b"SIGBUS"
+    } else {
+        b"SIGSEGV"
+    });
+    line.push(b" in generated code at pc ");
+    line.push_hex(pc);
+    line.push(b" accessing ");
+    line.push_hex(address);
+    line.push(
+        b", which is not in a guard region of the running store's memories: a bug of the \
+          compiler or the runtime, not of the guest; aborting\n",
+    );
+    sys::write_stderr(line.as_bytes());
+    sys::abort()
+}
+
+/// A fixed-size line built without allocating (for the signal handler).
+struct SignalSafeLine {
+    bytes: [u8; 320],
+    len: usize,
+}
+
+impl Default for SignalSafeLine {
+    fn default() -> SignalSafeLine {
+        SignalSafeLine {
+            bytes: [0; 320],
+            len: 0,
+        }
+    }
+}
+
+impl SignalSafeLine {
+    fn push(&mut self, text: &[u8]) {
+        let room = self.bytes.len() - self.len;
+        let n = text.len().min(room);
+        self.bytes[self.len..self.len + n].copy_from_slice(&text[..n]);
+        self.len += n;
+    }
+
+    fn push_hex(&mut self, value: usize) {
+        let mut digits = [0u8; 18];
+        digits[..2].copy_from_slice(b"0x");
+        for (i, digit) in digits[2..].iter_mut().enumerate() {
+            let nibble = (value >> (60 - 4 * i)) & 0xf;
+            *digit = b"0123456789abcdef"[nibble];
+        }
+        self.push(&digits);
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// Records the faulting `pc`, then walks the frame-pointer chain from `frame_pointer`: each
@@ -357,30 +464,50 @@ unsafe fn record_backtrace(
     }
 }
 
-/// Hands a fault that is not ours to the handler installed before us; without one, restores the
-/// default action so that the faulting instruction, executed again, ends the process.
+/// Hands a signal that is not ours to the action installed before us, as the kernel would have
+/// run it: a handler with its own `sa_mask` (and the signal itself unless `SA_NODEFER`) blocked,
+/// with one or three arguments as `SA_SIGINFO` says, once only under `SA_RESETHAND`. The
+/// default action: a hardware fault returns and, executed again, ends the process; a signal a
+/// process sent is raised again. An ignored signal a process sent stays ignored; an ignored
+/// hardware fault would repeat forever, so it gets the default action.
 ///
 /// # Safety
-/// The arguments must be the kernel's arguments to the signal handler.
+/// The arguments must be the kernel's arguments to the signal handler; `sent_by_a_process`
+/// whether its `si_code` says a process sent it.
 unsafe fn forward_to_previous(
     signum: libc::c_int,
     info: *mut libc::siginfo_t,
     context: *mut libc::c_void,
+    sent_by_a_process: bool,
 ) {
-    let previous = SIGNALS
-        .iter()
-        .position(|s| *s == signum)
-        .and_then(|i| PREVIOUS.get().map(|p| p[i]));
-    let Some(previous) = previous else {
+    let index = SIGNALS.iter().position(|s| *s == signum);
+    let previous = index.and_then(|i| {
+        let spent = PREVIOUS_SPENT[i].load(Ordering::Acquire);
+        PREVIOUS.get().map(|p| p[i]).filter(|_| !spent)
+    });
+    let handler = previous.map_or(libc::SIG_DFL, |p| p.sa_sigaction);
+    let Some(previous) = previous.filter(|_| handler != libc::SIG_DFL && handler != libc::SIG_IGN)
+    else {
+        if handler == libc::SIG_IGN && sent_by_a_process {
+            return;
+        }
         sys::reset_to_default(signum);
+        if sent_by_a_process {
+            sys::raise(signum);
+        }
         return;
     };
-    let handler = previous.sa_sigaction;
-    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
-        // An ignored hardware fault would repeat forever: let it kill the process as the
-        // kernel would.
-        sys::reset_to_default(signum);
-    } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+    if previous.sa_flags & libc::SA_RESETHAND != 0
+        && let Some(i) = index
+    {
+        PREVIOUS_SPENT[i].store(true, Ordering::Release);
+    }
+    let mut blocked = previous.sa_mask;
+    if previous.sa_flags & libc::SA_NODEFER == 0 {
+        sys::add_to_set(&mut blocked, signum);
+    }
+    let saved = sys::block_signals(&blocked);
+    if previous.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: with SA_SIGINFO, sa_sigaction holds a three-argument handler.
         let handler: sys::SigInfoHandler =
             unsafe { std::mem::transmute::<usize, sys::SigInfoHandler>(handler) };
@@ -390,6 +517,9 @@ unsafe fn forward_to_previous(
         // SAFETY: without SA_SIGINFO, sa_sigaction holds a one-argument handler.
         let handler = unsafe { std::mem::transmute::<usize, extern "C" fn(libc::c_int)>(handler) };
         handler(signum);
+    }
+    if let Some(saved) = saved {
+        sys::set_signal_mask(&saved);
     }
 }
 
@@ -463,14 +593,39 @@ mod tests {
     use super::*;
     use crate::code::CodeMemory;
     use std::os::unix::process::ExitStatusExt;
+    use std::os::unix::thread::JoinHandleExt;
     use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
 
     /// Publishes `code` with `traps` and enters it with `args` (no store).
     fn run(code: &[u8], traps: Vec<(u32, TrapCode)>, args: [usize; 4]) -> Result<(), Trap> {
+        run_in(ptr::null_mut(), code, traps, args)
+    }
+
+    /// As [`run`], with `store` as the activation's store (whose memories' guard regions
+    /// decide which memory faults are traps).
+    fn run_in(
+        store: *mut Store,
+        code: &[u8],
+        traps: Vec<(u32, TrapCode)>,
+        args: [usize; 4],
+    ) -> Result<(), Trap> {
         let memory = CodeMemory::publish(code, Arc::new(traps)).expect("publish");
         // SAFETY: the code is one of the small, self-contained routines below; none of them
-        // uses the store.
-        unsafe { enter(ptr::null_mut(), memory.base() as usize, args) }.map_err(|t| t.trap)
+        // uses the store, which is null or outlives the call.
+        unsafe { enter(store, memory.base() as usize, args) }.map_err(|t| t.trap)
+    }
+
+    /// A store with one memory of one page (guard regions around it); its base address.
+    fn store_with_memory() -> (Store, usize) {
+        let mut store = Store::new(&crate::Engine::default());
+        let ty = faasm_jit::MemoryType {
+            minimum: 1,
+            maximum: Some(1),
+        };
+        let memory = crate::Memory::new(&mut store, ty).expect("memory");
+        let base = memory.data(&store).as_ptr() as usize;
+        (store, base)
     }
 
     const RET: &[u8] = &[0xc3];
@@ -491,12 +646,6 @@ mod tests {
     fn ud2_at_a_trap_site_is_a_trap() {
         let result = run(UD2, vec![(0, TrapCode::UnreachableCodeReached)], [0; 4]);
         assert_eq!(result, Err(Trap::Wasm(TrapCode::UnreachableCodeReached)));
-    }
-
-    #[test]
-    fn segfault_at_a_trap_site_is_a_trap() {
-        let result = run(LOAD_NULL, vec![(0, TrapCode::MemoryOutOfBounds)], [0; 4]);
-        assert_eq!(result, Err(Trap::Wasm(TrapCode::MemoryOutOfBounds)));
     }
 
     #[test]
@@ -535,22 +684,17 @@ mod tests {
 
     #[test]
     fn guard_region_faults_become_traps() {
-        let pool = crate::pool::SlotPool::new(64 << 10);
-        let slot = pool.acquire(1 << 20, 64 << 10).expect("slot");
-        let inside = slot.base() as usize + 100;
-        let beyond = slot.base() as usize + (64 << 10);
-        let before = slot.base() as usize - 1;
+        let (mut store, base) = store_with_memory();
         let traps = || vec![(0, TrapCode::MemoryOutOfBounds)];
-        assert_eq!(run(LOAD_ARG, traps(), [inside, 0, 0, 0]), Ok(()));
-        assert_eq!(
-            run(LOAD_ARG, traps(), [beyond, 0, 0, 0]),
-            Err(Trap::Wasm(TrapCode::MemoryOutOfBounds))
-        );
-        assert_eq!(
-            run(LOAD_ARG, traps(), [before, 0, 0, 0]),
-            Err(Trap::Wasm(TrapCode::MemoryOutOfBounds))
-        );
-        pool.release(slot);
+        let mut load = |address: usize| run_in(&mut store, LOAD_ARG, traps(), [address, 0, 0, 0]);
+        assert_eq!(load(base + 100), Ok(()));
+        for address in [base + (64 << 10), base + (1 << 30), base - 1] {
+            assert_eq!(
+                load(address),
+                Err(Trap::Wasm(TrapCode::MemoryOutOfBounds)),
+                "{address:#x}"
+            );
+        }
     }
 
     #[test]
@@ -616,12 +760,80 @@ mod tests {
                 unsafe { std::ptr::read_volatile(std::ptr::null::<u64>()) };
                 Ok(())
             }
+            "segv-trap-site-outside-guards" => {
+                let (mut store, _) = store_with_memory();
+                run_in(
+                    &mut store,
+                    LOAD_NULL,
+                    vec![(0, TrapCode::MemoryOutOfBounds)],
+                    [0; 4],
+                )
+            }
+            "segv-guard-at-another-trap-code" => {
+                let (mut store, base) = store_with_memory();
+                let traps = vec![(0, TrapCode::TableOutOfBounds)];
+                run_in(&mut store, LOAD_ARG, traps, [base - 1, 0, 0, 0])
+            }
+            "user-sent-segv-at-trap-site" => {
+                install_previous(
+                    libc::SA_SIGINFO,
+                    exit_42_with_info as *const () as usize,
+                    &[],
+                );
+                let spinning = std::thread::spawn(|| {
+                    run(SPIN, vec![(0, TrapCode::MemoryOutOfBounds)], [0; 4])
+                });
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                // SAFETY: the thread is alive (spinning in generated code).
+                unsafe { libc::pthread_kill(spinning.as_pthread_t(), libc::SIGSEGV) };
+                let result = spinning.join();
+                println!("the signal became {result:?}");
+                Ok(())
+            }
+            "previous-mask" => {
+                install_previous(
+                    0,
+                    exit_with_mask_check as *const () as usize,
+                    &[libc::SIGUSR2],
+                );
+                init_handlers().expect("handlers");
+                sys::raise(libc::SIGSEGV);
+                Ok(())
+            }
+            "previous-resethand" => {
+                install_previous(
+                    libc::SA_SIGINFO | libc::SA_RESETHAND,
+                    count_with_info as *const () as usize,
+                    &[],
+                );
+                init_handlers().expect("handlers");
+                sys::raise(libc::SIGSEGV);
+                println!(
+                    "previous handler ran {} time(s)",
+                    COUNT.load(Ordering::SeqCst)
+                );
+                sys::raise(libc::SIGSEGV);
+                println!("still alive");
+                Ok(())
+            }
+            "user-sent-default" => {
+                // The test harness's own SIGBUS handler (Rust's stack overflow detection) out
+                // of the way: the default action is the previous one.
+                install_previous_for(libc::SIGBUS, 0, libc::SIG_DFL, &[]);
+                init_handlers().expect("handlers");
+                sys::raise(libc::SIGBUS);
+                Ok(())
+            }
             other => panic!("unknown fault {other}"),
         };
         std::process::exit(0);
     }
 
     fn run_child(kind: &str) -> std::process::ExitStatus {
+        run_child_output(kind).status
+    }
+
+    fn run_child_output(kind: &str) -> std::process::Output {
         let exe = std::env::current_exe().expect("test binary");
         std::process::Command::new(exe)
             .args([
@@ -631,10 +843,110 @@ mod tests {
                 "--test-threads=1",
             ])
             .env(CHILD_ENV, kind)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
+            .output()
             .expect("child")
+    }
+
+    /// `jmp $`: spins until a signal ends it.
+    const SPIN: &[u8] = &[0xeb, 0xfe];
+
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+    extern "C" fn exit_42_with_info(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(42) }
+    }
+
+    /// Exits 43 if SIGUSR2 (the handler's `sa_mask`) and SIGSEGV (no `SA_NODEFER`) are
+    /// blocked while it runs, 44 otherwise.
+    extern "C" fn exit_with_mask_check(_: libc::c_int) {
+        // SAFETY: sigset_t is plain data; pthread_sigmask with a null new set only queries.
+        let blocked = unsafe {
+            let mut mask: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, ptr::null(), &mut mask);
+            libc::sigismember(&mask, libc::SIGUSR2) == 1
+                && libc::sigismember(&mask, libc::SIGSEGV) == 1
+        };
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(if blocked { 43 } else { 44 }) }
+    }
+
+    extern "C" fn count_with_info(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+        COUNT.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Installs `handler` for SIGSEGV with `flags` and `mask`, as a program would before the
+    /// runtime installs its own.
+    fn install_previous(flags: libc::c_int, handler: usize, mask: &[libc::c_int]) {
+        install_previous_for(libc::SIGSEGV, flags, handler, mask);
+    }
+
+    /// As [`install_previous`], for `signum`.
+    fn install_previous_for(
+        signum: libc::c_int,
+        flags: libc::c_int,
+        handler: usize,
+        mask: &[libc::c_int],
+    ) {
+        // SAFETY: sigaction is plain data; it is filled in below.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = handler;
+        action.sa_flags = flags;
+        // SAFETY: `action.sa_mask` is a valid sigset_t.
+        unsafe { libc::sigemptyset(&mut action.sa_mask) };
+        for signum in mask {
+            sys::add_to_set(&mut action.sa_mask, *signum);
+        }
+        // SAFETY: the handler is one of the async-signal-safe functions above.
+        let rc = unsafe { libc::sigaction(signum, &action, ptr::null_mut()) };
+        assert_eq!(rc, 0);
+    }
+
+    #[test]
+    fn memory_faults_of_generated_code_outside_guard_regions_abort_with_a_report() {
+        for kind in [
+            "segv-trap-site-outside-guards",
+            "segv-guard-at-another-trap-code",
+        ] {
+            let output = run_child_output(kind);
+            assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{kind}");
+            let report = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                report.contains("faasm-runtime: fatal: SIGSEGV in generated code at pc 0x")
+                    && report.contains("not in a guard region"),
+                "{kind}: {report}"
+            );
+        }
+        let report =
+            String::from_utf8_lossy(&run_child_output("segv-trap-site-outside-guards").stderr)
+                .into_owned();
+        assert!(report.contains("accessing 0x0000000000000000"), "{report}");
+    }
+
+    #[test]
+    fn signals_sent_by_a_process_go_to_the_previous_handler_even_at_trap_sites() {
+        let output = run_child_output("user-sent-segv-at-trap-site");
+        assert_eq!(
+            output.status.code(),
+            Some(42),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        // With no previous handler, the default action: the process dies of the signal.
+        assert_eq!(run_child("user-sent-default").signal(), Some(libc::SIGBUS));
+    }
+
+    #[test]
+    fn the_previous_handlers_mask_and_flags_are_honoured() {
+        assert_eq!(run_child("previous-mask").code(), Some(43));
+        let output = run_child_output("previous-resethand");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.signal(), Some(libc::SIGSEGV), "{stdout}");
+        assert!(
+            stdout.contains("previous handler ran 1 time(s)"),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("still alive"), "{stdout}");
     }
 
     #[test]

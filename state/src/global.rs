@@ -3,11 +3,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use crate::sys::SharedMapping;
+use crate::sys::{self, SharedMapping};
 use crate::{Result, StateKey};
 
 /// Which global lock a host asks for: read locks are shared (any number of holders, on any
@@ -27,16 +26,15 @@ pub enum GlobalLockMode {
 pub struct LockToken(String);
 
 impl LockToken {
-    /// A token unique within this process and, with overwhelming likelihood, across hosts
-    /// (process id, a time stamp in nanoseconds and a process-wide counter).
+    /// A token of 128 random bits (32 hex digits) from the kernel's CSPRNG: unique across
+    /// processes and hosts with overwhelming likelihood, and unguessable, so no one else (a
+    /// guest on another host included) can make a token that releases this lock. A token made
+    /// of a process id, a time and a counter could be guessed.
     pub fn unique() -> LockToken {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        LockToken(format!("{}-{nanos:x}-{n}", std::process::id()))
+        let mut bits = [0u8; 16];
+        sys::random_bytes(&mut bits)
+            .expect("getrandom(2) fails only on kernels older than 3.17, which faasm-rs needs");
+        LockToken(bits.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// The token's text, as stored in the global tier.
@@ -515,5 +513,26 @@ mod tests {
         tier.clear_list(&key("alice", "l")).unwrap();
         assert_eq!(tier.user_bytes("alice"), 0);
         tier.set(&key("alice", "b"), &[3; 2 * ENTRY_COST]).unwrap();
+    }
+
+    #[test]
+    fn lock_tokens_are_128_random_bits() {
+        let tokens: Vec<u128> = (0..256)
+            .map(|_| {
+                let token = LockToken::unique();
+                let text = token.as_str();
+                assert!(
+                    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{text}"
+                );
+                u128::from_str_radix(text, 16).expect("hex")
+            })
+            .collect();
+        // Every bit varies: nothing is a process id, a time or a counter (the chance that one
+        // of 128 random bits is equal in 256 tokens is about 2^-248).
+        let ones = tokens.iter().fold(0u128, |acc, t| acc | t);
+        let zeros = tokens.iter().fold(0u128, |acc, t| acc | !t);
+        assert_eq!(ones, u128::MAX);
+        assert_eq!(zeros, u128::MAX);
     }
 }

@@ -849,4 +849,69 @@ mod tests {
         assert!(!err.to_string().contains("secret"), "{err}");
         assert!(err.to_string().contains("alice:***@127.0.0.1:1"), "{err}");
     }
+
+    /// Reads one command (an array of bulk strings) from a client; `None` at the end.
+    fn read_command(r: &mut impl BufRead) -> Option<Vec<Vec<u8>>> {
+        let number = |r: &mut dyn BufRead| {
+            let mut line = String::new();
+            r.read_line(&mut line).ok().filter(|n| *n > 0)?;
+            line[1..].trim_end().parse::<usize>().ok()
+        };
+        let count = number(r)?;
+        (0..count)
+            .map(|_| {
+                let len = number(r)?;
+                let mut arg = vec![0; len + 2];
+                r.read_exact(&mut arg).ok()?;
+                arg.truncate(len);
+                Some(arg)
+            })
+            .collect()
+    }
+
+    /// A fake server on 127.0.0.1 that answers `+OK` to everything but value and list reads,
+    /// which get a reply announcing 2^40 bytes or elements (and nothing after it).
+    fn lying_server() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+        let url = format!("redis://{}", listener.local_addr().expect("address"));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut writer = stream.try_clone().expect("stream");
+                    let mut reader = BufReader::new(stream);
+                    while let Some(command) = read_command(&mut reader) {
+                        let reply: &[u8] = match command[0].to_ascii_uppercase().as_slice() {
+                            b"GET" | b"GETRANGE" => b"$1099511627776\r\n",
+                            b"LRANGE" => b"*1099511627776\r\n",
+                            b"STRLEN" => b":1099511627776\r\n",
+                            _ => b"+OK\r\n",
+                        };
+                        if writer.write_all(reply).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn replies_announcing_huge_lengths_are_errors_not_allocations() {
+        let tier = RedisTier::new(&lying_server())
+            .unwrap()
+            .with_timeout(Duration::from_secs(2));
+        let key = StateKey::parse("alice/huge").unwrap();
+        let error = tier.get(&key).unwrap_err().to_string();
+        assert!(
+            error.contains("bulk reply of 1099511627776 bytes"),
+            "{error}"
+        );
+        let error = tier.get_range(&key, 0, 10).unwrap_err().to_string();
+        assert!(
+            error.contains("bulk reply of 1099511627776 bytes"),
+            "{error}"
+        );
+        assert!(tier.list_range(&key, 10).is_err());
+    }
 }

@@ -14,6 +14,14 @@ use std::io::{self, BufRead, Read, Write};
 /// that sends more is not speaking RESP to us.
 const MAX_LINE: u64 = 64 << 10;
 
+/// The longest bulk reply accepted: Redis strings hold at most 512 MiB, so a server that
+/// announces more is broken or hostile, and its length must not size an allocation.
+pub(crate) const MAX_BULK: usize = 512 << 20;
+
+/// How much of a bulk reply is allocated before its bytes arrive: a server that announces a
+/// long reply and sends nothing costs no more than this.
+const BULK_PREALLOCATION: usize = 1 << 20;
+
 /// Why a reply could not be read.
 #[derive(Debug)]
 pub(crate) enum RespError {
@@ -153,8 +161,14 @@ pub(crate) fn read_header(r: &mut impl BufRead) -> Result<Header, RespError> {
         b'$' => match parse_number(body)? {
             -1 => Ok(Header::Bulk(None)),
             n => usize::try_from(n)
+                .ok()
+                .filter(|n| *n <= MAX_BULK)
                 .map(|n| Header::Bulk(Some(n)))
-                .map_err(|_| RespError::Protocol(format!("bulk length {n}"))),
+                .ok_or_else(|| {
+                    RespError::Protocol(format!(
+                        "bulk reply of {n} bytes (Redis strings hold at most {MAX_BULK})"
+                    ))
+                }),
         },
         _ => Err(RespError::Protocol(format!(
             "unexpected reply {:?}",
@@ -205,8 +219,14 @@ pub(crate) fn read_bulk_into(
 pub(crate) fn read_bulk(r: &mut impl BufRead) -> Result<Option<Vec<u8>>, RespError> {
     match read_header(r)? {
         Header::Bulk(Some(n)) => {
-            let mut data = vec![0; n];
-            r.read_exact(&mut data)?;
+            let mut data = Vec::with_capacity(n.min(BULK_PREALLOCATION));
+            r.by_ref().take(n as u64).read_to_end(&mut data)?;
+            if data.len() != n {
+                return Err(RespError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed by the server in the middle of a reply",
+                )));
+            }
             read_crlf(r)?;
             Ok(Some(data))
         }
@@ -302,6 +322,30 @@ mod tests {
             assert_eq!(read_bulk_into(&mut r, &mut buf).unwrap(), Some(10));
             assert_eq!(read_bulk(&mut r).unwrap().as_deref(), Some(&b"ok"[..]));
         }
+    }
+
+    #[test]
+    fn bulk_lengths_beyond_redis_strings_are_refused_before_any_allocation() {
+        for input in [
+            &b"$1099511627776\r\n"[..],
+            b"$9223372036854775807\r\n",
+            b"$536870913\r\n",
+        ] {
+            for mut r in readers(input) {
+                let error = read_bulk(&mut r).unwrap_err();
+                assert!(
+                    matches!(&error, RespError::Protocol(m) if m.contains("at most 536870912")),
+                    "{error:?}"
+                );
+            }
+            assert!(matches!(
+                read_bulk_into(&mut BufReader::new(input), &mut [0; 8]),
+                Err(RespError::Protocol(_))
+            ));
+        }
+        // A length within the limit whose bytes never come: an I/O error, little allocated.
+        let mut r = BufReader::new(&b"$536870912\r\nabc"[..]);
+        assert!(matches!(read_bulk(&mut r), Err(RespError::Io(_))));
     }
 
     #[test]

@@ -97,6 +97,27 @@ pub fn wait_readable(socket: BorrowedFd<'_>, timeout: Duration) -> io::Result<bo
     }
 }
 
+/// Fills `buf` with random bytes from the kernel's CSPRNG (`getrandom(2)`, blocking only until
+/// it is seeded at boot).
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: `rest` is a live, writable buffer of `rest.len()` bytes.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        match usize::try_from(n) {
+            Ok(n) => filled += n,
+            Err(_) => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// How many received bytes are queued on `socket`, not read yet (`FIONREAD`).
 pub fn bytes_queued(socket: BorrowedFd<'_>) -> io::Result<usize> {
     let mut queued: libc::c_int = 0;

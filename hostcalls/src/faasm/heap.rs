@@ -65,13 +65,18 @@ impl Heap {
         true
     }
 
-    /// `__sbrk(increment)`: the old break, or [`FAILED`].
+    /// `__sbrk(increment)`: the old break, or [`FAILED`]. The break must be a 32-bit address,
+    /// so it stays below 4 GiB: a break of 4 GiB would come back as 0, a null pointer that
+    /// looks like success.
     pub(crate) fn sbrk(&mut self, memory: &mut impl GrowMemory, increment: i32) -> i32 {
         let size = self.sync(memory);
         let old = self.brk;
+        let Ok(old_address) = u32::try_from(old) else {
+            return FAILED;
+        };
         let Some(new) = old
             .checked_add_signed(i64::from(increment))
-            .filter(|new| *new >= self.floor)
+            .filter(|new| *new >= self.floor && *new <= u64::from(u32::MAX))
         else {
             return FAILED;
         };
@@ -79,7 +84,7 @@ impl Heap {
             return FAILED;
         }
         self.brk = new;
-        old as u32 as i32
+        old_address as i32
     }
 
     /// Anonymous `mmap` of `len` bytes: a 64 KiB-aligned address, or [`FAILED`].
@@ -182,6 +187,24 @@ mod tests {
         assert_eq!(heap.sbrk(&mut mem, 3 * 65536), FAILED);
         assert_eq!(heap.sbrk(&mut mem, 0), 65600);
         assert_eq!(heap.sbrk(&mut mem, -70000), FAILED);
+    }
+
+    #[test]
+    fn sbrk_fails_at_4_gib_instead_of_returning_null() {
+        const FULL: u64 = 65536;
+        let mut mem = fake(FULL - 1, FULL);
+        let mut heap = Heap::default();
+        let last_page = ((FULL - 1) * PAGE) as u32 as i32;
+        assert_eq!(heap.sbrk(&mut mem, 65536), FAILED, "a break of 4 GiB");
+        assert_eq!(heap.sbrk(&mut mem, 65535), last_page);
+        assert_eq!(heap.sbrk(&mut mem, 1), FAILED);
+        // A memory the guest grew to 4 GiB itself: the break is 4 GiB, not 0.
+        let mut full = fake(FULL, FULL);
+        let mut heap = Heap::default();
+        assert_eq!(heap.sbrk(&mut full, 0), FAILED);
+        assert_eq!(heap.sbrk(&mut full, 16), FAILED);
+        assert_eq!(heap.sbrk(&mut full, -16), FAILED);
+        assert_eq!(heap.mmap(&mut full, 16), FAILED);
     }
 
     #[test]

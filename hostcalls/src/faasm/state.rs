@@ -40,6 +40,7 @@ use super::{FaasmHandle, StateAccess};
 use crate::memory::{GuestError, GuestMemory};
 use faasm_runtime::{CallBounds, Caller, Extern, Func, FuncType, Linker, Store, Trap, ValType};
 use faasm_state::{GlobalLockMode, LocalTier, StateError, StateKey, StateValue};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -200,6 +201,76 @@ fn start(
     Ok((access, key))
 }
 
+/// The guest's `len` bytes at `ptr`, for a call that reads them: borrowed where they are the
+/// Faaslet's private pages; where they overlap a state value mapped into memory (which other
+/// threads write at any time, and which may be the very value the call writes), a copy taken
+/// with the runtime's raw copy, so that no reference spans shared pages and a value written
+/// from its own mapping moves as with `memmove`.
+fn guest_input<'c>(
+    caller: &'c Caller<'_>,
+    call: &'static str,
+    key: &StateKey,
+    ptr: u32,
+    len: u32,
+) -> Result<Cow<'c, [u8]>, Trap> {
+    let memory = caller.memory();
+    let store = caller.store();
+    if let Some(bytes) = memory.and_then(|m| m.private_slice(store, ptr.into(), len.into())) {
+        return Ok(Cow::Borrowed(bytes));
+    }
+    let mut copy = vec![0; len as usize];
+    memory
+        .and_then(|m| m.read(store, ptr.into(), &mut copy).ok())
+        .ok_or_else(|| out_of_bounds(caller, call, key, ptr, len))?;
+    Ok(Cow::Owned(copy))
+}
+
+/// Runs `fill` on the guest's `len` bytes at `ptr`, for a call that writes them: on the bytes
+/// themselves where they are private pages; where they overlap a state value mapped into
+/// memory, on a copy that is written back with the runtime's raw copy (see [`guest_input`]).
+fn with_guest_output<T>(
+    caller: &mut Caller<'_>,
+    call: &'static str,
+    key: &StateKey,
+    ptr: u32,
+    len: u32,
+    fill: impl FnOnce(&mut [u8]) -> Result<T, Trap>,
+) -> Result<T, Trap> {
+    let Some(memory) = caller.memory() else {
+        return Err(out_of_bounds(caller, call, key, ptr, len));
+    };
+    if let Some(bytes) = memory.private_slice_mut(caller.store_mut(), ptr.into(), len.into()) {
+        return fill(bytes);
+    }
+    let mut copy = vec![0; len as usize];
+    memory
+        .read(caller.store(), ptr.into(), &mut copy)
+        .map_err(|_| out_of_bounds(caller, call, key, ptr, len))?;
+    let result = fill(&mut copy)?;
+    memory
+        .write(caller.store_mut(), ptr.into(), &copy)
+        .map_err(|_| out_of_bounds(caller, call, key, ptr, len))?;
+    Ok(result)
+}
+
+/// The trap of a guest range outside memory 0.
+fn out_of_bounds(
+    caller: &Caller<'_>,
+    call: &'static str,
+    key: &StateKey,
+    ptr: u32,
+    len: u32,
+) -> Trap {
+    let memory_size = caller
+        .memory()
+        .map_or(0, |m| m.size_pages(caller.store()) * PAGE) as usize;
+    fault(call, key)(GuestError::OutOfBounds {
+        ptr,
+        len: len.into(),
+        memory_size,
+    })
+}
+
 /// A size as the guest's `i32` (values past 2 GiB cannot be a wasm32 guest's anyway).
 fn guest_size(size: usize) -> i32 {
     i32::try_from(size).unwrap_or(i32::MAX)
@@ -223,9 +294,9 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
                     let size = access.tier.size(&key).map_err(failed(CALL))?;
                     return Ok(guest_size(size));
                 }
-                let mut mem = GuestMemory::new(memory_of(caller));
-                let dst = mem.slice_mut(buf, len).map_err(fault(CALL, &key))?;
-                let size = access.tier.read(&key, dst).map_err(failed(CALL))?;
+                let size = with_guest_output(caller, CALL, &key, buf, len, |dst| {
+                    access.tier.read(&key, dst).map_err(failed(CALL))
+                })?;
                 Ok::<i32, Trap>(guest_size(size))
             },
         ),
@@ -262,9 +333,8 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
             move |caller: &mut Caller<'_>, key: u32, data: u32, len: u32| {
                 const CALL: &str = "__faasm_write_state";
                 let (access, key) = start(&h, caller, CALL, key)?;
-                let mem = GuestMemory::new(memory_of(caller));
-                let data = mem.slice(data, len).map_err(fault(CALL, &key))?;
-                access.tier.write(&key, data).map_err(failed(CALL))
+                let data = guest_input(caller, CALL, &key, data, len)?;
+                access.tier.write(&key, &data).map_err(failed(CALL))
             },
         ),
     );
@@ -276,11 +346,10 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
             move |caller: &mut Caller<'_>, key: u32, total: u32, off: u32, data: u32, len: u32| {
                 const CALL: &str = "__faasm_write_state_offset";
                 let (access, key) = start(&h, caller, CALL, key)?;
-                let mem = GuestMemory::new(memory_of(caller));
-                let data = mem.slice(data, len).map_err(fault(CALL, &key))?;
+                let data = guest_input(caller, CALL, &key, data, len)?;
                 access
                     .tier
-                    .write_at(&key, total as usize, off as usize, data)
+                    .write_at(&key, total as usize, off as usize, &data)
                     .map_err(failed(CALL))
             },
         ),
@@ -293,12 +362,12 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
             move |caller: &mut Caller<'_>, key: u32, total: u32, off: u32, buf: u32, len: u32| {
                 const CALL: &str = "__faasm_read_state_offset";
                 let (access, key) = start(&h, caller, CALL, key)?;
-                let mut mem = GuestMemory::new(memory_of(caller));
-                let dst = mem.slice_mut(buf, len).map_err(fault(CALL, &key))?;
-                access
-                    .tier
-                    .read_at(&key, total as usize, off as usize, dst)
-                    .map_err(failed(CALL))
+                with_guest_output(caller, CALL, &key, buf, len, |dst| {
+                    access
+                        .tier
+                        .read_at(&key, total as usize, off as usize, dst)
+                        .map_err(failed(CALL))
+                })
             },
         ),
     );
@@ -404,10 +473,9 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
                 const CALL: &str = "__faasm_append_state";
                 let (access, key) = start(&h, caller, CALL, key)?;
                 let bounds = caller.call_bounds();
-                let mem = GuestMemory::new(memory_of(caller));
-                let data = mem.slice(data, len).map_err(fault(CALL, &key))?;
+                let data = guest_input(caller, CALL, &key, data, len)?;
                 bounds
-                    .blocking(|| access.tier.append(&key, data))
+                    .blocking(|| access.tier.append(&key, &data))
                     .map_err(failed(CALL))
             },
         ),

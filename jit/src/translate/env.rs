@@ -114,6 +114,9 @@ pub(crate) struct FuncEnvironment<'m> {
     pub(crate) offsets: &'m VMOffsets,
     pub(crate) strategy: MemoryStrategy,
     pub(crate) epoch_interruption: bool,
+    /// Null the address of an access that fails its bounds check (see
+    /// [`crate::CompilerConfig::spectre_guard`]).
+    spectre_guard: bool,
     /// The function's `vmctx` parameter.
     pub(crate) vmctx: Value,
     wasm_sigs: HashMap<u32, ir::SigRef>,
@@ -127,6 +130,7 @@ impl<'m> FuncEnvironment<'m> {
         offsets: &'m VMOffsets,
         strategy: MemoryStrategy,
         epoch_interruption: bool,
+        spectre_guard: bool,
         vmctx: Value,
     ) -> Self {
         FuncEnvironment {
@@ -134,6 +138,7 @@ impl<'m> FuncEnvironment<'m> {
             offsets,
             strategy,
             epoch_interruption,
+            spectre_guard,
             vmctx,
             wasm_sigs: HashMap::new(),
             builtin_sigs: HashMap::new(),
@@ -248,6 +253,11 @@ impl<'m> FuncEnvironment<'m> {
 
     /// The native address of a `size`-byte access at `index + offset` in memory `memory`, with the
     /// bounds check the strategy needs, and the static offset to put in the access itself.
+    ///
+    /// A checked access traps when the check fails; with the Spectre guard on, the address is
+    /// also made null by a conditional move on the same condition, and the static offset is
+    /// added before that, so that even a mispredicted branch past the trap only reaches the
+    /// unmapped page at 0, never memory beyond the bounds.
     pub(crate) fn heap_addr(
         &self,
         b: &mut FunctionBuilder,
@@ -262,15 +272,25 @@ impl<'m> FuncEnvironment<'m> {
             MemoryStrategy::Guarded { guard_bytes } => end > guard_bytes,
             MemoryStrategy::Bounded => true,
         };
+        let mut out_of_bounds = None;
         if needs_check {
             // index + end > length  ⇔  out of bounds; index < 2^32 and end < 2^33: no overflow.
             let length = self.memory_length(b, memory);
             let last = b.ins().iadd_imm_u(index, end as i64);
             let oob = b.ins().icmp(IntCC::UnsignedGreaterThan, last, length);
             b.ins().trapnz(oob, TrapCode::MemoryOutOfBounds.to_clif());
+            out_of_bounds = Some(oob);
         }
         let base = self.memory_base(b, memory);
         let addr = b.ins().iadd(base, index);
+        if let Some(oob) = out_of_bounds.filter(|_| self.spectre_guard) {
+            let addr = match offset {
+                0 => addr,
+                _ => b.ins().iadd_imm_u(addr, offset as i64),
+            };
+            let null = b.ins().iconst(POINTER, 0);
+            return (b.ins().select_spectre_guard(oob, null, addr), 0);
+        }
         match i32::try_from(offset) {
             Ok(offset) => (addr, offset),
             Err(_) => (b.ins().iadd_imm_u(addr, offset as i64), 0),

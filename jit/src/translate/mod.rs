@@ -72,6 +72,7 @@ pub(crate) struct TranslationContext<'m> {
     pub offsets: &'m VMOffsets,
     pub strategy: MemoryStrategy,
     pub epoch_interruption: bool,
+    pub spectre_guard: bool,
     pub frontend_config: TargetFrontendConfig,
 }
 
@@ -113,6 +114,7 @@ impl FuncTranslator {
             cx.offsets,
             cx.strategy,
             cx.epoch_interruption,
+            cx.spectre_guard,
             vmctx,
         );
         self.declare_locals(&mut b, ty, body)?;

@@ -39,8 +39,12 @@
 ;; @0020                               trapnz v16, heap_oob
 ;; @0020                               v17 = load.i64 notrap aligned readonly can_move region1 v0+48
 ;; @0020                               v18 = iadd v17, v12
-;; @0020                               v19 = load.i32 little region0 v18+0x0400_0000
-;; @0026                               jump block3(v19)
+;; @0020                               v19 = iconst.i64 0x0400_0000
+;; @0020                               v20 = iadd v18, v19  ; v19 = 0x0400_0000
+;; @0020                               v21 = iconst.i64 0
+;; @0020                               v22 = select_spectre_guard v16, v21, v20  ; v21 = 0
+;; @0020                               v23 = load.i32 little region0 v22
+;; @0026                               jump block3(v23)
 ;;
 ;;                                 block3(v10: i32):
 ;; @0026                               return v10

@@ -44,21 +44,27 @@
 ;; @002b                               v16 = iadd v13, v15  ; v15 = 4
 ;; @002b                               v17 = icmp ugt v16, v14
 ;; @002b                               trapnz v17, heap_oob
+;; @002b                               v20 = iconst.i64 0
 ;; @002b                               v18 = load.i64 notrap aligned readonly can_move region1 v0+48
 ;; @002b                               v19 = iadd v18, v13
-;; @002b                               store little region0 v12, v19
-;; @0032                               v23 = iconst.i64 8
-;; @0032                               v24 = iadd v13, v23  ; v23 = 8
-;; @0032                               v25 = icmp ugt v24, v14
-;; @0032                               trapnz v25, heap_oob
-;; @0032                               store little region0 v12, v19+4
-;; @0037                               v30 = iconst.i64 12
-;; @0037                               v31 = iadd v13, v30  ; v30 = 12
-;; @0037                               v32 = icmp ugt v31, v14
-;; @0037                               trapnz v32, heap_oob
-;; @0037                               v35 = load.i32 little region0 v19+8
+;; @002b                               v21 = select_spectre_guard v17, v20, v19  ; v20 = 0
+;; @002b                               store little region0 v12, v21
+;; @0032                               v25 = iconst.i64 8
+;; @0032                               v26 = iadd v13, v25  ; v25 = 8
+;; @0032                               v27 = icmp ugt v26, v14
+;; @0032                               trapnz v27, heap_oob
+;; @0032                               v31 = iadd v19, v15  ; v15 = 4
+;; @0032                               v33 = select_spectre_guard v27, v20, v31  ; v20 = 0
+;; @0032                               store little region0 v12, v33
+;; @0037                               v36 = iconst.i64 12
+;; @0037                               v37 = iadd v13, v36  ; v36 = 12
+;; @0037                               v38 = icmp ugt v37, v14
+;; @0037                               trapnz v38, heap_oob
+;; @0037                               v42 = iadd v19, v25  ; v25 = 8
+;; @0037                               v44 = select_spectre_guard v38, v20, v42  ; v20 = 0
+;; @0037                               v45 = load.i32 little region0 v44
 ;; @003a                               jump block3
 ;;
 ;;                                 block3:
-;; @003a                               return v35
+;; @003a                               return v45
 ;; }
