@@ -372,7 +372,12 @@ fn c_a_stale_directory_descriptor_stays_inside() {
             .expect_code(0)
             .expect_stdout(&expected("c", "stale_dir"));
         assert_eq!(listing(&root), ["sb", "x"], "{}", outcome.describe());
-        assert_eq!(listing(&root.join("x")), ["secret.txt"], "{}", outcome.describe());
+        assert_eq!(
+            listing(&root.join("x")),
+            ["secret.txt"],
+            "{}",
+            outcome.describe()
+        );
         assert_eq!(
             fs::read_to_string(root.join("x/secret.txt")).expect("secret.txt"),
             "secret\n"
