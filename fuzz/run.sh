@@ -7,7 +7,8 @@
 # An empty corpus is seeded with a few random inputs of 1-8 KiB, so that generated modules are
 # large from the start (libFuzzer otherwise begins with inputs of a few bytes).
 #
-# TARGET is one of: compile, differential, memory_strategies, interrupt (`cargo fuzz list`).
+# TARGET is one of: compile, differential, memory_strategies, interrupt, wasi_paths
+# (`cargo fuzz list`).
 # The corpus is fuzz/corpus/TARGET (new inputs are added there; minimise before committing
 # with `cargo +nightly fuzz cmin TARGET`). Needs the nightly toolchain and cargo-fuzz (installed
 # if missing). SANITIZER=address runs under ASan (default: none, for throughput); JOBS=N runs
@@ -71,7 +72,7 @@ if [[ -z "${new_findings}" ]]; then
 else
     echo "findings:"
     echo "${new_findings}" | sed 's/^/    /'
-    grep -h -m3 -E "panicked at|^\[(compile|differential|memory_strategies|interrupt)\]|ERROR: libFuzzer" "${log}" | sed 's/^/    /' || true
+    grep -h -m3 -E "panicked at|^\[(compile|differential|memory_strategies|interrupt|wasi_paths)\]|ERROR: libFuzzer" "${log}" | sed 's/^/    /' || true
     echo "triage with: (cd fuzz && cargo run --release --example triage -- ${target} --print FILE)"
     exit 1
 fi

@@ -83,6 +83,11 @@ fn interrupt_corpus() {
 }
 
 #[test]
+fn wasi_paths_corpus() {
+    replay_target("wasi_paths", targets::wasi_paths);
+}
+
+#[test]
 fn hand_minimised_regressions() {
     let dir = fuzz_dir().join("regressions");
     let modules: Vec<PathBuf> = files_in(&dir)

@@ -346,6 +346,48 @@ fn c_escape_attempts_fail() {
     }
 }
 
+/// `ROOT/sb` (to pre-open as `/sb`) beside `ROOT/x/secret.txt`, as in the reproduction.
+/// Returns (root, sandbox).
+fn stale_dir_layout(name: &str) -> (PathBuf, PathBuf) {
+    let root = fresh_dir(name);
+    let sandbox = root.join("sb");
+    fs::create_dir_all(&sandbox).expect("creating sb");
+    fs::create_dir_all(root.join("x")).expect("creating x");
+    fs::write(root.join("x/secret.txt"), "secret\n").expect("writing secret.txt");
+    (root, sandbox)
+}
+
+/// A directory descriptor held across a rename, and a link moved to where it points out of the
+/// sandbox (`tests/guests/c/stale_dir.c`): through the descriptor the guest sees the directory
+/// it opened, through the link nothing; nothing outside the sandbox is read, named or changed.
+#[test]
+fn c_a_stale_directory_descriptor_stays_inside() {
+    for strategy in STRATEGIES {
+        let (root, sandbox) = stale_dir_layout(&format!("c-stale-dir-{}", strategy.name()));
+        let outcome = run(strategy, &c_guest("stale_dir"))
+            .dir(&sandbox, "/sb")
+            .args(&["/sb"])
+            .run();
+        outcome
+            .expect_code(0)
+            .expect_stdout(&expected("c", "stale_dir"));
+        assert_eq!(listing(&root), ["sb", "x"], "{}", outcome.describe());
+        assert_eq!(
+            listing(&root.join("x")),
+            ["secret.txt"],
+            "{}",
+            outcome.describe()
+        );
+        assert_eq!(
+            fs::read_to_string(root.join("x/secret.txt")).expect("secret.txt"),
+            "secret\n"
+        );
+        // What the guest made landed inside: in the directory its old descriptor stands for.
+        assert!(sandbox.join("d2/made2").is_dir(), "{}", outcome.describe());
+        assert!(!outcome.stdout.contains("LEAKED") && !outcome.stdout.contains("SECRET-SEEN"));
+    }
+}
+
 /// The errnos each `bad_args` case may answer with (it may also trap), from `bad_args.c`.
 fn allowed_errnos(case: &str) -> &'static [&'static str] {
     match case {

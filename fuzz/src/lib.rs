@@ -7,7 +7,9 @@
 //! - [`value`]: values, call outcomes and trap kinds both engines map into;
 //! - [`ours`] and [`reference`]: the module run in faasm-rs and in wasmi (the oracle);
 //! - [`compare`]: runs two sandboxes in lockstep and reports the first difference;
-//! - [`targets`]: one checking function per fuzz target, and for `.wat` regressions.
+//! - [`targets`]: one checking function per fuzz target, and for `.wat` regressions;
+//! - [`wasi_paths`]: random WASI path calls through the host calls guests reach, on a root
+//!   beside a sentinel tree that must stay unread, unnamed and unchanged.
 //!
 //! Modules name each other with `super::`, never `crate::`: the replay test includes this file
 //! as a module of its own crate.
@@ -22,3 +24,4 @@ pub mod ours;
 pub mod reference;
 pub mod targets;
 pub mod value;
+pub mod wasi_paths;

@@ -3,7 +3,6 @@
 
 use crate::clocks::{OsRandom, RandomSource, SystemClocks, WasiClocks};
 use crate::fdtable::{Descriptor, FdEntry, FdTable, OpenDir};
-use crate::sandbox::DirHandle;
 use crate::stdio::{Input, Output, StdStream, Stream, lock};
 use crate::types::rights;
 use std::io;
@@ -267,19 +266,18 @@ fn insert_stdio(fds: &mut FdTable, stdin: Input, stdout: Output, stderr: Output)
 
 fn insert_preopen(fds: &mut FdTable, host: PathBuf, guest: String) -> Result<(), WasiCtxError> {
     c_string("preopen name", &guest)?;
-    let root = host
-        .canonicalize()
-        .map_err(|source| WasiCtxError::Preopen {
-            host: host.clone(),
-            guest: guest.clone(),
-            source,
-        })?;
-    if !root.is_dir() {
+    let preopen_error = |source| WasiCtxError::Preopen {
+        host: host.clone(),
+        guest: guest.clone(),
+        source,
+    };
+    if !std::fs::metadata(&host).map_err(preopen_error)?.is_dir() {
         return Err(WasiCtxError::PreopenNotADirectory { host, guest });
     }
+    let dir = crate::sandbox::open_preopen(&host).map_err(preopen_error)?;
     let entry = FdEntry {
         descriptor: Descriptor::Dir(OpenDir {
-            handle: DirHandle::root(root),
+            dir,
             preopen_name: Some(guest),
         }),
         rights_base: rights::DIRECTORY_BASE,
@@ -294,12 +292,11 @@ fn insert_preopen(fds: &mut FdTable, host: PathBuf, guest: String) -> Result<(),
 impl WasiCtx {
     /// The whole of the file at the guest's absolute or relative `path`, read through the
     /// preopened directory whose guest name is the longest prefix of it (as wasi-libc picks
-    /// one), with the sandbox's rules: no path escapes its root, symbolic links included.
+    /// one), resolved beneath that directory as every WASI path is ([`crate::sandbox`]).
     /// For host calls outside WASI that name files (`__faasm_write_state_from_file`).
     pub(crate) fn read_file(&self, path: &str) -> Result<Vec<u8>, crate::errno::Errno> {
         use crate::errno::Errno;
         use std::io::Read;
-        use std::os::unix::fs::OpenOptionsExt;
         let (relative, dir) = self
             .fds
             .preopens()
@@ -307,13 +304,7 @@ impl WasiCtx {
             .max_by_key(|(relative, _)| std::cmp::Reverse(relative.len()))
             .ok_or(Errno::NotCapable)?;
         let relative = if relative.is_empty() { "." } else { relative };
-        let target = crate::sandbox::resolve(dir, relative, true)?;
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(target.host_path())
-            .map_err(Errno::from)?;
-        crate::sandbox::check_opened_inside(&target.root, &file)?;
+        let mut file = dir.open(crate::sandbox::guest_path(relative)?)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(Errno::from)?;
         Ok(bytes)

@@ -188,10 +188,13 @@ impl From<io::Error> for Errno {
         if let Some(code) = error.raw_os_error() {
             return Errno::from_linux(code);
         }
-        // Errors std makes up itself (no OS code): map by kind.
+        // Errors std and cap-std make up themselves (no OS code): map by kind.
         match error.kind() {
             io::ErrorKind::NotFound => Errno::NoEnt,
-            io::ErrorKind::PermissionDenied => Errno::Access,
+            // cap-std's answer to a path that would lead outside its directory (an absolute
+            // path, `..` above it, a link out of it): `EPERM`, as Wasmtime gives. A real
+            // `EACCES` from the kernel carries its code and is mapped above.
+            io::ErrorKind::PermissionDenied => Errno::Perm,
             io::ErrorKind::AlreadyExists => Errno::Exist,
             io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => Errno::Inval,
             io::ErrorKind::UnexpectedEof => Errno::Io,
@@ -241,5 +244,8 @@ mod tests {
         assert_eq!(Errno::from(io::Error::from_raw_os_error(9999)), Errno::Io);
         let made_up = io::Error::new(io::ErrorKind::InvalidInput, "x");
         assert_eq!(Errno::from(made_up), Errno::Inval);
+        let escape = io::Error::new(io::ErrorKind::PermissionDenied, "outside");
+        assert_eq!(Errno::from(escape), Errno::Perm);
+        assert_eq!(Errno::from(io::Error::from_raw_os_error(13)), Errno::Access);
     }
 }

@@ -1,9 +1,9 @@
 //! The descriptor table: what each guest `fd` stands for and what it may do (its rights).
 
 use crate::errno::Errno;
-use crate::sandbox::DirHandle;
 use crate::stdio::Stream;
 use crate::types::{Fdstat, filetype};
+use cap_std::fs::Dir;
 use std::collections::BTreeMap;
 use std::fs::File;
 
@@ -18,10 +18,11 @@ pub(crate) enum Descriptor {
     Dir(OpenDir),
 }
 
-/// A directory descriptor.
+/// A directory descriptor: an open host directory every path of it is resolved beneath
+/// ([`crate::sandbox`]).
 #[derive(Debug)]
 pub(crate) struct OpenDir {
-    pub(crate) handle: DirHandle,
+    pub(crate) dir: Dir,
     /// The guest's name for it if it was preopened (`fd_prestat_*`).
     pub(crate) preopen_name: Option<String>,
 }
@@ -176,23 +177,23 @@ impl FdTable {
         Ok(entry)
     }
 
-    /// The preopened directories: guest name and handle, in descriptor order.
-    pub(crate) fn preopens(&self) -> impl Iterator<Item = (&str, &DirHandle)> {
+    /// The preopened directories: guest name and directory, in descriptor order.
+    pub(crate) fn preopens(&self) -> impl Iterator<Item = (&str, &Dir)> {
         self.entries
             .values()
             .filter_map(|entry| match &entry.descriptor {
                 Descriptor::Dir(OpenDir {
-                    handle,
+                    dir,
                     preopen_name: Some(name),
-                }) => Some((name.as_str(), handle)),
+                }) => Some((name.as_str(), dir)),
                 _ => None,
             })
     }
 
-    /// The directory handle of `fd`, which must be a directory with `rights`.
-    pub(crate) fn dir_handle(&self, fd: u32, rights: u64) -> Result<&DirHandle, Errno> {
+    /// The open directory of `fd`, which must be a directory with `rights`.
+    pub(crate) fn dir_handle(&self, fd: u32, rights: u64) -> Result<&Dir, Errno> {
         match &self.dir(fd, rights)?.descriptor {
-            Descriptor::Dir(dir) => Ok(&dir.handle),
+            Descriptor::Dir(dir) => Ok(&dir.dir),
             _ => Err(Errno::NotDir),
         }
     }

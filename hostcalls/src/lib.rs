@@ -4,14 +4,16 @@
 //! owns the guest-memory view every host call reads and writes
 //! through ([`GuestMemory`]: checked ranges, `EFAULT` for a bad pointer), the per-guest state
 //! ([`WasiCtx`]: arguments, environment, descriptors, standard streams, clocks, randomness),
-//! and the sandbox that keeps every file a guest names under its preopened directories
-//! ([`sandbox`] documents the rules and the race that remains).
+//! and the sandbox that keeps every file a guest names beneath its preopened directories: each
+//! directory descriptor is an open host directory, and the kernel resolves every path beneath
+//! it ([`sandbox`] documents the rules).
 //!
 //! It must not contain `unsafe` code, nor know the runtime's internals: it uses only
 //! `faasm-runtime`'s safe API (`Linker`, `Func::new`, `Caller::memory_mut`, `Trap`), and the host
-//! only through `std` (`std::fs`, `std::os::unix`), files Linux provides (`/proc`,
-//! `/dev/urandom`) and `rustix`'s safe `poll`, `fcntl` and `read`, with which every wait ends at
-//! the call's deadline (the `wait` module). `faasm-run` and tests use it:
+//! only through `std` (`std::fs`, `std::os::unix`), the safe APIs of `cap-std`/`cap-fs-ext`
+//! (directory descriptors), files Linux provides (`/proc`, `/dev/urandom`) and `rustix`'s safe
+//! `poll`, `fcntl` and `read`, with which every wait ends at the call's deadline (the `wait`
+//! module). `faasm-run` and tests use it:
 //!
 //! ```no_run
 //! use faasm_hostcalls::{WasiCtx, add_to_linker};
@@ -55,7 +57,7 @@ pub use faasm::{
     CallId, ChainError, ChainResult, Chaining, ENV_MODULE, FaasmCtx, FaasmHandle,
     add_faasm_to_linker, faasm_signatures,
 };
-pub use linker::{WASI_MODULE, add_to_linker, signatures};
+pub use linker::{WASI_MODULE, add_to_linker, call_wasi, signatures};
 pub use memory::{GuestError, GuestMemory};
 pub use sandbox::MAX_SYMLINK_HOPS;
 pub use stdio::{Input, Output, ReadPipe, WritePipe};

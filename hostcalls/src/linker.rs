@@ -277,6 +277,25 @@ pub fn signatures() -> impl Iterator<Item = (&'static str, FuncType)> {
     errno_functions.chain(std::iter::once(("proc_exit", FuncType::new([I32], []))))
 }
 
+/// Runs the preview1 function `name` over `ctx` and `mem` as a guest's call of it would, and
+/// returns its errno ([`Errno::Success`] when it succeeded). For hosts that drive WASI calls
+/// without a guest module, such as the `wasi_paths` fuzz target: the very code a guest reaches.
+/// `None` if `name` is not a preview1 function that returns an errno (`proc_exit` is not), or
+/// `params` do not match its signature.
+pub fn call_wasi(
+    ctx: &mut WasiCtx,
+    mem: &mut GuestMemory<'_>,
+    name: &str,
+    params: &[Val],
+) -> Option<crate::Errno> {
+    let func = FUNCTIONS.iter().find(|func| func.name == name)?;
+    check_params(func, params).ok()?;
+    Some(match (func.call)(ctx, mem, &Args(params)) {
+        Ok(()) => crate::Errno::Success,
+        Err(errno) => errno,
+    })
+}
+
 /// Defines every `wasi_snapshot_preview1` function in `linker`, as host functions of `store`
 /// over `ctx`. Returns the shared context, through which the host reads and replaces it.
 pub fn add_to_linker(
@@ -366,6 +385,28 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), names.len());
+    }
+
+    #[test]
+    fn direct_calls_check_names_and_signatures() {
+        let mut ctx = WasiCtx::builder().build().unwrap();
+        let mut bytes = [0u8; 16];
+        let mut mem = GuestMemory::new(&mut bytes);
+        let sizes = [Val::I32(0), Val::I32(4)];
+        let call = |ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, name, params: &[Val]| {
+            call_wasi(ctx, mem, name, params)
+        };
+        assert_eq!(
+            call(&mut ctx, &mut mem, "args_sizes_get", &sizes),
+            Some(crate::Errno::Success)
+        );
+        let bad_fd = [Val::I32(9), Val::I32(0)];
+        assert_eq!(
+            call(&mut ctx, &mut mem, "fd_prestat_get", &bad_fd),
+            Some(crate::Errno::BadF)
+        );
+        assert_eq!(call(&mut ctx, &mut mem, "proc_exit", &[Val::I32(0)]), None);
+        assert_eq!(call(&mut ctx, &mut mem, "args_sizes_get", &[]), None);
     }
 
     #[test]

@@ -1,11 +1,8 @@
 //! What this crate asks of the OS beyond `std::fs`, all through files Linux provides (no
-//! `unsafe`, no libc): CPU clocks from `/proc`, randomness from `/dev/urandom`, and the real
-//! path of an open descriptor from `/proc/self/fd`.
+//! `unsafe`, no libc): CPU clocks from `/proc` and randomness from `/dev/urandom`.
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
-use std::path::PathBuf;
 
 /// Clock ticks per second of `/proc/<pid>/stat` times: `sysconf(_SC_CLK_TCK)`, which is 100 on
 /// every Linux architecture we run on (reading it needs libc).
@@ -50,11 +47,6 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> io::Result<()> {
     File::open("/dev/urandom")?.read_exact(buf)
 }
 
-/// The path the kernel has for an open file: where it really is, whatever path opened it.
-pub(crate) fn real_path(file: &File) -> io::Result<PathBuf> {
-    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,12 +70,5 @@ mod tests {
         let mut buf = [0u8; 64];
         fill_random(&mut buf).unwrap();
         assert!(buf.iter().any(|&b| b != 0));
-    }
-
-    #[test]
-    fn real_path_names_the_open_file() {
-        let file = File::open("/proc/self/stat").unwrap();
-        let path = real_path(&file).unwrap();
-        assert!(path.ends_with("stat"), "{path:?}");
     }
 }

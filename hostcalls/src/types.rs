@@ -282,6 +282,21 @@ impl Filestat {
         }
     }
 
+    /// The filestat of metadata cap-std read beneath a directory descriptor.
+    pub(crate) fn from_cap_metadata(meta: &cap_std::fs::Metadata) -> Filestat {
+        use cap_std::fs::MetadataExt;
+        Filestat {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            filetype: cap_filetype_of(meta.file_type()),
+            nlink: meta.nlink(),
+            size: meta.size(),
+            atim: timestamp(meta.atime(), meta.atime_nsec()),
+            mtim: timestamp(meta.mtime(), meta.mtime_nsec()),
+            ctim: timestamp(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
     /// The witx encoding: dev@0, ino@8, filetype@16, nlink@24, size@32, atim@40, mtim@48,
     /// ctim@56.
     pub fn encode(&self) -> [u8; size::FILESTAT] {
@@ -374,6 +389,26 @@ impl Event {
         put_u64(&mut out, 16, self.nbytes);
         out[24..26].copy_from_slice(&self.flags.to_le_bytes());
         out
+    }
+}
+
+/// The preview1 file type of a file type cap-std read (as [`filetype_of`] does for std's).
+pub(crate) fn cap_filetype_of(ty: cap_std::fs::FileType) -> u8 {
+    use cap_std::fs::FileTypeExt;
+    if ty.is_file() {
+        filetype::REGULAR_FILE
+    } else if ty.is_dir() {
+        filetype::DIRECTORY
+    } else if ty.is_symlink() {
+        filetype::SYMBOLIC_LINK
+    } else if ty.is_char_device() {
+        filetype::CHARACTER_DEVICE
+    } else if ty.is_block_device() {
+        filetype::BLOCK_DEVICE
+    } else if ty.is_socket() {
+        filetype::SOCKET_STREAM
+    } else {
+        filetype::UNKNOWN
     }
 }
 

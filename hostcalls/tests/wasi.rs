@@ -3,7 +3,9 @@
 //! test drives each call with exact arguments and inspects guest memory; a few are whole
 //! programs (`_start`) that do what a C or Rust guest would.
 
-use faasm_hostcalls::types::{eventtype, fdflags, filetype, lookupflags, oflags, rights, whence};
+use faasm_hostcalls::types::{
+    eventtype, fdflags, filetype, fstflags, lookupflags, oflags, rights, whence,
+};
 use faasm_hostcalls::{
     Errno, Input, Output, ReadPipe, SeededRandom, WasiCtx, WasiCtxBuilder, WasiHandle, WritePipe,
     add_to_linker, signatures,
@@ -246,11 +248,16 @@ impl Guest {
         self.call(name, &[Val::I32(dir as i32), ptr, len])
     }
 
-    /// `path_filestat_get`, returning the 64-byte filestat.
+    /// `path_filestat_get` relative to the root, returning the 64-byte filestat.
     fn stat(&mut self, path: &str, lookup: u32) -> Result<Vec<u8>, i32> {
+        self.stat_at(ROOT, path, lookup)
+    }
+
+    /// `path_filestat_get` relative to `dir`.
+    fn stat_at(&mut self, dir: u32, path: &str, lookup: u32) -> Result<Vec<u8>, i32> {
         let [ptr, len] = self.path(PATH_A, path);
         let args = [
-            Val::I32(ROOT as i32),
+            Val::I32(dir as i32),
             Val::I32(lookup as i32),
             ptr,
             len,
@@ -263,32 +270,52 @@ impl Guest {
     }
 
     fn rename(&mut self, from: &str, to: &str) -> i32 {
+        self.rename_at(ROOT, from, ROOT, to)
+    }
+
+    /// `path_rename` from `from` under `from_dir` to `to` under `to_dir`.
+    fn rename_at(&mut self, from_dir: u32, from: &str, to_dir: u32, to: &str) -> i32 {
         let [a, a_len] = self.path(PATH_A, from);
         let [b, b_len] = self.path(PATH_B, to);
-        let root = Val::I32(ROOT as i32);
-        self.call("path_rename", &[root, a, a_len, root, b, b_len])
+        let (old, new) = (Val::I32(from_dir as i32), Val::I32(to_dir as i32));
+        self.call("path_rename", &[old, a, a_len, new, b, b_len])
     }
 
     fn link(&mut self, from: &str, to: &str, lookup: u32) -> i32 {
+        self.link_at(ROOT, from, ROOT, to, lookup)
+    }
+
+    /// `path_link` from `from` under `from_dir` to `to` under `to_dir`.
+    fn link_at(&mut self, from_dir: u32, from: &str, to_dir: u32, to: &str, lookup: u32) -> i32 {
         let [a, a_len] = self.path(PATH_A, from);
         let [b, b_len] = self.path(PATH_B, to);
-        let root = Val::I32(ROOT as i32);
+        let (old, new) = (Val::I32(from_dir as i32), Val::I32(to_dir as i32));
         let lookup = Val::I32(lookup as i32);
-        self.call("path_link", &[root, lookup, a, a_len, root, b, b_len])
+        self.call("path_link", &[old, lookup, a, a_len, new, b, b_len])
     }
 
     fn symlink(&mut self, target: &str, link: &str) -> i32 {
+        self.symlink_at(target, ROOT, link)
+    }
+
+    /// `path_symlink` making `link` under `dir`.
+    fn symlink_at(&mut self, target: &str, dir: u32, link: &str) -> i32 {
         let [a, a_len] = self.path(PATH_A, target);
         let [b, b_len] = self.path(PATH_B, link);
-        self.call("path_symlink", &[a, a_len, Val::I32(ROOT as i32), b, b_len])
+        self.call("path_symlink", &[a, a_len, Val::I32(dir as i32), b, b_len])
     }
 
     fn readlink(&mut self, path: &str, buf_len: u32) -> Result<Vec<u8>, i32> {
+        self.readlink_at(ROOT, path, buf_len)
+    }
+
+    /// `path_readlink` relative to `dir`.
+    fn readlink_at(&mut self, dir: u32, path: &str, buf_len: u32) -> Result<Vec<u8>, i32> {
         let [ptr, len] = self.path(PATH_A, path);
         let rest = [DATA, buf_len, OUT].map(|v| Val::I32(v as i32));
         match self.call(
             "path_readlink",
-            &[Val::I32(ROOT as i32), ptr, len, rest[0], rest[1], rest[2]],
+            &[Val::I32(dir as i32), ptr, len, rest[0], rest[1], rest[2]],
         ) {
             0 => {
                 let n = self.u32_at(OUT) as usize;
@@ -296,6 +323,30 @@ impl Guest {
             }
             e => Err(e),
         }
+    }
+
+    /// `path_filestat_set_times` of `path` under `dir` to the given times (both set).
+    fn set_times_at(&mut self, dir: u32, path: &str, lookup: u32, atim: u64, mtim: u64) -> i32 {
+        let [ptr, len] = self.path(PATH_A, path);
+        let flags = Val::I32(i32::from(fstflags::ATIM | fstflags::MTIM));
+        let times = [Val::I64(atim as i64), Val::I64(mtim as i64)];
+        let args = [Val::I32(dir as i32), Val::I32(lookup as i32), ptr, len];
+        self.call(
+            "path_filestat_set_times",
+            &[
+                args[0], args[1], args[2], args[3], times[0], times[1], flags,
+            ],
+        )
+    }
+
+    /// The names `fd_readdir` lists for `fd`, `.` and `..` left out.
+    fn names(&mut self, fd: u32) -> Vec<String> {
+        let bytes = self.readdir(fd, 60000, 0);
+        parse_dirents(&bytes)
+            .into_iter()
+            .map(|(_, name, _)| name)
+            .filter(|name| name != "." && name != "..")
+            .collect()
     }
 
     /// `fd_readdir` into a buffer of `buf_len` bytes from `cookie`: the bytes used.
@@ -752,14 +803,28 @@ fn sched_yield_proc_raise_and_sockets() {
         guest.call("proc_raise", &[Val::I32(6)]),
         errno(Errno::NoSys)
     );
-    let zeros = |n: usize| vec![Val::I32(0); n];
-    assert_eq!(guest.call("sock_accept", &zeros(3)), errno(Errno::NotSup));
-    assert_eq!(guest.call("sock_recv", &zeros(6)), errno(Errno::NotSup));
-    assert_eq!(guest.call("sock_send", &zeros(5)), errno(Errno::NotSup));
-    assert_eq!(guest.call("sock_shutdown", &zeros(2)), errno(Errno::NotSup));
-    let mut closed = zeros(2);
-    closed[0] = Val::I32(77);
-    assert_eq!(guest.call("sock_shutdown", &closed), errno(Errno::BadF));
+    // No descriptor is a socket: `ENOTSOCK` for stdin (fd 0), a preopen and a file, as
+    // Wasmtime answers; `EBADF` for a closed descriptor.
+    let dir = TempDir::new();
+    std::fs::write(dir.path("f"), b"f").unwrap();
+    let mut guest = Guest::proxy(ctx_with_root(&dir.0).build().unwrap());
+    let file = guest.open("f", 0).unwrap();
+    let args = |fd: u32, n: usize| {
+        let mut args = vec![Val::I32(0); n];
+        args[0] = Val::I32(fd as i32);
+        args
+    };
+    for fd in [0, ROOT, file] {
+        let not_sock = errno(Errno::NotSock);
+        assert_eq!(guest.call("sock_accept", &args(fd, 3)), not_sock);
+        assert_eq!(guest.call("sock_recv", &args(fd, 6)), not_sock);
+        assert_eq!(guest.call("sock_send", &args(fd, 5)), not_sock);
+        assert_eq!(guest.call("sock_shutdown", &args(fd, 2)), not_sock);
+    }
+    assert_eq!(
+        guest.call("sock_shutdown", &args(77, 2)),
+        errno(Errno::BadF)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1591,17 +1656,20 @@ fn dot_dot_and_absolute_paths_are_refused() {
     }
     // `..` inside the root is fine.
     assert!(guest.open("a/b/../../inside", 0).is_ok());
-    // A subdirectory descriptor may climb to the root but not above it.
+    // A subdirectory descriptor is a sandbox of its own, as in Wasmtime: `..` stays beneath it.
     let sub = guest.open_dir("a/b").unwrap();
     assert!(
         guest
-            .open_with(sub, "../../inside", 0, 0, rights::FD_READ, 0)
+            .open_with(sub, "./.", 0, oflags::DIRECTORY, 0, 0)
             .is_ok()
     );
-    assert_eq!(
-        guest.open_with(sub, "../../../inside", 0, 0, rights::FD_READ, 0),
-        perm
-    );
+    for path in ["../../inside", "..", "../b", "../../../inside"] {
+        assert_eq!(
+            guest.open_with(sub, path, 0, 0, rights::FD_READ, 0),
+            perm,
+            "{path}"
+        );
+    }
 }
 
 #[test]
@@ -1625,8 +1693,10 @@ fn symlinks_out_of_the_root_are_refused() {
         guest.stat("etc", lookupflags::SYMLINK_FOLLOW).err(),
         perm.err()
     );
-    // Reading the link itself is allowed: it is a file of the root.
-    assert_eq!(guest.readlink("etc", 100).unwrap(), b"/etc");
+    // Reading a relative link's text is allowed; an absolute one's would name a host path
+    // (`EPERM`, as Wasmtime answers).
+    assert_eq!(guest.readlink("up2", 100).unwrap(), b"../..");
+    assert_eq!(guest.readlink("etc", 100).err(), perm.err());
     assert_eq!(
         guest.path_call("path_create_directory", ROOT, "outside_abs/new"),
         errno(Errno::Perm)
@@ -1637,14 +1707,27 @@ fn symlinks_out_of_the_root_are_refused() {
     );
 }
 
+/// An absolute link is refused when made; a relative one may say anything, and is followed
+/// only where it leads beneath the descriptor at the moment of use.
 #[test]
-fn escaping_symlinks_cannot_be_created() {
-    let (dir, _outside, mut guest) = escape_fixture();
-    assert_eq!(guest.symlink("/etc/passwd", "l1"), errno(Errno::Perm));
-    assert_eq!(guest.symlink("..", "l2"), errno(Errno::Perm));
-    assert_eq!(guest.symlink("../../x", "a/l3"), errno(Errno::Perm));
+fn escaping_symlinks_are_never_followed() {
+    let (dir, outside, mut guest) = escape_fixture();
+    let name = outside.0.file_name().unwrap().to_str().unwrap().to_string();
+    let perm = errno(Errno::Perm);
+    assert_eq!(guest.symlink("/etc/passwd", "l1"), perm);
+    assert!(std::fs::symlink_metadata(dir.path("l1")).is_err());
+    assert_eq!(guest.symlink("..", "l2"), 0);
+    assert_eq!(guest.symlink(&format!("../../{name}"), "a/l3"), 0);
     assert_eq!(guest.symlink("../inside", "a/l4"), 0);
-    assert!(!dir.path("l1").exists() && !dir.path("l2").exists());
+    assert_eq!(guest.open(&format!("l2/{name}/secret"), 0), Err(perm));
+    assert_eq!(guest.open("a/l3/secret", 0), Err(perm));
+    assert_eq!(
+        guest.path_call("path_unlink_file", ROOT, "a/l3/secret"),
+        perm
+    );
+    let fd = guest.open("a/l4", 0).unwrap();
+    assert_eq!(guest.read_fd(fd, 6).unwrap(), b"inside");
+    assert_eq!(std::fs::read(outside.path("secret")).unwrap(), b"secret");
 }
 
 #[test]
@@ -1680,4 +1763,307 @@ fn readdir_of_the_root_does_not_show_its_parent() {
     let bytes = guest.readdir(ROOT, 48, 0);
     let dotdot_ino = u64::from_le_bytes(bytes[24 + 1 + 8..24 + 1 + 16].try_into().unwrap());
     assert_eq!(dotdot_ino, std::fs::metadata(&dir.0).unwrap().ino());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Held directories: renames and moved links under open descriptors
+// ---------------------------------------------------------------------------------------------
+
+/// `base/root` (the preopen) beside `base/x/secret.txt`, as in the reproduction
+/// (`--dir ROOT::/sb` with `ROOT/../x/secret.txt` on the host).
+fn beside_a_secret() -> (TempDir, PathBuf) {
+    let base = TempDir::new();
+    std::fs::create_dir_all(base.path("root")).unwrap();
+    std::fs::create_dir_all(base.path("x")).unwrap();
+    std::fs::write(base.path("x/secret.txt"), b"secret").unwrap();
+    let root = base.path("root");
+    (base, root)
+}
+
+/// Everything outside the root as it was: `x/` holds only the untouched secret, and the base
+/// holds only `root` and `x`.
+fn check_outside_untouched(base: &TempDir) {
+    let names = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&base.0), ["root", "x"]);
+    assert_eq!(names(&base.path("x")), ["secret.txt"]);
+    assert_eq!(std::fs::read(base.path("x/secret.txt")).unwrap(), b"secret");
+}
+
+/// The reproduction: `d` is opened, renamed to `d2`, and a link `../x` (made in `a/`,
+/// where it points inside) is moved to `d`, where it points out. The old descriptor stays on
+/// the directory it was opened on; every path through the moved link is refused; moving the
+/// links around some more changes nothing.
+#[test]
+fn a_held_directory_survives_renames_and_moved_links() {
+    let (base, root) = beside_a_secret();
+    let mut guest = Guest::proxy(ctx_with_root(&root).build().unwrap());
+    assert_eq!(guest.path_call("path_create_directory", ROOT, "a"), 0);
+    assert_eq!(guest.path_call("path_create_directory", ROOT, "d"), 0);
+    assert_eq!(guest.symlink("../x", "a/l"), 0);
+    let fd = guest.open_dir("d").unwrap();
+    assert_eq!(guest.rename("d", "d2"), 0);
+    assert_eq!(guest.rename("a/l", "d"), 0);
+
+    // Through the old descriptor: the (empty) directory now called d2.
+    let no_ent = errno(Errno::NoEnt);
+    assert_eq!(guest.names(fd), Vec::<String>::new());
+    assert_eq!(guest.stat_at(fd, "secret.txt", 0), Err(no_ent));
+    let read = rights::FD_READ;
+    assert_eq!(
+        guest.open_with(fd, "secret.txt", 0, 0, read, 0),
+        Err(no_ent)
+    );
+    assert_eq!(guest.readlink_at(fd, "secret.txt", 64), Err(no_ent));
+    assert_eq!(guest.link_at(fd, "secret.txt", fd, "hard", 0), no_ent);
+    assert_eq!(guest.rename_at(fd, "secret.txt", fd, "moved"), no_ent);
+    assert_eq!(
+        guest.path_call("path_unlink_file", fd, "secret.txt"),
+        no_ent
+    );
+    assert_eq!(guest.path_call("path_create_directory", fd, "made"), 0);
+    assert_eq!(guest.rename_at(fd, "made", fd, "made2"), 0);
+    assert!(root.join("d2/made2").is_dir());
+    assert_eq!(guest.symlink_at("../..", fd, "up"), 0);
+    let up = guest.open_with(
+        fd,
+        "up/x/secret.txt",
+        lookupflags::SYMLINK_FOLLOW,
+        0,
+        read,
+        0,
+    );
+    assert_eq!(up, Err(errno(Errno::Perm)));
+    assert_eq!(guest.names(fd), ["made2", "up"]);
+
+    // Through the moved link: refused.
+    let perm = errno(Errno::Perm);
+    assert_eq!(guest.open("d/secret.txt", 0), Err(perm));
+    assert_eq!(guest.open_dir("d"), Err(perm));
+    assert_eq!(guest.stat("d/secret.txt", 0), Err(perm));
+    assert_eq!(guest.stat("d", lookupflags::SYMLINK_FOLLOW), Err(perm));
+    assert_eq!(
+        guest.path_call("path_unlink_file", ROOT, "d/secret.txt"),
+        perm
+    );
+    assert_eq!(
+        guest.path_call("path_create_directory", ROOT, "d/new"),
+        perm
+    );
+    assert_eq!(guest.path_call("path_remove_directory", ROOT, "d/"), perm);
+    assert_eq!(guest.rename("d/secret.txt", "stolen"), perm);
+    assert_eq!(guest.rename("a", "d/a"), perm);
+    assert_eq!(guest.link("d/secret.txt", "hard", 0), perm);
+    assert_eq!(guest.link("d", "hard", lookupflags::SYMLINK_FOLLOW), perm);
+    assert_eq!(guest.set_times_at(ROOT, "d/secret.txt", 0, 1, 2), perm);
+    assert_eq!(guest.readlink("d", 64).unwrap(), b"../x");
+
+    // The link moved back under a/ (where it leads to a missing x), a/ moved under a held
+    // descriptor, and a link to the root's parent moved to the top.
+    assert_eq!(guest.rename("d", "a/l"), 0);
+    assert_eq!(guest.stat("a/l/secret.txt", 0), Err(no_ent));
+    let a = guest.open_dir("a").unwrap();
+    assert_eq!(guest.path_call("path_create_directory", ROOT, "deep"), 0);
+    assert_eq!(guest.rename("a", "deep/a"), 0);
+    // From the descriptor on a/, the link leads above it: refused, wherever a/ now is.
+    assert_eq!(guest.stat_at(a, "l/secret.txt", 0), Err(perm));
+    assert_eq!(guest.rename("deep/a", "a"), 0);
+    assert_eq!(guest.rename_at(a, "l", ROOT, "l"), 0);
+    assert_eq!(guest.stat("l/secret.txt", 0), Err(perm));
+    assert_eq!(guest.stat_at(a, "../l/secret.txt", 0), Err(perm));
+    assert_eq!(guest.symlink_at("..", a, "up"), 0);
+    assert_eq!(guest.rename_at(a, "up", ROOT, "up"), 0);
+    assert_eq!(guest.open("up/x/secret.txt", 0), Err(perm));
+    assert_eq!(
+        guest.path_call("path_unlink_file", ROOT, "up/x/secret.txt"),
+        perm
+    );
+    check_outside_untouched(&base);
+}
+
+/// One guest swaps a directory for a link out of the root and back, over and over, while
+/// another (sharing the directory) opens, stats and lists through a descriptor held on the
+/// directory and through its path: no answer ever shows the secret beside the root.
+#[test]
+fn renames_racing_with_lookups_never_lead_outside() {
+    const ROUNDS: usize = 300;
+    let (base, root) = beside_a_secret();
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    std::fs::create_dir_all(root.join("d")).unwrap();
+    std::fs::write(root.join("d/inside.txt"), b"inside").unwrap();
+    std::os::unix::fs::symlink("../x", root.join("a/l")).unwrap();
+    // The reader's descriptor on d is opened before the renames start.
+    let mut guest = Guest::proxy(ctx_with_root(&root).build().unwrap());
+    let held = guest.open_dir("d").unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let renamer = {
+        let (root, done) = (root.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut guest = Guest::proxy(ctx_with_root(&root).build().unwrap());
+            for _ in 0..ROUNDS {
+                assert_eq!(guest.rename("d", "d2"), 0);
+                assert_eq!(guest.rename("a/l", "d"), 0);
+                assert_eq!(guest.rename("d", "a/l"), 0);
+                assert_eq!(guest.rename("d2", "d"), 0);
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let (mut lookups, read) = (0u64, rights::FD_READ);
+    // What reached the secret, and where the held descriptor did not stay on its directory.
+    let (mut leaks, mut strays) = (Vec::new(), Vec::new());
+    while !done.load(Ordering::SeqCst) {
+        lookups += 1;
+        if guest.stat_at(held, "secret.txt", 0).is_ok() {
+            leaks.push("stat secret.txt through the held descriptor");
+        }
+        if guest.open_with(held, "secret.txt", 0, 0, read, 0).is_ok() {
+            leaks.push("open secret.txt through the held descriptor");
+        }
+        if guest.open("d/secret.txt", 0).is_ok() || guest.stat("d/secret.txt", 0).is_ok() {
+            leaks.push("d/secret.txt through the root");
+        }
+        let args = [held, DATA, 60000, 0].map(|v| Val::I32(v as i32));
+        let errno = guest.call(
+            "fd_readdir",
+            &[args[0], args[1], args[2], Val::I64(0), Val::I32(OUT as i32)],
+        );
+        let used = guest.u32_at(OUT) as usize;
+        let listing = guest.read(DATA, used);
+        let names: Vec<String> = parse_dirents(&listing)
+            .into_iter()
+            .map(|(_, name, _)| name)
+            .filter(|name| name != "." && name != "..")
+            .collect();
+        if names.iter().any(|name| name == "secret.txt") {
+            leaks.push("secret.txt listed through the held descriptor");
+        } else if errno != 0 || names != ["inside.txt"] {
+            strays.push(format!(
+                "listing the held descriptor: errno {errno}, {names:?}"
+            ));
+        }
+        if let Ok(fd) = guest.open_dir("d") {
+            if guest.names(fd).iter().any(|name| name == "secret.txt") {
+                leaks.push("secret.txt listed through d");
+            }
+            guest.close(fd);
+        }
+    }
+    renamer.join().unwrap();
+    leaks.dedup();
+    assert!(leaks.is_empty(), "{lookups} rounds of lookups: {leaks:?}");
+    assert!(strays.is_empty(), "{lookups} rounds of lookups: {strays:?}");
+    assert!(lookups > 0);
+    check_outside_untouched(&base);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where our answers follow Wasmtime's
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn links_whose_destination_ends_in_a_slash_fail() {
+    let (dir, mut guest) = fs_guest();
+    std::fs::write(dir.path("f"), b"f").unwrap();
+    assert_eq!(guest.symlink("f", "new/"), errno(Errno::NoEnt));
+    assert_eq!(guest.symlink("f", "f/"), errno(Errno::Exist));
+    assert_eq!(guest.link("f", "hard/", 0), errno(Errno::NoEnt));
+    assert_eq!(guest.link("f", "f/", 0), errno(Errno::Exist));
+    assert!(std::fs::symlink_metadata(dir.path("new")).is_err());
+    assert!(std::fs::symlink_metadata(dir.path("hard")).is_err());
+    // Without the slash both work.
+    assert_eq!(guest.symlink("f", "new"), 0);
+    assert_eq!(guest.link("f", "hard", 0), 0);
+}
+
+#[test]
+fn set_times_without_follow_changes_the_link_itself() {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, mut guest) = fs_guest();
+    std::fs::write(dir.path("t"), b"t").unwrap();
+    assert_eq!(guest.symlink("t", "l"), 0);
+    let target_mtime = std::fs::metadata(dir.path("t")).unwrap().mtime();
+    let (atim, mtim) = (1_000_000_000_123, 2_000_000_000_456);
+    assert_eq!(guest.set_times_at(ROOT, "l", 0, atim, mtim), 0);
+    let link = std::fs::symlink_metadata(dir.path("l")).unwrap();
+    assert_eq!((link.mtime(), link.mtime_nsec()), (2000, 456));
+    assert_eq!(
+        std::fs::metadata(dir.path("t")).unwrap().mtime(),
+        target_mtime
+    );
+    // Followed, the target's times change.
+    let follow = lookupflags::SYMLINK_FOLLOW;
+    assert_eq!(guest.set_times_at(ROOT, "l", follow, atim, mtim), 0);
+    assert_eq!(std::fs::metadata(dir.path("t")).unwrap().mtime(), 2000);
+}
+
+/// Absolute paths and `..` above the descriptor are `EPERM` for every path call (Wasmtime's
+/// answer), whether or not the name they lead to exists.
+#[test]
+fn escapes_are_eperm_for_every_path_call() {
+    let (dir, mut guest) = fs_guest();
+    std::fs::create_dir_all(dir.path("a/b")).unwrap();
+    std::fs::write(dir.path("f"), b"f").unwrap();
+    let perm = errno(Errno::Perm);
+    let sub = guest.open_dir("a").unwrap();
+    for (fd, path) in [
+        (ROOT, ".."),
+        (ROOT, "../nothing"),
+        (ROOT, "a/../../f"),
+        (ROOT, "/"),
+        (ROOT, "/f"),
+        (ROOT, "/etc/passwd"),
+        (sub, ".."),
+        (sub, "../f"),
+        (sub, "b/../../f"),
+    ] {
+        let read = rights::FD_READ;
+        assert_eq!(
+            guest.open_with(fd, path, 0, 0, read, 0),
+            Err(perm),
+            "open {path}"
+        );
+        assert_eq!(guest.stat_at(fd, path, 0), Err(perm), "stat {path}");
+        assert_eq!(
+            guest.set_times_at(fd, path, 0, 1, 2),
+            perm,
+            "set times {path}"
+        );
+        assert_eq!(guest.readlink_at(fd, path, 8), Err(perm), "readlink {path}");
+        for call in [
+            "path_create_directory",
+            "path_remove_directory",
+            "path_unlink_file",
+        ] {
+            assert_eq!(guest.path_call(call, fd, path), perm, "{call} {path}");
+        }
+        assert_eq!(
+            guest.rename_at(fd, path, ROOT, "x"),
+            perm,
+            "rename from {path}"
+        );
+        assert_eq!(
+            guest.rename_at(ROOT, "f", fd, path),
+            perm,
+            "rename to {path}"
+        );
+        assert_eq!(
+            guest.link_at(fd, path, ROOT, "x", 0),
+            perm,
+            "link from {path}"
+        );
+        assert_eq!(
+            guest.link_at(ROOT, "f", fd, path, 0),
+            perm,
+            "link to {path}"
+        );
+        assert_eq!(guest.symlink_at("f", fd, path), perm, "symlink at {path}");
+    }
+    assert!(dir.path("f").is_file());
 }

@@ -5,10 +5,10 @@ use crate::ctx::WasiCtx;
 use crate::errno::Errno;
 use crate::fdtable::Descriptor;
 use crate::memory::GuestMemory;
-use crate::sandbox::DirHandle;
-use crate::types::{encode_dirent, encode_prestat_dir, filetype, filetype_of, rights};
+use crate::types::{cap_filetype_of, encode_dirent, encode_prestat_dir, filetype, rights};
+use cap_std::fs::{Dir, MetadataExt};
+use rustix::fs::DirEntryExt;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirEntryExt, MetadataExt};
 
 /// One entry `fd_readdir` lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,25 +20,24 @@ pub(crate) struct DirEntry {
 
 /// The entries of `dir`: `.` and `..` first, then the rest sorted by name, so that a cookie
 /// (an index into this list) means the same entry from one call to the next while the
-/// directory does not change. The root's `..` describes the root itself: nothing above it is
-/// visible.
-pub(crate) fn list(dir: &DirHandle) -> Result<Vec<DirEntry>, Errno> {
-    let here = dir.host_path();
-    let dot = |name: &[u8], path| -> Result<DirEntry, Errno> {
-        Ok(DirEntry {
-            name: name.to_vec(),
-            ino: std::fs::metadata(path)?.ino(),
-            filetype: filetype::DIRECTORY,
-        })
+/// directory does not change. `..` describes the directory itself: nothing above a descriptor
+/// is visible through it (the kernel lists the directory the descriptor holds, wherever it has
+/// been moved to since).
+pub(crate) fn list(dir: &Dir) -> Result<Vec<DirEntry>, Errno> {
+    let ino = dir.dir_metadata()?.ino();
+    let dot = |name: &[u8]| DirEntry {
+        name: name.to_vec(),
+        ino,
+        filetype: filetype::DIRECTORY,
     };
-    let mut entries = vec![dot(b".", &here)?, dot(b"..", &dir.parent_host_path())?];
+    let mut entries = vec![dot(b"."), dot(b"..")];
     let mut rest = Vec::new();
-    for entry in std::fs::read_dir(&here)? {
+    for entry in dir.entries()? {
         let entry = entry?;
         rest.push(DirEntry {
             name: entry.file_name().as_bytes().to_vec(),
             ino: entry.ino(),
-            filetype: entry.file_type().map_or(filetype::UNKNOWN, filetype_of),
+            filetype: entry.file_type().map_or(filetype::UNKNOWN, cap_filetype_of),
         });
     }
     rest.sort_by(|a, b| a.name.cmp(&b.name));
@@ -85,7 +84,7 @@ pub(crate) fn fd_readdir(
         return Err(Errno::NotDir);
     };
     entry.require(rights::FD_READDIR)?;
-    let entries = list(&dir.handle)?;
+    let entries = list(&dir.dir)?;
     let used = encode_entries(&entries, cookie, mem.slice_mut(buf, buf_len)?);
     mem.write_u32(bufused, guest_size(used)?)?;
     Ok(())

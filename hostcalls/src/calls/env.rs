@@ -125,11 +125,11 @@ pub(crate) fn proc_raise(_ctx: &mut WasiCtx, _mem: &mut GuestMemory, _signal: u3
     Err(Errno::NoSys)
 }
 
-/// No descriptor is a socket (preview1 cannot open one): `EBADF` for a closed descriptor,
-/// `ENOTSUP` otherwise.
+/// No descriptor is a socket (preview1 cannot open one, and the host preopens none): `EBADF`
+/// for a closed descriptor, `ENOTSOCK` for any open one, as Wasmtime answers.
 pub(crate) fn sock_unsupported(ctx: &mut WasiCtx, fd: u32) -> WasiResult {
     ctx.fds.get(fd)?;
-    Err(Errno::NotSup)
+    Err(Errno::NotSock)
 }
 
 #[cfg(test)]

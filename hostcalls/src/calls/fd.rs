@@ -7,6 +7,7 @@ use crate::fdtable::{Descriptor, NotAFile};
 use crate::memory::{GuestMemory, IoVec};
 use crate::types::{Filestat, fdflags, fstflags, rights, whence};
 use crate::wait::CallWait;
+use cap_fs_ext::{DirExt, SystemTimeSpec};
 use rustix::event::PollFlags;
 use std::fs::{File, FileTimes};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
@@ -355,9 +356,7 @@ pub(crate) fn fd_filestat_get(
     entry.require(rights::FD_FILESTAT_GET)?;
     let stat = match &entry.descriptor {
         Descriptor::File(file) => Filestat::from_metadata(&file.metadata()?),
-        Descriptor::Dir(dir) => {
-            Filestat::from_metadata(&std::fs::metadata(dir.handle.host_path())?)
-        }
+        Descriptor::Dir(open) => Filestat::from_cap_metadata(&open.dir.dir_metadata()?),
         Descriptor::Stream(stream) => Filestat {
             filetype: stream.filetype(),
             ..Filestat::default()
@@ -442,14 +441,63 @@ fn sync(
     entry.require(right)?;
     match &entry.descriptor {
         Descriptor::File(file) => how(file)?,
-        Descriptor::Dir(dir) => how(&File::open(dir.handle.host_path())?)?,
+        Descriptor::Dir(open) => how(&crate::sandbox::reopen_readable(&open.dir)?)?,
         Descriptor::Stream(_) => {}
     }
     Ok(())
 }
 
 /// The times a `*_set_times` call asks for, `None` for "leave it".
-pub(crate) fn file_times(atim: u64, mtim: u64, flags: u32) -> Result<FileTimes, Errno> {
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequestedTimes {
+    pub(crate) atime: Option<Time>,
+    pub(crate) mtime: Option<Time>,
+}
+
+/// One requested time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Time {
+    /// The time of the change (`*_NOW`).
+    Now,
+    /// Nanoseconds since the epoch.
+    At(u64),
+}
+
+impl Time {
+    fn system_time(self) -> SystemTime {
+        match self {
+            Time::Now => SystemTime::now(),
+            Time::At(ns) => SystemTime::UNIX_EPOCH + Duration::from_nanos(ns),
+        }
+    }
+
+    /// As cap-std sets times of a path (`UTIME_NOW` for "now").
+    pub(crate) fn spec(self) -> SystemTimeSpec {
+        match self {
+            Time::Now => SystemTimeSpec::SymbolicNow,
+            Time::At(_) => {
+                SystemTimeSpec::Absolute(cap_std::time::SystemTime::from_std(self.system_time()))
+            }
+        }
+    }
+}
+
+impl RequestedTimes {
+    /// As std sets times of an open file.
+    fn file_times(self) -> FileTimes {
+        let mut times = FileTimes::new();
+        if let Some(atime) = self.atime {
+            times = times.set_accessed(atime.system_time());
+        }
+        if let Some(mtime) = self.mtime {
+            times = times.set_modified(mtime.system_time());
+        }
+        times
+    }
+}
+
+/// Checks a `*_set_times` call's flags and reads the times it asks for.
+pub(crate) fn requested_times(atim: u64, mtim: u64, flags: u32) -> Result<RequestedTimes, Errno> {
     let flags = u16::try_from(flags).map_err(|_| Errno::Inval)?;
     let both = |given, now| flags & given != 0 && flags & now != 0;
     if flags & !fstflags::ALL != 0
@@ -458,20 +506,19 @@ pub(crate) fn file_times(atim: u64, mtim: u64, flags: u32) -> Result<FileTimes, 
     {
         return Err(Errno::Inval);
     }
-    let at = |ns: u64| SystemTime::UNIX_EPOCH + Duration::from_nanos(ns);
-    let now = SystemTime::now();
-    let mut times = FileTimes::new();
-    if flags & fstflags::ATIM != 0 {
-        times = times.set_accessed(at(atim));
-    } else if flags & fstflags::ATIM_NOW != 0 {
-        times = times.set_accessed(now);
-    }
-    if flags & fstflags::MTIM != 0 {
-        times = times.set_modified(at(mtim));
-    } else if flags & fstflags::MTIM_NOW != 0 {
-        times = times.set_modified(now);
-    }
-    Ok(times)
+    let pick = |ns, given, now| {
+        if flags & given != 0 {
+            Some(Time::At(ns))
+        } else if flags & now != 0 {
+            Some(Time::Now)
+        } else {
+            None
+        }
+    };
+    Ok(RequestedTimes {
+        atime: pick(atim, fstflags::ATIM, fstflags::ATIM_NOW),
+        mtime: pick(mtim, fstflags::MTIM, fstflags::MTIM_NOW),
+    })
 }
 
 pub(crate) fn fd_filestat_set_times(
@@ -482,12 +529,16 @@ pub(crate) fn fd_filestat_set_times(
     mtim: u64,
     flags: u32,
 ) -> WasiResult {
-    let times = file_times(atim, mtim, flags)?;
+    let times = requested_times(atim, mtim, flags)?;
     let entry = ctx.fds.get(fd)?;
     entry.require(rights::FD_FILESTAT_SET_TIMES)?;
     match &entry.descriptor {
-        Descriptor::File(file) => file.set_times(times)?,
-        Descriptor::Dir(dir) => File::open(dir.handle.host_path())?.set_times(times)?,
+        Descriptor::File(file) => file.set_times(times.file_times())?,
+        Descriptor::Dir(open) => open.dir.set_times(
+            ".",
+            times.atime.map(Time::spec),
+            times.mtime.map(Time::spec),
+        )?,
         Descriptor::Stream(_) => return Err(Errno::BadF),
     }
     Ok(())

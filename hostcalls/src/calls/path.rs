@@ -1,55 +1,59 @@
-//! Calls on paths relative to a directory descriptor. Every path goes through
-//! [`sandbox::resolve`](crate::sandbox::resolve) first.
+//! Calls on paths relative to a directory descriptor. Each one hands the guest's path to the
+//! descriptor's open directory, beneath which cap-std resolves it in the kernel
+//! ([`crate::sandbox`]); nothing here judges where a path leads.
 
 use super::WasiResult;
-use super::fd::file_times;
+use super::fd::{Time, requested_times};
 use crate::ctx::WasiCtx;
 use crate::errno::Errno;
 use crate::fdtable::{Descriptor, FdEntry, OpenDir};
 use crate::memory::GuestMemory;
-use crate::sandbox::{self, DirHandle, Resolved, resolve};
+use crate::sandbox::{guest_path, requires_dir};
 use crate::types::{Filestat, fdflags, lookupflags, oflags, rights};
-use std::fs::{File, OpenOptions};
-use std::io;
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt};
+use cap_std::fs::{Dir, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
-/// The directory `fd` (with `rights`) and the guest path at `path`/`len`.
-fn dir_and_path<'m>(
-    ctx: &WasiCtx,
+/// The open directory of `fd` (with `rights`) and the guest path at `path`/`len`.
+fn dir_and_path<'c, 'm>(
+    ctx: &'c WasiCtx,
     mem: &'m GuestMemory,
     fd: u32,
     rights: u64,
     path: u32,
     len: u32,
-) -> Result<(DirHandle, &'m str), Errno> {
+) -> Result<(&'c Dir, &'m Path), Errno> {
     let path = mem.str(path, len)?;
-    let dir = ctx.fds.dir_handle(fd, rights)?.clone();
-    Ok((dir, path))
+    let dir = ctx.fds.dir_handle(fd, rights)?;
+    Ok((dir, guest_path(path)?))
 }
 
 fn follows(lookup: u32) -> bool {
     lookup & lookupflags::SYMLINK_FOLLOW != 0
 }
 
-/// Opens an existing target to read or change its metadata, refusing a final symbolic link
-/// and anything the kernel found outside the root.
-fn open_existing(target: &Resolved) -> Result<File, Errno> {
-    let open = |write: bool| {
-        OpenOptions::new()
-            .read(!write)
-            .write(write)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(target.host_path())
-    };
-    // Setting times needs ownership or write access, not read access: retry for write-only
-    // files.
-    let file = match open(false) {
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => open(true)?,
-        other => other?,
-    };
-    sandbox::check_opened_inside(&target.root, &file)?;
-    Ok(file)
+/// For a path whose form names a directory (`x/`, `x/.`): fails with `ENOTDIR` unless it leads
+/// to one (following links), as the kernel would.
+fn check_names_a_dir(dir: &Dir, path: &Path) -> WasiResult {
+    if requires_dir(path) && !dir.metadata(path)?.is_dir() {
+        return Err(Errno::NotDir);
+    }
+    Ok(())
+}
+
+/// Refuses a path ending in `/` where a call creates something that is not a directory (a
+/// link): POSIX resolves such a path as a directory, which a new link cannot be. `EEXIST` if
+/// something is there already, as Linux says, `ENOENT` otherwise.
+fn refuse_trailing_slash(dir: &Dir, path: &Path) -> WasiResult {
+    if !path.as_os_str().as_bytes().ends_with(b"/") {
+        return Ok(());
+    }
+    match dir.symlink_metadata(path) {
+        Ok(_) => Err(Errno::Exist),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Errno::NoEnt),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub(crate) fn path_create_directory(
@@ -60,8 +64,7 @@ pub(crate) fn path_create_directory(
     len: u32,
 ) -> WasiResult {
     let (dir, path) = dir_and_path(ctx, mem, fd, rights::PATH_CREATE_DIRECTORY, path, len)?;
-    let target = resolve(&dir, path, false)?;
-    std::fs::create_dir(target.named_path(Errno::Exist)?)?;
+    dir.create_dir(path)?;
     Ok(())
 }
 
@@ -76,8 +79,16 @@ pub(crate) fn path_filestat_get(
 ) -> WasiResult {
     mem.range(out, crate::types::size::FILESTAT as u64)?;
     let (dir, path) = dir_and_path(ctx, mem, fd, rights::PATH_FILESTAT_GET, path, len)?;
-    let target = resolve(&dir, path, follows(lookup))?;
-    let stat = Filestat::from_metadata(&target.metadata()?);
+    // A path naming a directory by its form is resolved as one, its final link followed.
+    let meta = if follows(lookup) || requires_dir(path) {
+        dir.metadata(path)?
+    } else {
+        dir.symlink_metadata(path)?
+    };
+    if requires_dir(path) && !meta.is_dir() {
+        return Err(Errno::NotDir);
+    }
+    let stat = Filestat::from_cap_metadata(&meta);
     mem.write_bytes(out, &stat.encode())?;
     Ok(())
 }
@@ -94,14 +105,16 @@ pub(crate) fn path_filestat_set_times(
     mtim: u64,
     flags: u32,
 ) -> WasiResult {
-    let times = file_times(atim, mtim, flags)?;
+    let times = requested_times(atim, mtim, flags)?;
     let (dir, path) = dir_and_path(ctx, mem, fd, rights::PATH_FILESTAT_SET_TIMES, path, len)?;
-    let target = resolve(&dir, path, follows(lookup))?;
-    if target.metadata()?.file_type().is_symlink() {
-        // Changing a link's own times needs utimensat(AT_SYMLINK_NOFOLLOW), which std lacks.
-        return Err(Errno::NotSup);
+    check_names_a_dir(dir, path)?;
+    let (atime, mtime) = (times.atime.map(Time::spec), times.mtime.map(Time::spec));
+    if follows(lookup) || requires_dir(path) {
+        dir.set_times(path, atime, mtime)?;
+    } else {
+        // A final symbolic link gets its own times changed (`AT_SYMLINK_NOFOLLOW`).
+        dir.set_symlink_times(path, atime, mtime)?;
     }
-    open_existing(&target)?.set_times(times)?;
     Ok(())
 }
 
@@ -133,11 +146,16 @@ pub(crate) fn path_link(
         new_path,
         new_len,
     )?;
-    let old = resolve(&old_dir, old_path, follows(old_lookup))?;
-    let new = resolve(&new_dir, new_path, false)?;
-    // Hard links to directories are not allowed.
-    let source = old.named_path(Errno::Perm)?;
-    std::fs::hard_link(source, new.named_path(Errno::Exist)?)?;
+    refuse_trailing_slash(new_dir, new_path)?;
+    if follows(old_lookup) {
+        // `linkat(AT_SYMLINK_FOLLOW)`: link what the source's links lead to, found beneath the
+        // source's directory. If the tree changes before the link is made, the link is still
+        // made beneath it (both steps resolve beneath their descriptors).
+        let source = old_dir.canonicalize(old_path)?;
+        old_dir.hard_link(source, new_dir, new_path)?;
+    } else {
+        old_dir.hard_link(old_path, new_dir, new_path)?;
+    }
     Ok(())
 }
 
@@ -195,7 +213,7 @@ pub(crate) fn path_open(
         rights_inheriting: rights_inheriting & inheritable,
         follow: follows(lookup),
     };
-    let entry = open_target(&dir, path, request)?;
+    let entry = open_target(dir, path, request)?;
     let new_fd = ctx.fds.insert(entry)?;
     mem.write_u32(fd_out, new_fd)?;
     Ok(())
@@ -209,68 +227,68 @@ fn flags16(flags: u32, all: u16) -> Result<u16, Errno> {
         .ok_or(Errno::Inval)
 }
 
-fn open_target(dir: &DirHandle, path: &str, request: OpenRequest) -> Result<FdEntry, Errno> {
-    if request.has(oflags::DIRECTORY) && (request.has(oflags::CREAT) || request.has(oflags::TRUNC))
-    {
-        return Err(Errno::Inval);
+/// Opens `path` beneath `dir` as `request` says; what the kernel opened (a directory or a
+/// file) decides the kind of descriptor.
+fn open_target(dir: &Dir, path: &Path, request: OpenRequest) -> Result<FdEntry, Errno> {
+    if request.has(oflags::DIRECTORY) {
+        if request.has(oflags::CREAT) || request.has(oflags::TRUNC) {
+            return Err(Errno::Inval);
+        }
+        let opened = if request.follow {
+            dir.open_dir(path)?
+        } else {
+            dir.open_dir_nofollow(path)?
+        };
+        return dir_entry(opened, request);
     }
-    let target = resolve(dir, path, request.follow)?;
-    let exclusive = request.has(oflags::CREAT) && request.has(oflags::EXCL);
-    let exists = match target.metadata() {
-        Ok(_) if exclusive => return Err(Errno::Exist),
-        // A last component left unfollowed is a link: O_NOFOLLOW's error.
-        Ok(meta) if meta.file_type().is_symlink() => return Err(Errno::Loop),
-        Ok(meta) if meta.is_dir() => return open_dir(target, request),
-        Ok(_) if request.has(oflags::DIRECTORY) => return Err(Errno::NotDir),
-        Ok(_) => true,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-        Err(e) => return Err(e.into()),
-    };
-    if !exists && !request.has(oflags::CREAT) {
-        return Err(Errno::NoEnt);
-    }
-    if !exists && target.trailing_slash {
-        return Err(Errno::IsDir);
-    }
-    open_file(&target, exists, request)
-}
-
-fn open_dir(target: Resolved, request: OpenRequest) -> Result<FdEntry, Errno> {
-    if request.wants_write() || request.has(oflags::TRUNC) {
-        return Err(Errno::IsDir);
+    let file = dir.open_with(path, &open_options(request))?;
+    if file.metadata()?.is_dir() {
+        return dir_entry(Dir::from_std_file(file.into_std()), request);
     }
     Ok(FdEntry {
-        descriptor: Descriptor::Dir(OpenDir {
-            handle: target.into_dir(),
-            preopen_name: None,
-        }),
-        rights_base: request.rights_base & rights::DIRECTORY_BASE,
-        rights_inheriting: request.rights_inheriting & rights::DIRECTORY_INHERITING,
+        descriptor: Descriptor::File(file.into_std()),
+        rights_base: request.rights_base & rights::REGULAR_FILE_BASE,
+        rights_inheriting: request.rights_inheriting,
         flags: request.fdflags,
     })
 }
 
-fn open_file(target: &Resolved, exists: bool, request: OpenRequest) -> Result<FdEntry, Errno> {
-    let write = request.wants_write();
-    // std needs write access to create or truncate; the descriptor's rights still decide what
-    // the guest may do with it.
-    let host_write = write || request.has(oflags::TRUNC) || !exists;
+/// The host open of a `path_open` that may find a file or a directory.
+fn open_options(request: OpenRequest) -> OpenOptions {
+    // The host needs write access to create or truncate; the descriptor's rights still decide
+    // what the guest may do with it (a directory asked for with write access is `EISDIR`).
+    let write = request.wants_write() || request.has(oflags::CREAT) || request.has(oflags::TRUNC);
     let mut options = OpenOptions::new();
     options
-        .read(request.rights_base & rights::FD_READ != 0 || !host_write)
-        .write(host_write)
-        .custom_flags(libc::O_NOFOLLOW);
-    if exists {
-        options.truncate(request.has(oflags::TRUNC));
-    } else {
+        .read(request.rights_base & rights::FD_READ != 0 || !write)
+        .write(write)
+        .truncate(request.has(oflags::TRUNC));
+    if request.has(oflags::CREAT) && request.has(oflags::EXCL) {
         options.create_new(true);
+    } else if request.has(oflags::CREAT) {
+        options.create(true);
     }
-    let file = options.open(target.named_path(Errno::IsDir)?)?;
-    sandbox::check_opened_inside(&target.root, &file)?;
+    options.maybe_dir(!write).follow(if request.follow {
+        FollowSymlinks::Yes
+    } else {
+        // A final link is refused (`O_NOFOLLOW`: `ELOOP`).
+        FollowSymlinks::No
+    });
+    options
+}
+
+/// The descriptor of an opened directory; one asked for with write access is `EISDIR`.
+fn dir_entry(dir: Dir, request: OpenRequest) -> Result<FdEntry, Errno> {
+    if request.wants_write() {
+        return Err(Errno::IsDir);
+    }
     Ok(FdEntry {
-        descriptor: Descriptor::File(file),
-        rights_base: request.rights_base & rights::REGULAR_FILE_BASE,
-        rights_inheriting: request.rights_inheriting,
+        descriptor: Descriptor::Dir(OpenDir {
+            dir,
+            preopen_name: None,
+        }),
+        rights_base: request.rights_base & rights::DIRECTORY_BASE,
+        rights_inheriting: request.rights_inheriting & rights::DIRECTORY_INHERITING,
         flags: request.fdflags,
     })
 }
@@ -289,8 +307,14 @@ pub(crate) fn path_readlink(
     mem.range(bufused, 4)?;
     mem.range(buf, u64::from(buf_len))?;
     let (dir, path) = dir_and_path(ctx, mem, fd, rights::PATH_READLINK, path, len)?;
-    let target = resolve(&dir, path, false)?;
-    let link = std::fs::read_link(target.named_path(Errno::Inval)?)?;
+    // A link naming an absolute path (only the host can make one) is `EPERM`, as Wasmtime
+    // answers: its text would name a host path outside the sandbox.
+    if requires_dir(path) {
+        // What `x/` leads to is a directory (or an error), never a link.
+        check_names_a_dir(dir, path)?;
+        return Err(Errno::Inval);
+    }
+    let link = dir.read_link(path)?;
     // Longer contents are truncated, as POSIX readlink does.
     let bytes = link.as_os_str().as_bytes();
     let n = bytes.len().min(buf_len as usize);
@@ -307,13 +331,7 @@ pub(crate) fn path_remove_directory(
     len: u32,
 ) -> WasiResult {
     let (dir, path) = dir_and_path(ctx, mem, fd, rights::PATH_REMOVE_DIRECTORY, path, len)?;
-    let target = resolve(&dir, path, false)?;
-    // `.`, `..` or the root itself.
-    let host = target.named_path(Errno::Inval)?;
-    if !target.metadata()?.is_dir() {
-        return Err(Errno::NotDir);
-    }
-    std::fs::remove_dir(host)?;
+    dir.remove_dir(path)?;
     Ok(())
 }
 
@@ -338,10 +356,7 @@ pub(crate) fn path_rename(
         new_path,
         new_len,
     )?;
-    let old = resolve(&old_dir, old_path, false)?;
-    let new = resolve(&new_dir, new_path, false)?;
-    let (from, to) = (old.named_path(Errno::Busy)?, new.named_path(Errno::Busy)?);
-    std::fs::rename(from, to)?;
+    old_dir.rename(old_path, new_dir, new_path)?;
     Ok(())
 }
 
@@ -362,12 +377,14 @@ pub(crate) fn path_symlink(
     if target.contains('\0') {
         return Err(Errno::Inval);
     }
-    let link = resolve(&dir, path, false)?;
-    let host = link.named_path(Errno::Exist)?;
-    if !sandbox::symlink_target_stays_inside(&link, target) {
+    refuse_trailing_slash(dir, path)?;
+    // Any relative target may be written (whether it leads somewhere beneath a descriptor is
+    // decided each time the link is used); an absolute one never could, and is `EPERM`, as
+    // Wasmtime answers.
+    if target.starts_with('/') {
         return Err(Errno::Perm);
     }
-    std::os::unix::fs::symlink(target, host)?;
+    dir.symlink_contents(target, path)?;
     Ok(())
 }
 
@@ -379,11 +396,11 @@ pub(crate) fn path_unlink_file(
     len: u32,
 ) -> WasiResult {
     let (dir, path) = dir_and_path(ctx, mem, fd, rights::PATH_UNLINK_FILE, path, len)?;
-    let target = resolve(&dir, path, false)?;
-    let host = target.named_path(Errno::IsDir)?;
-    if target.metadata()?.is_dir() {
+    if requires_dir(path) {
+        // `x/` is a directory (`EISDIR`) or not one (`ENOTDIR`): never a file to unlink.
+        check_names_a_dir(dir, path)?;
         return Err(Errno::IsDir);
     }
-    std::fs::remove_file(host)?;
+    dir.remove_file_or_symlink(path)?;
     Ok(())
 }
