@@ -433,6 +433,16 @@ pub fn module_regression(wasm: &[u8]) -> Result<(), Finding> {
     Ok(())
 }
 
+/// The `wasi_paths` target: random path calls on a temporary root beside a sentinel tree; a
+/// finding is anything outside the root read, named or changed (see [`super::wasi_paths`]).
+pub fn wasi_paths(data: &[u8]) -> Result<(), Finding> {
+    super::wasi_paths::check(data).map_err(|message| Finding {
+        target: "wasi_paths",
+        message,
+        wasm: Vec::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,14 +482,4 @@ mod tests {
         }
         assert!(findings.is_empty(), "{}", findings.join("\n"));
     }
-}
-
-/// The `wasi_paths` target: random path calls on a temporary root beside a sentinel tree; a
-/// finding is anything outside the root read, named or changed (see [`super::wasi_paths`]).
-pub fn wasi_paths(data: &[u8]) -> Result<(), Finding> {
-    super::wasi_paths::check(data).map_err(|message| Finding {
-        target: "wasi_paths",
-        message,
-        wasm: Vec::new(),
-    })
 }

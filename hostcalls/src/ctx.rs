@@ -294,7 +294,9 @@ impl WasiCtx {
     /// preopened directory whose guest name is the longest prefix of it (as wasi-libc picks
     /// one), resolved beneath that directory as every WASI path is ([`crate::sandbox`]).
     /// For host calls outside WASI that name files (`__faasm_write_state_from_file`).
-    pub(crate) fn read_file(&self, path: &str) -> Result<Vec<u8>, crate::errno::Errno> {
+    /// At most `max` bytes are read: a longer file is `EFBIG`, found without reading more than
+    /// one byte past `max` (so a guest cannot make the host read a huge file into memory).
+    pub(crate) fn read_file(&self, path: &str, max: usize) -> Result<Vec<u8>, crate::errno::Errno> {
         use crate::errno::Errno;
         use std::io::Read;
         let (relative, dir) = self
@@ -304,9 +306,15 @@ impl WasiCtx {
             .max_by_key(|(relative, _)| std::cmp::Reverse(relative.len()))
             .ok_or(Errno::NotCapable)?;
         let relative = if relative.is_empty() { "." } else { relative };
-        let mut file = dir.open(crate::sandbox::guest_path(relative)?)?;
+        let file = dir.open(crate::sandbox::guest_path(relative)?)?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(Errno::from)?;
+        let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+        file.take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(Errno::from)?;
+        if bytes.len() > max {
+            return Err(Errno::FBig);
+        }
         Ok(bytes)
     }
 }

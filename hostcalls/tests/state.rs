@@ -4,7 +4,7 @@
 
 mod common;
 
-use faasm_hostcalls::faasm_state::{LocalTier, StateKey};
+use faasm_hostcalls::faasm_state::{LocalTier, StateKey, StateLimits};
 use faasm_hostcalls::{
     FaasmCtx, FaasmHandle, WasiCtx, WasiHandle, add_faasm_to_linker, add_to_linker,
 };
@@ -279,6 +279,38 @@ fn write_state_from_file_reads_through_the_preopens() {
     trap_of(
         f.env("__faasm_write_state_from_file", &[OTHER, BUF]),
         "__faasm_write_state_from_file",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A file larger than the state value limit is refused after reading one byte past the limit
+/// (before, the whole file was read into host memory and only then offered to the tier).
+#[test]
+fn write_state_from_file_stops_at_the_value_limit() {
+    let dir = std::env::temp_dir().join(format!("faasm-state-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("data.bin"), [7u8; 5000]).unwrap();
+    let limits = StateLimits {
+        max_value_bytes: 4096,
+        ..StateLimits::default()
+    };
+    let tier = Arc::new(LocalTier::in_process().with_limits(limits));
+    let mut f = Faaslet::new(&tier, USER);
+    f.wasi
+        .replace(WasiCtx::builder().preopen_dir(&dir, "/").build().unwrap());
+    let message = trap_of(
+        f.env("__faasm_write_state_from_file", &[KEY, FILE]),
+        "__faasm_write_state_from_file",
+    );
+    assert!(
+        message.contains("max_value_bytes limit (4096) exceeded by the file"),
+        "{message}"
+    );
+    assert_eq!(tier.size(&key("k")).unwrap(), 0, "nothing was written");
+    std::fs::write(dir.join("data.bin"), [7u8; 4096]).unwrap();
+    assert_eq!(
+        f.ok("__faasm_write_state_from_file", &[KEY, FILE]),
+        Some(4096)
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -37,6 +37,7 @@
 use super::heap::PAGE;
 use super::linker::{ENV_MODULE, GuestHeapMemory, memory_of};
 use super::{FaasmHandle, StateAccess};
+use crate::errno::Errno;
 use crate::memory::{GuestError, GuestMemory};
 use faasm_runtime::{CallBounds, Caller, Extern, Func, FuncType, Linker, Store, Trap, ValType};
 use faasm_state::{GlobalLockMode, LocalTier, StateError, StateKey, StateValue};
@@ -122,7 +123,6 @@ pub(crate) fn signatures() -> impl Iterator<Item = (&'static str, FuncType)> {
     .into_iter()
 }
 
-/// The trap of a state error in `call`.
 /// The trap of a state error in `call`: the timeout trap if the call's deadline passed
 /// meanwhile (global-tier I/O ends at it, see [`faasm_state::within_deadline`]).
 fn failed(call: &'static str) -> impl Fn(StateError) -> Trap {
@@ -386,10 +386,15 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
                 let files = h.lock().files().ok_or_else(|| {
                     trap(CALL, "no file system here (the call has no WASI context)")
                 })?;
-                let data = files
-                    .lock()
-                    .read_file(&path)
-                    .map_err(|errno| trap(CALL, format!("cannot read {path:?}: {errno}")))?;
+                let max = access.tier.limits().max_value_bytes;
+                let data = files.lock().read_file(&path, max).map_err(|errno| {
+                    let why = if errno == Errno::FBig {
+                        format!("max_value_bytes limit ({max}) exceeded by the file")
+                    } else {
+                        errno.to_string()
+                    };
+                    trap(CALL, format!("cannot read {path:?}: {why}"))
+                })?;
                 access.tier.write(&key, &data).map_err(failed(CALL))?;
                 Ok::<i32, Trap>(guest_size(data.len()))
             },
