@@ -667,6 +667,37 @@ fn a_read_of_a_silent_fifo_ends_at_the_call_deadline() {
     assert_eq!(guest.read_fd(fd, 16), Ok(b"hi".to_vec()));
 }
 
+/// Opening a FIFO that has no writer blocked in `open(2)` for ever, past any deadline: the open
+/// returns at once now, and the read waits until the deadline.
+#[test]
+fn an_open_of_a_fifo_without_a_writer_does_not_wait() {
+    let (dir, mut guest) = fs_guest();
+    let fifo = dir.path("lonely");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("running mkfifo");
+    assert!(made.success());
+    guest.store.set_timeout(Some(Duration::from_millis(200)));
+    let started = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // On the old code the open never returned: run it on a thread and give up after 5 s
+    // (opening the FIFO for writing then releases it).
+    let opener = std::thread::spawn(move || {
+        let fd = guest.open("lonely", 0).unwrap();
+        guest.write(IOVS, &iovec(DATA, 16));
+        let read = [fd, IOVS, 1, OUT].map(|v| Val::I32(v as i32));
+        tx.send(guest.invoke("fd_read", &read)).unwrap();
+    });
+    let outcome = rx.recv_timeout(Duration::from_secs(5));
+    if outcome.is_err() {
+        drop(std::fs::OpenOptions::new().write(true).open(&fifo));
+    }
+    opener.join().unwrap();
+    assert_eq!(outcome, Ok(Err(Trap::timeout())));
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+}
+
 #[test]
 fn poll_oneoff_absolute_realtime_deadline() {
     let mut guest = Guest::proxy(WasiCtx::builder().build().unwrap());

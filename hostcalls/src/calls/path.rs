@@ -11,7 +11,7 @@ use crate::memory::GuestMemory;
 use crate::sandbox::{guest_path, requires_dir};
 use crate::types::{Filestat, fdflags, lookupflags, oflags, rights};
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt};
-use cap_std::fs::{Dir, OpenOptions};
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -268,6 +268,11 @@ fn open_options(request: OpenRequest) -> OpenOptions {
     } else if request.has(oflags::CREAT) {
         options.create(true);
     }
+    // Never wait in the open itself: a FIFO without a writer would block `open(2)` for ever,
+    // past the call's deadline. With `O_NONBLOCK` a read-only open returns at once (the reads
+    // then wait, at most until the deadline) and a write-only open without a reader is `ENXIO`.
+    // Regular files and directories ignore the flag.
+    options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
     options.maybe_dir(!write).follow(if request.follow {
         FollowSymlinks::Yes
     } else {
