@@ -695,7 +695,11 @@ fn an_open_of_a_fifo_without_a_writer_does_not_wait() {
     }
     opener.join().unwrap();
     assert_eq!(outcome, Ok(Err(Trap::timeout())));
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
