@@ -426,19 +426,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// `G` alike), as 64 KiB pages: at least one, at most 4 GiB worth.
 pub fn parse_memory_size(text: &str) -> Result<MemoryPages, String> {
     const EXPECTED: &str = "expected a size such as 64MiB or 4GiB (units B, KiB, MiB, GiB)";
-    let (number, unit) = split_number(text);
-    let unit_bytes: u64 = match unit {
-        "" | "B" => 1,
-        "K" | "KiB" => 1 << 10,
-        "M" | "MiB" => 1 << 20,
-        "G" | "GiB" => 1 << 30,
-        _ => return Err(EXPECTED.to_string()),
-    };
-    let bytes = number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit_bytes))
-        .ok_or_else(|| EXPECTED.to_string())?;
+    let bytes = parse_bytes(text).map_err(|_| EXPECTED.to_string())?;
     let pages = bytes / WASM_PAGE_SIZE;
     if pages == 0 {
         return Err("must be at least one 64 KiB page".to_string());
