@@ -395,41 +395,42 @@ impl Event {
 /// The preview1 file type of a file type cap-std read (as [`filetype_of`] does for std's).
 pub(crate) fn cap_filetype_of(ty: cap_std::fs::FileType) -> u8 {
     use cap_std::fs::FileTypeExt;
-    if ty.is_file() {
-        filetype::REGULAR_FILE
-    } else if ty.is_dir() {
-        filetype::DIRECTORY
-    } else if ty.is_symlink() {
-        filetype::SYMBOLIC_LINK
-    } else if ty.is_char_device() {
-        filetype::CHARACTER_DEVICE
-    } else if ty.is_block_device() {
-        filetype::BLOCK_DEVICE
-    } else if ty.is_socket() {
-        filetype::SOCKET_STREAM
-    } else {
-        filetype::UNKNOWN
-    }
+    preview1_filetype([
+        ty.is_file(),
+        ty.is_dir(),
+        ty.is_symlink(),
+        ty.is_char_device(),
+        ty.is_block_device(),
+        ty.is_socket(),
+    ])
 }
 
 /// The preview1 file type of a host file type.
 pub fn filetype_of(ty: FileType) -> u8 {
-    if ty.is_file() {
-        filetype::REGULAR_FILE
-    } else if ty.is_dir() {
-        filetype::DIRECTORY
-    } else if ty.is_symlink() {
-        filetype::SYMBOLIC_LINK
-    } else if ty.is_char_device() {
-        filetype::CHARACTER_DEVICE
-    } else if ty.is_block_device() {
-        filetype::BLOCK_DEVICE
-    } else if ty.is_socket() {
-        filetype::SOCKET_STREAM
-    } else {
-        // FIFOs have no preview1 type.
-        filetype::UNKNOWN
-    }
+    preview1_filetype([
+        ty.is_file(),
+        ty.is_dir(),
+        ty.is_symlink(),
+        ty.is_char_device(),
+        ty.is_block_device(),
+        ty.is_socket(),
+    ])
+}
+
+/// The preview1 type of a file that is (in this order) a regular file, a directory, a
+/// symbolic link, a character device, a block device or a socket; FIFOs have no preview1 type.
+fn preview1_filetype(is: [bool; 6]) -> u8 {
+    const TYPES: [u8; 6] = [
+        filetype::REGULAR_FILE,
+        filetype::DIRECTORY,
+        filetype::SYMBOLIC_LINK,
+        filetype::CHARACTER_DEVICE,
+        filetype::BLOCK_DEVICE,
+        filetype::SOCKET_STREAM,
+    ];
+    is.iter()
+        .position(|&yes| yes)
+        .map_or(filetype::UNKNOWN, |i| TYPES[i])
 }
 
 /// Nanoseconds since the epoch of a `(seconds, nanoseconds)` time, clamped to `u64` (times

@@ -368,12 +368,7 @@ impl Memory {
     /// Grows by `delta_pages`; returns the old size in pages. Growing beyond the maximum
     /// (declared, the engine's limit or 4 GiB) is `Trap::BadArguments`.
     pub fn grow(&self, store: &mut Store, delta_pages: u64) -> Result<u64, Trap> {
-        let inner = store.inner_mut();
-        inner.check(self.store, "memory")?;
-        let memory = inner
-            .memories
-            .get_mut(self.index as usize)
-            .ok_or_else(|| Trap::BadArguments("unknown memory".to_string()))?;
+        let memory = self.data_checked(store)?;
         memory.grow(delta_pages).ok_or_else(|| {
             Trap::BadArguments(format!(
                 "cannot grow a memory of {} pages by {delta_pages}",
@@ -401,12 +396,7 @@ impl Memory {
         file: &std::fs::File,
         file_offset: u64,
     ) -> Result<(), Trap> {
-        let inner = store.inner_mut();
-        inner.check(self.store, "memory")?;
-        let memory = inner
-            .memories
-            .get_mut(self.index as usize)
-            .ok_or_else(|| Trap::BadArguments("unknown memory".to_string()))?;
+        let memory = self.data_checked(store)?;
         memory
             .map_shared(offset, len, file, file_offset)
             .map_err(Trap::BadArguments)
@@ -429,12 +419,7 @@ impl Memory {
     /// Copies `bytes` to `offset` of the memory: a raw copy, as [`Memory::read`]; `bytes` may
     /// come from anywhere, this memory included (the copy then behaves as `memmove`).
     pub fn write(&self, store: &mut Store, offset: u64, bytes: &[u8]) -> Result<(), Trap> {
-        let inner = store.inner_mut();
-        inner.check(self.store, "memory")?;
-        let memory = inner
-            .memories
-            .get_mut(self.index as usize)
-            .ok_or_else(|| Trap::BadArguments("unknown memory".to_string()))?;
+        let memory = self.data_checked(store)?;
         memory
             .write(offset, bytes)
             .then_some(())
@@ -473,6 +458,17 @@ impl Memory {
         let start = memory.range_ptr(offset, len)?;
         // SAFETY: as in `private_slice`; `&mut Store` makes this the only access.
         Some(unsafe { std::slice::from_raw_parts_mut(start, len as usize) })
+    }
+
+    /// The memory's data in `store`, for a change: `BadArguments` if the handle belongs to
+    /// another store or names no memory.
+    fn data_checked<'a>(&self, store: &'a mut Store) -> Result<&'a mut MemoryData, Trap> {
+        let inner = store.inner_mut();
+        inner.check(self.store, "memory")?;
+        inner
+            .memories
+            .get_mut(self.index as usize)
+            .ok_or_else(|| Trap::BadArguments("unknown memory".to_string()))
     }
 
     fn data_ref<'a>(&self, store: &'a Store) -> Option<&'a MemoryData> {
