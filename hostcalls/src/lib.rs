@@ -9,10 +9,11 @@
 //! it ([`sandbox`] documents the rules).
 //!
 //! It must not contain `unsafe` code, nor know the runtime's internals: it uses only
-//! `faasm-runtime`'s safe API (`Linker`, `Func::new`, `Caller::memory_mut`, `Trap`), and the host
-//! only through `std` (`std::fs`, `std::os::unix`), the safe APIs of `cap-std`/`cap-fs-ext`
-//! (directory descriptors), files Linux provides (`/proc`, `/dev/urandom`) and `rustix`'s safe
-//! `poll`, `fcntl` and `read`, with which every wait ends at the call's deadline (the `wait`
+//! `faasm-runtime`'s safe API (`Linker`, `Func::new`, `Caller::memory` with the raw copies and
+//! private slices of `Memory`, see [`memory`]; `Trap`), and the host only through `std`
+//! (`std::fs`, `std::os::unix`), the safe APIs of `cap-std`/`cap-fs-ext` (directory
+//! descriptors), files Linux provides (`/proc`, `/dev/urandom`) and `rustix`'s safe `poll`,
+//! `fcntl` and `read`, with which every wait ends at the call's deadline (the `wait`
 //! module). `faasm-run` and tests use it:
 //!
 //! ```no_run

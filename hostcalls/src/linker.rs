@@ -331,13 +331,8 @@ fn errno_function(store: &mut Store, handle: &WasiHandle, func: &'static WasiFun
         move |caller: &mut Caller<'_>, params, results| {
             check_params(func, params)?;
             let wait = func.waits.then(|| CallWait::new(caller.call_bounds()));
-            let mut no_memory: [u8; 0] = [];
             // A caller without a memory gets an empty one: every pointer it passes is EFAULT.
-            let bytes = match caller.memory_mut() {
-                Some(bytes) => bytes,
-                None => &mut no_memory[..],
-            };
-            let mut mem = GuestMemory::new(bytes);
+            let mut mem = GuestMemory::of_caller(caller);
             let mut ctx = handle.lock();
             if let Some(wait) = wait {
                 ctx.wait = wait;

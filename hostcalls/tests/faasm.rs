@@ -204,6 +204,19 @@ fn write_output_replaces_the_output() {
     assert_eq!(guest.faasm.lock().output(), b"");
 }
 
+/// Outputs are kept in the host until taken, so their size is bounded: a larger one traps
+/// naming the limit and leaves the earlier output in place.
+#[test]
+fn an_output_over_the_limit_traps_naming_it() {
+    let mut guest = Guest::new(FaasmCtx::new().with_max_output_bytes(4));
+    assert_eq!(guest.call("__faasm_write_output", &[32, 4]), Ok(None));
+    let message = host_message(guest.call("__faasm_write_output", &[32, 5]));
+    assert!(message.contains("max_output_bytes limit (4)"), "{message}");
+    assert_eq!(guest.faasm.lock().output(), b"payl");
+    // The default limit admits any output a guest's memory can hold only up to 64 MiB.
+    assert_eq!(FaasmCtx::new().max_output_bytes(), 64 << 20);
+}
+
 #[test]
 fn chaining_by_name_and_by_index_goes_to_the_chaining() {
     let fake = Arc::new(FakeChaining::default());

@@ -6,7 +6,8 @@ mod common;
 
 use faasm_hostcalls::faasm_state::{LocalTier, StateKey, StateLimits};
 use faasm_hostcalls::{
-    FaasmCtx, FaasmHandle, WasiCtx, WasiHandle, add_faasm_to_linker, add_to_linker,
+    FaasmCtx, FaasmHandle, Input, Output, ReadPipe, WasiCtx, WasiHandle, WritePipe,
+    add_faasm_to_linker, add_to_linker,
 };
 use faasm_runtime::{Engine, Instance, Linker, Module, Store, Trap, Val, host_page_size};
 use std::sync::Arc;
@@ -30,10 +31,13 @@ const BUF: i64 = 4096;
 /// `load(addr) -> i32` and `store(addr, value)`; one page of memory with the keys above.
 fn guest_wat() -> String {
     let (imports, wrappers) = common::proxies(|name| name.contains("state") || name == "__sbrk");
+    let (wasi_imports, wasi_wrappers) =
+        common::wasi_proxies(|name| ["fd_read", "fd_write", "random_get"].contains(&name));
     let no_nul = "a".repeat(300);
     format!(
         r#"(module
             {imports}
+            {wasi_imports}
             (memory (export "memory") 1)
             (data (i32.const 16) "k\00")
             (data (i32.const 32) "mask\00")
@@ -45,7 +49,8 @@ fn guest_wat() -> String {
             (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
             (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
             (func (export "store") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
-            {wrappers})"#
+            {wrappers}
+            {wasi_wrappers})"#
     )
 }
 
@@ -123,21 +128,23 @@ impl Faaslet {
             .unwrap_or_else(|trap| panic!("{name}{args:?}: {trap}"))
     }
 
-    fn memory(&self) -> &[u8] {
-        self.instance
-            .get_memory(&self.store, "memory")
-            .unwrap()
-            .data(&self.store)
+    /// Memory 0 (a slice over it would alias the mapped state pages: tests copy, as the host
+    /// interface does).
+    fn memory(&self) -> faasm_runtime::Memory {
+        self.instance.get_memory(&self.store, "memory").unwrap()
     }
 
     fn write(&mut self, addr: i64, bytes: &[u8]) {
-        let memory = self.instance.get_memory(&self.store, "memory").unwrap();
-        memory.data_mut(&mut self.store)[addr as usize..addr as usize + bytes.len()]
-            .copy_from_slice(bytes);
+        let memory = self.memory();
+        memory.write(&mut self.store, addr as u64, bytes).unwrap();
     }
 
     fn read(&self, addr: i64, len: usize) -> Vec<u8> {
-        self.memory()[addr as usize..addr as usize + len].to_vec()
+        let mut bytes = vec![0; len];
+        self.memory()
+            .read(&self.store, addr as u64, &mut bytes)
+            .unwrap();
+        bytes
     }
 
     fn pages(&self) -> u64 {
@@ -313,6 +320,75 @@ fn write_state_from_file_stops_at_the_value_limit() {
         Some(4096)
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// WASI calls whose buffers lie in a mapped state value read and write the host's one copy
+/// (through the runtime's raw copies, never a slice over pages other threads write), and a
+/// short read changes only the bytes it read.
+#[test]
+fn wasi_calls_use_buffers_in_mapped_state_pages() {
+    let tier = Arc::new(LocalTier::in_process());
+    let mut a = Faaslet::new(&tier, USER);
+    let mut b = Faaslet::new(&tier, USER);
+    let stdout = WritePipe::new();
+    a.wasi.replace(
+        WasiCtx::builder()
+            .stdin(Input::Pipe(ReadPipe::from_bytes(b"abc".to_vec())))
+            .stdout(Output::Pipe(stdout.clone()))
+            .build()
+            .unwrap(),
+    );
+    let size = host_page_size();
+    let pa = a.ok("__faasm_read_state_ptr", &[KEY, size as i64]).unwrap() as i64;
+    let pb = b.ok("__faasm_read_state_ptr", &[KEY, size as i64]).unwrap() as i64;
+    a.write(BUF + 100, &[0xAA; 200]);
+    a.ok(
+        "__faasm_write_state_offset",
+        &[KEY, size as i64, 0, BUF + 100, 200],
+    );
+    // fd_read of stdin into 100 bytes of the value: 3 bytes come, the other 97 stay.
+    let iovec = |f: &mut Faaslet, ptr: i64, len: u32| {
+        let mut entry = (ptr as u32).to_le_bytes().to_vec();
+        entry.extend_from_slice(&len.to_le_bytes());
+        f.write(BUF, &entry);
+    };
+    iovec(&mut a, pa + 10, 100);
+    assert_eq!(
+        a.call("wasifd_read", &[0, BUF, 1, BUF + 8]).unwrap(),
+        Some(0)
+    );
+    assert_eq!(a.read(BUF + 8, 4), 3u32.to_le_bytes());
+    let mut value = vec![0u8; 200];
+    tier.read_at(&key("k"), size, 0, &mut value).unwrap();
+    assert_eq!(&value[..10], &[0xAA; 10]);
+    assert_eq!(&value[10..13], b"abc");
+    assert!(value[13..].iter().all(|&byte| byte == 0xAA), "{value:?}");
+    // B sees A's read at once, in its own mapping.
+    assert_eq!(
+        b.call("load", &[pb + 10]).unwrap(),
+        Some(i32::from_le_bytes([b'a', b'b', b'c', 0xAA]))
+    );
+    // fd_write from the value, and random_get into it.
+    iovec(&mut a, pa + 10, 3);
+    assert_eq!(
+        a.call("wasifd_write", &[1, BUF, 1, BUF + 8]).unwrap(),
+        Some(0)
+    );
+    assert_eq!(stdout.contents(), b"abc");
+    assert_eq!(a.call("wasirandom_get", &[pa + 1000, 64]).unwrap(), Some(0));
+    let mut random = vec![0u8; 64];
+    tier.read_at(&key("k"), size, 1000, &mut random).unwrap();
+    assert!(
+        random.iter().any(|&byte| byte != 0),
+        "random bytes reached the value"
+    );
+    // Out of bounds still faults, with nothing written.
+    let end = a.memory().byte_len(&a.store) as i64;
+    iovec(&mut a, end - 2, 8);
+    assert_eq!(
+        a.call("wasifd_read", &[0, BUF, 1, BUF + 8]).unwrap(),
+        Some(21)
+    );
 }
 
 #[test]
@@ -542,7 +618,7 @@ fn size_mismatches_ranges_and_bad_pointers_fail_clearly() {
         "__faasm_read_state",
     );
     let message = trap_of(f.env("__faasm_push_state", &[NO_NUL]), "__faasm_push_state");
-    assert!(message.contains("no NUL"), "{message}");
+    assert!(message.contains("no terminating NUL"), "{message}");
     f.write(BUF + 500, b"\0");
     trap_of(
         f.env("__faasm_write_state", &[BUF + 500, BUF, 4]),

@@ -562,6 +562,11 @@ impl Caller<'_> {
     }
 
     /// The calling instance's memory 0, if it has one.
+    ///
+    /// # Panics
+    ///
+    /// If the memory has shared mappings (see [`Memory::data_mut`]); the handle from
+    /// [`Caller::memory`] reads and writes such a memory.
     pub fn memory_mut(&mut self) -> Option<&mut [u8]> {
         let memory: Memory = self.instance?.memory(self.store, 0)?;
         Some(memory.data_mut(self.store))

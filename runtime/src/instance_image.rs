@@ -61,9 +61,10 @@ impl Instance {
         let memories = data.memories[info.num_imported_memories as usize..]
             .iter()
             .map(|memory| {
-                let bytes = memory.data(store);
-                let shared = inner.memories[memory.index as usize].shared_ranges();
-                MemoryImage::excluding(bytes, shared)
+                // Only the private pages are read: a reference over shared pages would
+                // promise that other threads do not write them.
+                let memory = &inner.memories[memory.index as usize];
+                MemoryImage::of_chunks(memory.byte_len() as usize, &memory.private_chunks())
                     .map(Arc::new)
                     .map_err(|e| CaptureError::Image(e.to_string()))
             })

@@ -191,6 +191,34 @@ impl MemoryData {
         true
     }
 
+    /// Sets `len` bytes from `offset` to `byte` (a raw fill, as `write`); false (nothing
+    /// written) if out of bounds.
+    pub(crate) fn fill(&mut self, offset: u64, len: u64, byte: u8) -> bool {
+        let Some(target) = self.range_ptr(offset, len) else {
+            return false;
+        };
+        // SAFETY: `range_ptr` checked that `[target, target + len)` is inside the memory's
+        // accessible bytes; `write_bytes` forms no reference to them.
+        unsafe { std::ptr::write_bytes(target, byte, len as usize) };
+        true
+    }
+
+    /// The ranges of the memory's bytes that no shared mapping covers, in order, as
+    /// `(offset, bytes)`: what only this store writes.
+    pub(crate) fn private_chunks(&self) -> Vec<(usize, &[u8])> {
+        private_ranges(self.byte_len() as usize, self.shared_ranges())
+            .into_iter()
+            .filter_map(|range| {
+                let ptr = self.range_ptr(range.start as u64, range.len() as u64)?;
+                // SAFETY: `range_ptr` checked the range; it overlaps no shared mapping, so only
+                // this store writes it, and `&self` excludes that while the slice lives.
+                Some((range.start, unsafe {
+                    std::slice::from_raw_parts(ptr, range.len())
+                }))
+            })
+            .collect()
+    }
+
     /// Copies the memory's `[offset, offset + buf.len())` into `buf`; false (nothing read) if
     /// out of bounds.
     pub(crate) fn read(&self, offset: u64, buf: &mut [u8]) -> bool {
@@ -278,6 +306,36 @@ impl MemoryData {
     }
 }
 
+/// The check of [`Memory::data`] and [`Memory::data_mut`]: a slice over the whole memory is
+/// sound only while nothing but this store writes it.
+fn assert_no_shared_ranges(memory: &MemoryData) {
+    assert!(
+        memory.shared_ranges().is_empty(),
+        "a slice over the whole of a memory with shared mappings ({:?}) would alias bytes \
+         other threads write: use Memory::read, Memory::write or Memory::private_slice",
+        memory.shared_ranges()
+    );
+}
+
+/// The parts of `[0, len)` outside every `(offset, len)` of `shared`, in order.
+fn private_ranges(len: usize, shared: &[(usize, usize)]) -> Vec<std::ops::Range<usize>> {
+    let mut shared = shared.to_vec();
+    shared.sort_unstable();
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    for (offset, shared_len) in shared {
+        let offset = offset.min(len);
+        if offset > start {
+            ranges.push(start..offset);
+        }
+        start = start.max(offset.saturating_add(shared_len).min(len));
+    }
+    if start < len {
+        ranges.push(start..len);
+    }
+    ranges
+}
+
 fn out_of_bounds(offset: u64, len: usize, memory_len: u64) -> Trap {
     Trap::BadArguments(format!(
         "{len} bytes at {offset} lie beyond the memory's {memory_len} bytes"
@@ -342,18 +400,31 @@ impl Memory {
         self.data_ref(store).map_or(0, MemoryData::size_pages)
     }
 
-    /// The memory's bytes (empty if the handle belongs to another store).
-    ///
-    /// The slice spans the whole memory, so it must not be used on a memory with ranges mapped
-    /// by [`Memory::map_shared`], which other threads write at any time: a Rust reference
-    /// promises that its bytes do not change under it. Use [`Memory::read`],
-    /// [`Memory::write`] and [`Memory::private_slice`] there.
-    pub fn data<'a>(&self, store: &'a Store) -> &'a [u8] {
-        self.data_ref(store).map_or(&[], MemoryData::data)
+    /// The current size in bytes.
+    pub fn byte_len(&self, store: &Store) -> u64 {
+        self.data_ref(store).map_or(0, MemoryData::byte_len)
     }
 
-    /// The memory's bytes, mutably (empty if the handle belongs to another store). The same
-    /// caution as for [`Memory::data`] applies to memories with shared ranges.
+    /// The memory's bytes (empty if the handle belongs to another store).
+    ///
+    /// # Panics
+    ///
+    /// If ranges of the memory are mapped by [`Memory::map_shared`]: other threads write them
+    /// at any time, and a Rust reference promises that its bytes do not change under it. Use
+    /// [`Memory::read`], [`Memory::write`], [`Memory::fill`] and [`Memory::private_slice`] on
+    /// such a memory (the host interface always does).
+    pub fn data<'a>(&self, store: &'a Store) -> &'a [u8] {
+        self.data_ref(store).map_or(&[], |memory| {
+            assert_no_shared_ranges(memory);
+            memory.data()
+        })
+    }
+
+    /// The memory's bytes, mutably (empty if the handle belongs to another store).
+    ///
+    /// # Panics
+    ///
+    /// As [`Memory::data`], if ranges of the memory are mapped shared.
     pub fn data_mut<'a>(&self, store: &'a mut Store) -> &'a mut [u8] {
         let inner = store.inner_mut();
         if inner.check(self.store, "memory").is_err() {
@@ -362,7 +433,10 @@ impl Memory {
         inner
             .memories
             .get_mut(self.index as usize)
-            .map_or(&mut [], MemoryData::data_mut)
+            .map_or(&mut [], |memory| {
+                assert_no_shared_ranges(memory);
+                memory.data_mut()
+            })
     }
 
     /// Grows by `delta_pages`; returns the old size in pages. Growing beyond the maximum
@@ -424,6 +498,20 @@ impl Memory {
             .write(offset, bytes)
             .then_some(())
             .ok_or_else(|| out_of_bounds(offset, bytes.len(), memory.byte_len()))
+    }
+
+    /// Sets `len` bytes from `offset` of the memory to `byte`: a raw fill, as
+    /// [`Memory::write`]. `BadArguments` if the range is out of bounds or the handle belongs
+    /// to another store.
+    pub fn fill(&self, store: &mut Store, offset: u64, len: u64, byte: u8) -> Result<(), Trap> {
+        let memory = self.data_checked(store)?;
+        memory.fill(offset, len, byte).then_some(()).ok_or_else(|| {
+            out_of_bounds(
+                offset,
+                usize::try_from(len).unwrap_or(usize::MAX),
+                memory.byte_len(),
+            )
+        })
     }
 
     /// `[offset, offset + len)` of the memory as a slice, if it lies inside the memory and
@@ -550,5 +638,21 @@ mod tests {
         assert!(m.write(65536, &[]));
         assert!(!m.write(65537, &[]));
         assert_eq!(&m.data()[65534..], &[1, 2]);
+    }
+
+    #[test]
+    fn private_ranges_leave_out_every_shared_range() {
+        let shared = [(70_000, 10), (4096, 4096), (0, 1), (131_000, 10_000)];
+        assert_eq!(
+            private_ranges(131_072, &shared),
+            vec![1..4096, 8192..70_000, 70_010..131_000]
+        );
+        assert_eq!(private_ranges(8192, &[]), vec![0..8192]);
+        assert_eq!(private_ranges(8192, &[(0, 8192)]), vec![]);
+        // Overlapping shared ranges are merged.
+        assert_eq!(
+            private_ranges(100, &[(10, 20), (20, 20)]),
+            vec![0..10, 40..100]
+        );
     }
 }

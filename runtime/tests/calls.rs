@@ -1392,3 +1392,57 @@ fn a_file_mapped_shared_is_one_copy_for_every_memory_and_goes_on_reset() {
         }
     }
 }
+
+/// A memory with a shared mapping is reached by raw copies and by slices of its private pages
+/// only: a slice over the whole memory would alias bytes other threads write, so `data` and
+/// `data_mut` refuse (panic) until a reset removes the mapping.
+#[test]
+fn a_memory_with_shared_pages_is_reached_by_copies_not_whole_slices() {
+    use std::os::unix::fs::FileExt;
+    let page = host_page_size() as u64;
+    let engine = Engine::default();
+    let module = compile(&engine, SHARED_WAT);
+    let file = shared_file(page);
+    let mut store = Store::new(&engine);
+    let instance = Linker::new()
+        .instantiate(&mut store, &module)
+        .expect("instance");
+    let image = instance.capture(&store).expect("capture");
+    let memory = instance.get_memory(&store, "memory").expect("memory");
+    memory
+        .map_shared(&mut store, 65536, page, &file, 0)
+        .expect("map");
+    assert!(memory.private_slice(&store, 65536 + 8, 4).is_none());
+    assert!(
+        memory.private_slice(&store, 65536 - 4, 8).is_none(),
+        "straddles"
+    );
+    assert_eq!(
+        memory.private_slice(&store, 65536 - 4, 4),
+        Some(&[0u8; 4][..])
+    );
+    memory.write(&mut store, 65536 + 8, b"abcd").expect("write");
+    memory.fill(&mut store, 65536 + 12, 4, b'z').expect("fill");
+    let mut bytes = [0u8; 8];
+    file.read_exact_at(&mut bytes, 8).expect("read the file");
+    assert_eq!(&bytes, b"abcdzzzz");
+    memory.read(&store, 65536 + 8, &mut bytes).expect("read");
+    assert_eq!(&bytes, b"abcdzzzz");
+    assert!(
+        memory.fill(&mut store, 2 * 65536 - 2, 4, 0).is_err(),
+        "out of bounds"
+    );
+    let whole =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| memory.data(&store).len()));
+    assert!(whole.is_err(), "data() over shared pages panics");
+    let whole_mut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        memory.data_mut(&mut store).len()
+    }));
+    assert!(whole_mut.is_err(), "data_mut() over shared pages panics");
+    instance.reset(&mut store, &image).expect("reset");
+    assert_eq!(
+        memory.data(&store)[65544],
+        7,
+        "a private memory is a slice again"
+    );
+}

@@ -85,7 +85,9 @@ pub(crate) fn fd_readdir(
     };
     entry.require(rights::FD_READDIR)?;
     let entries = list(&dir.dir)?;
-    let used = encode_entries(&entries, cookie, mem.slice_mut(buf, buf_len)?);
+    let used = mem.fill(buf, buf_len, |out| {
+        Ok::<_, Errno>(encode_entries(&entries, cookie, out))
+    })?;
     mem.write_u32(bufused, guest_size(used)?)?;
     Ok(())
 }

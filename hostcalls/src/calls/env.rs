@@ -112,7 +112,8 @@ pub(crate) fn random_get(
     buf: u32,
     len: u32,
 ) -> WasiResult {
-    ctx.random.fill(mem.slice_mut(buf, len)?)
+    mem.fill(buf, len, |out| ctx.random.fill(out).map(|()| out.len()))?;
+    Ok(())
 }
 
 pub(crate) fn sched_yield(_ctx: &mut WasiCtx, _mem: &mut GuestMemory) -> WasiResult {
@@ -153,7 +154,7 @@ mod tests {
         assert_eq!((mem.read_u32(0), mem.read_u32(4)), (Ok(2), Ok(8)));
         args_get(&mut ctx, &mut mem, 16, 32).unwrap();
         assert_eq!((mem.read_u32(16), mem.read_u32(20)), (Ok(32), Ok(37)));
-        assert_eq!(mem.slice(32, 8).unwrap(), b"prog\0hi\0");
+        assert_eq!(&*mem.bytes(32, 8).unwrap(), b"prog\0hi\0");
         assert_eq!(args_get(&mut ctx, &mut mem, 16, 57), Err(Errno::Fault));
         assert_eq!(environ_get(&mut ctx, &mut mem, 61, 0), Err(Errno::Fault));
     }
@@ -174,7 +175,7 @@ mod tests {
             Err(Errno::Fault)
         );
         random_get(&mut ctx, &mut mem, 8, 24).unwrap();
-        assert_ne!(mem.slice(8, 24).unwrap(), [0u8; 24]);
+        assert_ne!(*mem.bytes(8, 24).unwrap(), [0u8; 24]);
         assert_eq!(random_get(&mut ctx, &mut mem, 8, 25), Err(Errno::Fault));
     }
 }

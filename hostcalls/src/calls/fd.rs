@@ -31,7 +31,7 @@ fn scatter(
 ) -> Result<u32, Errno> {
     let mut done = 0u64;
     for iovec in iovecs {
-        let n = read_one(mem.slice_mut(iovec.ptr, iovec.len)?, done)?;
+        let n = mem.fill(iovec.ptr, iovec.len, |buf| read_one(buf, done))?;
         done += n as u64;
         if n < iovec.len as usize {
             break;
@@ -48,7 +48,7 @@ fn gather(
 ) -> Result<u32, Errno> {
     let mut done = 0u64;
     for iovec in iovecs {
-        write_one(mem.slice(iovec.ptr, iovec.len)?, done)?;
+        write_one(&mem.bytes(iovec.ptr, iovec.len)?, done)?;
         done += u64::from(iovec.len);
     }
     u32::try_from(done).map_err(|_| Errno::Inval)

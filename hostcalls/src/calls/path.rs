@@ -12,6 +12,7 @@ use crate::sandbox::{guest_path, requires_dir};
 use crate::types::{Filestat, fdflags, lookupflags, oflags, rights};
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt};
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
+use std::borrow::Cow;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -23,10 +24,13 @@ fn dir_and_path<'c, 'm>(
     rights: u64,
     path: u32,
     len: u32,
-) -> Result<(&'c Dir, &'m Path), Errno> {
-    let path = mem.str(path, len)?;
+) -> Result<(&'c Dir, Cow<'m, Path>), Errno> {
+    let path = match mem.str(path, len)? {
+        Cow::Borrowed(text) => Cow::Borrowed(guest_path(text)?),
+        Cow::Owned(text) => Cow::Owned(guest_path(&text)?.to_path_buf()),
+    };
     let dir = ctx.fds.dir_handle(fd, rights)?;
-    Ok((dir, guest_path(path)?))
+    Ok((dir, path))
 }
 
 fn follows(lookup: u32) -> bool {
@@ -64,6 +68,7 @@ pub(crate) fn path_create_directory(
     len: u32,
 ) -> WasiResult {
     let (dir, path) = dir_and_path(ctx, mem, fd, rights::PATH_CREATE_DIRECTORY, path, len)?;
+    let path: &Path = &path;
     dir.create_dir(path)?;
     Ok(())
 }
@@ -79,6 +84,7 @@ pub(crate) fn path_filestat_get(
 ) -> WasiResult {
     mem.range(out, crate::types::size::FILESTAT as u64)?;
     let (dir, path) = dir_and_path(ctx, mem, fd, rights::PATH_FILESTAT_GET, path, len)?;
+    let path: &Path = &path;
     // A path naming a directory by its form is resolved as one, its final link followed.
     let meta = if follows(lookup) || requires_dir(path) {
         dir.metadata(path)?
@@ -107,6 +113,7 @@ pub(crate) fn path_filestat_set_times(
 ) -> WasiResult {
     let times = requested_times(atim, mtim, flags)?;
     let (dir, path) = dir_and_path(ctx, mem, fd, rights::PATH_FILESTAT_SET_TIMES, path, len)?;
+    let path: &Path = &path;
     check_names_a_dir(dir, path)?;
     let (atime, mtime) = (times.atime.map(Time::spec), times.mtime.map(Time::spec));
     if follows(lookup) || requires_dir(path) {
@@ -138,6 +145,7 @@ pub(crate) fn path_link(
         old_path,
         old_len,
     )?;
+    let old_path: &Path = &old_path;
     let (new_dir, new_path) = dir_and_path(
         ctx,
         mem,
@@ -146,6 +154,7 @@ pub(crate) fn path_link(
         new_path,
         new_len,
     )?;
+    let new_path: &Path = &new_path;
     refuse_trailing_slash(new_dir, new_path)?;
     if follows(old_lookup) {
         // `linkat(AT_SYMLINK_FOLLOW)`: link what the source's links lead to, found beneath the
@@ -204,6 +213,7 @@ pub(crate) fn path_open(
         needed |= rights::PATH_FILESTAT_SET_SIZE;
     }
     let (dir, path) = dir_and_path(ctx, mem, fd, needed, path, len)?;
+    let path: &Path = &path;
     // A descriptor gets at most what its directory lets descriptors opened through it inherit.
     let inheritable = ctx.fds.get(fd)?.rights_inheriting;
     let request = OpenRequest {
@@ -312,6 +322,7 @@ pub(crate) fn path_readlink(
     mem.range(bufused, 4)?;
     mem.range(buf, u64::from(buf_len))?;
     let (dir, path) = dir_and_path(ctx, mem, fd, rights::PATH_READLINK, path, len)?;
+    let path: &Path = &path;
     // A link naming an absolute path (only the host can make one) is `EPERM`, as Wasmtime
     // answers: its text would name a host path outside the sandbox.
     if requires_dir(path) {
@@ -336,6 +347,7 @@ pub(crate) fn path_remove_directory(
     len: u32,
 ) -> WasiResult {
     let (dir, path) = dir_and_path(ctx, mem, fd, rights::PATH_REMOVE_DIRECTORY, path, len)?;
+    let path: &Path = &path;
     dir.remove_dir(path)?;
     Ok(())
 }
@@ -353,6 +365,7 @@ pub(crate) fn path_rename(
 ) -> WasiResult {
     let (old_dir, old_path) =
         dir_and_path(ctx, mem, fd, rights::PATH_RENAME_SOURCE, old_path, old_len)?;
+    let old_path: &Path = &old_path;
     let (new_dir, new_path) = dir_and_path(
         ctx,
         mem,
@@ -361,6 +374,7 @@ pub(crate) fn path_rename(
         new_path,
         new_len,
     )?;
+    let new_path: &Path = &new_path;
     old_dir.rename(old_path, new_dir, new_path)?;
     Ok(())
 }
@@ -376,6 +390,7 @@ pub(crate) fn path_symlink(
 ) -> WasiResult {
     let target = mem.str(target, target_len)?;
     let (dir, path) = dir_and_path(ctx, mem, fd, rights::PATH_SYMLINK, path, len)?;
+    let path: &Path = &path;
     if target.is_empty() {
         return Err(Errno::NoEnt);
     }
@@ -389,7 +404,7 @@ pub(crate) fn path_symlink(
     if target.starts_with('/') {
         return Err(Errno::Perm);
     }
-    dir.symlink_contents(target, path)?;
+    dir.symlink_contents(&*target, path)?;
     Ok(())
 }
 
@@ -401,6 +416,7 @@ pub(crate) fn path_unlink_file(
     len: u32,
 ) -> WasiResult {
     let (dir, path) = dir_and_path(ctx, mem, fd, rights::PATH_UNLINK_FILE, path, len)?;
+    let path: &Path = &path;
     if requires_dir(path) {
         // `x/` is a directory (`EISDIR`) or not one (`ENOTDIR`): never a file to unlink.
         check_names_a_dir(dir, path)?;

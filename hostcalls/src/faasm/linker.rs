@@ -8,6 +8,7 @@ use super::heap::{FAILED, GrowMemory, PAGE};
 use super::{CallId, ChainError, Chaining, FaasmHandle};
 use crate::memory::{GuestError, GuestMemory};
 use faasm_runtime::{Caller, Extern, Func, FuncType, Linker, Memory, Store, Trap, Val, ValType};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// The import module of the Faasm interface.
@@ -68,9 +69,17 @@ pub fn add_faasm_to_linker(
     define(
         "__faasm_write_output",
         Func::wrap(store, move |caller: &mut Caller<'_>, ptr: u32, len: u32| {
-            let mem = GuestMemory::new(memory_of(caller));
-            let data = mem.slice(ptr, len).map_err(fault("__faasm_write_output"))?;
-            h.lock().set_output(data);
+            const CALL: &str = "__faasm_write_output";
+            let max = h.lock().max_output_bytes();
+            if len as usize > max {
+                return Err(Trap::Host(format!(
+                    "{ENV_MODULE}::{CALL}: an output of {len} bytes exceeds the \
+                     max_output_bytes limit ({max})"
+                )));
+            }
+            let mem = GuestMemory::of_caller(caller);
+            let data = mem.bytes(ptr, len).map_err(fault(CALL))?;
+            h.lock().set_output(&data);
             Ok::<(), Trap>(())
         }),
     );
@@ -128,9 +137,9 @@ pub fn add_faasm_to_linker(
     define(
         "__faasm_conf_flag",
         Func::wrap(store, move |caller: &mut Caller<'_>, key: u32| {
-            let mem = GuestMemory::new(memory_of(caller));
+            let mem = GuestMemory::of_caller(caller);
             let key = mem.c_str(key).map_err(fault("__faasm_conf_flag"))?;
-            Ok::<i32, Trap>(h.lock().conf_flag(key))
+            Ok::<i32, Trap>(h.lock().conf_flag(&key))
         }),
     );
     let h = handle.clone();
@@ -168,11 +177,9 @@ pub fn add_faasm_to_linker(
         Func::wrap(
             store,
             move |caller: &mut Caller<'_>, addr: u32, len: u32| {
-                {
-                    GuestMemory::new(memory_of(caller))
-                        .range(addr, u64::from(len))
-                        .map_err(fault("munmap"))?;
-                }
+                GuestMemory::of_caller(caller)
+                    .range(addr, u64::from(len))
+                    .map_err(fault("munmap"))?;
                 let mut memory = GuestHeapMemory::of(caller, "munmap")?;
                 Ok::<i32, Trap>(h.lock().heap.munmap(&mut memory, addr, len))
             },
@@ -180,11 +187,6 @@ pub fn add_faasm_to_linker(
     );
     super::state::define(linker, store, &handle);
     handle
-}
-
-/// The caller's memory 0 (an empty one if it has none: every access is then out of bounds).
-pub(super) fn memory_of<'a>(caller: &'a mut Caller<'_>) -> &'a mut [u8] {
-    caller.memory_mut().unwrap_or(&mut [])
 }
 
 /// The trap of a bad guest pointer in `call`.
@@ -199,8 +201,10 @@ fn guest_bytes(
     ptr: u32,
     len: u32,
 ) -> Result<Vec<u8>, Trap> {
-    let mem = GuestMemory::new(memory_of(caller));
-    mem.slice(ptr, len).map(<[u8]>::to_vec).map_err(fault(call))
+    let mem = GuestMemory::of_caller(caller);
+    mem.bytes(ptr, len)
+        .map(Cow::into_owned)
+        .map_err(fault(call))
 }
 
 /// The context's chaining, or a trap naming `call`.
@@ -233,7 +237,7 @@ fn read_input(
         return Ok(size);
     }
     let n = input.len().min(len as usize);
-    let mut mem = GuestMemory::new(memory_of(caller));
+    let mut mem = GuestMemory::of_caller(caller);
     // The whole buffer the guest named must be valid, not only the part written.
     mem.range(buf, u64::from(len))
         .map_err(fault("__faasm_read_input"))?;
@@ -251,9 +255,9 @@ fn chain_name(
     len: u32,
 ) -> Result<i32, Trap> {
     let (name, data) = {
-        let mem = GuestMemory::new(memory_of(caller));
-        let name = mem.c_str(name_ptr).map_err(fault(call))?.to_string();
-        let data = mem.slice(input, len).map_err(fault(call))?.to_vec();
+        let mem = GuestMemory::of_caller(caller);
+        let name = mem.c_str(name_ptr).map_err(fault(call))?;
+        let data = mem.bytes(input, len).map_err(fault(call))?.into_owned();
         (name, data)
     };
     let chaining = chaining(handle, call)?;
@@ -270,7 +274,7 @@ fn await_call_output(
     const CALL: &str = "__faasm_await_call_output";
     // Bad out-pointers trap before the call blocks.
     {
-        let mem = GuestMemory::new(memory_of(caller));
+        let mem = GuestMemory::of_caller(caller);
         mem.range(ptr_ptr, 4).map_err(fault(CALL))?;
         mem.range(len_ptr, 4).map_err(fault(CALL))?;
     }
@@ -284,7 +288,7 @@ fn await_call_output(
     } else {
         guest_malloc(caller, CALL, len)?
     };
-    let mut mem = GuestMemory::new(memory_of(caller));
+    let mut mem = GuestMemory::of_caller(caller);
     mem.write_bytes(ptr, &result.output).map_err(fault(CALL))?;
     mem.write_u32(ptr_ptr, ptr).map_err(fault(CALL))?;
     mem.write_u32(len_ptr, len).map_err(fault(CALL))?;
@@ -337,13 +341,9 @@ impl GrowMemory for GuestHeapMemory<'_, '_> {
     }
 
     fn zero(&mut self, start: u64, end: u64) {
-        let bytes = self.memory.data_mut(self.caller.store_mut());
-        let (Ok(start), Ok(end)) = (usize::try_from(start), usize::try_from(end)) else {
-            return;
-        };
-        if let Some(range) = bytes.get_mut(start..end) {
-            range.fill(0);
-        }
+        // Out of bounds (which the heap never asks for) zeroes nothing.
+        let len = end.saturating_sub(start);
+        let _ = self.memory.fill(self.caller.store_mut(), start, len, 0);
     }
 }
 

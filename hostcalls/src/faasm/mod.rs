@@ -110,6 +110,9 @@ pub trait Chaining: Send + Sync {
     fn await_call(&self, id: CallId, timeout: Option<Duration>) -> ChainResult;
 }
 
+/// The largest output of one call by default: 64 MiB.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 64 << 20;
+
 /// The state behind one call's `env` imports.
 pub struct FaasmCtx {
     input: Vec<u8>,
@@ -120,6 +123,7 @@ pub struct FaasmCtx {
     await_timeout: Option<Duration>,
     state: Option<StateAccess>,
     files: Option<WasiHandle>,
+    max_output_bytes: usize,
     pub(crate) heap: Heap,
     /// The state values this call mapped into memory 0 (same key, same address).
     pub(crate) mappings: Vec<StateMapping>,
@@ -152,6 +156,7 @@ impl FaasmCtx {
             await_timeout: None,
             state: None,
             files: None,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             heap: Heap::default(),
             mappings: Vec::new(),
             held_locks: Vec::new(),
@@ -205,6 +210,18 @@ impl FaasmCtx {
     pub fn with_files(mut self, wasi: WasiHandle) -> FaasmCtx {
         self.files = Some(wasi);
         self
+    }
+
+    /// Sets the largest output `__faasm_write_output` accepts (a larger one traps, naming
+    /// the limit): outputs are kept in the host until the caller or client takes them.
+    pub fn with_max_output_bytes(mut self, max: usize) -> FaasmCtx {
+        self.max_output_bytes = max;
+        self
+    }
+
+    /// The largest output the call may set.
+    pub fn max_output_bytes(&self) -> usize {
+        self.max_output_bytes
     }
 
     /// The state tier, if the call has one.

@@ -35,7 +35,7 @@
 //! trapped call never leaves a key locked.
 
 use super::heap::PAGE;
-use super::linker::{ENV_MODULE, GuestHeapMemory, memory_of};
+use super::linker::{ENV_MODULE, GuestHeapMemory};
 use super::{FaasmHandle, StateAccess};
 use crate::errno::Errno;
 use crate::memory::{GuestError, GuestMemory};
@@ -169,24 +169,15 @@ fn guest_key(
     user: &str,
     ptr: u32,
 ) -> Result<StateKey, Trap> {
-    let mem = GuestMemory::new(memory_of(caller));
-    let bad = |error: GuestError| trap(call, format!("state key: {error}"));
-    let start = mem.range(ptr, 0).map_err(bad)?.start;
-    let window = (mem.len() - start).min(MAX_KEY_BYTES + 1);
-    let bytes = mem.slice(ptr, window as u32).map_err(bad)?;
-    let Some(len) = bytes.iter().position(|&b| b == 0) else {
-        return Err(trap(
-            call,
-            format!(
-                "state key at {ptr:#x} has no NUL within {} bytes (keys are at most \
-                 {MAX_KEY_BYTES} bytes, and must end inside memory)",
-                window
-            ),
-        ));
-    };
-    let text = std::str::from_utf8(&bytes[..len])
-        .map_err(|_| trap(call, format!("state key at {ptr:#x} is not UTF-8")))?;
-    StateKey::new(user, text).map_err(failed(call))
+    let text = GuestMemory::of_caller(caller)
+        .c_str_within(ptr, MAX_KEY_BYTES)
+        .map_err(|error| {
+            trap(
+                call,
+                format!("state key: {error} (keys are at most {MAX_KEY_BYTES} bytes)"),
+            )
+        })?;
+    StateKey::new(user, &text).map_err(failed(call))
 }
 
 /// The call's state access and the key at `key_ptr`.
@@ -202,73 +193,41 @@ fn start(
 }
 
 /// The guest's `len` bytes at `ptr`, for a call that reads them: borrowed where they are the
-/// Faaslet's private pages; where they overlap a state value mapped into memory (which other
-/// threads write at any time, and which may be the very value the call writes), a copy taken
-/// with the runtime's raw copy, so that no reference spans shared pages and a value written
-/// from its own mapping moves as with `memmove`.
+/// Faaslet's private pages, a copy where they overlap a state value mapped into memory (see
+/// [`GuestMemory::bytes`]), so that a value written from its own mapping moves as with
+/// `memmove`.
 fn guest_input<'c>(
-    caller: &'c Caller<'_>,
+    caller: &'c mut Caller<'_>,
     call: &'static str,
     key: &StateKey,
     ptr: u32,
     len: u32,
 ) -> Result<Cow<'c, [u8]>, Trap> {
-    let memory = caller.memory();
-    let store = caller.store();
-    if let Some(bytes) = memory.and_then(|m| m.private_slice(store, ptr.into(), len.into())) {
-        return Ok(Cow::Borrowed(bytes));
-    }
-    let mut copy = vec![0; len as usize];
-    memory
-        .and_then(|m| m.read(store, ptr.into(), &mut copy).ok())
-        .ok_or_else(|| out_of_bounds(caller, call, key, ptr, len))?;
-    Ok(Cow::Owned(copy))
+    GuestMemory::of_caller(caller)
+        .into_bytes(ptr, len)
+        .map_err(fault(call, key))
 }
 
-/// Runs `fill` on the guest's `len` bytes at `ptr`, for a call that writes them: on the bytes
-/// themselves where they are private pages; where they overlap a state value mapped into
-/// memory, on a copy that is written back with the runtime's raw copy (see [`guest_input`]).
+/// Runs `fill` on a buffer for the guest's `len` bytes at `ptr`, for a call that writes them
+/// (see [`GuestMemory::fill`]); `fill` returns its result and how many bytes from the start it
+/// wrote.
 fn with_guest_output<T>(
     caller: &mut Caller<'_>,
     call: &'static str,
     key: &StateKey,
     ptr: u32,
     len: u32,
-    fill: impl FnOnce(&mut [u8]) -> Result<T, Trap>,
+    fill: impl FnOnce(&mut [u8]) -> Result<(T, usize), Trap>,
 ) -> Result<T, Trap> {
-    let Some(memory) = caller.memory() else {
-        return Err(out_of_bounds(caller, call, key, ptr, len));
-    };
-    if let Some(bytes) = memory.private_slice_mut(caller.store_mut(), ptr.into(), len.into()) {
-        return fill(bytes);
-    }
-    let mut copy = vec![0; len as usize];
-    memory
-        .read(caller.store(), ptr.into(), &mut copy)
-        .map_err(|_| out_of_bounds(caller, call, key, ptr, len))?;
-    let result = fill(&mut copy)?;
-    memory
-        .write(caller.store_mut(), ptr.into(), &copy)
-        .map_err(|_| out_of_bounds(caller, call, key, ptr, len))?;
-    Ok(result)
-}
-
-/// The trap of a guest range outside memory 0.
-fn out_of_bounds(
-    caller: &Caller<'_>,
-    call: &'static str,
-    key: &StateKey,
-    ptr: u32,
-    len: u32,
-) -> Trap {
-    let memory_size = caller
-        .memory()
-        .map_or(0, |m| m.size_pages(caller.store()) * PAGE) as usize;
-    fault(call, key)(GuestError::OutOfBounds {
-        ptr,
-        len: len.into(),
-        memory_size,
-    })
+    let mut mem = GuestMemory::of_caller(caller);
+    mem.range(ptr, len.into()).map_err(fault(call, key))?;
+    let mut result = None;
+    mem.fill(ptr, len, |dst| {
+        let (value, written) = fill(dst)?;
+        result = Some(value);
+        Ok::<_, Trap>(written)
+    })?;
+    result.ok_or_else(|| trap(call, "the guest buffer was not filled"))
 }
 
 /// A size as the guest's `i32` (values past 2 GiB cannot be a wasm32 guest's anyway).
@@ -295,7 +254,8 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
                     return Ok(guest_size(size));
                 }
                 let size = with_guest_output(caller, CALL, &key, buf, len, |dst| {
-                    access.tier.read(&key, dst).map_err(failed(CALL))
+                    let size = access.tier.read(&key, dst).map_err(failed(CALL))?;
+                    Ok((size, size.min(dst.len())))
                 })?;
                 Ok::<i32, Trap>(guest_size(size))
             },
@@ -366,7 +326,8 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
                     access
                         .tier
                         .read_at(&key, total as usize, off as usize, dst)
-                        .map_err(failed(CALL))
+                        .map_err(failed(CALL))?;
+                    Ok(((), dst.len()))
                 })
             },
         ),
@@ -380,8 +341,8 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
                 const CALL: &str = "__faasm_write_state_from_file";
                 let (access, key) = start(&h, caller, CALL, key)?;
                 let path = {
-                    let mem = GuestMemory::new(memory_of(caller));
-                    mem.c_str(path).map_err(fault(CALL, &key))?.to_string()
+                    let mem = GuestMemory::of_caller(caller);
+                    mem.c_str(path).map_err(fault(CALL, &key))?
                 };
                 let files = h.lock().files().ok_or_else(|| {
                     trap(CALL, "no file system here (the call has no WASI context)")
@@ -494,7 +455,7 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
                 const CALL: &str = "__faasm_read_appended_state";
                 let (access, key) = start(&h, caller, CALL, key)?;
                 // A bad buffer traps before anything is fetched.
-                GuestMemory::new(memory_of(caller))
+                GuestMemory::of_caller(caller)
                     .range(buf, u64::from(buf_len))
                     .map_err(fault(CALL, &key))?;
                 let bytes = global_io(caller, || access.tier.read_appended(&key, n as usize))
@@ -509,7 +470,7 @@ pub(crate) fn define(linker: &mut Linker, store: &mut Store, handle: &FaasmHandl
                         ),
                     ));
                 }
-                let mut mem = GuestMemory::new(memory_of(caller));
+                let mut mem = GuestMemory::of_caller(caller);
                 mem.write_bytes(buf, &bytes).map_err(fault(CALL, &key))
             },
         ),

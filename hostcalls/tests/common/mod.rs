@@ -1,13 +1,29 @@
 //! What the `env` interface's test binaries share.
 
-use faasm_hostcalls::faasm_signatures;
+use faasm_hostcalls::{faasm_signatures, signatures};
+use faasm_runtime::FuncType;
 
 /// For each `env` function whose name `wanted` keeps: its WAT import, and a wrapper export
 /// `callNAME` with the same signature that forwards to it. Returned as (imports, wrappers).
 pub fn proxies(wanted: impl Fn(&str) -> bool) -> (String, String) {
+    proxies_of("env", "call", faasm_signatures(), wanted)
+}
+
+/// As [`proxies`], for the `wasi_snapshot_preview1` functions; the wrappers are `wasiNAME`.
+#[allow(dead_code)] // Not every test binary calls WASI functions.
+pub fn wasi_proxies(wanted: impl Fn(&str) -> bool) -> (String, String) {
+    proxies_of("wasi_snapshot_preview1", "wasi", signatures(), wanted)
+}
+
+fn proxies_of(
+    module: &str,
+    prefix: &str,
+    functions: impl Iterator<Item = (&'static str, FuncType)>,
+    wanted: impl Fn(&str) -> bool,
+) -> (String, String) {
     let mut imports = String::new();
     let mut wrappers = String::new();
-    for (name, ty) in faasm_signatures().filter(|(name, _)| wanted(name)) {
+    for (name, ty) in functions.filter(|(name, _)| wanted(name)) {
         let params: Vec<String> = ty.params.iter().map(ToString::to_string).collect();
         let params = params.join(" ");
         let result = if ty.results.is_empty() {
@@ -19,9 +35,9 @@ pub fn proxies(wanted: impl Fn(&str) -> bool) -> (String, String) {
             .map(|i| format!("local.get {i} "))
             .collect();
         imports +=
-            &format!("(import \"env\" \"{name}\" (func ${name} (param {params}) {result}))\n");
+            &format!("(import \"{module}\" \"{name}\" (func ${name} (param {params}) {result}))\n");
         wrappers += &format!(
-            "(func (export \"call{name}\") (param {params}) {result} {gets} call ${name})\n"
+            "(func (export \"{prefix}{name}\") (param {params}) {result} {gets} call ${name})\n"
         );
     }
     (imports, wrappers)
