@@ -1,10 +1,12 @@
 //! The `faasm-run` command line, and the parsers of its option values (each error says what
 //! was expected).
 
-use crate::scheduler::{ChainLimits, StateLimits};
-use crate::store::FunctionId;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use faasm_jit::{MAX_WASM_PAGES, WASM_PAGE_SIZE};
+use faasm_runtime::{Engine, MemoryStrategy};
+use faasm_scheduler::modules::Log;
+pub use faasm_scheduler::wasi::{DirMapping, EnvVar};
+use faasm_scheduler::{ChainLimits, Error, FunctionId, StateLimits, instance};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -293,6 +295,31 @@ pub struct EngineOptions {
     pub verbose: bool,
 }
 
+impl EngineOptions {
+    /// The engine for these settings (and `--max-memory`, in pages, if given).
+    pub fn engine(&self, max_memory_pages: Option<u64>) -> Result<Engine, Error> {
+        let memory_strategy = match self.memory_strategy {
+            Strategy::Guard => MemoryStrategy::default(),
+            Strategy::Bounded => MemoryStrategy::Bounded,
+        };
+        instance::engine(memory_strategy, max_memory_pages)
+    }
+
+    /// Where the host's account of what it did goes: stderr under `--verbose`, else nowhere.
+    pub fn log(&self) -> Log {
+        if self.verbose {
+            Log::to(say_on_stderr)
+        } else {
+            Log::quiet()
+        }
+    }
+}
+
+/// `faasm-run: <line>` on stderr.
+fn say_on_stderr(line: &str) {
+    eprintln!("faasm-run: {line}");
+}
+
 /// `--memory-strategy` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Strategy {
@@ -346,24 +373,6 @@ pub struct RunOptions {
     /// The module, then the arguments of the guest (or of `--invoke`'s function).
     #[arg(value_name = "FILE [ARGS]", required = true, trailing_var_arg = true)]
     pub file_and_args: Vec<OsString>,
-}
-
-/// A `--dir` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirMapping {
-    /// The directory on the host.
-    pub host: PathBuf,
-    /// The name the guest sees.
-    pub guest: String,
-}
-
-/// An `--env` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvVar {
-    /// The variable's name.
-    pub name: String,
-    /// Its value; `None` takes the host's.
-    pub value: Option<String>,
 }
 
 /// A `--max-memory` value in 64 KiB pages.

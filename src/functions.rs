@@ -1,30 +1,16 @@
-//! Functions in the function store: `faasm-run upload USER/FUNC FILE` (validate, compile, link
-//! against the host interface, prepare the Proto-Faaslet, store all three) and `faasm-run
-//! invoke USER/FUNC` (load from the store, run through a [`Scheduler`] whose
-//! [`FunctionSource`] is the store, so the call's chained calls find the user's other
-//! functions).
-//!
-//! A stored artifact is used only by an engine with the same fingerprint (compiler build and
-//! settings, `--memory-strategy`, CPU features); otherwise `invoke` compiles `function.wasm`
-//! again and prepares a new Proto-Faaslet in memory (the store is left as it is).
+//! `faasm-run upload USER/FUNC FILE` (read the module, upload it through the host, say what
+//! was stored) and `faasm-run invoke USER/FUNC` (a [`Scheduler`] whose source is the store, so
+//! the call's chained calls find the user's other functions; the output on stdout, the return
+//! value as the exit status).
 
 use crate::cli::{InvokeOptions, StoreOptions, UploadOptions};
-use crate::error::Error;
-use crate::modules::{self, Log, ModuleFile};
-use crate::run;
-use crate::scheduler::{
-    CallRequest, Failure, Function, FunctionSource, Scheduler, SchedulerConfig, SchedulerError,
-};
-use crate::store::{
-    ARTIFACT_FILE, FunctionId, FunctionStore, SNAPSHOT_FILE, StoreError, StoredFunction, WASM_FILE,
-};
 use faasm_hostcalls::faasm_state::RedisTier;
-use faasm_runtime::{ArtifactError, ArtifactKey, Engine, Module};
-use faasm_snapshot::{RestoreError, Snapshot};
-use sha2::{Digest, Sha256};
+use faasm_scheduler::functions::{self, StoreSource};
+use faasm_scheduler::modules::{self, ModuleFile};
+use faasm_scheduler::{CallRequest, Error, Failure, FunctionStore, Scheduler, SchedulerConfig};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,9 +24,10 @@ pub(crate) fn upload(options: &UploadOptions) -> Result<(), Error> {
 
 fn upload_function(options: &UploadOptions) -> Result<(), Error> {
     let id = &options.function;
-    let log = Log::new(options.engine.verbose);
     let store = function_store(&options.store)?;
-    let engine = run::engine(&options.engine, options.max_memory.map(|pages| pages.0))?;
+    let engine = options
+        .engine
+        .engine(options.max_memory.map(|pages| pages.0))?;
     let start = Instant::now();
     let wasm = match modules::read_module_file(&options.file)? {
         ModuleFile::Wasm(wasm) => wasm,
@@ -51,62 +38,35 @@ fn upload_function(options: &UploadOptions) -> Result<(), Error> {
             )));
         }
     };
-    let module = modules::compile(&engine, &options.file, &wasm)?;
-    log.say(format!("compiled in {}", modules::millis(start.elapsed())));
-    let prepared = Instant::now();
-    let function = Function::prepare_within(&module, options.timeout)
-        .map_err(|error| prepare_error(&options.file, error))?;
-    log.say(format!(
-        "prepared the Proto-Faaslet in {}",
-        modules::millis(prepared.elapsed())
-    ));
-    let snapshot = function
-        .snapshot()
-        .serialize()
-        .map_err(|source| Error::Write {
-            path: store.function_dir(id).join(SNAPSHOT_FILE),
-            source,
-        })?;
-    let key = store_key(&store)?;
-    let stored = StoredFunction {
+    let (_, uploaded) = functions::upload(
+        &engine,
+        &store,
+        id,
         wasm,
-        artifact: module.serialize_authenticated(&key),
-        snapshot,
-    };
-    store.put(id, &stored)?;
+        &options.file,
+        options.timeout,
+        options.engine.log(),
+    )?;
     println!(
         "uploaded {id} to {} (module {}, code {}, snapshot {}) in {}",
-        store.function_dir(id).display(),
-        size(stored.wasm.len()),
-        size(stored.artifact.len()),
-        size(stored.snapshot.len()),
+        uploaded.dir.display(),
+        size(uploaded.wasm_bytes),
+        size(uploaded.artifact_bytes),
+        size(uploaded.snapshot_bytes),
         modules::millis(start.elapsed())
     );
     Ok(())
-}
-
-/// What `Function::prepare` reports, as the CLI's errors about `file`.
-fn prepare_error(file: &Path, error: SchedulerError) -> Error {
-    match error {
-        SchedulerError::MissingImports(missing) => Error::MissingImports {
-            path: file.to_path_buf(),
-            missing,
-        },
-        SchedulerError::Prepare(source) => Error::Snapshot {
-            path: file.to_path_buf(),
-            source,
-        },
-        other => Error::Scheduler(other),
-    }
 }
 
 /// `faasm-run invoke USER/FUNC ...`: prints the call's output and returns the exit status
 /// (the function's return value); failures other than a non-zero return are errors.
 pub(crate) fn invoke(options: &InvokeOptions) -> Result<u8, Error> {
     let id = &options.function;
-    let log = Log::new(options.engine.verbose);
+    let log = options.engine.log();
     let store = function_store(&options.store)?;
-    let engine = run::engine(&options.engine, options.max_memory.map(|pages| pages.0))?;
+    let engine = options
+        .engine
+        .engine(options.max_memory.map(|pages| pages.0))?;
     let input = match (&options.input, &options.input_file) {
         (Some(text), _) => text.as_bytes().to_vec(),
         (None, Some(path)) => std::fs::read(path).map_err(|source| Error::Read {
@@ -116,7 +76,7 @@ pub(crate) fn invoke(options: &InvokeOptions) -> Result<u8, Error> {
         (None, None) => Vec::new(),
     };
     let start = Instant::now();
-    let function = load_function(&engine, &store, id, log)?;
+    let function = functions::load_function(&engine, &store, id, log)?;
     log.say(format!(
         "loaded {id} from {} in {}",
         store.function_dir(id).display(),
@@ -140,11 +100,7 @@ pub(crate) fn invoke(options: &InvokeOptions) -> Result<u8, Error> {
     }
     let scheduler = Scheduler::with_config(&engine, config)?;
     scheduler.register(&id.user, &id.function, function);
-    scheduler.set_source(Arc::new(StoreSource {
-        engine: engine.clone(),
-        store,
-        log,
-    }));
+    scheduler.set_source(Arc::new(StoreSource::new(engine.clone(), store, log)));
     let request = CallRequest {
         input,
         cmdline: options.cmdline.clone(),
@@ -198,90 +154,6 @@ fn function_store(options: &StoreOptions) -> Result<FunctionStore, Error> {
                 "no function store: give --store DIR, or set FAASM_STORE_DIR or HOME".to_string(),
             )
         })
-}
-
-/// The key of the store's artifacts.
-fn store_key(store: &FunctionStore) -> Result<ArtifactKey, Error> {
-    store.key().map_err(|source| {
-        Error::Store(StoreError::Io {
-            path: store.dir().to_path_buf(),
-            source,
-        })
-    })
-}
-
-/// Function `id` of `store`, for `engine`: its stored artifact and Proto-Faaslet, or, if they
-/// were made by an engine with another fingerprint, its module compiled and prepared again.
-pub(crate) fn load_function(
-    engine: &Engine,
-    store: &FunctionStore,
-    id: &FunctionId,
-    log: Log,
-) -> Result<Function, Error> {
-    let stored = store.get(id)?;
-    let dir = store.function_dir(id);
-    let load_error = |file: &str, reason: String| Error::Load {
-        function: id.clone(),
-        path: dir.join(file),
-        reason,
-    };
-    let key = store_key(store)?;
-    let (module, recompiled) =
-        match Module::deserialize_authenticated(engine, &stored.artifact, &key) {
-            Ok(module) => {
-                let wasm_sha256: [u8; 32] = Sha256::digest(&stored.wasm).into();
-                if module.wasm_sha256() != wasm_sha256 {
-                    return Err(load_error(
-                        ARTIFACT_FILE,
-                        format!("it holds the code of another module than {WASM_FILE}"),
-                    ));
-                }
-                (module, false)
-            }
-            Err(why @ (ArtifactError::Fingerprint(_) | ArtifactError::Version { .. })) => {
-                log.say(format!(
-                    "{id}: the stored code does not fit this engine ({why}); compiling {WASM_FILE} \
-                 again"
-                ));
-                let start = Instant::now();
-                let module = Module::new(engine, &stored.wasm)
-                    .map_err(|error| load_error(WASM_FILE, error.to_string()))?;
-                log.say(format!(
-                    "{id}: compiled in {}",
-                    modules::millis(start.elapsed())
-                ));
-                (module, true)
-            }
-            Err(error) => return Err(load_error(ARTIFACT_FILE, error.to_string())),
-        };
-    match Snapshot::deserialize(&module, &stored.snapshot) {
-        Ok(snapshot) => Ok(Function::new(snapshot)),
-        Err(RestoreError::EngineMismatch(_)) if recompiled => {
-            log.say(format!("{id}: preparing its Proto-Faaslet again"));
-            Function::prepare(&module).map_err(|error| load_error(WASM_FILE, error.to_string()))
-        }
-        Err(error) => Err(load_error(SNAPSHOT_FILE, error.to_string())),
-    }
-}
-
-/// The function store as the scheduler's source of the functions a call chains.
-struct StoreSource {
-    engine: Engine,
-    store: FunctionStore,
-    log: Log,
-}
-
-impl FunctionSource for StoreSource {
-    fn load(&self, user: &str, name: &str) -> Result<Option<Function>, String> {
-        let id = FunctionId::new(user, name).map_err(|error| error.to_string())?;
-        match load_function(&self.engine, &self.store, &id, self.log) {
-            Ok(function) => Ok(Some(function)),
-            Err(Error::Store(StoreError::NotFound { .. })) => Ok(None),
-            // The scheduler names the function already.
-            Err(Error::Load { path, reason, .. }) => Err(format!("{}: {reason}", path.display())),
-            Err(error) => Err(error.to_string()),
-        }
-    }
 }
 
 /// `812 B`, `12.3 KiB`, `4.5 MiB`.

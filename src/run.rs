@@ -1,21 +1,19 @@
 //! What `faasm-run` does: run a module (`_start`, or `--invoke`) or compile it to an artifact;
-//! the subcommands `snapshot`, `upload` and `invoke` are carried out by `proto` and
-//! `functions`.
+//! the subcommands `snapshot`, `upload`, `invoke` and `state` are carried out by `proto`,
+//! `functions` and `state`.
 
-use crate::bench;
-use crate::cache::{self, ArtifactCache};
-use crate::cli::{Cli, Command, CompileOptions, EngineOptions, RunOptions, Strategy};
-use crate::error::Error;
+use crate::cli::{Cli, Command, CompileOptions, RunOptions};
 use crate::functions;
-use crate::modules::{self, Log, ModuleFile};
 use crate::proto;
 use crate::state;
 use crate::values;
-use crate::wasi::{self, WasiSetup};
-use faasm_runtime::{
-    CompilerConfig, Config, Engine, Extern, Func, ImportKind, Instance, InstantiateError, Linker,
-    MemoryStrategy, Module, Store, Trap, Val,
-};
+use faasm_runtime::{Extern, Instance, Linker, Module, Store};
+use faasm_scheduler::Error;
+use faasm_scheduler::bench;
+use faasm_scheduler::cache::{self, ArtifactCache};
+use faasm_scheduler::instance::{self, Exit};
+use faasm_scheduler::modules::{self, ModuleFile};
+use faasm_scheduler::wasi::{self, WasiSetup};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -32,31 +30,10 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
     }
 }
 
-/// The engine for these settings (and `--max-memory`, in pages, if given).
-pub(crate) fn engine(
-    options: &EngineOptions,
-    max_memory_pages: Option<u64>,
-) -> Result<Engine, Error> {
-    let memory_strategy = match options.memory_strategy {
-        Strategy::Guard => MemoryStrategy::default(),
-        Strategy::Bounded => MemoryStrategy::Bounded,
-    };
-    let defaults = Config::default();
-    Engine::new(Config {
-        compiler: CompilerConfig {
-            memory_strategy,
-            ..CompilerConfig::default()
-        },
-        max_memory_pages: max_memory_pages.unwrap_or(defaults.max_memory_pages),
-        ..defaults
-    })
-    .map_err(Error::Engine)
-}
-
 /// `faasm-run compile FILE [-o OUT]`.
 fn compile_to_file(options: &CompileOptions) -> Result<(), Error> {
-    let log = Log::new(options.engine.verbose);
-    let engine = engine(&options.engine, None)?;
+    let log = options.engine.log();
+    let engine = options.engine.engine(None)?;
     let wasm = match modules::read_module_file(&options.file)? {
         ModuleFile::Wasm(wasm) => wasm,
         ModuleFile::Artifact(_) => {
@@ -89,8 +66,10 @@ fn compile_to_file(options: &CompileOptions) -> Result<(), Error> {
 /// `faasm-run [OPTIONS] FILE [ARGS]...`.
 fn run(options: &RunOptions) -> Result<u8, Error> {
     let (file, args) = file_and_args(&options.file_and_args)?;
-    let log = Log::new(options.engine.verbose);
-    let engine = engine(&options.engine, options.max_memory.map(|pages| pages.0))?;
+    let log = options.engine.log();
+    let engine = options
+        .engine
+        .engine(options.max_memory.map(|pages| pages.0))?;
     let cache = artifact_cache(options);
     let key_dir = options
         .cache_dir
@@ -103,7 +82,7 @@ fn run(options: &RunOptions) -> Result<u8, Error> {
     wasi::add_to_linker(&mut linker, &mut store, &wasi_setup(options, &file, &args))?;
     let bench_timer = bench::define_if_imported(&mut linker, &mut store, &module);
     let outcome = if options.snapshot.is_some() || options.calls.is_some() {
-        check_imports(&linker, &module, &file)
+        instance::check_imports(&linker, &module, &file)
             .and_then(|()| proto::run_from_snapshot(options, &mut store, &linker, &module, &args))
     } else {
         run_instance(&linker, &mut store, &module, &file, options, &args)
@@ -123,7 +102,7 @@ fn run_instance(
     options: &RunOptions,
     args: &[String],
 ) -> Result<u8, Error> {
-    match instantiate(linker, store, module, file) {
+    match instance::instantiate(linker, store, module, file) {
         Ok(Ok(instance)) => call(store, instance, options.invoke.as_deref(), args),
         Ok(Err(Exit(status))) => Ok(status),
         Err(error) => Err(error),
@@ -169,63 +148,6 @@ fn artifact_cache(options: &RunOptions) -> Option<ArtifactCache> {
         .map(ArtifactCache::new)
 }
 
-/// Instantiates `module` after checking that every import is provided (all missing ones are
-/// reported at once). A trap of the start function is a trap of the run, and its `proc_exit`
-/// the end of the run.
-fn instantiate(
-    linker: &Linker,
-    store: &mut Store,
-    module: &Module,
-    file: &Path,
-) -> Result<Result<Instance, Exit>, Error> {
-    check_imports(linker, module, file)?;
-    match linker.instantiate(store, module) {
-        Ok(instance) => Ok(Ok(instance)),
-        Err(InstantiateError::Trap(Trap::Exit(status))) => Ok(Err(Exit(exit_status(status)))),
-        Err(InstantiateError::Trap(trap)) => Err(trap_error(store, "start function", trap)),
-        Err(source) => Err(Error::Instantiate {
-            path: file.to_path_buf(),
-            source,
-        }),
-    }
-}
-
-/// Fails with every import `linker` does not provide, each with its type.
-pub(crate) fn check_imports(linker: &Linker, module: &Module, file: &Path) -> Result<(), Error> {
-    let missing = linker.unresolved_imports(module);
-    if !missing.is_empty() {
-        return Err(Error::MissingImports {
-            path: file.to_path_buf(),
-            missing: missing
-                .iter()
-                .map(|import| {
-                    format!(
-                        "{}.{} {}",
-                        import.module,
-                        import.name,
-                        import_type(module, &import.kind)
-                    )
-                })
-                .collect(),
-        });
-    }
-    Ok(())
-}
-
-/// An import's type as the text format writes it.
-fn import_type(module: &Module, kind: &ImportKind) -> String {
-    match kind {
-        ImportKind::Func(type_index) => module
-            .info()
-            .types
-            .get(*type_index as usize)
-            .map_or_else(|| "(func)".to_string(), ToString::to_string),
-        ImportKind::Table(ty) => ty.to_string(),
-        ImportKind::Memory(ty) => ty.to_string(),
-        ImportKind::Global(ty) => ty.to_string(),
-    }
-}
-
 /// Calls `--invoke`'s export (after `_initialize`, for WASI reactors) and prints its results,
 /// or `_start` if the module has one. Returns the exit status.
 fn call(
@@ -238,7 +160,7 @@ fn call(
         let Some(start) = instance.get_func(store, "_start") else {
             return Ok(0);
         };
-        return match call_function(store, "_start", start, &[])? {
+        return match instance::call_function(store, "_start", start, &[])? {
             Ok(_) => Ok(0),
             Err(Exit(status)) => Ok(status),
         };
@@ -251,11 +173,11 @@ fn call(
     let params = values::parse_params(&func.ty(store), name, args)?;
     let initialize = instance.get_func(store, "_initialize");
     if let Some(initialize) = initialize
-        && let Err(Exit(status)) = call_function(store, "_initialize", initialize, &[])?
+        && let Err(Exit(status)) = instance::call_function(store, "_initialize", initialize, &[])?
     {
         return Ok(status);
     }
-    match call_function(store, name, func, &params)? {
+    match instance::call_function(store, name, func, &params)? {
         Ok(results) => {
             for value in &results {
                 println!("{}", values::format_value(value));
@@ -263,40 +185,5 @@ fn call(
             Ok(0)
         }
         Err(Exit(status)) => Ok(status),
-    }
-}
-
-/// The guest called `proc_exit` with this status.
-pub(crate) struct Exit(pub(crate) u8);
-
-/// Calls `func`: its results, the guest's exit, or the trap as an error.
-pub(crate) fn call_function(
-    store: &mut Store,
-    name: &str,
-    func: Func,
-    params: &[Val],
-) -> Result<Result<Vec<Val>, Exit>, Error> {
-    match func.call(store, params) {
-        Ok(results) => Ok(Ok(results)),
-        Err(Trap::Exit(status)) => Ok(Err(Exit(exit_status(status)))),
-        Err(Trap::BadArguments(why)) => Err(Error::Arguments(format!("`{name}`: {why}"))),
-        Err(trap) => Err(trap_error(store, name, trap)),
-    }
-}
-
-/// The process status for the guest's `proc_exit(status)`: its low 8 bits, as a native
-/// process's `exit` status is.
-fn exit_status(status: i32) -> u8 {
-    status as u8
-}
-
-fn trap_error(store: &Store, function: &str, trap: Trap) -> Error {
-    match trap {
-        Trap::BadArguments(why) => Error::Arguments(format!("`{function}`: {why}")),
-        trap => Error::Trap {
-            function: function.to_string(),
-            trap,
-            backtrace: store.last_backtrace().cloned(),
-        },
     }
 }

@@ -1,11 +1,11 @@
 //! `faasm-run state put|get|delete USER/KEY --state URL`: one value of a global tier from the
-//! command line (a function's input data before a run, its results after), exactly as the hosts'
-//! local tiers push and pull it. Only a shared tier makes sense here: a tier in this process
-//! would end with the command.
+//! command line (a function's input data before a run, its results after), over the host's
+//! `global_state`. Only a shared tier makes sense here: a tier in this process would end with
+//! the command.
 
 use crate::cli::{StateAction, StateOptions};
-use crate::error::Error;
-use faasm_hostcalls::faasm_state::{GlobalTier, RedisTier, StateError, StateKey};
+use faasm_scheduler::Error;
+use faasm_scheduler::global_state;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -18,29 +18,17 @@ pub(crate) fn execute(options: &StateOptions) -> Result<(), Error> {
                 .to_owned(),
         )
     })?;
-    let tier = RedisTier::new(url).map_err(Error::State)?;
+    let tier = global_state::connect(url).map_err(Error::State)?;
     match &options.action {
         StateAction::Put { key, file } => {
-            let key = StateKey::parse(key).map_err(Error::State)?;
             let data = read_input(file)?;
-            if data.is_empty() {
-                // The local tiers refuse zero-sized values: one stored here could not be read.
-                return Err(Error::State(StateError::ZeroSize { key }));
-            }
-            tier.set(&key, &data).map_err(Error::State)
+            global_state::put(&tier, key, &data).map_err(Error::State)
         }
         StateAction::Get { key, output } => {
-            let key = StateKey::parse(key).map_err(Error::State)?;
-            let data = tier
-                .get(&key)
-                .map_err(Error::State)?
-                .ok_or(Error::State(StateError::NotFound { key }))?;
+            let data = global_state::get(&tier, key).map_err(Error::State)?;
             write_output(output.as_deref(), &data)
         }
-        StateAction::Delete { key } => {
-            let key = StateKey::parse(key).map_err(Error::State)?;
-            tier.delete(&key).map_err(Error::State)
-        }
+        StateAction::Delete { key } => global_state::delete(&tier, key).map_err(Error::State),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Command-line text ↔ Wasm values, for `--invoke`.
 
-use crate::error::Error;
 use faasm_runtime::{FuncType, Val, ValType};
+use faasm_scheduler::Error;
 
 /// Parses `args` by the parameter types of `ty` (the function `name`).
 pub(crate) fn parse_params(ty: &FuncType, name: &str, args: &[String]) -> Result<Vec<Val>, Error> {

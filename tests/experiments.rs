@@ -11,9 +11,9 @@ mod build;
 #[path = "support/functions.rs"]
 mod functions;
 
-use faasm::scheduler::{CallRequest, Function, Scheduler, SchedulerConfig};
 use faasm_hostcalls::faasm_state::{GlobalTier, InProcessTier, LocalTier, TransferStats};
 use faasm_runtime::{Engine, Module};
+use faasm_scheduler::{CallRequest, Function, Scheduler, SchedulerConfig};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 

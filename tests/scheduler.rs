@@ -2,11 +2,11 @@
 //! name and by table index, the 100-call fan-out on two workers (each callee awaiting its own
 //! callee), timeouts of calls and of awaits, reset between calls, and concurrent invokers.
 
-use faasm::scheduler::{
+use faasm_runtime::{Engine, Module, Trap, TrapCode};
+use faasm_scheduler::{
     CallRequest, CallResult, ChainLimits, Failure, Function, FunctionSource, Scheduler,
     SchedulerConfig, SchedulerError, StateLimits,
 };
-use faasm_runtime::{Engine, Module, Trap, TrapCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -26,8 +26,8 @@
 
 use crate::report::{Row, Unit};
 use crate::{Benchmark, Measure, Peer};
-use faasm::scheduler::{CallHandle, CallRequest, Function, Scheduler, SchedulerConfig};
 use faasm_runtime::{Engine, Module};
+use faasm_scheduler::{CallHandle, CallRequest, Function, Scheduler, SchedulerConfig};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -107,7 +107,7 @@ impl Functions {
 }
 
 /// Panics with the call's failure unless it succeeded.
-fn check(result: &faasm::scheduler::CallResult, what: &str) {
+fn check(result: &faasm_scheduler::CallResult, what: &str) {
     assert!(
         result.succeeded(),
         "{what} failed: {:?} (stderr: {})",

@@ -6,8 +6,8 @@
 
 use crate::Peer;
 use crate::report::{Row, Unit};
-use faasm::scheduler::{CallRequest, Function, Scheduler, SchedulerConfig};
 use faasm_runtime::{Engine, Module};
+use faasm_scheduler::{CallRequest, Function, Scheduler, SchedulerConfig};
 use faasm_state::{LocalTier, StateKey};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             eprintln!("faasm-run: {error}");
             let status = error
                 .downcast_ref::<faasm::Error>()
-                .map_or(1, faasm::Error::exit_status);
+                .map_or(1, faasm::error::exit_status);
             ExitCode::from(status)
         }
     }

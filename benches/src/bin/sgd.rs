@@ -11,9 +11,9 @@
 //! every run), the mean final loss, and for N = 8 the ratios shared/copy.
 #![forbid(unsafe_code)]
 
-use faasm::scheduler::{CallRequest, Function, Scheduler, SchedulerConfig};
 use faasm_benches::state::RedisServer;
 use faasm_runtime::{Engine, Module};
+use faasm_scheduler::{CallRequest, Function, Scheduler, SchedulerConfig};
 use faasm_state::{GlobalTier, InProcessTier, LocalTier, RedisTier};
 use std::fmt::Write;
 use std::path::PathBuf;

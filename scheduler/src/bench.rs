@@ -1,5 +1,5 @@
 //! The sightglass benchmark convention: a module imports `bench.start` and `bench.end`, both
-//! `() -> ()`, and calls them around the code to measure. `--bench-report` prints the time
+//! `() -> ()`, and calls them around the code to measure. [`report`] says the time
 //! between the two calls.
 
 use faasm_runtime::{Extern, Func, FuncType, ImportKind, Linker, Module, Store};
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// The times the module's `bench.start` and `bench.end` calls recorded.
 #[derive(Debug, Default)]
-pub(crate) struct BenchTimer {
+pub struct BenchTimer {
     state: Mutex<TimerState>,
 }
 
@@ -20,7 +20,7 @@ struct TimerState {
 
 impl BenchTimer {
     /// The time between the last `bench.start` and the `bench.end` after it.
-    pub(crate) fn measured(&self) -> Option<Duration> {
+    pub fn measured(&self) -> Option<Duration> {
         self.lock().measured
     }
 
@@ -43,7 +43,7 @@ impl BenchTimer {
 
 /// Defines `bench.start` and `bench.end` in `linker` if `module` imports either; returns their
 /// timer.
-pub(crate) fn define_if_imported(
+pub fn define_if_imported(
     linker: &mut Linker,
     store: &mut Store,
     module: &Module,
@@ -74,7 +74,7 @@ pub(crate) fn define_if_imported(
 }
 
 /// The `--bench-report` line.
-pub(crate) fn report(timer: Option<&BenchTimer>) -> String {
+pub fn report(timer: Option<&BenchTimer>) -> String {
     match timer.and_then(BenchTimer::measured) {
         Some(elapsed) => format!("bench: {} ns", elapsed.as_nanos()),
         None if timer.is_none() => {

@@ -1,20 +1,37 @@
-//! The one place where WASI meets `faasm-run`: what the guest gets (arguments, environment,
-//! pre-opened directories, the inherited stdio) and how it is added to the linker.
+//! The one place where WASI meets a direct run of a module: what the guest gets (arguments,
+//! environment, pre-opened directories, the inherited stdio) and how it is added to the linker.
 
-use crate::cli::{DirMapping, EnvVar};
 use crate::error::Error;
 use faasm_hostcalls::WasiCtx;
 use faasm_runtime::{Linker, Store};
 
+/// A host directory the guest sees at a path of its own (`--dir HOST::GUEST`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirMapping {
+    /// The directory on the host.
+    pub host: std::path::PathBuf,
+    /// Where the guest sees it.
+    pub guest: String,
+}
+
+/// An environment variable for the guest: `NAME=VALUE`, or `NAME` to pass the host's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    /// The name.
+    pub name: String,
+    /// The value; `None` takes the host's.
+    pub value: Option<String>,
+}
+
 /// What the guest gets through WASI.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct WasiSetup {
+pub struct WasiSetup {
     /// `argv`: the module's file name, then the guest's arguments.
-    pub(crate) args: Vec<String>,
+    pub args: Vec<String>,
     /// The environment: only what `--env` gives.
-    pub(crate) envs: Vec<EnvVar>,
+    pub envs: Vec<EnvVar>,
     /// The pre-opened directories.
-    pub(crate) dirs: Vec<DirMapping>,
+    pub dirs: Vec<DirMapping>,
 }
 
 impl WasiSetup {
@@ -35,7 +52,7 @@ impl WasiSetup {
 
 /// Defines the `wasi_snapshot_preview1` functions in `linker` for `setup`, with the host's
 /// standard streams.
-pub(crate) fn add_to_linker(
+pub fn add_to_linker(
     linker: &mut Linker,
     store: &mut Store,
     setup: &WasiSetup,

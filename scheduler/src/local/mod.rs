@@ -3,7 +3,7 @@
 //! function chains are queued and can be awaited.
 //!
 //! ```no_run
-//! use faasm::scheduler::{CallRequest, Function, Scheduler};
+//! use faasm_scheduler::{CallRequest, Function, Scheduler};
 //! use faasm_runtime::{Engine, Module};
 //!
 //! let engine = Engine::default();
@@ -81,8 +81,8 @@ mod pool;
 pub use faasm_hostcalls::faasm_state::StateLimits;
 pub use function::{DEFAULT_INIT_TIMEOUT, Function, FunctionSource};
 
-use crate::scheduler::function::FunctionEntry;
-use crate::scheduler::pool::Pool;
+use crate::local::function::FunctionEntry;
+use crate::local::pool::Pool;
 use faasm_hostcalls::CallId;
 use faasm_hostcalls::faasm_state::{GlobalTier, InProcessTier, LocalTier};
 use faasm_runtime::{Engine, Trap, WasmBacktrace};

@@ -1,6 +1,6 @@
 //! Getting a runnable [`Module`] from a file: a `.wat` text module (assembled), a `.wasm`
 //! binary (compiled, or loaded from the artifact cache) or an artifact from `faasm-run compile`
-//! (loaded), with what happened said on stderr under `--verbose`.
+//! (loaded), with what happened said to a [`Log`].
 
 use crate::cache::{self, ArtifactCache};
 use crate::error::Error;
@@ -10,22 +10,28 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Where `--verbose` lines go: stderr, one line each, or nowhere.
-#[derive(Debug, Clone, Copy)]
+/// Where the lines saying what happened (compiled in, loaded from cache, ...) go: to the
+/// caller's sink, one line each, or nowhere. This crate prints nothing itself.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Log {
-    verbose: bool,
+    sink: Option<fn(&str)>,
 }
 
 impl Log {
-    /// A log that prints only if `verbose`.
-    pub fn new(verbose: bool) -> Log {
-        Log { verbose }
+    /// A log that drops every line.
+    pub fn quiet() -> Log {
+        Log { sink: None }
     }
 
-    /// Prints `faasm-run: <line>` on stderr under `--verbose`.
+    /// A log that hands every line to `sink`.
+    pub fn to(sink: fn(&str)) -> Log {
+        Log { sink: Some(sink) }
+    }
+
+    /// Hands `line` to the sink, if there is one.
     pub fn say(&self, line: impl AsRef<str>) {
-        if self.verbose {
-            eprintln!("faasm-run: {}", line.as_ref());
+        if let Some(sink) = self.sink {
+            sink(line.as_ref());
         }
     }
 }
