@@ -797,3 +797,258 @@ impl GlobalTier for EmbeddedTier {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::global::ENTRY_COST;
+    use crate::{ErrorKind, within_deadline};
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "faasm-embedded-{tag}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn key(user: &str, k: &str) -> StateKey {
+        StateKey::new(user, k).unwrap()
+    }
+
+    #[test]
+    fn values_lists_and_usage_survive_reopening() {
+        let dir = TempDir::new("reopen");
+        {
+            let tier = EmbeddedTier::open(&dir.0).unwrap();
+            tier.set(&key("alice", "v"), b"hello").unwrap();
+            tier.set_range(&key("alice", "v"), 7, b"!").unwrap();
+            tier.append(&key("alice", "l"), b"one").unwrap();
+            assert_eq!(tier.append(&key("alice", "l"), b"two").unwrap(), 2);
+        }
+        let tier = EmbeddedTier::open(&dir.0).unwrap();
+        assert_eq!(
+            tier.get(&key("alice", "v")).unwrap().unwrap(),
+            b"hello\0\0!"
+        );
+        assert_eq!(
+            tier.list_range(&key("alice", "l"), 5).unwrap(),
+            [b"one".to_vec(), b"two".to_vec()]
+        );
+        assert_eq!(tier.user_bytes("alice").unwrap(), 8 + 6 + 3 * ENTRY_COST);
+        // The directory is private to the user running faasm-rs.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir.0).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn each_users_bytes_are_bounded_in_the_embedded_tier() {
+        let dir = TempDir::new("quota");
+        let tier = EmbeddedTier::open(&dir.0)
+            .unwrap()
+            .with_max_bytes_per_user(4 * ENTRY_COST);
+        tier.set(&key("alice", "a"), &[1; 100]).unwrap();
+        tier.append(&key("alice", "l"), &[2; 100]).unwrap();
+        assert_eq!(tier.user_bytes("alice").unwrap(), 200 + 2 * ENTRY_COST);
+        // Past the bound: refused, nothing changes.
+        let error = tier
+            .set(&key("alice", "b"), &[3; 2 * ENTRY_COST])
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::LimitExceeded);
+        assert!(
+            error
+                .to_string()
+                .contains("max_global_bytes_per_user limit (1024)"),
+            "{error}"
+        );
+        assert!(error.to_string().contains("embedded global tier"), "{error}");
+        assert!(tier.get(&key("alice", "b")).unwrap().is_none());
+        for error in [
+            tier.set_range(&key("alice", "a"), 2 * ENTRY_COST, &[4])
+                .unwrap_err(),
+            tier.set_ranges(&key("alice", "c"), &[(0, vec![5; 2 * ENTRY_COST])])
+                .unwrap_err(),
+            tier.append(&key("alice", "l"), &[6; 2 * ENTRY_COST])
+                .unwrap_err(),
+        ] {
+            assert_eq!(error.kind(), ErrorKind::LimitExceeded, "{error}");
+        }
+        assert_eq!(tier.size(&key("alice", "a")).unwrap(), 100);
+        assert_eq!(tier.size(&key("alice", "c")).unwrap(), 0);
+        assert_eq!(tier.list_range(&key("alice", "l"), 5).unwrap().len(), 1);
+        // Another user has bytes of its own.
+        tier.set(&key("bob", "a"), &[5; 500]).unwrap();
+        // Deleting and clearing give the bytes back; a smaller value costs less.
+        tier.set(&key("alice", "a"), &[6; 10]).unwrap();
+        assert_eq!(tier.user_bytes("alice").unwrap(), 110 + 2 * ENTRY_COST);
+        tier.delete(&key("alice", "a")).unwrap();
+        tier.clear_list(&key("alice", "l")).unwrap();
+        assert_eq!(tier.user_bytes("alice").unwrap(), 0);
+        tier.set(&key("alice", "b"), &[3; 2 * ENTRY_COST]).unwrap();
+        // The bound counts what every process (every tier on the directory) stored.
+        let other = EmbeddedTier::open(&dir.0)
+            .unwrap()
+            .with_max_bytes_per_user(4 * ENTRY_COST);
+        let error = other
+            .set(&key("alice", "c"), &[7; 2 * ENTRY_COST])
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::LimitExceeded, "{error}");
+    }
+
+    #[test]
+    fn values_past_512_mib_are_refused_before_anything_is_written() {
+        let dir = TempDir::new("max-value");
+        let tier = EmbeddedTier::open(&dir.0).unwrap();
+        let k = key("alice", "big");
+        for error in [
+            tier.set_range(&k, MAX_VALUE_BYTES, b"x").unwrap_err(),
+            tier.set_range(&k, usize::MAX, b"x").unwrap_err(),
+            tier.set_ranges(&k, &[(0, vec![1]), (MAX_VALUE_BYTES - 1, vec![1, 2])])
+                .unwrap_err(),
+        ] {
+            assert_eq!(error.kind(), ErrorKind::LimitExceeded, "{error}");
+            assert!(
+                error.to_string().contains("max_global_value_bytes"),
+                "{error}"
+            );
+        }
+        assert_eq!(tier.size(&k).unwrap(), 0);
+        assert!(tier.get(&k).unwrap().is_none());
+    }
+
+    /// Holds the database's write lock from another connection (as another process's commit
+    /// would) until dropped.
+    fn hold_write_lock(dir: &Path) -> Connection {
+        let c = Connection::open(dir.join(DATABASE_FILE)).unwrap();
+        c.execute_batch("BEGIN IMMEDIATE").unwrap();
+        c
+    }
+
+    #[test]
+    fn waits_for_a_busy_database_end_at_the_deadline_or_the_timeout() {
+        let dir = TempDir::new("busy");
+        let tier = EmbeddedTier::open(&dir.0)
+            .unwrap()
+            .with_timeout(Duration::from_secs(60));
+        let k = key("alice", "k");
+        tier.set(&k, b"old").unwrap();
+        let holder = hold_write_lock(&dir.0);
+        // Readers do not wait for the writer (WAL).
+        assert_eq!(tier.get(&k).unwrap().unwrap(), b"old");
+        // A call's deadline ends the wait for the write lock, long before the tier's timeout.
+        let start = Instant::now();
+        let deadline = start + Duration::from_millis(200);
+        let error = within_deadline(Some(deadline), || tier.set(&k, b"new")).unwrap_err();
+        let waited = start.elapsed();
+        assert_eq!(error.kind(), ErrorKind::LockTimeout, "{error}");
+        assert!(
+            waited >= Duration::from_millis(150) && waited < Duration::from_secs(10),
+            "{waited:?}"
+        );
+        assert!(error.to_string().contains("embedded tier database write"), "{error}");
+        // A deadline already passed: no wait at all.
+        let error = within_deadline(Some(Instant::now()), || tier.delete(&k)).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::LockTimeout, "{error}");
+        // Without a deadline the tier's timeout ends it.
+        let tier = tier.with_timeout(Duration::from_millis(200));
+        let start = Instant::now();
+        let error = tier
+            .try_lock(
+                &k,
+                GlobalLockMode::Write,
+                &LockToken::unique(),
+                Duration::from_secs(1),
+            )
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::LockTimeout, "{error}");
+        assert!(start.elapsed() < Duration::from_secs(10));
+        // Once the other writer is done, writes go through, and nothing half-done is left.
+        drop(holder);
+        assert_eq!(tier.get(&k).unwrap().unwrap(), b"old");
+        tier.set(&k, b"new").unwrap();
+        assert_eq!(tier.get(&k).unwrap().unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_write_waits_for_another_writer_that_finishes_in_time() {
+        let dir = TempDir::new("busy-then-free");
+        let tier = EmbeddedTier::open(&dir.0).unwrap();
+        let holder = hold_write_lock(&dir.0);
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            holder.execute_batch("COMMIT").unwrap();
+        });
+        tier.set(&key("alice", "k"), b"v").unwrap();
+        release.join().unwrap();
+        assert_eq!(tier.get(&key("alice", "k")).unwrap().unwrap(), b"v");
+    }
+
+    #[test]
+    fn directories_that_cannot_hold_the_tier_are_open_errors() {
+        let dir = TempDir::new("open-errors");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        // A file where the directory should be.
+        let file = dir.0.join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let error = EmbeddedTier::open(&file).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Open, "{error}");
+        assert!(error.to_string().contains("file"), "{error}");
+        // A database file that is not a database.
+        let garbage = dir.0.join("garbage");
+        std::fs::create_dir_all(&garbage).unwrap();
+        std::fs::write(garbage.join(DATABASE_FILE), vec![0x5a; 8192]).unwrap();
+        let error = EmbeddedTier::open(&garbage).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Open, "{error}");
+        // A database of a newer schema.
+        let newer = dir.0.join("newer");
+        drop(EmbeddedTier::open(&newer).unwrap());
+        Connection::open(newer.join(DATABASE_FILE))
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let error = EmbeddedTier::open(&newer).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Open, "{error}");
+        assert!(error.to_string().contains("schema version"), "{error}");
+    }
+
+    #[test]
+    fn pulls_into_a_mapping_only_write_a_value_of_the_expected_length() {
+        let dir = TempDir::new("mapping");
+        let tier = EmbeddedTier::open(&dir.0).unwrap();
+        let file = sys::memfd("test", 8192).unwrap();
+        let mapping = SharedMapping::new(&file, 0, 8192).unwrap();
+        mapping.write(0, &[9; 8192]);
+        let k = key("alice", "m");
+        assert_eq!(tier.get_into_mapping(&k, &mapping, 5000).unwrap(), None);
+        tier.set(&k, &[1; 6000]).unwrap();
+        assert_eq!(tier.get_into_mapping(&k, &mapping, 5000).unwrap(), Some(6000));
+        let mut seen = vec![0; 8192];
+        mapping.read(0, &mut seen);
+        assert!(seen.iter().all(|b| *b == 9), "a mismatch wrote nothing");
+        assert_eq!(tier.get_into_mapping(&k, &mapping, 6000).unwrap(), Some(6000));
+        mapping.read(0, &mut seen);
+        assert!(seen[..6000].iter().all(|b| *b == 1) && seen[6000..].iter().all(|b| *b == 9));
+        // And a push from a mapping stores exactly its first `len` bytes.
+        mapping.write(100, &[2; 4000]);
+        tier.set_from_mapping(&k, &mapping, 7000).unwrap();
+        let mut want = vec![0; 8192];
+        mapping.read(0, &mut want);
+        assert_eq!(tier.get(&k).unwrap().unwrap(), want[..7000]);
+    }
+}
