@@ -877,7 +877,10 @@ mod tests {
                 .contains("max_global_bytes_per_user limit (1024)"),
             "{error}"
         );
-        assert!(error.to_string().contains("embedded global tier"), "{error}");
+        assert!(
+            error.to_string().contains("embedded global tier"),
+            "{error}"
+        );
         assert!(tier.get(&key("alice", "b")).unwrap().is_none());
         for error in [
             tier.set_range(&key("alice", "a"), 2 * ENTRY_COST, &[4])
@@ -961,7 +964,10 @@ mod tests {
             waited >= Duration::from_millis(150) && waited < Duration::from_secs(10),
             "{waited:?}"
         );
-        assert!(error.to_string().contains("embedded tier database write"), "{error}");
+        assert!(
+            error.to_string().contains("embedded tier database write"),
+            "{error}"
+        );
         // A deadline already passed: no wait at all.
         let error = within_deadline(Some(Instant::now()), || tier.delete(&k)).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::LockTimeout, "{error}");
@@ -1037,11 +1043,17 @@ mod tests {
         let k = key("alice", "m");
         assert_eq!(tier.get_into_mapping(&k, &mapping, 5000).unwrap(), None);
         tier.set(&k, &[1; 6000]).unwrap();
-        assert_eq!(tier.get_into_mapping(&k, &mapping, 5000).unwrap(), Some(6000));
+        assert_eq!(
+            tier.get_into_mapping(&k, &mapping, 5000).unwrap(),
+            Some(6000)
+        );
         let mut seen = vec![0; 8192];
         mapping.read(0, &mut seen);
         assert!(seen.iter().all(|b| *b == 9), "a mismatch wrote nothing");
-        assert_eq!(tier.get_into_mapping(&k, &mapping, 6000).unwrap(), Some(6000));
+        assert_eq!(
+            tier.get_into_mapping(&k, &mapping, 6000).unwrap(),
+            Some(6000)
+        );
         mapping.read(0, &mut seen);
         assert!(seen[..6000].iter().all(|b| *b == 1) && seen[6000..].iter().all(|b| *b == 9));
         // And a push from a mapping stores exactly its first `len` bytes.

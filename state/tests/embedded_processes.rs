@@ -143,8 +143,11 @@ fn child_process() {
         }
         "append" => {
             for i in 0..100 {
-                tier.append(&key("alice/list"), format!("{}:{i}", std::process::id()).as_bytes())
-                    .unwrap();
+                tier.append(
+                    &key("alice/list"),
+                    format!("{}:{i}", std::process::id()).as_bytes(),
+                )
+                .unwrap();
             }
         }
         "try-write-lock" => {
@@ -197,8 +200,9 @@ fn push_generations(tier: &Arc<EmbeddedTier>) {
             h.push(&big).unwrap();
         } else {
             let chunk = BIG / RANGES;
-            let ranges: Vec<(usize, Vec<u8>)> =
-                (0..RANGES).map(|i| (i * chunk, vec![byte; chunk])).collect();
+            let ranges: Vec<(usize, Vec<u8>)> = (0..RANGES)
+                .map(|i| (i * chunk, vec![byte; chunk]))
+                .collect();
             tier.set_ranges(&big, &ranges).unwrap();
         }
         println!("child: pushed {generation}");
@@ -367,37 +371,41 @@ fn throughput() {
         let k = key("alice/bench");
         for (name, tier) in &tiers {
             tier.set(&k, &value).unwrap();
-            let time = |op: &str, f: &mut dyn FnMut()| {
+            // `moved`: the bytes one operation reads or writes.
+            let time = |op: &str, moved: usize, f: &mut dyn FnMut()| {
                 let start = Instant::now();
                 for _ in 0..rounds {
                     f();
                 }
                 let secs = start.elapsed().as_secs_f64();
                 println!(
-                    "{name:>10} {op:<28} {:>5} KiB: {:>9.0} ops/s {:>8.1} MB/s",
+                    "{name:>10} {:>5} KiB value {op:<26}: {:>9.0} ops/s {:>7.1} us/op {:>8.1} MB/s",
                     size >> 10,
                     rounds as f64 / secs,
-                    (rounds * size) as f64 / secs / 1e6
+                    secs * 1e6 / rounds as f64,
+                    (rounds * moved) as f64 / secs / 1e6
                 );
             };
-            time("get", &mut || {
+            time("get", size, &mut || {
                 tier.get(&k).unwrap();
             });
-            time("set", &mut || tier.set(&k, &value).unwrap());
-            time("set_range (1 page)", &mut || {
-                tier.set_range(&k, size / 2, &value[..4096]).unwrap()
-            });
+            time("set", size, &mut || tier.set(&k, &value).unwrap());
             let page = 4096;
+            time("set_range (1 page)", page, &mut || {
+                tier.set_range(&k, size - page, &value[..page]).unwrap()
+            });
             let ranges: Vec<(usize, Vec<u8>)> = (0..size / page)
                 .step_by(4)
                 .map(|i| (i * page, value[..page].to_vec()))
                 .collect();
-            time("set_ranges (1/4 of pages)", &mut || {
-                tier.set_ranges(&k, &ranges).unwrap()
-            });
-            let mut buf = vec![0; 4096];
-            time("get_range_into (1 page)", &mut || {
-                tier.get_range_into(&k, size / 2, &mut buf).unwrap();
+            time(
+                &format!("set_ranges ({} pages)", ranges.len()),
+                ranges.len() * page,
+                &mut || tier.set_ranges(&k, &ranges).unwrap(),
+            );
+            let mut buf = vec![0; page];
+            time("get_range_into (1 page)", page, &mut || {
+                tier.get_range_into(&k, size - page, &mut buf).unwrap();
             });
         }
     }
