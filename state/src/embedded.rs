@@ -1006,6 +1006,46 @@ mod tests {
     }
 
     #[test]
+    fn threads_of_one_process_share_the_tier_through_its_connections() {
+        let dir = TempDir::new("threads");
+        let tier = EmbeddedTier::open(&dir.0).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let tier = &tier;
+                s.spawn(move || {
+                    for i in 0..50 {
+                        tier.append(&key("alice", "l"), format!("{t}:{i}").as_bytes())
+                            .unwrap();
+                        tier.set(&key("alice", &format!("v{t}")), &[t as u8; 5000])
+                            .unwrap();
+                        tier.set_range(&key("alice", "shared"), t * 10, &[i as u8; 10])
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let list = tier.list_range(&key("alice", "l"), 1000).unwrap();
+        assert_eq!(list.len(), 200);
+        for t in 0..4 {
+            let mine: Vec<_> = list
+                .iter()
+                .filter(|e| e.starts_with(format!("{t}:").as_bytes()))
+                .collect();
+            assert_eq!(mine.len(), 50);
+            assert_eq!(mine[49], format!("{t}:49").as_bytes());
+            assert_eq!(
+                tier.get(&key("alice", &format!("v{t}"))).unwrap().unwrap(),
+                vec![t as u8; 5000]
+            );
+        }
+        assert_eq!(
+            tier.get(&key("alice", "shared")).unwrap().unwrap(),
+            vec![49; 40]
+        );
+        assert!(tier.idle.lock().unwrap().len() <= KEPT_CONNECTIONS);
+    }
+
+    #[test]
     fn directories_that_cannot_hold_the_tier_are_open_errors() {
         let dir = TempDir::new("open-errors");
         std::fs::create_dir_all(&dir.0).unwrap();
