@@ -435,17 +435,28 @@ fn set_up_sql(c: &mut Connection) -> std::result::Result<(), SetUp> {
              shared memory?)"
         )));
     }
+    // A database set up already (every open but the first) is only read: opening the tier
+    // does not queue for the write lock behind a running `serve`.
+    if schema_version(c)? == SCHEMA_VERSION {
+        return Ok(());
+    }
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    schema_version(&tx)?;
+    tx.execute_batch(SCHEMA)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(tx.commit()?)
+}
+
+/// The database's schema version (0 for a new one); an error if a newer faasm-rs made it.
+fn schema_version(c: &Connection) -> std::result::Result<i64, SetUp> {
+    let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(SetUp::Refused(format!(
             "the database has schema version {version}, this build knows {SCHEMA_VERSION} (made \
              by a newer faasm-rs?)"
         )));
     }
-    tx.execute_batch(SCHEMA)?;
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    Ok(tx.commit()?)
+    Ok(version)
 }
 
 /// The busy handler of a connection: while another connection holds the write lock, waits
@@ -952,8 +963,14 @@ mod tests {
         let k = key("alice", "k");
         tier.set(&k, b"old").unwrap();
         let holder = hold_write_lock(&dir.0);
-        // Readers do not wait for the writer (WAL).
+        // Readers do not wait for the writer (WAL), nor does opening the tier again (another
+        // `invoke` while `serve` commits).
         assert_eq!(tier.get(&k).unwrap().unwrap(), b"old");
+        let start = Instant::now();
+        within_deadline(Some(start + Duration::from_millis(100)), || {
+            EmbeddedTier::open(&dir.0)
+        })
+        .unwrap();
         // A call's deadline ends the wait for the write lock, long before the tier's timeout.
         let start = Instant::now();
         let deadline = start + Duration::from_millis(200);
