@@ -32,7 +32,7 @@
 //! `0700` if it does not exist. Tables: `vals` (one row per value), `list_items` (one row per
 //! append-list element, numbered from 0), `locks` (one row per holder: token, mode, expiry)
 //! and `usage` (bytes per user, kept in the same transactions as the writes). A value or list
-//! element holds at most [`MAX_VALUE_BYTES`] (512 MiB, as a Redis string);
+//! element holds at most [`MAX_EMBEDDED_VALUE_BYTES`] (512 MiB, as a Redis string);
 //! [`EmbeddedTier::with_max_bytes_per_user`] bounds each user's bytes as the in-process tier
 //! does (each value or element counting 256 bytes more for its row). The file does not shrink
 //! when values are deleted: freed pages are reused by the next writes.
@@ -66,10 +66,10 @@ use crate::sys::{self, SharedMapping};
 use crate::{Result, StateError, StateKey, current_deadline};
 
 /// The largest value or list element the embedded tier holds: 512 MiB, as a Redis string.
-pub const MAX_VALUE_BYTES: usize = 512 << 20;
+pub const MAX_EMBEDDED_VALUE_BYTES: usize = 512 << 20;
 
 /// The database's file name in the tier's directory.
-pub const DATABASE_FILE: &str = "global.sqlite3";
+pub const EMBEDDED_DATABASE_FILE: &str = "global.sqlite3";
 
 /// How long a call may wait for the database's write lock by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -178,7 +178,7 @@ impl EmbeddedTier {
             .create(&dir)
             .map_err(|e| fail(format!("cannot create the directory: {e}")))?;
         let tier = EmbeddedTier {
-            database: dir.join(DATABASE_FILE),
+            database: dir.join(EMBEDDED_DATABASE_FILE),
             dir: dir.clone(),
             timeout: DEFAULT_TIMEOUT,
             max_bytes_per_user: usize::MAX,
@@ -254,9 +254,11 @@ impl EmbeddedTier {
             .busy_handler(Some(wait_for_writer(self.timeout)))
             .map_err(Failure::Sql)
             .and_then(|()| f(&mut connection));
-        // A failed exchange rolled back its transaction (dropping it does): the connection
-        // is as good as before.
-        self.put_back(connection);
+        // A failed exchange rolled back its transaction (dropping it does): the connection is
+        // as good as before, unless even the rollback failed and left a transaction open.
+        if connection.is_autocommit() {
+            self.put_back(connection);
+        }
         result.map_err(|e| self.fail(e, operation, key, started))
     }
 
@@ -518,9 +520,9 @@ fn grow(c: &Connection, key: &StateKey, len: usize) -> rusqlite::Result<i64> {
         .query_row(rusqlite::params![key.user(), key.key(), data], |r| r.get(0))
 }
 
-/// Refuses values and list elements over [`MAX_VALUE_BYTES`].
+/// Refuses values and list elements over [`MAX_EMBEDDED_VALUE_BYTES`].
 fn check_size(key: &StateKey, len: usize) -> Result<()> {
-    if len > MAX_VALUE_BYTES {
+    if len > MAX_EMBEDDED_VALUE_BYTES {
         return Err(too_large(key, len));
     }
     Ok(())
@@ -530,7 +532,7 @@ fn too_large(key: &StateKey, len: usize) -> StateError {
     StateError::LimitExceeded {
         key: key.clone(),
         limit: "max_global_value_bytes",
-        max: MAX_VALUE_BYTES,
+        max: MAX_EMBEDDED_VALUE_BYTES,
         detail: if len == usize::MAX {
             "a range ending past the address space".to_owned()
         } else {
@@ -931,10 +933,14 @@ mod tests {
         let tier = EmbeddedTier::open(&dir.0).unwrap();
         let k = key("alice", "big");
         for error in [
-            tier.set_range(&k, MAX_VALUE_BYTES, b"x").unwrap_err(),
-            tier.set_range(&k, usize::MAX, b"x").unwrap_err(),
-            tier.set_ranges(&k, &[(0, vec![1]), (MAX_VALUE_BYTES - 1, vec![1, 2])])
+            tier.set_range(&k, MAX_EMBEDDED_VALUE_BYTES, b"x")
                 .unwrap_err(),
+            tier.set_range(&k, usize::MAX, b"x").unwrap_err(),
+            tier.set_ranges(
+                &k,
+                &[(0, vec![1]), (MAX_EMBEDDED_VALUE_BYTES - 1, vec![1, 2])],
+            )
+            .unwrap_err(),
         ] {
             assert_eq!(error.kind(), ErrorKind::LimitExceeded, "{error}");
             assert!(
@@ -949,7 +955,7 @@ mod tests {
     /// Holds the database's write lock from another connection (as another process's commit
     /// would) until dropped.
     fn hold_write_lock(dir: &Path) -> Connection {
-        let c = Connection::open(dir.join(DATABASE_FILE)).unwrap();
+        let c = Connection::open(dir.join(EMBEDDED_DATABASE_FILE)).unwrap();
         c.execute_batch("BEGIN IMMEDIATE").unwrap();
         c
     }
@@ -1075,13 +1081,13 @@ mod tests {
         // A database file that is not a database.
         let garbage = dir.0.join("garbage");
         std::fs::create_dir_all(&garbage).unwrap();
-        std::fs::write(garbage.join(DATABASE_FILE), vec![0x5a; 8192]).unwrap();
+        std::fs::write(garbage.join(EMBEDDED_DATABASE_FILE), vec![0x5a; 8192]).unwrap();
         let error = EmbeddedTier::open(&garbage).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Open, "{error}");
         // A database of a newer schema.
         let newer = dir.0.join("newer");
         drop(EmbeddedTier::open(&newer).unwrap());
-        Connection::open(newer.join(DATABASE_FILE))
+        Connection::open(newer.join(EMBEDDED_DATABASE_FILE))
             .unwrap()
             .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();

@@ -35,7 +35,7 @@ mod resp;
 pub mod sys;
 
 pub use deadline::{current_deadline, within_deadline};
-pub use embedded::{DATABASE_FILE, EmbeddedTier, MAX_VALUE_BYTES};
+pub use embedded::{EMBEDDED_DATABASE_FILE, EmbeddedTier, MAX_EMBEDDED_VALUE_BYTES};
 pub use error::{ErrorKind, StateError};
 pub use global::{GlobalLockMode, GlobalTier, InProcessTier, LockToken};
 pub use key::{MAX_KEY_LEN, MAX_USER_LEN, StateKey};
