@@ -112,10 +112,18 @@ CREATE TABLE IF NOT EXISTS usage (
 );
 ";
 
-/// Settings of every connection (not kept in the database file): commits that do not wait for
-/// `fsync` (see the module docs), and a write-ahead log truncated back to 64 MiB after each
-/// checkpoint, so large values written once do not leave a large log behind.
+/// Settings of every connection (not kept in the database file):
+///
+/// - commits that do not wait for `fsync` (see the module docs; checkpoints still do);
+/// - statement journals in memory, not in temporary files;
+/// - no cache spill: a transaction keeps the pages it changes in memory until it commits (a
+///   value being written is in memory anyway) instead of writing pages of a large value to the
+///   log twice, once when the cache overflows and again at the commit;
+/// - a write-ahead log truncated back to 64 MiB after each checkpoint, so that large values
+///   written once do not leave a large log behind.
 const CONNECTION_SETTINGS: &str = "PRAGMA synchronous = NORMAL; \
+                                   PRAGMA temp_store = MEMORY; \
+                                   PRAGMA cache_spill = OFF; \
                                    PRAGMA journal_size_limit = 67108864;";
 
 /// How many bytes of a value go through memory at once when one is copied from a host mapping.
