@@ -629,11 +629,9 @@ impl GlobalTier for EmbeddedTier {
                 return Ok(Some(Err(size)));
             }
             // Read whole before `dst` is touched: a failure leaves it as it was.
-            let mut data = vec![0; size];
-            if size > 0 {
-                tx.blob_open(rusqlite::MAIN_DB, "vals", "data", id, true)?
-                    .read_at_exact(&mut data, 0)?;
-            }
+            let data: Vec<u8> = tx
+                .prepare_cached("SELECT data FROM vals WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))?;
             Ok(Some(Ok(data)))
         })?;
         Ok(data.map(|data| match data {
