@@ -43,14 +43,17 @@
 //! or another process) commits. It lasts the tier's timeout (5 s by default,
 //! [`EmbeddedTier::with_timeout`]) or until the deadline of the call this thread runs
 //! ([`crate::within_deadline`]), whichever comes first, and then fails with
-//! [`StateError::LockTimeout`]. Global locks never wait here: `try_lock` answers at once and the
-//! local tier retries it until its lock timeout or the call's deadline.
+//! [`StateError::LockTimeout`]. A global lock held by someone else is not waited for here:
+//! `try_lock` answers at once (once it has the write lock, like any write), and the local tier
+//! retries it until its lock timeout or the call's deadline.
 //!
 //! Lock leases expire on the machine's boot-time clock (`CLOCK_BOOTTIME`), which every process
 //! shares and no one can set; a lease written before a reboot has expired (its boot id differs).
 //!
 //! The database must be on a local file system: SQLite's WAL mode shares memory between the
 //! processes through the `-shm` file, which network file systems do not support.
+
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::fs::DirBuilder;
