@@ -1,7 +1,8 @@
 //! The embedded global tier shared by several processes: values and append lists written by one
-//! are read by another, a global lock held by one process blocks the others until it is
-//! released or its lease expires (also when its holder was killed), and a process killed with
-//! SIGKILL in the middle of pushes leaves each value whole, the old one or the new one.
+//! are read by another, a global lock held by one process blocks the others (until their call's
+//! deadline at the latest) until it is released or its lease expires (also when its holder was
+//! killed), and a process killed with SIGKILL in the middle of pushes leaves each value whole,
+//! the old one or the new one.
 //!
 //! The other processes are this test binary run again with its ignored test `child_process`
 //! and a role in `FAASM_EMBEDDED_CHILD_ROLE` (see [`Child::start`]); they report on stdout, in
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use faasm_state::{
     EmbeddedTier, ErrorKind, GlobalLockMode, GlobalTier, InProcessTier, LocalTier, LockToken,
-    StateKey,
+    StateKey, within_deadline,
 };
 
 const ROLE: &str = "FAASM_EMBEDDED_CHILD_ROLE";
@@ -161,6 +162,21 @@ fn child_process() {
                 Err(e) => panic!("{e}"),
             }
         }
+        "wait-for-write-lock-until-deadline" => {
+            // A lock timeout of 30 s, but the call's deadline in 300 ms ends the wait.
+            let h = host(Duration::from_secs(30));
+            let start = Instant::now();
+            let deadline = Some(start + Duration::from_millis(300));
+            let got = within_deadline(deadline, || {
+                h.lock_global_by(&key("alice/locked"), GlobalLockMode::Write, deadline)
+            });
+            match got {
+                Err(e) if e.kind() == ErrorKind::LockTimeout => {
+                    report(&format!("timeout after {} ms", start.elapsed().as_millis()));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
         "try-read-lock" => {
             let h = host(Duration::from_millis(300));
             match h.lock_global_read(&key("alice/locked")) {
@@ -263,6 +279,17 @@ fn a_global_lock_held_by_one_process_blocks_the_others() {
     child.finish();
     let child = Child::start("try-read-lock", &dir.0);
     assert_eq!(child.next(), "timeout", "the write lock excludes readers");
+    child.finish();
+    // A waiter in another process gives up at its call's deadline.
+    let child = Child::start("wait-for-write-lock-until-deadline", &dir.0);
+    let waited: u64 = child
+        .next()
+        .strip_prefix("timeout after ")
+        .and_then(|r| r.strip_suffix(" ms"))
+        .expect("a lock timeout")
+        .parse()
+        .unwrap();
+    assert!((250..10_000).contains(&waited), "{waited} ms");
     child.finish();
     h.unlock_global_write(&k).unwrap();
     let child = Child::start("try-write-lock", &dir.0);
