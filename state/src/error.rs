@@ -30,11 +30,13 @@ pub enum ErrorKind {
     InvalidUrl,
     /// See [`StateError::LimitExceeded`].
     LimitExceeded,
+    /// See [`StateError::Open`].
+    Open,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::InvalidKey,
         ErrorKind::NotFound,
         ErrorKind::ZeroSize,
@@ -47,6 +49,7 @@ impl ErrorKind {
         ErrorKind::Io,
         ErrorKind::InvalidUrl,
         ErrorKind::LimitExceeded,
+        ErrorKind::Open,
     ];
 
     /// The kind's name, as written in the conformance suite (`NotFound`, `SizeMismatch`, ...).
@@ -64,6 +67,7 @@ impl ErrorKind {
             ErrorKind::Io => "Io",
             ErrorKind::InvalidUrl => "InvalidUrl",
             ErrorKind::LimitExceeded => "LimitExceeded",
+            ErrorKind::Open => "Open",
         }
     }
 
@@ -74,8 +78,8 @@ impl ErrorKind {
 }
 
 /// An error of the state tiers. Every variant names the key it concerns (as `user/key`, or the
-/// raw text when the key itself was invalid), except [`StateError::InvalidUrl`], which names the
-/// global tier's address.
+/// raw text when the key itself was invalid), except [`StateError::InvalidUrl`] and
+/// [`StateError::Open`], which name the global tier's address or directory.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// The user or key text is not a valid name.
@@ -193,6 +197,15 @@ pub enum StateError {
         /// What is wrong with it.
         message: String,
     },
+    /// The embedded global tier could not be opened in its directory (not writable, not a
+    /// database, made by a newer version, busy past the timeout while it was set up).
+    #[error("cannot open the embedded global tier in {}: {message}", path.display())]
+    Open {
+        /// The tier's directory.
+        path: std::path::PathBuf,
+        /// What failed.
+        message: String,
+    },
 }
 
 impl StateError {
@@ -210,6 +223,7 @@ impl StateError {
             StateError::GlobalTier { .. } => ErrorKind::GlobalTier,
             StateError::Io { .. } => ErrorKind::Io,
             StateError::InvalidUrl { .. } => ErrorKind::InvalidUrl,
+            StateError::Open { .. } => ErrorKind::Open,
             StateError::LimitExceeded { .. } => ErrorKind::LimitExceeded,
         }
     }

@@ -209,13 +209,33 @@ struct Tables {
     usage: HashMap<String, usize>,
 }
 
-/// What the in-process tier counts for a value or a list element besides its bytes: its
-/// bookkeeping (key, map entry), so that many tiny entries are bounded too.
-const ENTRY_COST: usize = 256;
+/// What the in-process and embedded tiers count for a value or a list element besides its
+/// bytes: its bookkeeping (key, map entry or row), so that many tiny entries are bounded too.
+pub(crate) const ENTRY_COST: usize = 256;
 
 /// The cost of a value or list element of `len` bytes (none for no entry).
-fn entry_cost(len: Option<usize>) -> usize {
+pub(crate) fn entry_cost(len: Option<usize>) -> usize {
     len.map_or(0, |len| len.saturating_add(ENTRY_COST))
+}
+
+/// The error of a write that would take `key`'s user past `max` bytes in the `tier` global
+/// tier, which holds `held` bytes of the user and needed `more`.
+pub(crate) fn quota_exceeded(
+    key: &StateKey,
+    max: usize,
+    tier: &str,
+    held: usize,
+    more: usize,
+) -> crate::StateError {
+    crate::StateError::LimitExceeded {
+        key: key.clone(),
+        limit: "max_global_bytes_per_user",
+        max,
+        detail: format!(
+            "the {tier} global tier holds {held} bytes of user {} and this needs {more} more",
+            key.user()
+        ),
+    }
 }
 
 impl Tables {
@@ -225,18 +245,7 @@ impl Tables {
         let usage = self.usage.entry(key.user().to_owned()).or_default();
         let next = usage.saturating_sub(old).saturating_add(new);
         if new > old && next > max {
-            let held = *usage;
-            return Err(crate::StateError::LimitExceeded {
-                key: key.clone(),
-                limit: "max_global_bytes_per_user",
-                max,
-                detail: format!(
-                    "the in-process global tier holds {held} bytes of user {} and this needs {} \
-                     more",
-                    key.user(),
-                    new - old
-                ),
-            });
+            return Err(quota_exceeded(key, max, "in-process", *usage, new - old));
         }
         *usage = next;
         if next == 0 {

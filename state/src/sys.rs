@@ -1,6 +1,7 @@
 //! Every operating-system call of the crate that needs `unsafe`: creating the memfd that holds a
 //! value on this host, shared mappings of it (and reading a socket straight into one), and the
-//! socket options the Redis tier's pull uses to wait for a whole reply before touching a value.
+//! socket options the Redis tier's pull uses to wait for a whole reply before touching a value,
+//! and the boot-time clock of the embedded tier's lock leases.
 //!
 //! The local tier itself reads and writes values with `pread`/`pwrite` on the memfd (safe, through
 //! [`std::os::unix::fs::FileExt`]); those see exactly what a `MAP_SHARED` mapping of the same
@@ -116,6 +117,23 @@ pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The time since this machine booted, suspended time included (`CLOCK_BOOTTIME`): one clock
+/// for every process of the machine that no one can set, so the embedded tier's lock leases
+/// (an expiry written by one process, checked by another) do not move with the wall clock.
+pub fn boot_time() -> io::Result<Duration> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one `timespec` to the live local `now`.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let secs = u64::try_from(now.tv_sec).map_err(io::Error::other)?;
+    let nanos = u32::try_from(now.tv_nsec).map_err(io::Error::other)?;
+    Ok(Duration::new(secs, nanos))
 }
 
 /// How many received bytes are queued on `socket`, not read yet (`FIONREAD`).

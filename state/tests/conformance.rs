@@ -1,6 +1,7 @@
 //! The shared, data-driven conformance suite of the state tiers: `conformance.txt` (operations
-//! and their expected results) run against the in-process global tier, and against a real Redis
-//! that the test starts on a free port and stops at the end.
+//! and their expected results) run against the in-process global tier, the embedded (SQLite)
+//! tier in a fresh directory per case, and a real Redis that the test starts on a free port and
+//! stops at the end.
 //!
 //! Format of `conformance.txt`: `case NAME` starts a case (fresh hosts, empty global tier);
 //! then one operation per line, `[HOST:] OP ARGS... [-> EXPECTED]`, `#` starts a comment.
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faasm_state::{
-    ErrorKind, GlobalTier, InProcessTier, LocalTier, RedisTier, StateError, StateKey,
+    EmbeddedTier, ErrorKind, GlobalTier, InProcessTier, LocalTier, RedisTier, StateError, StateKey,
 };
 
 const SUITE: &str = include_str!("conformance.txt");
@@ -346,6 +347,18 @@ fn conformance_in_process() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+#[test]
+fn conformance_embedded() {
+    let dir = common::temp_dir("conformance-embedded");
+    let mut case = 0;
+    let failures = run_suite("embedded", &mut || {
+        case += 1;
+        Arc::new(EmbeddedTier::open(dir.join(format!("case-{case}"))).expect("open the tier"))
+    });
+    std::fs::remove_dir_all(&dir).expect("remove the tier's directories");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// The suite on a redis-server of this test (emptied before each case), reached at the URL
 /// `url_of` gives for it.
 fn conformance_on_redis(test: &str, name: &str, url_of: fn(&common::RedisServer) -> String) {
@@ -421,6 +434,13 @@ fn leases_expire(global: Arc<dyn GlobalTier>) {
 #[test]
 fn lock_leases_expire_in_process() {
     leases_expire(Arc::new(InProcessTier::new()));
+}
+
+#[test]
+fn lock_leases_expire_embedded() {
+    let dir = common::temp_dir("leases-embedded");
+    leases_expire(Arc::new(EmbeddedTier::open(&dir).unwrap()));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
