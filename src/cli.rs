@@ -50,8 +50,8 @@ pub enum Command {
     /// Calls function USER/FUNC of the store (and whatever it chains), prints its output and
     /// exits with its return value.
     Invoke(InvokeOptions),
-    /// Reads, writes or deletes a state value in a global tier (`--state redis://...`): input
-    /// data for functions, their results.
+    /// Reads, writes or deletes a state value of the global tier (the store's embedded tier, or
+    /// `--state redis://...`): input data for functions, their results.
     State(StateOptions),
 }
 
@@ -61,9 +61,13 @@ pub struct StateOptions {
     /// What to do.
     #[command(subcommand)]
     pub action: StateAction,
-    /// The global tier: `redis://HOST:PORT` (a tier in this process alone would end with it).
+    /// The global tier: `redis://HOST:PORT` [default: the store's embedded tier].
     #[arg(long, value_name = "URL", global = true)]
     pub state: Option<String>,
+    /// The function store whose embedded tier is used without `--state` [default: as for
+    /// `invoke`].
+    #[arg(long = "store", value_name = "DIR", global = true)]
+    pub store: Option<PathBuf>,
 }
 
 /// A state operation on one value, named `USER/KEY` (functions of USER name it KEY).
@@ -162,7 +166,8 @@ pub struct InvokeOptions {
     #[command(flatten)]
     pub store: StoreOptions,
     /// The global tier of state: `redis://HOST:PORT` for a Redis server shared by hosts
-    /// [default: in this process only].
+    /// [default: the store's embedded tier, persistent and shared by the processes using the
+    /// store].
     #[arg(long, value_name = "URL")]
     pub state: Option<String>,
     /// Limit every linear memory to this size, e.g. `64MiB`, `4GiB` (rounded down to 64 KiB

@@ -4,8 +4,8 @@
 //! value as the exit status).
 
 use crate::cli::{InvokeOptions, StoreOptions, UploadOptions};
-use faasm_hostcalls::faasm_state::RedisTier;
 use faasm_scheduler::functions::{self, StoreSource};
+use faasm_scheduler::global_state::GlobalTierLocation;
 use faasm_scheduler::modules::{self, ModuleFile};
 use faasm_scheduler::{CallRequest, Error, Failure, FunctionStore, Scheduler, SchedulerConfig};
 use std::io::Write;
@@ -94,10 +94,10 @@ pub(crate) fn invoke(options: &InvokeOptions) -> Result<u8, Error> {
         state_limits: options.limits.state_limits(),
         ..defaults
     };
-    if let Some(url) = &options.state {
-        let redis = RedisTier::new(url).map_err(Error::State)?;
-        config = config.with_global_tier(Arc::new(redis));
-    }
+    let global = GlobalTierLocation::of(options.state.as_deref(), &store)
+        .open(config.state_limits.max_bytes_per_user)
+        .map_err(Error::State)?;
+    config = config.with_global_tier(global);
     let scheduler = Scheduler::with_config(&engine, config)?;
     scheduler.register(&id.user, &id.function, function);
     scheduler.set_source(Arc::new(StoreSource::new(engine.clone(), store, log)));
@@ -143,7 +143,7 @@ fn exit_status(value: i32) -> u8 {
 }
 
 /// The store of `--store`, else the default one.
-fn function_store(options: &StoreOptions) -> Result<FunctionStore, Error> {
+pub(crate) fn function_store(options: &StoreOptions) -> Result<FunctionStore, Error> {
     options
         .dir
         .clone()

@@ -1,34 +1,33 @@
-//! `faasm-run state put|get|delete USER/KEY --state URL`: one value of a global tier from the
+//! `faasm-run state put|get|delete USER/KEY [--state URL]`: one value of a global tier from the
 //! command line (a function's input data before a run, its results after), over the host's
-//! `global_state`. Only a shared tier makes sense here: a tier in this process would end with
-//! the command.
+//! `global_state`: the store's embedded tier, or the Redis server `--state` names.
 
-use crate::cli::{StateAction, StateOptions};
+use crate::cli::{StateAction, StateOptions, StoreOptions};
+use faasm_hostcalls::faasm_state::StateLimits;
 use faasm_scheduler::Error;
-use faasm_scheduler::global_state;
+use faasm_scheduler::global_state::{self, GlobalTierLocation};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Runs the action of `options` on the tier its `--state` names.
 pub(crate) fn execute(options: &StateOptions) -> Result<(), Error> {
-    let url = options.state.as_deref().ok_or_else(|| {
-        Error::Arguments(
-            "`faasm-run state` needs `--state redis://HOST:PORT`: a tier in this process alone \
-             would end with the command"
-                .to_owned(),
-        )
+    let store = crate::functions::function_store(&StoreOptions {
+        dir: options.store.clone(),
     })?;
-    let tier = global_state::connect(url).map_err(Error::State)?;
+    let tier = GlobalTierLocation::of(options.state.as_deref(), &store)
+        .open(StateLimits::default().max_bytes_per_user)
+        .map_err(Error::State)?;
+    let tier = tier.as_ref();
     match &options.action {
         StateAction::Put { key, file } => {
             let data = read_input(file)?;
-            global_state::put(&tier, key, &data).map_err(Error::State)
+            global_state::put(tier, key, &data).map_err(Error::State)
         }
         StateAction::Get { key, output } => {
-            let data = global_state::get(&tier, key).map_err(Error::State)?;
+            let data = global_state::get(tier, key).map_err(Error::State)?;
             write_output(output.as_deref(), &data)
         }
-        StateAction::Delete { key } => global_state::delete(&tier, key).map_err(Error::State),
+        StateAction::Delete { key } => global_state::delete(tier, key).map_err(Error::State),
     }
 }
 

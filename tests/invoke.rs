@@ -863,8 +863,68 @@ fn state_values_put_and_got_from_the_command_line() {
     assert!(line.contains("not found"), "{line}");
     let line = error_line(&state(&["get", "greeting"]), 1);
     assert!(line.contains("invalid state key"), "{line}");
+    // Without `--state`, the value is looked for in the store's embedded tier.
     let line = error_line(&faasm_run(&["state", "get", "t/input"]), 1);
-    assert!(line.contains("--state redis://"), "{line}");
+    assert!(
+        line.contains("t/input") && line.contains("not found"),
+        "{line}"
+    );
+}
+
+/// Reads state value `greeting` (5 bytes) and outputs it.
+const READ_GREETING: &str = r#"(module
+    (import "env" "__faasm_read_state" (func $read (param i32 i32 i32) (result i32)))
+    (import "env" "__faasm_write_output" (func $output (param i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "greeting\00")
+    (func (export "_start")
+        (drop (call $read (i32.const 16) (i32.const 64) (i32.const 5)))
+        (call $output (i32.const 64) (i32.const 5))))"#;
+
+/// Without `--state`, state lives in the store's embedded tier: a value one `invoke` pushes is
+/// there for the next one and for `faasm-run state`, and concurrent processes share it.
+#[test]
+fn state_persists_in_the_store_between_processes() {
+    let store = wat_store(
+        "state-embedded",
+        &[("push", PUSH_STATE), ("read", READ_GREETING)],
+    );
+    let output = invoke(&store, "t/read", None, &[]);
+    let line = error_line(&output, 134);
+    assert!(
+        line.contains("t/greeting") && line.contains("not found"),
+        "{line}"
+    );
+    let output = invoke(&store, "t/push", None, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = invoke(&store, "t/read", None, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(output.stdout, b"hello");
+    let state = |args: &[&str]| {
+        let mut all = vec!["state"];
+        all.extend_from_slice(args);
+        all.extend(["--store", path(&store)]);
+        faasm_run(&all)
+    };
+    let got = state(&["get", "t/greeting"]);
+    assert!(got.status.success(), "{}", stderr(&got));
+    assert_eq!(got.stdout, b"hello");
+    let input = scratch().join("state-embedded-input.bin");
+    fs::write(&input, b"world").unwrap();
+    assert!(state(&["put", "t/greeting", path(&input)]).status.success());
+    // Four processes read the value at once.
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || invoke(&store, "t/read", None, &[]))
+        })
+        .collect();
+    for reader in readers {
+        let output = reader.join().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(output.stdout, b"world");
+    }
+    assert!(store.join("#state").is_dir(), "the tier lives in the store");
 }
 
 /// `t/bomb`: chains itself twice and awaits both, for ever.
