@@ -2,7 +2,8 @@
 //! clang for `wasm32-wasi`; see `tests/guests/`), run through the `faasm-run` binary under both
 //! memory strategies. Each guest prints what it checked; its stdout is compared with
 //! `tests/guests/{rust,c}/expected/NAME.stdout`, and exit statuses, stderr and the files left
-//! on the host are checked here.
+//! on the host are checked here. One guest (`rename_race`) runs as concurrent calls of one
+//! function through the in-process scheduler instead.
 #![forbid(unsafe_code)]
 
 #[path = "support/build.rs"]
@@ -405,7 +406,11 @@ fn outside_of_race(root: &Path) -> Vec<String> {
             } else {
                 String::new()
             };
-            lines.push(format!("{} nlink {} {content:?}", path.display(), meta.nlink()));
+            lines.push(format!(
+                "{} nlink {} {content:?}",
+                path.display(),
+                meta.nlink()
+            ));
         }
     }
     lines
@@ -471,17 +476,24 @@ fn c_calls_renaming_while_others_open_stay_inside() {
             build::tail(&String::from_utf8_lossy(&result.stderr), 20)
         )
     };
-    let all = results.iter().map(describe).collect::<Vec<_>>().join("\n---\n");
+    let all = results
+        .iter()
+        .map(describe)
+        .collect::<Vec<_>>()
+        .join("\n---\n");
     for result in &results {
         let stdout = String::from_utf8_lossy(&result.stdout);
         assert!(result.succeeded(), "a call failed\n{all}");
         assert!(
-            !stdout.contains("LEAK") && !stdout.contains("TOP-SECRET") && !stdout.contains("secret"),
+            !stdout.contains("LEAK")
+                && !stdout.contains("TOP-SECRET")
+                && !stdout.contains("secret"),
             "an answer reached outside the sandbox\n{all}"
         );
     }
     assert!(
-        String::from_utf8_lossy(&results[0].stdout).contains(&format!("mover: {ROUNDS} rounds, 0 errors")),
+        String::from_utf8_lossy(&results[0].stdout)
+            .contains(&format!("mover: {ROUNDS} rounds, 0 errors")),
         "{all}"
     );
     for result in &results[1..] {

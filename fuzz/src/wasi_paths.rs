@@ -19,6 +19,9 @@
 //!   inode in a `filestat`, a `dirent` or the `filestat` of a descriptor the guest opened;
 //! - changed: the names, types, contents, link targets or modification times of the sentinel
 //!   tree, or the names and modification time of the base directory.
+//!
+//! [`check_planted`] runs the same calls and oracle with an escape planted on purpose, so a
+//! test can show that the oracle reports one.
 
 use arbitrary::{Result as ArbitraryResult, Unstructured};
 use faasm_hostcalls::types::{fstflags, lookupflags, oflags, rights};
