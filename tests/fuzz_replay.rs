@@ -13,6 +13,7 @@
 mod faasm_fuzz;
 
 use faasm_fuzz::targets::{self, Check, Finding};
+use faasm_fuzz::wasi_paths::Plant;
 use std::path::{Path, PathBuf};
 
 fn fuzz_dir() -> PathBuf {
@@ -98,4 +99,84 @@ fn hand_minimised_regressions() {
     let findings = replay(&modules, wat_regression);
     println!("fuzz replay regressions: {} modules", modules.len());
     assert!(findings.is_empty(), "{}", findings.join("\n"));
+}
+
+/// The committed `wasi_paths` inputs and `count` pseudo-random ones (a fixed xorshift
+/// sequence, 512 bytes each).
+fn wasi_paths_inputs(count: usize) -> Vec<Vec<u8>> {
+    let files = files_in(&fuzz_dir().join("corpus/wasi_paths"));
+    assert!(files.len() >= 10, "the wasi_paths corpus is missing");
+    let mut inputs: Vec<Vec<u8>> = files
+        .iter()
+        .map(|file| std::fs::read(file).expect("a readable fuzz input"))
+        .collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..count {
+        let input = (0..512)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect();
+        inputs.push(input);
+    }
+    inputs
+}
+
+/// What the `wasi_paths` oracle reported with `plant` in place, counted by kind: the
+/// sentinel read, named (its name, its inodes or the base's path in an answer), changed.
+fn wasi_paths_findings_with(plant: Plant) -> [usize; 3] {
+    let mut kinds = [0; 3];
+    for input in wasi_paths_inputs(300) {
+        let Err(finding) = faasm_fuzz::wasi_paths::check_planted(&input, plant) else {
+            continue;
+        };
+        let kind = if finding.contains("the sentinel's content") {
+            0
+        } else if finding.contains("the sentinel's name")
+            || finding.contains("inode outside the root")
+            || finding.contains("the base directory's path")
+        {
+            1
+        } else if finding.starts_with("outside the root changed") {
+            2
+        } else {
+            panic!("a finding of no known kind: {finding}");
+        };
+        kinds[kind] += 1;
+    }
+    kinds
+}
+
+/// The `wasi_paths` oracle notices an escape: the same inputs that find nothing in the real
+/// harness, with the root's parent pre-opened in its place (as a sandbox that let `..` out
+/// would be), name the sentinel (its name or inodes in answers) and change what lies beside
+/// the root, and the oracle reports both. (A file opened outside is reported by its inode
+/// before anything is read from it.)
+#[test]
+fn wasi_paths_oracle_reports_the_parent_preopened_in_place_of_the_root() {
+    for input in wasi_paths_inputs(300) {
+        let checked = faasm_fuzz::wasi_paths::check(&input);
+        assert_eq!(checked, Ok(()), "without a plant, input {input:?}");
+    }
+    let [read, named, changed] = wasi_paths_findings_with(Plant::ParentPreopened);
+    println!("parent pre-opened, of 330 inputs: {read} read, {named} named, {changed} changed");
+    assert!(
+        named >= 100 && changed > 0,
+        "{read} read, {named} named, {changed} changed"
+    );
+}
+
+/// A hard link to a sentinel file placed in the root by the host (which no sandbox can refuse
+/// to follow): the oracle reports its inode wherever an answer shows it.
+#[test]
+fn wasi_paths_oracle_reports_a_hard_link_to_the_sentinel_in_the_root() {
+    let [read, named, changed] = wasi_paths_findings_with(Plant::HardLinkInRoot);
+    println!("hard link in the root, of 330 inputs: {read} read, {named} named, {changed} changed");
+    assert!(
+        named >= 100,
+        "{read} read, {named} named, {changed} changed"
+    );
 }

@@ -2,7 +2,8 @@
 //! clang for `wasm32-wasi`; see `tests/guests/`), run through the `faasm-run` binary under both
 //! memory strategies. Each guest prints what it checked; its stdout is compared with
 //! `tests/guests/{rust,c}/expected/NAME.stdout`, and exit statuses, stderr and the files left
-//! on the host are checked here.
+//! on the host are checked here. One guest (`rename_race`) runs as concurrent calls of one
+//! function through the in-process scheduler instead.
 #![forbid(unsafe_code)]
 
 #[path = "support/build.rs"]
@@ -13,8 +14,9 @@ mod faasm;
 use build::{c_guest, fnv1a, rust_guest};
 use faasm::{Outcome, Run, STRATEGIES, Strategy, fresh_dir};
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `faasm-run --memory-strategy STRATEGY --cache-dir ... MODULE`: compiled code is cached in the
 /// tests' own directory, never the user's.
@@ -386,6 +388,136 @@ fn c_a_stale_directory_descriptor_stays_inside() {
         assert!(sandbox.join("d2/made2").is_dir(), "{}", outcome.describe());
         assert!(!outcome.stdout.contains("LEAKED") && !outcome.stdout.contains("SECRET-SEEN"));
     }
+}
+
+/// What lies beside the sandbox of the rename race: `secret.txt` and `x/secret.txt`.
+const RACE_SECRET: &str = "TOP-SECRET-41c7\n";
+
+/// The names, contents and link counts of everything directly in `root` and in `root/x`
+/// (the sandbox `root/sb` left out).
+fn outside_of_race(root: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for dir in [root.to_path_buf(), root.join("x")] {
+        for name in listing(&dir) {
+            let path = dir.join(&name);
+            let meta = fs::symlink_metadata(&path).expect("stat beside the sandbox");
+            let content = if meta.is_file() {
+                fs::read_to_string(&path).expect("reading beside the sandbox")
+            } else {
+                String::new()
+            };
+            lines.push(format!(
+                "{} nlink {} {content:?}",
+                path.display(),
+                meta.nlink()
+            ));
+        }
+    }
+    lines
+}
+
+/// Concurrent calls of one C function through the scheduler, sharing one pre-opened
+/// directory (`tests/guests/c/rename_race.c`): one call renames directories under the others'
+/// held descriptors and moves links to where they point out of the sandbox (`../x`, `..`,
+/// `../../x` made in `deep/a/` and moved up) and back, 1000 times, while two calls open, read,
+/// stat, list, link, unlink and truncate through held descriptors and through paths that
+/// cross the moving links. Afterwards nothing beside the sandbox changed (names, contents,
+/// link counts), no answer named or held the secret, and the sandbox is as the calls left it.
+#[test]
+fn c_calls_renaming_while_others_open_stay_inside() {
+    use ::faasm::scheduler::{CallRequest, Function, Scheduler, SchedulerConfig};
+    const OPENERS: usize = 2;
+    const ROUNDS: usize = 1000;
+    let root = fresh_dir("c-rename-race");
+    let sandbox = root.join("sb");
+    fs::create_dir_all(sandbox.join("d")).expect("creating sb/d");
+    fs::create_dir_all(sandbox.join("a")).expect("creating sb/a");
+    fs::create_dir_all(sandbox.join("deep")).expect("creating sb/deep");
+    fs::write(sandbox.join("d/inside.txt"), "inside\n").expect("writing inside.txt");
+    fs::create_dir_all(root.join("x")).expect("creating x");
+    fs::write(root.join("x/secret.txt"), RACE_SECRET).expect("writing x/secret.txt");
+    fs::write(root.join("secret.txt"), RACE_SECRET).expect("writing secret.txt");
+    let before = outside_of_race(&root);
+
+    let engine = faasm_runtime::Engine::default();
+    let wasm = fs::read(c_guest("rename_race")).expect("reading rename_race.wasm");
+    let module = faasm_runtime::Module::new(&engine, &wasm).expect("compiling rename_race");
+    let function = Function::prepare(&module)
+        .expect("preparing rename_race")
+        .preopen_dir(&sandbox, "/sb");
+    let config = SchedulerConfig {
+        workers: OPENERS + 1,
+        ..SchedulerConfig::default()
+    };
+    let scheduler = Scheduler::with_config(&engine, config).expect("a scheduler");
+    scheduler.register("race", "rename_race", function);
+    let call = |cmdline: String| {
+        let request = CallRequest {
+            cmdline,
+            timeout: Some(Duration::from_secs(120)),
+            ..CallRequest::default()
+        };
+        scheduler
+            .submit("race", "rename_race", request)
+            .expect("submitting a call")
+    };
+    let openers: Vec<_> = (0..OPENERS)
+        .map(|id| call(format!("opener /sb {id}")))
+        .collect();
+    let mover = call(format!("mover /sb {ROUNDS} {OPENERS}"));
+    let mut results = vec![mover.wait()];
+    results.extend(openers.into_iter().map(|opener| opener.wait()));
+
+    let describe = |result: &::faasm::scheduler::CallResult| {
+        format!(
+            "{:?}\nstdout:\n{}\nstderr:\n{}",
+            result.failure,
+            String::from_utf8_lossy(&result.stdout),
+            build::tail(&String::from_utf8_lossy(&result.stderr), 20)
+        )
+    };
+    let all = results
+        .iter()
+        .map(describe)
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    for result in &results {
+        let stdout = String::from_utf8_lossy(&result.stdout);
+        assert!(result.succeeded(), "a call failed\n{all}");
+        assert!(
+            !stdout.contains("LEAK")
+                && !stdout.contains("TOP-SECRET")
+                && !stdout.contains("secret"),
+            "an answer reached outside the sandbox\n{all}"
+        );
+    }
+    assert!(
+        String::from_utf8_lossy(&results[0].stdout)
+            .contains(&format!("mover: {ROUNDS} rounds, 0 errors")),
+        "{all}"
+    );
+    for result in &results[1..] {
+        let stdout = String::from_utf8_lossy(&result.stdout);
+        assert!(
+            stdout.contains(" 0 leaks, the mover finished"),
+            "an opener stopped early\n{all}"
+        );
+    }
+    assert_eq!(outside_of_race(&root), before, "{all}");
+    assert_eq!(
+        listing(&sandbox),
+        ["a", "d", "deep", "done", "ready-0", "ready-1"],
+        "{all}"
+    );
+    // An opener's `planted` may stay behind when d moved between its mkdir and its rmdir.
+    let mut left_in_d = listing(&sandbox.join("d"));
+    left_in_d.retain(|name| name != "planted");
+    assert_eq!(left_in_d, ["inside.txt"], "{all}");
+    assert_eq!(
+        fs::read_to_string(sandbox.join("d/inside.txt")).expect("inside.txt"),
+        "inside\n"
+    );
+    println!("{all}");
 }
 
 /// The errnos each `bad_args` case may answer with (it may also trap), from `bad_args.c`.

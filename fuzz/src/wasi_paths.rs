@@ -19,6 +19,9 @@
 //!   inode in a `filestat`, a `dirent` or the `filestat` of a descriptor the guest opened;
 //! - changed: the names, types, contents, link targets or modification times of the sentinel
 //!   tree, or the names and modification time of the base directory.
+//!
+//! [`check_planted`] runs the same calls and oracle with an escape planted on purpose, so a
+//! test can show that the oracle reports one.
 
 use arbitrary::{Result as ArbitraryResult, Unstructured};
 use faasm_hostcalls::types::{fstflags, lookupflags, oflags, rights};
@@ -71,13 +74,59 @@ struct Base {
 pub fn check(data: &[u8]) -> Result<(), String> {
     let mut guard = BASE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if guard.is_none() {
-        *guard = Some(Base::create().map_err(|e| format!("setting up the base directory: {e}"))?);
+        let name = format!("faasm-fuzz-wasi-paths-{}", std::process::id());
+        *guard =
+            Some(Base::create(&name).map_err(|e| format!("setting up the base directory: {e}"))?);
     }
     let base = guard.as_ref().expect("just set");
     let root = base.path.join("root");
     fresh_root(&root, &base.path).map_err(|e| format!("setting up the root: {e}"))?;
+    run_and_compare(data, base, &root)
+}
+
+/// An escape planted on purpose, to show that [`check`]'s oracle notices one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plant {
+    /// The base directory (the root's parent, beside the sentinel) pre-opened in the root's
+    /// place, as a sandbox that let `..` out would.
+    ParentPreopened,
+    /// A hard link to the sentinel's `s/f` at `root/x`, made by the host: no sandbox can tell
+    /// it from a file of the root, so only the oracle's content and inode checks see it.
+    HardLinkInRoot,
+}
+
+/// [`check`] with `plant` in place, in a base directory of its own (made for this input and
+/// removed after it, so that what the input changes outside the root stays its own).
+pub fn check_planted(data: &[u8], plant: Plant) -> Result<(), String> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!(
+        "faasm-fuzz-wasi-paths-planted-{}-{number}",
+        std::process::id()
+    );
+    let setup = |e: std::io::Error| format!("setting up the planted base directory: {e}");
+    let mut base = Base::create(&name).map_err(setup)?;
+    let root = base.path.join("root");
+    fresh_root(&root, &base.path).map_err(setup)?;
+    let preopen = match plant {
+        Plant::ParentPreopened => base.path.clone(),
+        Plant::HardLinkInRoot => {
+            std::fs::hard_link(base.path.join("s/f"), root.join("x")).map_err(setup)?;
+            // The link count of s/f is part of the fingerprint: take it again.
+            base.fingerprint = fingerprint(&base.path).map_err(setup)?;
+            root
+        }
+    };
+    let result = run_and_compare(data, &base, &preopen);
+    let _ = std::fs::remove_dir_all(&base.path);
+    result
+}
+
+/// Runs the calls `data` describes with `preopen` as fd 3, then compares the outside of the
+/// root with `base`'s fingerprint.
+fn run_and_compare(data: &[u8], base: &Base, preopen: &Path) -> Result<(), String> {
     let ctx = WasiCtx::builder()
-        .preopen_dir(&root, "/")
+        .preopen_dir(preopen, "/")
         .build()
         .map_err(|e| format!("building the context: {e}"))?;
     let mut run = Run {
@@ -99,9 +148,9 @@ pub fn check(data: &[u8]) -> Result<(), String> {
 }
 
 impl Base {
-    fn create() -> std::io::Result<Base> {
-        let path =
-            std::env::temp_dir().join(format!("faasm-fuzz-wasi-paths-{}", std::process::id()));
+    /// The base directory `name` in the temporary directory, made afresh.
+    fn create(name: &str) -> std::io::Result<Base> {
+        let path = std::env::temp_dir().join(name);
         let _ = std::fs::remove_dir_all(&path);
         let sentinel = path.join("s");
         std::fs::create_dir_all(sentinel.join("d"))?;

@@ -595,7 +595,7 @@ mod tests {
     use std::os::unix::process::ExitStatusExt;
     use std::os::unix::thread::JoinHandleExt;
     use std::sync::Arc;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicI64, AtomicUsize};
 
     /// Publishes `code` with `traps` and enters it with `args` (no store).
     fn run(code: &[u8], traps: Vec<(u32, TrapCode)>, args: [usize; 4]) -> Result<(), Trap> {
@@ -824,6 +824,56 @@ mod tests {
                 sys::raise(libc::SIGBUS);
                 Ok(())
             }
+            "user-sent-outside-generated-code" => {
+                user_sent_outside_generated_code();
+                Ok(())
+            }
+            "user-sent-ignored" => {
+                for signum in [libc::SIGSEGV, libc::SIGBUS] {
+                    install_previous_for(signum, 0, libc::SIG_IGN, &[]);
+                }
+                init_handlers().expect("handlers");
+                // Each is delivered to this thread before the call returns (Linux picks the
+                // sending thread for a signal to its own process when it does not block it).
+                sys::raise(libc::SIGSEGV);
+                // SAFETY: kill and sigqueue only take numbers; the value is not a pointer
+                // anyone reads.
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGBUS);
+                    libc::sigqueue(libc::getpid(), libc::SIGSEGV, sigval(7));
+                }
+                println!("still alive");
+                Ok(())
+            }
+            "fault-with-previous-ignored" => {
+                install_previous(0, libc::SIG_IGN, &[]);
+                init_handlers().expect("handlers");
+                // SAFETY: deliberately faults outside generated code: the process must die.
+                unsafe { std::ptr::read_volatile(std::ptr::null::<u64>()) };
+                Ok(())
+            }
+            "previous-siginfo-flags" => {
+                // SIGBUS: three arguments, SA_NODEFER, SIGUSR1 in its mask.
+                install_previous_for(
+                    libc::SIGBUS,
+                    libc::SA_SIGINFO | libc::SA_NODEFER,
+                    record_with_info as *const () as usize,
+                    &[libc::SIGUSR1],
+                );
+                // SIGSEGV: three arguments, deferred, SIGUSR2 in its mask.
+                install_previous(
+                    libc::SA_SIGINFO,
+                    record_with_info as *const () as usize,
+                    &[libc::SIGUSR2],
+                );
+                init_handlers().expect("handlers");
+                for (signum, count) in [(libc::SIGBUS, 1), (libc::SIGSEGV, 2)] {
+                    sys::raise(signum);
+                    wait_for_count(count);
+                    println!("{}; after it {}", seen(), blocked_now());
+                }
+                Ok(())
+            }
             other => panic!("unknown fault {other}"),
         };
         std::process::exit(0);
@@ -873,6 +923,199 @@ mod tests {
 
     extern "C" fn count_with_info(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
         COUNT.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// What [`record_with_info`] saw last: the signal, `si_code`, `si_pid`, `si_value`, the
+    /// thread's id, and the signals blocked while it ran (a bit per signal number).
+    static SEEN: [AtomicI64; 6] = [const { AtomicI64::new(0) }; 6];
+
+    /// A previous handler that records what it was called with (see [`SEEN`]) and counts.
+    extern "C" fn record_with_info(
+        signum: libc::c_int,
+        info: *mut libc::siginfo_t,
+        _: *mut libc::c_void,
+    ) {
+        // SAFETY: `info` is the kernel's siginfo_t, passed on unchanged; a signal a process
+        // sent (all the tests send) carries si_pid and si_value.
+        let (code, pid, value) = unsafe {
+            (
+                (*info).si_code,
+                (*info).si_pid(),
+                (*info).si_value().sival_ptr as i64,
+            )
+        };
+        // SAFETY: gettid only returns the caller's thread id (a system call, signal-safe).
+        let tid = unsafe { libc::gettid() };
+        let values = [
+            i64::from(signum),
+            i64::from(code),
+            i64::from(pid),
+            value,
+            i64::from(tid),
+            blocked_bits(),
+        ];
+        for (slot, value) in SEEN.iter().zip(values) {
+            slot.store(value, Ordering::SeqCst);
+        }
+        COUNT.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// SIGUSR1, SIGUSR2, SIGSEGV and SIGBUS in the calling thread's signal mask, as bits
+    /// `1 << signum`. Signal-safe.
+    fn blocked_bits() -> i64 {
+        // SAFETY: sigset_t is plain data; pthread_sigmask with a null new set only queries.
+        let mask = unsafe {
+            let mut mask: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, ptr::null(), &mut mask);
+            mask
+        };
+        [libc::SIGUSR1, libc::SIGUSR2, libc::SIGSEGV, libc::SIGBUS]
+            .into_iter()
+            // SAFETY: `mask` is an initialised sigset_t.
+            .filter(|&signum| unsafe { libc::sigismember(&mask, signum) } == 1)
+            .fold(0, |bits, signum| bits | 1 << signum)
+    }
+
+    /// The names of the signals of [`blocked_bits`] that `bits` holds.
+    fn signal_names(bits: i64) -> String {
+        let names: Vec<&str> = [
+            (libc::SIGUSR1, "SIGUSR1"),
+            (libc::SIGUSR2, "SIGUSR2"),
+            (libc::SIGSEGV, "SIGSEGV"),
+            (libc::SIGBUS, "SIGBUS"),
+        ]
+        .into_iter()
+        .filter(|(signum, _)| bits & 1 << signum != 0)
+        .map(|(_, name)| name)
+        .collect();
+        format!("blocked [{}]", names.join(" "))
+    }
+
+    fn blocked_now() -> String {
+        signal_names(blocked_bits())
+    }
+
+    /// The last call [`record_with_info`] recorded, in words (the thread's id left out).
+    fn seen() -> String {
+        let [signum, code, pid, value, _, blocked] =
+            SEEN.each_ref().map(|v| v.load(Ordering::SeqCst));
+        // SAFETY: getpid only returns the process id.
+        let from = if pid == i64::from(unsafe { libc::getpid() }) {
+            "this process"
+        } else {
+            "elsewhere"
+        };
+        format!(
+            "signal {signum} code {code} from {from} value {value} {}",
+            signal_names(blocked)
+        )
+    }
+
+    /// Waits (at most 10 s, then exits 3) until [`COUNT`] reaches `count`.
+    fn wait_for_count(count: usize) {
+        let start = std::time::Instant::now();
+        while COUNT.load(Ordering::SeqCst) < count {
+            if start.elapsed() > std::time::Duration::from_secs(10) {
+                println!(
+                    "the previous handler ran {} time(s)",
+                    COUNT.load(Ordering::SeqCst)
+                );
+                std::process::exit(3);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    fn sigval(value: usize) -> libc::sigval {
+        libc::sigval {
+            sival_ptr: value as *mut libc::c_void,
+        }
+    }
+
+    /// SIGSEGV and SIGBUS sent by this process (`pthread_kill`, `kill`, `sigqueue`) to threads
+    /// that are not running generated code, one of them inside a host call of an activation:
+    /// each goes to the previous handler (recording it) with the kernel's siginfo, and the
+    /// call goes on. Prints a line per signal.
+    fn user_sent_outside_generated_code() {
+        for signum in [libc::SIGSEGV, libc::SIGBUS] {
+            install_previous_for(
+                signum,
+                libc::SA_SIGINFO,
+                record_with_info as *const () as usize,
+                &[],
+            );
+        }
+        init_handlers().expect("handlers");
+        let on_thread = |tid: libc::pid_t| {
+            if SEEN[4].load(Ordering::SeqCst) == i64::from(tid) {
+                "on that thread"
+            } else {
+                "on another thread"
+            }
+        };
+        // A thread waiting in Rust code (on a channel).
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (tid_sender, tid) = std::sync::mpsc::channel();
+        let waiting = std::thread::spawn(move || {
+            // SAFETY: gettid only returns the caller's thread id.
+            tid_sender.send(unsafe { libc::gettid() }).expect("send");
+            wait.recv().expect("released");
+        });
+        let waiting_tid = tid.recv().expect("a thread id");
+        // SAFETY: the thread is alive (waiting to be released).
+        unsafe { libc::pthread_kill(waiting.as_pthread_t(), libc::SIGSEGV) };
+        wait_for_count(1);
+        println!("pthread_kill: {} {}", seen(), on_thread(waiting_tid));
+        release.send(()).expect("release");
+        waiting.join().expect("the waiting thread");
+        // SAFETY: kill and sigqueue only take numbers; the value is not a pointer anyone reads.
+        unsafe { libc::kill(libc::getpid(), libc::SIGBUS) };
+        wait_for_count(2);
+        println!("kill: {}", seen());
+        // SAFETY: as above.
+        unsafe { libc::sigqueue(libc::getpid(), libc::SIGSEGV, sigval(77)) };
+        wait_for_count(3);
+        println!("sigqueue: {}", seen());
+        let (result, caller_tid) = signal_during_a_host_call();
+        println!(
+            "in a host call: {} {}; the call returned {result:?}",
+            seen(),
+            on_thread(caller_tid)
+        );
+    }
+
+    /// Calls a Wasm function on a thread of its own whose host import waits until this thread
+    /// has sent it a SIGSEGV and the previous handler has run. Returns the call's result and
+    /// the thread's id.
+    fn signal_during_a_host_call() -> (Result<Vec<crate::Val>, Trap>, libc::pid_t) {
+        static IN_HOST: AtomicBool = AtomicBool::new(false);
+        let caller = std::thread::spawn(|| {
+            let mut store = Store::new(&crate::Engine::default());
+            let wat = r#"(module
+                (import "host" "wait" (func $wait (result i32)))
+                (func (export "run") (result i32) (i32.add (call $wait) (i32.const 1))))"#;
+            let wasm = wat::parse_str(wat).expect("valid wat");
+            let module = crate::Module::new(store.engine(), &wasm).expect("compiles");
+            let wait = crate::Func::wrap(&mut store, |_: &mut crate::Caller<'_>| -> i32 {
+                IN_HOST.store(true, Ordering::SeqCst);
+                wait_for_count(4);
+                41
+            });
+            let mut linker = crate::Linker::new();
+            linker.define("host", "wait", crate::Extern::Func(wait));
+            let instance = linker
+                .instantiate(&mut store, &module)
+                .expect("instantiates");
+            let run = instance.get_func(&store, "run").expect("run");
+            // SAFETY: gettid only returns the caller's thread id.
+            (run.call(&mut store, &[]), unsafe { libc::gettid() })
+        });
+        while !IN_HOST.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // SAFETY: the thread is alive (in the host call, waiting for the handler to run).
+        unsafe { libc::pthread_kill(caller.as_pthread_t(), libc::SIGSEGV) };
+        caller.join().expect("the calling thread")
     }
 
     /// Installs `handler` for SIGSEGV with `flags` and `mask`, as a program would before the
@@ -964,5 +1207,124 @@ mod tests {
             Some(libc::SIGSEGV)
         );
         assert_eq!(run_child("segv-in-rust").signal(), Some(libc::SIGSEGV));
+    }
+
+    /// Runs the child `kind` for at most `limit` (killed after it: `None`).
+    fn run_child_within(kind: &str, limit: std::time::Duration) -> Option<std::process::Output> {
+        let exe = std::env::current_exe().expect("test binary");
+        let mut child = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "traphandlers::tests::fault_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, kind)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("child");
+        let start = std::time::Instant::now();
+        while child.try_wait().expect("waiting for the child").is_none() {
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Some(child.wait_with_output().expect("the child's output"))
+    }
+
+    /// The lines of a child's stdout holding `needle`, without the test harness's
+    /// `test NAME ... ` before the first thing the child printed.
+    fn reported_lines<'a>(stdout: &'a str, needle: &str) -> Vec<&'a str> {
+        stdout
+            .lines()
+            .map(|line| line.rsplit(" ... ").next().unwrap_or(line))
+            .filter(|line| line.contains(needle))
+            .collect()
+    }
+
+    #[test]
+    fn signals_sent_to_threads_outside_generated_code_go_to_the_previous_handler() {
+        let output = run_child_output("user-sent-outside-generated-code");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{stdout}");
+        let (segv, bus) = (libc::SIGSEGV, libc::SIGBUS);
+        let (tkill, user, queue) = (libc::SI_TKILL, libc::SI_USER, libc::SI_QUEUE);
+        let lines = reported_lines(&stdout, ": signal ");
+        // Each handled on the thread it was sent to, with SIGSEGV or SIGBUS blocked while it
+        // ran (the previous action has no SA_NODEFER).
+        assert_eq!(
+            lines,
+            [
+                format!(
+                    "pthread_kill: signal {segv} code {tkill} from this process value 0 \
+                     blocked [SIGSEGV] on that thread"
+                ),
+                format!(
+                    "kill: signal {bus} code {user} from this process value 0 blocked [SIGBUS]"
+                ),
+                format!(
+                    "sigqueue: signal {segv} code {queue} from this process value 77 \
+                     blocked [SIGSEGV]"
+                ),
+                format!(
+                    "in a host call: signal {segv} code {tkill} from this process value 0 \
+                     blocked [SIGSEGV] on that thread; the call returned Ok([I32(42)])"
+                ),
+            ],
+            "{stdout}"
+        );
+    }
+
+    #[test]
+    fn signals_sent_by_a_process_stay_ignored_when_the_previous_action_ignored_them() {
+        let output = run_child_output("user-sent-ignored");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{:?}: {stdout}",
+            output.status
+        );
+        assert!(stdout.contains("still alive"), "{stdout}");
+    }
+
+    #[test]
+    fn a_fault_with_the_previous_action_ignoring_it_kills_the_process() {
+        // An ignored hardware fault would come back for ever: the default action ends it.
+        let output = run_child_within(
+            "fault-with-previous-ignored",
+            std::time::Duration::from_secs(30),
+        )
+        .expect("the fault repeated for 30 s instead of killing the process");
+        assert_eq!(output.status.signal(), Some(libc::SIGSEGV));
+    }
+
+    #[test]
+    fn the_previous_three_argument_handlers_mask_and_nodefer_are_honoured() {
+        let output = run_child_output("previous-siginfo-flags");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{stdout}");
+        let (segv, bus, tkill) = (libc::SIGSEGV, libc::SIGBUS, libc::SI_TKILL);
+        let lines = reported_lines(&stdout, "signal ");
+        assert_eq!(
+            lines,
+            [
+                // SA_NODEFER: SIGBUS itself not blocked; its sa_mask (SIGUSR1) is.
+                format!(
+                    "signal {bus} code {tkill} from this process value 0 blocked [SIGUSR1]; \
+                     after it blocked []"
+                ),
+                // Without SA_NODEFER: SIGSEGV blocked too.
+                format!(
+                    "signal {segv} code {tkill} from this process value 0 blocked [SIGUSR2 \
+                     SIGSEGV]; after it blocked []"
+                ),
+            ],
+            "{stdout}"
+        );
     }
 }
