@@ -425,7 +425,7 @@ fn outside_of_race(root: &Path) -> Vec<String> {
 /// link counts), no answer named or held the secret, and the sandbox is as the calls left it.
 #[test]
 fn c_calls_renaming_while_others_open_stay_inside() {
-    use ::faasm::scheduler::{CallRequest, Function, Scheduler, SchedulerConfig};
+    use faasm_scheduler::{CallRequest, Function, Scheduler, SchedulerConfig};
     const OPENERS: usize = 2;
     const ROUNDS: usize = 1000;
     let root = fresh_dir("c-rename-race");
@@ -468,7 +468,7 @@ fn c_calls_renaming_while_others_open_stay_inside() {
     let mut results = vec![mover.wait()];
     results.extend(openers.into_iter().map(|opener| opener.wait()));
 
-    let describe = |result: &::faasm::scheduler::CallResult| {
+    let describe = |result: &faasm_scheduler::CallResult| {
         format!(
             "{:?}\nstdout:\n{}\nstderr:\n{}",
             result.failure,
