@@ -8,6 +8,7 @@ use faasm_scheduler::modules::Log;
 pub use faasm_scheduler::wasi::{DirMapping, EnvVar};
 use faasm_scheduler::{ChainLimits, Error, FunctionId, StateLimits, instance};
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -53,6 +54,55 @@ pub enum Command {
     /// Reads, writes or deletes a state value in a global tier (`--state redis://...`): input
     /// data for functions, their results.
     State(StateOptions),
+    /// Runs a host: the functions of the store behind an HTTP API (Faasm's upload and planner
+    /// endpoints, a synchronous invoke, state, metrics) until SIGINT or SIGTERM.
+    Serve(ServeOptions),
+}
+
+/// `faasm-run serve [--listen ADDR] [--store DIR] [--workers N] [--state URL] ...`.
+#[derive(Debug, Args)]
+pub struct ServeOptions {
+    /// The address to listen on (port 0: a free port; the address is printed on stdout).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The function store.
+    #[command(flatten)]
+    pub store: StoreOptions,
+    /// Calls executing guest code at once.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: u16,
+    /// The global tier of state: `redis://HOST:PORT` [default: in this process only].
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
+    /// Wall-clock limit of every call, e.g. `500ms`, `10s`, `2m`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub timeout: Duration,
+    /// Wall-clock limit of a module's initialisation at upload.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub init_timeout: Duration,
+    /// The largest request body (module, input, state value), e.g. `16MiB`.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_bytes)]
+    pub max_body: u64,
+    /// Calls admitted at once (queued or running); more are refused with 503.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+    /// How log lines (one per request) are written on stderr.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Per-user limits of chaining and state.
+    #[command(flatten)]
+    pub limits: LimitOptions,
+}
+
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `faasm-run state put|get|delete USER/KEY ... --state URL`.

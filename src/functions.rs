@@ -143,7 +143,7 @@ fn exit_status(value: i32) -> u8 {
 }
 
 /// The store of `--store`, else the default one.
-fn function_store(options: &StoreOptions) -> Result<FunctionStore, Error> {
+pub(crate) fn function_store(options: &StoreOptions) -> Result<FunctionStore, Error> {
     options
         .dir
         .clone()

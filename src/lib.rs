@@ -10,10 +10,11 @@
 //! - `proto`: `faasm-run snapshot FILE`, `--snapshot SNAP`, `--calls N`;
 //! - `functions`: `faasm-run upload USER/FUNC FILE` and `faasm-run invoke USER/FUNC`;
 //! - `state`: `faasm-run state put|get|delete USER/KEY`;
+//! - `serve`: `faasm-run serve`, the HTTP host of `faasm_server`;
 //! - `values`: command-line text to Wasm values and back;
 //! - [`error`]: the exit status of each error.
 //!
-//! Modules call only downwards: `run` → `proto`, `functions`, `state` → `cli`, `values`,
+//! Modules call only downwards: `run` → `proto`, `serve`, `state` → `functions` → `cli`, `values`,
 //! `error` → `faasm_scheduler`. It must not contain `unsafe`.
 #![forbid(unsafe_code)]
 
@@ -22,6 +23,7 @@ pub mod error;
 mod functions;
 mod proto;
 pub mod run;
+mod serve;
 mod state;
 mod values;
 

@@ -1,10 +1,11 @@
 //! What `faasm-run` does: run a module (`_start`, or `--invoke`) or compile it to an artifact;
-//! the subcommands `snapshot`, `upload`, `invoke` and `state` are carried out by `proto`,
-//! `functions` and `state`.
+//! the subcommands `snapshot`, `upload`, `invoke`, `state` and `serve` are carried out by
+//! `proto`, `functions`, `state` and `serve`.
 
 use crate::cli::{Cli, Command, CompileOptions, RunOptions};
 use crate::functions;
 use crate::proto;
+use crate::serve;
 use crate::state;
 use crate::values;
 use faasm_runtime::{Extern, Instance, Linker, Module, Store};
@@ -26,6 +27,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
         Some(Command::Upload(options)) => functions::upload(&options).map(|()| 0),
         Some(Command::Invoke(options)) => functions::invoke(&options),
         Some(Command::State(options)) => state::execute(&options).map(|()| 0),
+        Some(Command::Serve(options)) => serve::serve(&options).map(|()| 0),
         None => run(&cli.run),
     }
 }
