@@ -11,6 +11,8 @@
 mod build;
 #[path = "support/functions.rs"]
 mod functions;
+#[path = "../state/tests/common/mod.rs"]
+mod redis_server;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
@@ -45,6 +47,39 @@ const SLOW: &str = r#"(module
             (local.set $n (i64.sub (local.get $n) (i64.const 1)))
             (br_if $l (i64.ne (local.get $n) (i64.const 0))))
         (call $write (i32.const 16) (i32.const 4))))"#;
+
+/// Outputs the state value `input` of its user (read from the global tier on first use).
+const READ_STATE: &str = r#"(module
+    (import "env" "__faasm_read_state" (func $read (param i32 i32 i32) (result i32)))
+    (import "env" "__faasm_write_output" (func $write (param i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "input\00")
+    (func (export "_start") (local $size i32)
+        (local.set $size (call $read (i32.const 16) (i32.const 0) (i32.const 0)))
+        (drop (call $read (i32.const 16) (i32.const 64) (local.get $size)))
+        (call $write (i32.const 64) (local.get $size))))"#;
+
+/// The same for the value `shared`.
+const READ_STATE_SHARED: &str = r#"(module
+    (import "env" "__faasm_read_state" (func $read (param i32 i32 i32) (result i32)))
+    (import "env" "__faasm_write_output" (func $write (param i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "shared\00")
+    (func (export "_start") (local $size i32)
+        (local.set $size (call $read (i32.const 16) (i32.const 0) (i32.const 0)))
+        (drop (call $read (i32.const 16) (i32.const 64) (local.get $size)))
+        (call $write (i32.const 64) (local.get $size))))"#;
+
+/// Writes "hello" to the state value `pushed` and pushes it to the global tier.
+const PUSH_STATE: &str = r#"(module
+    (import "env" "__faasm_write_state" (func $write (param i32 i32 i32)))
+    (import "env" "__faasm_push_state" (func $push (param i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "pushed\00")
+    (data (i32.const 32) "hello")
+    (func (export "_start")
+        (call $write (i32.const 16) (i32.const 32) (i32.const 5))
+        (call $push (i32.const 16))))"#;
 
 /// This test binary's scratch directory.
 fn scratch() -> PathBuf {
@@ -461,9 +496,39 @@ fn state_values_over_http() {
     assert_eq!(host.request("PUT", "/s/demo/empty", b"").status, 400);
     assert_eq!(host.request("PUT", "/s/demo/%2E%2E", b"x").status, 400);
 
-    // A function of the user reads the value (the Rust example `state` does, if present;
-    // otherwise the values are only checked over HTTP).
+    // Functions of the user read values set over HTTP, and their pushes can be got over it.
+    host.upload_wat("demo/read", READ_STATE);
+    host.upload_wat("demo/push", PUSH_STATE);
+    host.request("PUT", "/s/demo/input", b"from http");
+    let reply = host.request("POST", "/f/demo/read", b"");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "from http"));
+    assert_eq!(host.request("POST", "/f/demo/push", b"").status, 200);
+    assert_eq!(host.get("/s/demo/pushed").text(), "hello");
+    assert_eq!(
+        host.get("/s/other/pushed").status,
+        404,
+        "pushed for its user only"
+    );
     host.assert_alive();
+}
+
+#[test]
+fn state_over_a_shared_redis_tier() {
+    let Some(redis) = redis_server::redis_or_skip("state_over_a_shared_redis_tier") else {
+        return;
+    };
+    let first = Host::start("redis-first", &["--state", &redis.url()]);
+    let second = Host::start("redis-second", &["--state", &redis.url()]);
+    assert_eq!(
+        first.request("PUT", "/s/demo/shared", b"one tier").status,
+        200
+    );
+    assert_eq!(second.get("/s/demo/shared").text(), "one tier");
+    second.upload_wat("demo/read", READ_STATE_SHARED);
+    assert_eq!(
+        second.request("POST", "/f/demo/read", b"").text(),
+        "one tier"
+    );
 }
 
 #[test]
@@ -644,16 +709,21 @@ fn metrics_count_calls_starts_and_uploads() {
         host.request("POST", "/f/demo/echo", b"x");
     }
     host.request("POST", "/f/demo/trap", b"");
+    // After a flush, the next call of a function loads it from the store: a cold start.
+    let flush = host.planner(&json!({"http_type": "FLUSH_EXECUTORS"}));
+    assert_eq!(flush.status, 200);
+    host.request("POST", "/f/demo/echo", b"x");
     let reply = host.get("/metrics");
     assert_eq!(reply.status, 200);
     let text = reply.text();
     for line in [
-        r#"faasm_calls_total{user="demo",function="echo",outcome="success"} 3"#,
+        r#"faasm_calls_total{user="demo",function="echo",outcome="success"} 4"#,
         r#"faasm_calls_total{user="demo",function="trap",outcome="trap"} 1"#,
         r#"faasm_uploads_total{outcome="success"} 2"#,
         r#"faasm_uploads_total{outcome="error"} 1"#,
         r#"faasm_starts_total{start="warm"} 4"#,
-        "faasm_call_duration_seconds_count 4",
+        r#"faasm_starts_total{start="cold"} 1"#,
+        "faasm_call_duration_seconds_count 5",
         "faasm_calls_in_flight 0",
     ] {
         assert!(text.contains(line), "{line} not in:\n{text}");
