@@ -112,8 +112,12 @@ pub struct StateOptions {
     #[command(subcommand)]
     pub action: StateAction,
     /// The global tier: `redis://HOST:PORT` (a tier in this process alone would end with it).
-    #[arg(long, value_name = "URL", global = true)]
+    #[arg(long, value_name = "URL", global = true, conflicts_with = "server")]
     pub state: Option<String>,
+    /// A running host (`faasm-run serve`) whose global tier to use, e.g.
+    /// `http://127.0.0.1:8080`.
+    #[arg(long, value_name = "URL", global = true)]
+    pub server: Option<String>,
 }
 
 /// A state operation on one value, named `USER/KEY` (functions of USER name it KEY).
@@ -157,6 +161,10 @@ pub struct UploadOptions {
     /// The function store.
     #[command(flatten)]
     pub store: StoreOptions,
+    /// Upload to this running host (`faasm-run serve`) instead, e.g. `http://127.0.0.1:8080`:
+    /// it compiles, prepares and stores the module with its own settings.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
     /// Wall-clock limit of the module's initialisation (`_initialize` or
     /// `__wasm_call_ctors`, then `_faasm_zygote`), e.g. `500ms`, `10s`, `2m`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
@@ -211,6 +219,11 @@ pub struct InvokeOptions {
     /// The function store.
     #[command(flatten)]
     pub store: StoreOptions,
+    /// Call the function on this running host (`faasm-run serve`) instead, e.g.
+    /// `http://127.0.0.1:8080`: only the input is sent (the host's settings apply), and
+    /// `--timeout` bounds the wait for the answer.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["cmdline", "func_ptr", "state"])]
+    pub server: Option<String>,
     /// The global tier of state: `redis://HOST:PORT` for a Redis server shared by hosts
     /// [default: in this process only].
     #[arg(long, value_name = "URL")]

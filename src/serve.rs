@@ -2,13 +2,13 @@
 //! address on stdout (`listening on http://ADDR`), then the server until SIGINT or SIGTERM.
 
 use crate::cli::{LogFormat, ServeOptions};
+use crate::error::CliError;
 use crate::functions;
-use faasm_scheduler::Error;
 use faasm_server::{Server, ServerConfig};
 use std::io::Write;
 
 /// Runs the host; returns when it has shut down.
-pub(crate) fn serve(options: &ServeOptions) -> Result<(), Error> {
+pub(crate) fn serve(options: &ServeOptions) -> Result<(), CliError> {
     init_logs(options.log_format);
     let store = functions::function_store(&options.store)?;
     let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
@@ -24,15 +24,13 @@ pub(crate) fn serve(options: &ServeOptions) -> Result<(), Error> {
         chain_limits: options.limits.chain_limits(),
         state_limits: options.limits.state_limits(),
     };
-    let server = Server::bind(config).map_err(|error| Error::Usage(error.to_string()))?;
+    let server = Server::bind(config)?;
     let mut stdout = std::io::stdout().lock();
     // The address first: a port of 0 is known only now (scripts and tests read this line).
     let _ = writeln!(stdout, "listening on http://{}", server.local_addr());
     let _ = stdout.flush();
     drop(stdout);
-    server
-        .run()
-        .map_err(|error| Error::Usage(error.to_string()))
+    Ok(server.run()?)
 }
 
 /// One line per event (request, start, shutdown) on stderr, as text or JSON.

@@ -829,3 +829,120 @@ fn logs_one_json_line_per_request() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Runs `faasm-run` with `args` (a client of a host through `--server`).
+fn faasm_run(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_faasm-run"))
+        .args(args)
+        .env("HOME", scratch().join("client-home"))
+        .env_remove("FAASM_STORE_DIR")
+        .output()
+        .expect("running faasm-run")
+}
+
+#[test]
+fn the_command_line_is_a_client_with_server() {
+    let host = Host::start("client", &[]);
+    let server = host.base.clone();
+    let dir = scratch().join("client-files");
+    fs::create_dir_all(&dir).unwrap();
+    let echo = functions::c_function("echo");
+    let trap = dir.join("trap.wat");
+    fs::write(&trap, TRAP).unwrap();
+    let ret42 = dir.join("ret42.wat");
+    fs::write(
+        &ret42,
+        r#"(module (memory (export "memory") 1) (func (export "_start") (result i32) (i32.const 42)))"#,
+    )
+    .unwrap();
+
+    let output = faasm_run(&[
+        "upload",
+        "demo/echo",
+        echo.to_str().unwrap(),
+        "--server",
+        &server,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("uploaded demo/echo to {server}")
+    );
+    // Text modules are assembled by the client; the host stores them as any other.
+    for (id, file) in [("demo/trap", &trap), ("demo/ret42", &ret42)] {
+        let output = faasm_run(&["upload", id, file.to_str().unwrap(), "--server", &server]);
+        assert!(output.status.success(), "{output:?}");
+    }
+    assert_eq!(host.get("/f/demo/echo").body, fs::read(&echo).unwrap());
+
+    let output = faasm_run(&[
+        "invoke",
+        "demo/echo",
+        "--input",
+        "remote",
+        "--server",
+        &server,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(output.stdout, b"remote");
+    let output = faasm_run(&["invoke", "demo/ret42", "--server", &server]);
+    assert_eq!(output.status.code(), Some(42), "{output:?}");
+    let output = faasm_run(&["invoke", "demo/trap", "--server", &server]);
+    assert_eq!(output.status.code(), Some(134), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("trapped") && stderr.contains("unreachable"),
+        "{stderr}"
+    );
+    let output = faasm_run(&["invoke", "demo/nope", "--server", &server]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("404") && stderr.contains("demo/nope"),
+        "{stderr}"
+    );
+    // Options the host decides are refused rather than dropped.
+    let output = faasm_run(&[
+        "invoke",
+        "demo/echo",
+        "--cmdline",
+        "a b",
+        "--server",
+        &server,
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+
+    // State through the host's global tier.
+    let value = dir.join("value");
+    fs::write(&value, b"via the host").unwrap();
+    let put = faasm_run(&[
+        "state",
+        "put",
+        "demo/k",
+        value.to_str().unwrap(),
+        "--server",
+        &server,
+    ]);
+    assert!(put.status.success(), "{put:?}");
+    assert_eq!(host.get("/s/demo/k").text(), "via the host");
+    let get = faasm_run(&["state", "get", "demo/k", "--server", &server]);
+    assert_eq!(get.stdout, b"via the host");
+    let delete = faasm_run(&["state", "delete", "demo/k", "--server", &server]);
+    assert!(delete.status.success(), "{delete:?}");
+    let get = faasm_run(&["state", "get", "demo/k", "--server", &server]);
+    assert_eq!(get.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&get.stderr).contains("404"),
+        "{get:?}"
+    );
+    let bad = faasm_run(&["state", "get", "demo/k?x=1", "--server", &server]);
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+
+    // No host there: one line saying so.
+    drop(host);
+    let output = faasm_run(&["invoke", "demo/echo", "--server", &server]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("faasm-run: http://"), "{stderr}");
+}

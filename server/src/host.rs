@@ -441,6 +441,14 @@ impl Host {
         Ok((results, finished))
     }
 
+    /// Deletes state value `user/key` from the global tier.
+    pub fn delete_state(&self, user: &str, key: &str) -> Result<(), HostError> {
+        let name = state_name(user, key)?;
+        let global = self.scheduler.state().global();
+        global_state::delete(global.as_ref(), &name)?;
+        Ok(())
+    }
+
     /// Forgets the Faaslets kept warm: every function is loaded from the store again at its
     /// next call (Faasm's `FLUSH_EXECUTORS`).
     pub fn flush(&self) {

@@ -1,5 +1,6 @@
 //! The REST side of the API: `/ping`, functions (`/f/{user}/{func}`: upload, download,
-//! synchronous and asynchronous invoke), calls (`/calls/{id}`), state (`/s/{user}/{key}`) and
+//! synchronous and asynchronous invoke), calls (`/calls/{id}`), state (`/s/{user}/{key}`: set,
+//! get, delete) and
 //! `/metrics`. Every handler hands the host's blocking work to tokio's blocking threads.
 
 use crate::host::{Admitted, Host, HostError, Poll};
@@ -29,7 +30,10 @@ pub fn router() -> Router<Arc<Host>> {
             put(upload).get(download).post(invoke),
         )
         .route("/calls/{id}", get(poll))
-        .route("/s/{user}/{key}", put(put_state).get(get_state))
+        .route(
+            "/s/{user}/{key}",
+            put(put_state).get(get_state).delete(delete_state),
+        )
         .route("/metrics", get(metrics))
 }
 
@@ -224,6 +228,14 @@ async fn get_state(
     Path((user, key)): Path<(String, String)>,
 ) -> Result<Vec<u8>, ApiError> {
     blocking(move || host.get_state(&user, &key)).await
+}
+
+async fn delete_state(
+    State(host): State<Arc<Host>>,
+    Path((user, key)): Path<(String, String)>,
+) -> Result<&'static str, ApiError> {
+    blocking(move || host.delete_state(&user, &key)).await?;
+    Ok("State deleted")
 }
 
 async fn metrics(State(host): State<Arc<Host>>) -> Response {
