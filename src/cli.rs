@@ -8,6 +8,7 @@ use faasm_scheduler::modules::Log;
 pub use faasm_scheduler::wasi::{DirMapping, EnvVar};
 use faasm_scheduler::{ChainLimits, Error, FunctionId, StateLimits, instance};
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -53,6 +54,56 @@ pub enum Command {
     /// Reads, writes or deletes a state value of the global tier (the store's embedded tier, or
     /// `--state redis://...`): input data for functions, their results.
     State(StateOptions),
+    /// Runs a host: the functions of the store behind an HTTP API (Faasm's upload and planner
+    /// endpoints, a synchronous invoke, state, metrics) until SIGINT or SIGTERM.
+    Serve(ServeOptions),
+}
+
+/// `faasm-run serve [--listen ADDR] [--store DIR] [--workers N] [--state URL] ...`.
+#[derive(Debug, Args)]
+pub struct ServeOptions {
+    /// The address to listen on (port 0: a free port; the address is printed on stdout).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The function store.
+    #[command(flatten)]
+    pub store: StoreOptions,
+    /// Calls executing guest code at once.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: u16,
+    /// The global tier of state: `redis://HOST:PORT` [default: the store's embedded tier,
+    /// persistent and shared by the processes using the store].
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
+    /// Wall-clock limit of every call, e.g. `500ms`, `10s`, `2m`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub timeout: Duration,
+    /// Wall-clock limit of a module's initialisation at upload.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub init_timeout: Duration,
+    /// The largest request body (module, input, state value), e.g. `16MiB`.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_bytes)]
+    pub max_body: u64,
+    /// Calls admitted at once (queued or running); more are refused with 503.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+    /// How log lines (one per request) are written on stderr.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Per-user limits of chaining and state.
+    #[command(flatten)]
+    pub limits: LimitOptions,
+}
+
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `faasm-run state put|get|delete USER/KEY ... --state URL`.
@@ -62,12 +113,21 @@ pub struct StateOptions {
     #[command(subcommand)]
     pub action: StateAction,
     /// The global tier: `redis://HOST:PORT` [default: the store's embedded tier].
-    #[arg(long, value_name = "URL", global = true)]
+    #[arg(long, value_name = "URL", global = true, conflicts_with = "server")]
     pub state: Option<String>,
     /// The function store whose embedded tier is used without `--state` [default: as for
     /// `invoke`].
-    #[arg(long = "store", value_name = "DIR", global = true)]
+    #[arg(
+        long = "store",
+        value_name = "DIR",
+        global = true,
+        conflicts_with = "server"
+    )]
     pub store: Option<PathBuf>,
+    /// A running host (`faasm-run serve`) whose global tier to use, e.g.
+    /// `http://127.0.0.1:8080`.
+    #[arg(long, value_name = "URL", global = true)]
+    pub server: Option<String>,
 }
 
 /// A state operation on one value, named `USER/KEY` (functions of USER name it KEY).
@@ -111,6 +171,10 @@ pub struct UploadOptions {
     /// The function store.
     #[command(flatten)]
     pub store: StoreOptions,
+    /// Upload to this running host (`faasm-run serve`) instead, e.g. `http://127.0.0.1:8080`:
+    /// it compiles, prepares and stores the module with its own settings.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
     /// Wall-clock limit of the module's initialisation (`_initialize` or
     /// `__wasm_call_ctors`, then `_faasm_zygote`), e.g. `500ms`, `10s`, `2m`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
@@ -165,6 +229,11 @@ pub struct InvokeOptions {
     /// The function store.
     #[command(flatten)]
     pub store: StoreOptions,
+    /// Call the function on this running host (`faasm-run serve`) instead, e.g.
+    /// `http://127.0.0.1:8080`: only the input is sent (the host's settings apply), and
+    /// `--timeout` bounds the wait for the answer.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["cmdline", "func_ptr", "state"])]
+    pub server: Option<String>,
     /// The global tier of state: `redis://HOST:PORT` for a Redis server shared by hosts
     /// [default: the store's embedded tier, persistent and shared by the processes using the
     /// store].

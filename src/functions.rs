@@ -1,9 +1,11 @@
 //! `faasm-run upload USER/FUNC FILE` (read the module, upload it through the host, say what
 //! was stored) and `faasm-run invoke USER/FUNC` (a [`Scheduler`] whose source is the store, so
 //! the call's chained calls find the user's other functions; the output on stdout, the return
-//! value as the exit status).
+//! value as the exit status). With `--server URL` both go to a running host instead.
 
 use crate::cli::{InvokeOptions, StoreOptions, UploadOptions};
+use crate::client::Client;
+use crate::error::CliError;
 use faasm_scheduler::functions::{self, StoreSource};
 use faasm_scheduler::global_state::GlobalTierLocation;
 use faasm_scheduler::modules::{self, ModuleFile};
@@ -12,14 +14,38 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a client waits for a host's answer to an upload.
+const UPLOAD_WAIT: Duration = Duration::from_secs(600);
 
 /// `faasm-run upload USER/FUNC FILE`: every error names the function (and its file).
-pub(crate) fn upload(options: &UploadOptions) -> Result<(), Error> {
-    upload_function(options).map_err(|source| Error::Upload {
+pub(crate) fn upload(options: &UploadOptions) -> Result<(), CliError> {
+    if let Some(server) = &options.server {
+        let wasm = module_bytes(options).map_err(|error| upload_error(options, error))?;
+        Client::new(server, UPLOAD_WAIT).upload(&options.function, &wasm)?;
+        println!("uploaded {} to {server}", options.function);
+        return Ok(());
+    }
+    upload_function(options).map_err(|error| CliError::Host(upload_error(options, error)))
+}
+
+fn upload_error(options: &UploadOptions, source: Error) -> Error {
+    Error::Upload {
         function: options.function.clone(),
         source: Box::new(source),
-    })
+    }
+}
+
+/// The module of `--file` as Wasm (text assembled); an artifact is refused.
+fn module_bytes(options: &UploadOptions) -> Result<Vec<u8>, Error> {
+    match modules::read_module_file(&options.file)? {
+        ModuleFile::Wasm(wasm) => Ok(wasm),
+        ModuleFile::Artifact(_) => Err(Error::Usage(format!(
+            "{} is a compiled artifact; upload the module itself (.wasm or .wat)",
+            options.file.display()
+        ))),
+    }
 }
 
 fn upload_function(options: &UploadOptions) -> Result<(), Error> {
@@ -29,15 +55,7 @@ fn upload_function(options: &UploadOptions) -> Result<(), Error> {
         .engine
         .engine(options.max_memory.map(|pages| pages.0))?;
     let start = Instant::now();
-    let wasm = match modules::read_module_file(&options.file)? {
-        ModuleFile::Wasm(wasm) => wasm,
-        ModuleFile::Artifact(_) => {
-            return Err(Error::Usage(format!(
-                "{} is a compiled artifact; upload the module itself (.wasm or .wat)",
-                options.file.display()
-            )));
-        }
-    };
+    let wasm = module_bytes(options)?;
     let (_, uploaded) = functions::upload(
         &engine,
         &store,
@@ -60,21 +78,52 @@ fn upload_function(options: &UploadOptions) -> Result<(), Error> {
 
 /// `faasm-run invoke USER/FUNC ...`: prints the call's output and returns the exit status
 /// (the function's return value); failures other than a non-zero return are errors.
-pub(crate) fn invoke(options: &InvokeOptions) -> Result<u8, Error> {
+pub(crate) fn invoke(options: &InvokeOptions) -> Result<u8, CliError> {
+    let input = input(options)?;
+    if let Some(server) = &options.server {
+        let wait = options.timeout.unwrap_or(Duration::from_secs(60)) + Duration::from_secs(30);
+        let answer = Client::new(server, wait).invoke(&options.function, &input)?;
+        write_stdout(&answer.output)?;
+        return Ok(match answer.return_value {
+            0 => 0,
+            value => exit_status(value),
+        });
+    }
+    Ok(invoke_here(options, input)?)
+}
+
+/// The call's input: `--input`, the bytes of `--input-file`, or nothing.
+fn input(options: &InvokeOptions) -> Result<Vec<u8>, Error> {
+    match (&options.input, &options.input_file) {
+        (Some(text), _) => Ok(text.as_bytes().to_vec()),
+        (None, Some(path)) => std::fs::read(path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        }),
+        (None, None) => Ok(Vec::new()),
+    }
+}
+
+/// Writes a call's output to stdout.
+fn write_stdout(output: &[u8]) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(output)
+        .and_then(|()| stdout.flush())
+        .map_err(|source| Error::Write {
+            path: PathBuf::from("<stdout>"),
+            source,
+        })
+}
+
+/// The invocation in this process, over the local store.
+fn invoke_here(options: &InvokeOptions, input: Vec<u8>) -> Result<u8, Error> {
     let id = &options.function;
     let log = options.engine.log();
     let store = function_store(&options.store)?;
     let engine = options
         .engine
         .engine(options.max_memory.map(|pages| pages.0))?;
-    let input = match (&options.input, &options.input_file) {
-        (Some(text), _) => text.as_bytes().to_vec(),
-        (None, Some(path)) => std::fs::read(path).map_err(|source| Error::Read {
-            path: path.clone(),
-            source,
-        })?,
-        (None, None) => Vec::new(),
-    };
     let start = Instant::now();
     let function = functions::load_function(&engine, &store, id, log)?;
     log.say(format!(
@@ -109,15 +158,7 @@ pub(crate) fn invoke(options: &InvokeOptions) -> Result<u8, Error> {
     };
     let result = scheduler.invoke(&id.user, &id.function, request)?;
     log.say(format!("{id} ran in {}", modules::millis(result.duration)));
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(&result.output)
-        .and_then(|()| stdout.flush())
-        .map_err(|source| Error::Write {
-            path: PathBuf::from("<stdout>"),
-            source,
-        })?;
-    drop(stdout);
+    write_stdout(&result.output)?;
     if let Some(limit) = &result.limit {
         eprintln!("faasm-run: {id}: a call of the invocation ran into a limit: {limit}");
     }

@@ -10,19 +10,26 @@
 //! - `proto`: `faasm-run snapshot FILE`, `--snapshot SNAP`, `--calls N`;
 //! - `functions`: `faasm-run upload USER/FUNC FILE` and `faasm-run invoke USER/FUNC`;
 //! - `state`: `faasm-run state put|get|delete USER/KEY`;
+//! - `serve`: `faasm-run serve`, the HTTP host of `faasm_server`;
+//! - `client`: `upload`, `invoke` and `state` through a running host (`--server URL`);
 //! - `values`: command-line text to Wasm values and back;
-//! - [`error`]: the exit status of each error.
+//! - [`error`]: the errors a user sees and the exit status of each.
 //!
-//! Modules call only downwards: `run` → `proto`, `functions`, `state` → `cli`, `values`,
-//! `error` → `faasm_scheduler`. It must not contain `unsafe`.
+//! Modules call only downwards, never back into their caller: `run` calls the drivers
+//! (`proto`, `functions`, `state`, `serve`; `serve` uses `functions` for the store's place),
+//! the drivers call `client`, `cli`, `values` and `error`, and all of them the crates
+//! `faasm_scheduler` and `faasm_server`. It must not contain `unsafe`.
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod client;
 pub mod error;
 mod functions;
 mod proto;
 pub mod run;
+mod serve;
 mod state;
 mod values;
 
+pub use error::CliError;
 pub use faasm_scheduler::Error;

@@ -1,10 +1,12 @@
 //! What `faasm-run` does: run a module (`_start`, or `--invoke`) or compile it to an artifact;
-//! the subcommands `snapshot`, `upload`, `invoke` and `state` are carried out by `proto`,
-//! `functions` and `state`.
+//! the subcommands `snapshot`, `upload`, `invoke`, `state` and `serve` are carried out by
+//! `proto`, `functions`, `state` and `serve`.
 
 use crate::cli::{Cli, Command, CompileOptions, RunOptions};
+use crate::error::CliError;
 use crate::functions;
 use crate::proto;
+use crate::serve;
 use crate::state;
 use crate::values;
 use faasm_runtime::{Extern, Instance, Linker, Module, Store};
@@ -19,14 +21,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Carries out the command line; returns the exit status (the guest's `proc_exit` code, or 0).
-pub fn execute(cli: Cli) -> Result<u8, Error> {
+pub fn execute(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
-        Some(Command::Compile(options)) => compile_to_file(&options).map(|()| 0),
-        Some(Command::Snapshot(options)) => proto::write_snapshot(&options).map(|()| 0),
+        Some(Command::Compile(options)) => Ok(compile_to_file(&options).map(|()| 0)?),
+        Some(Command::Snapshot(options)) => Ok(proto::write_snapshot(&options).map(|()| 0)?),
         Some(Command::Upload(options)) => functions::upload(&options).map(|()| 0),
         Some(Command::Invoke(options)) => functions::invoke(&options),
         Some(Command::State(options)) => state::execute(&options).map(|()| 0),
-        None => run(&cli.run),
+        Some(Command::Serve(options)) => serve::serve(&options).map(|()| 0),
+        None => Ok(run(&cli.run)?),
     }
 }
 

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
             let error = anyhow::Error::from(error);
             eprintln!("faasm-run: {error}");
             let status = error
-                .downcast_ref::<faasm::Error>()
+                .downcast_ref::<faasm::CliError>()
                 .map_or(1, faasm::error::exit_status);
             ExitCode::from(status)
         }

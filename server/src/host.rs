@@ -1,0 +1,549 @@
+//! The host behind the HTTP API, with no HTTP in it: the function store, the scheduler that
+//! runs calls of its functions, admission (at most `max_in_flight` calls at once), the calls
+//! made with `async` and their results, and the metrics of all of it. Every method blocks
+//! (compiling, loading, running): the handlers call them on tokio's blocking threads.
+
+use crate::metrics::{CallOutcome, Metrics};
+use faasm_hostcalls::faasm_state::{StateError, StateKey};
+use faasm_runtime::Engine;
+use faasm_scheduler::functions::{self, StoreSource};
+use faasm_scheduler::modules::Log;
+use faasm_scheduler::store::BadFunctionId;
+use faasm_scheduler::{
+    CallHandle, CallRequest, CallResult, ChainLimits, Failure, FunctionId, FunctionStore,
+    Scheduler, SchedulerConfig, SchedulerError, StateLimits,
+    global_state::{self, GlobalTierLocation},
+};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Results of finished asynchronous calls kept for polling; the oldest go first.
+const MAX_KEPT_RESULTS: usize = 10_000;
+
+/// How a host is set up.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Calls executing guest code at once.
+    pub workers: usize,
+    /// Calls admitted at once (running or queued); one more is refused as "host full".
+    pub max_in_flight: usize,
+    /// Wall-clock limit of a call.
+    pub call_timeout: Duration,
+    /// Time a module's initialisation may take when it is uploaded.
+    pub init_timeout: Duration,
+    /// Per-user bounds of chaining.
+    pub chain_limits: ChainLimits,
+    /// Per-user bounds of state.
+    pub state_limits: StateLimits,
+}
+
+/// Why the host did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// A user or function name that is not allowed.
+    #[error("{0}")]
+    BadName(#[from] BadFunctionId),
+    /// No such function in the store.
+    #[error("no function {0}")]
+    UnknownFunction(FunctionId),
+    /// No planner batch with this app id is known.
+    #[error("no app with id {0}")]
+    UnknownApp(i32),
+    /// No call with this id is known (never made, or its result was dropped).
+    #[error("no call with id {0}")]
+    UnknownCall(u32),
+    /// As many calls as allowed are in flight.
+    #[error("the host is full: {limit} calls in flight (max_in_flight); try again later")]
+    Full {
+        /// The limit.
+        limit: usize,
+    },
+    /// The module could not be uploaded (not Wasm, invalid, imports missing, initialisation
+    /// failed): the client's fault.
+    #[error("{0}")]
+    BadModule(faasm_scheduler::Error),
+    /// The store or the scheduler failed.
+    #[error("{0}")]
+    Internal(String),
+    /// A state request failed.
+    #[error("state: {0}")]
+    State(#[from] StateError),
+    /// The host is shutting down.
+    #[error("the host is shutting down")]
+    ShuttingDown,
+}
+
+/// One host: store, scheduler, admission, asynchronous calls and metrics.
+#[derive(Debug)]
+pub struct Host {
+    engine: Engine,
+    store: FunctionStore,
+    scheduler: Scheduler,
+    config: HostConfig,
+    in_flight: Arc<AtomicUsize>,
+    calls: Mutex<AsyncCalls>,
+    idle: Condvar,
+    known: Mutex<HashSet<FunctionId>>,
+    batches: Mutex<Batches>,
+    metrics: Metrics,
+}
+
+/// The batches of Faasm's planner API: app id → each message and its call id (bounded).
+#[derive(Debug, Default)]
+struct Batches {
+    apps: HashMap<i32, Vec<TrackedMessage>>,
+    order: VecDeque<i32>,
+    next: i32,
+}
+
+/// A message of a batch: its call's id and its fields.
+type TrackedMessage = (u32, Map<String, Value>);
+
+/// One message of a planner batch: its call, and its fields as given (echoed in its result).
+#[derive(Debug, Clone)]
+pub struct BatchMessage {
+    /// The message's fields.
+    pub fields: Map<String, Value>,
+    /// The user of the function to call.
+    pub user: String,
+    /// The function.
+    pub function: String,
+    /// The call's input.
+    pub input: Vec<u8>,
+    /// The guest's arguments after `argv[0]`.
+    pub cmdline: String,
+}
+
+/// The asynchronous calls: running ones, and the results of finished ones (bounded).
+#[derive(Debug, Default)]
+struct AsyncCalls {
+    running: HashSet<u32>,
+    finished: HashMap<u32, Arc<CallResult>>,
+    order: VecDeque<u32>,
+}
+
+/// An admitted call: its handle, and its place among the calls in flight until it ends.
+#[derive(Debug)]
+pub struct Admitted {
+    handle: CallHandle,
+    id: FunctionId,
+    cold: bool,
+    started: Instant,
+    _slot: InFlight,
+}
+
+impl Admitted {
+    /// The call's id.
+    pub fn call_id(&self) -> u32 {
+        self.handle.id()
+    }
+}
+
+/// One of the `max_in_flight` places; given back when dropped.
+#[derive(Debug)]
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The messages of a batch with their results (`None`: still running), and whether every
+/// one has ended.
+pub type BatchStatus = (Vec<(Map<String, Value>, Option<Arc<CallResult>>)>, bool);
+
+/// What a poll of an asynchronous call finds.
+#[derive(Debug, Clone)]
+pub enum Poll {
+    /// Still queued or running.
+    Running,
+    /// Ended with this result.
+    Finished(Arc<CallResult>),
+}
+
+impl Host {
+    /// A host over the store in `store_dir`, with `state` as the scheduler's global tier's URL
+    /// (`None`: the store's embedded tier, shared with the other processes using the store).
+    pub fn new(
+        store_dir: &Path,
+        state: Option<&str>,
+        config: HostConfig,
+    ) -> Result<Host, HostError> {
+        let engine = Engine::default();
+        let store = FunctionStore::new(store_dir);
+        let mut scheduler_config = SchedulerConfig {
+            workers: config.workers.max(1),
+            default_timeout: Some(config.call_timeout),
+            await_timeout: Some(config.call_timeout),
+            chain_limits: config.chain_limits,
+            state_limits: config.state_limits,
+            ..SchedulerConfig::default()
+        };
+        let global =
+            GlobalTierLocation::of(state, &store).open(config.state_limits.max_bytes_per_user)?;
+        scheduler_config = scheduler_config.with_global_tier(global);
+        let scheduler = Scheduler::with_config(&engine, scheduler_config)
+            .map_err(|error| HostError::Internal(error.to_string()))?;
+        scheduler.set_source(Arc::new(StoreSource::new(
+            engine.clone(),
+            store.clone(),
+            Log::quiet(),
+        )));
+        Ok(Host {
+            engine,
+            store,
+            scheduler,
+            config,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            calls: Mutex::default(),
+            idle: Condvar::new(),
+            known: Mutex::default(),
+            batches: Mutex::default(),
+            metrics: Metrics::new(),
+        })
+    }
+
+    /// The metrics, to render.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Renders the metrics in Prometheus's text format, with the gauges read now.
+    pub fn render_metrics(&self) -> String {
+        let asynchronous = lock(&self.calls).running.len();
+        self.metrics.render(
+            self.in_flight.load(Ordering::Acquire),
+            asynchronous,
+            self.scheduler.thread_count(),
+            self.scheduler.state().resident_values(),
+        )
+    }
+
+    /// Calls in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Uploads `wasm` as `user/function`: compiled, Proto-Faaslet prepared, stored; later calls
+    /// run the new version.
+    pub fn upload(&self, user: &str, function: &str, wasm: Vec<u8>) -> Result<(), HostError> {
+        let id = FunctionId::new(user, function)?;
+        let origin = Path::new(&format!("{id}")).to_path_buf();
+        let uploaded = functions::upload(
+            &self.engine,
+            &self.store,
+            &id,
+            wasm,
+            &origin,
+            self.config.init_timeout,
+            Log::quiet(),
+        );
+        self.metrics.upload(uploaded.is_ok());
+        let (function, _) = uploaded.map_err(upload_error)?;
+        self.scheduler.register(&id.user, &id.function, function);
+        lock(&self.known).insert(id);
+        Ok(())
+    }
+
+    /// The module of `user/function` as uploaded.
+    pub fn module(&self, user: &str, function: &str) -> Result<Vec<u8>, HostError> {
+        let id = FunctionId::new(user, function)?;
+        match self.store.get(&id) {
+            Ok(stored) => Ok(stored.wasm),
+            Err(faasm_scheduler::store::StoreError::NotFound { .. }) => {
+                Err(HostError::UnknownFunction(id))
+            }
+            Err(error) => Err(HostError::Internal(error.to_string())),
+        }
+    }
+
+    /// Admits and queues a call of `user/function` with `input` (and `cmdline` as the
+    /// guest's arguments).
+    pub fn submit(
+        &self,
+        user: &str,
+        function: &str,
+        input: Vec<u8>,
+        cmdline: String,
+    ) -> Result<Admitted, HostError> {
+        let id = FunctionId::new(user, function)?;
+        let slot = self.admit()?;
+        let cold = !lock(&self.known).contains(&id);
+        let request = CallRequest {
+            input,
+            cmdline,
+            ..CallRequest::default()
+        };
+        let handle = match self.scheduler.submit(&id.user, &id.function, request) {
+            Ok(handle) => handle,
+            Err(SchedulerError::UnknownFunction { .. }) => {
+                return Err(HostError::UnknownFunction(id));
+            }
+            Err(SchedulerError::ShutDown) => return Err(HostError::ShuttingDown),
+            Err(error) => return Err(HostError::Internal(error.to_string())),
+        };
+        if cold {
+            lock(&self.known).insert(id.clone());
+        }
+        Ok(Admitted {
+            handle,
+            id,
+            cold,
+            started: Instant::now(),
+            _slot: slot,
+        })
+    }
+
+    /// Waits for an admitted call to end and counts it.
+    pub fn finish(&self, call: Admitted) -> CallResult {
+        let Admitted {
+            handle,
+            id,
+            cold,
+            started,
+            _slot,
+        } = call;
+        let result = handle.wait();
+        self.metrics
+            .call(&id, outcome(&result), cold, started.elapsed());
+        result
+    }
+
+    /// Runs an admitted call to its end in the background (a thread of tokio's blocking pool)
+    /// and keeps its result for [`Host::poll`].
+    pub fn track(self: &Arc<Host>, call: Admitted) -> u32 {
+        let call_id = call.call_id();
+        lock(&self.calls).running.insert(call_id);
+        let host = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let result = host.finish(call);
+            host.keep(call_id, result);
+        });
+        call_id
+    }
+
+    fn keep(&self, call_id: u32, result: CallResult) {
+        let mut calls = lock(&self.calls);
+        calls.running.remove(&call_id);
+        calls.finished.insert(call_id, Arc::new(result));
+        calls.order.push_back(call_id);
+        while calls.order.len() > MAX_KEPT_RESULTS {
+            if let Some(oldest) = calls.order.pop_front() {
+                calls.finished.remove(&oldest);
+            }
+        }
+        self.idle.notify_all();
+    }
+
+    /// Where asynchronous call `call_id` is.
+    pub fn poll(&self, call_id: u32) -> Result<Poll, HostError> {
+        let calls = lock(&self.calls);
+        if calls.running.contains(&call_id) {
+            return Ok(Poll::Running);
+        }
+        calls
+            .finished
+            .get(&call_id)
+            .map(|result| Poll::Finished(Arc::clone(result)))
+            .ok_or(HostError::UnknownCall(call_id))
+    }
+
+    /// Sets state value `user/key` in the global tier.
+    pub fn put_state(&self, user: &str, key: &str, data: &[u8]) -> Result<(), HostError> {
+        let name = state_name(user, key)?;
+        let global = self.scheduler.state().global();
+        global_state::put(global.as_ref(), &name, data)?;
+        Ok(())
+    }
+
+    /// State value `user/key` from the global tier.
+    pub fn get_state(&self, user: &str, key: &str) -> Result<Vec<u8>, HostError> {
+        let name = state_name(user, key)?;
+        let global = self.scheduler.state().global();
+        Ok(global_state::get(global.as_ref(), &name)?)
+    }
+
+    /// Calls executing guest code at once (a planner's "slots").
+    pub fn slots(&self) -> usize {
+        self.config.workers
+    }
+
+    /// Queues every message of a planner batch as an asynchronous call; returns the batch's
+    /// app id (`requested` if given and free, else a new one) and its number of messages.
+    pub fn execute_batch(
+        self: &Arc<Host>,
+        requested: Option<i32>,
+        messages: Vec<BatchMessage>,
+    ) -> Result<(i32, usize), HostError> {
+        let mut calls = Vec::with_capacity(messages.len());
+        for message in messages {
+            let call = self.submit(
+                &message.user,
+                &message.function,
+                message.input,
+                message.cmdline,
+            )?;
+            calls.push((self.track(call), message.fields));
+        }
+        let count = calls.len();
+        let mut batches = lock(&self.batches);
+        let app_id = match requested {
+            Some(id) if id != 0 && !batches.apps.contains_key(&id) => id,
+            _ => loop {
+                batches.next = batches.next.wrapping_add(1).max(1);
+                let candidate = batches.next;
+                if !batches.apps.contains_key(&candidate) {
+                    break candidate;
+                }
+            },
+        };
+        batches.apps.insert(app_id, calls);
+        batches.order.push_back(app_id);
+        while batches.order.len() > MAX_KEPT_RESULTS {
+            if let Some(oldest) = batches.order.pop_front() {
+                batches.apps.remove(&oldest);
+            }
+        }
+        Ok((app_id, count))
+    }
+
+    /// Each message of batch `app_id` with its result (if it has ended), and whether all have.
+    pub fn batch_status(&self, app_id: i32) -> Result<BatchStatus, HostError> {
+        let messages = lock(&self.batches)
+            .apps
+            .get(&app_id)
+            .cloned()
+            .ok_or(HostError::UnknownApp(app_id))?;
+        let mut finished = true;
+        let mut results = Vec::with_capacity(messages.len());
+        for (call_id, fields) in messages {
+            let result = match self.poll(call_id) {
+                Ok(Poll::Finished(result)) => Some(result),
+                Ok(Poll::Running) => {
+                    finished = false;
+                    None
+                }
+                // Dropped for newer results: reported as a call that could not be found.
+                Err(_) => Some(Arc::new(CallResult {
+                    id: call_id,
+                    return_value: 1,
+                    failure: Some(Failure::Setup(format!("no call with id {call_id}"))),
+                    ..CallResult::default()
+                })),
+            };
+            results.push((fields, result));
+        }
+        Ok((results, finished))
+    }
+
+    /// Deletes state value `user/key` from the global tier.
+    pub fn delete_state(&self, user: &str, key: &str) -> Result<(), HostError> {
+        let name = state_name(user, key)?;
+        let global = self.scheduler.state().global();
+        global_state::delete(global.as_ref(), &name)?;
+        Ok(())
+    }
+
+    /// Forgets the Faaslets kept warm: every function is loaded from the store again at its
+    /// next call (Faasm's `FLUSH_EXECUTORS`).
+    pub fn flush(&self) {
+        let known: Vec<FunctionId> = lock(&self.known).drain().collect();
+        for id in known {
+            self.scheduler.unregister(&id.user, &id.function);
+        }
+    }
+
+    /// Waits until no call is in flight, or `timeout` passes; whether that happened.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut calls = lock(&self.calls);
+        while self.in_flight() > 0 || !calls.running.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let step = left.min(Duration::from_millis(50));
+            calls = self
+                .idle
+                .wait_timeout(calls, step)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    /// The host's wall-clock limit of a call.
+    pub fn call_timeout(&self) -> Duration {
+        self.config.call_timeout
+    }
+
+    fn admit(&self) -> Result<InFlight, HostError> {
+        let limit = self.config.max_in_flight;
+        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let slot = InFlight(Arc::clone(&self.in_flight));
+        if before >= limit {
+            return Err(HostError::Full { limit });
+        }
+        Ok(slot)
+    }
+}
+
+/// `USER/KEY`, checked as the state tiers check keys (and as function names are).
+fn state_name(user: &str, key: &str) -> Result<String, HostError> {
+    FunctionId::new(user, key)?;
+    let name = format!("{user}/{key}");
+    StateKey::parse(&name)?;
+    Ok(name)
+}
+
+/// Upload errors that are the module's fault are the client's; the rest the host's.
+fn upload_error(error: faasm_scheduler::Error) -> HostError {
+    use faasm_scheduler::Error;
+    match error {
+        Error::Compile { .. }
+        | Error::Syntax(_)
+        | Error::MissingImports { .. }
+        | Error::Snapshot { .. }
+        | Error::Scheduler(SchedulerError::MissingImports(_) | SchedulerError::Prepare(_)) => {
+            HostError::BadModule(error)
+        }
+        other => HostError::Internal(other.to_string()),
+    }
+}
+
+/// How a call ended, for the metrics.
+pub fn outcome(result: &CallResult) -> CallOutcome {
+    match &result.failure {
+        None => CallOutcome::Success,
+        Some(Failure::NonZero(_) | Failure::Exit(_)) => CallOutcome::NonZero,
+        Some(Failure::Timeout(_) | Failure::AwaitTimeout(_)) => CallOutcome::Timeout,
+        Some(Failure::Trap { .. }) => CallOutcome::Trap,
+        Some(Failure::Setup(_)) => CallOutcome::Error,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl HostError {
+    /// A short name of the kind of error, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HostError::BadName(_) => "bad_name",
+            HostError::UnknownFunction(_) => "unknown_function",
+            HostError::UnknownCall(_) => "unknown_call",
+            HostError::UnknownApp(_) => "unknown_app",
+            HostError::Full { .. } => "full",
+            HostError::BadModule(_) => "bad_module",
+            HostError::Internal(_) => "internal",
+            HostError::State(_) => "state",
+            HostError::ShuttingDown => "shutting_down",
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The REST side of the API: `/ping`, functions (`/f/{user}/{func}`: upload, download,
+//! synchronous and asynchronous invoke), calls (`/calls/{id}`), state (`/s/{user}/{key}`: set,
+//! get, delete) and
+//! `/metrics`. Every handler hands the host's blocking work to tokio's blocking threads.
+
+use crate::host::{Admitted, Host, HostError, Poll};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use faasm_hostcalls::faasm_state::StateError;
+use faasm_scheduler::{CallResult, Failure};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The header that carries a call's return value.
+pub const RETURN_VALUE_HEADER: &str = "x-faasm-return-value";
+/// The header that carries a call's id.
+pub const CALL_ID_HEADER: &str = "x-faasm-call-id";
+
+/// The routes of this module, over `host`.
+pub fn router() -> Router<Arc<Host>> {
+    Router::new()
+        .route("/ping", get(ping))
+        .route(
+            "/f/{user}/{function}",
+            put(upload).get(download).post(invoke),
+        )
+        .route("/calls/{id}", get(poll))
+        .route(
+            "/s/{user}/{key}",
+            put(put_state).get(get_state).delete(delete_state),
+        )
+        .route("/metrics", get(metrics))
+}
+
+async fn ping() -> &'static str {
+    "PONG"
+}
+
+/// An error answer: a status and `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is still on the connection: it cannot carry another request.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+impl From<HostError> for ApiError {
+    fn from(error: HostError) -> ApiError {
+        let status = match &error {
+            HostError::BadName(_) | HostError::BadModule(_) => StatusCode::BAD_REQUEST,
+            HostError::UnknownFunction(_)
+            | HostError::UnknownCall(_)
+            | HostError::UnknownApp(_) => StatusCode::NOT_FOUND,
+            HostError::Full { .. } | HostError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            HostError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            HostError::State(state) => state_status(state),
+        };
+        ApiError::new(status, error.to_string())
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> ApiError {
+        ApiError::new(rejection.status(), rejection.body_text())
+    }
+}
+
+fn state_status(error: &StateError) -> StatusCode {
+    match error {
+        StateError::NotFound { .. } => StatusCode::NOT_FOUND,
+        StateError::InvalidKey { .. } | StateError::ZeroSize { .. } => StatusCode::BAD_REQUEST,
+        StateError::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Runs `work` on a blocking thread; a panic in it is a 500, never the server's end.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, HostError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(_) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request's work failed unexpectedly",
+        )),
+    }
+}
+
+async fn upload(
+    State(host): State<Arc<Host>>,
+    Path((user, function)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<&'static str, ApiError> {
+    let wasm = body?.to_vec();
+    blocking(move || host.upload(&user, &function, wasm)).await?;
+    Ok("Function upload complete")
+}
+
+async fn download(
+    State(host): State<Arc<Host>>,
+    Path((user, function)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let wasm = blocking(move || host.module(&user, &function)).await?;
+    Ok(([(header::CONTENT_TYPE, "application/wasm")], wasm).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct InvokeQuery {
+    #[serde(default, rename = "async")]
+    asynchronous: bool,
+}
+
+async fn invoke(
+    State(host): State<Arc<Host>>,
+    Path((user, function)): Path<(String, String)>,
+    Query(query): Query<InvokeQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let input = body?.to_vec();
+    let submit_host = Arc::clone(&host);
+    let call: Admitted =
+        blocking(move || submit_host.submit(&user, &function, input, String::new())).await?;
+    if query.asynchronous {
+        let id = host.track(call);
+        let body = serde_json::json!({ "id": id, "status": "running" });
+        return Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response());
+    }
+    let result = blocking(move || Ok(host.finish(call))).await?;
+    Ok(call_response(&result))
+}
+
+async fn poll(State(host): State<Arc<Host>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id: u32 = id
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no call with id {id}")))?;
+    match host.poll(id)? {
+        Poll::Running => {
+            let body = serde_json::json!({ "id": id, "status": "running" });
+            Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+        }
+        Poll::Finished(result) => Ok(call_response(&result)),
+    }
+}
+
+/// A call's answer: 200 with the output as the body and the return value in a header (a
+/// non-zero return is the function's answer too); 500 for a trap (with the Wasm backtrace)
+/// or a call that could not start; 504 for a timeout.
+pub fn call_response(result: &CallResult) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(RETURN_VALUE_HEADER, HeaderValue::from(result.return_value));
+    headers.insert(CALL_ID_HEADER, HeaderValue::from(result.id));
+    let status = match &result.failure {
+        None | Some(Failure::NonZero(_) | Failure::Exit(_)) => {
+            return (StatusCode::OK, headers, result.output.clone()).into_response();
+        }
+        Some(Failure::Timeout(_) | Failure::AwaitTimeout(_)) => StatusCode::GATEWAY_TIMEOUT,
+        Some(Failure::Trap { .. } | Failure::Setup(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let body = serde_json::json!({
+        "error": failure_text(result),
+        "return_value": result.return_value,
+        "output": String::from_utf8_lossy(&result.output),
+    });
+    (status, headers, axum::Json(body)).into_response()
+}
+
+/// `trapped: wasm trap: unreachable` and the backtrace below it, or `timed out after 5s`.
+pub fn failure_text(result: &CallResult) -> String {
+    let Some(failure) = &result.failure else {
+        return String::new();
+    };
+    let mut text = failure.to_string();
+    if let Failure::Trap {
+        backtrace: Some(backtrace),
+        ..
+    } = failure
+        && !backtrace.frames().is_empty()
+    {
+        text.push_str(&format!("\nwasm backtrace:\n{backtrace}"));
+    }
+    if let Some(limit) = &result.limit {
+        text.push_str(&format!("\nlimit: {limit}"));
+    }
+    text
+}
+
+async fn put_state(
+    State(host): State<Arc<Host>>,
+    Path((user, key)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<&'static str, ApiError> {
+    let data = body?.to_vec();
+    blocking(move || host.put_state(&user, &key, &data)).await?;
+    Ok("State set")
+}
+
+async fn get_state(
+    State(host): State<Arc<Host>>,
+    Path((user, key)): Path<(String, String)>,
+) -> Result<Vec<u8>, ApiError> {
+    blocking(move || host.get_state(&user, &key)).await
+}
+
+async fn delete_state(
+    State(host): State<Arc<Host>>,
+    Path((user, key)): Path<(String, String)>,
+) -> Result<&'static str, ApiError> {
+    blocking(move || host.delete_state(&user, &key)).await?;
+    Ok("State deleted")
+}
+
+async fn metrics(State(host): State<Arc<Host>>) -> Response {
+    let text = host.render_metrics();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,46 @@
+//! `faasm-run serve`: the options as the server's settings, logs set up on stderr, the bound
+//! address on stdout (`listening on http://ADDR`), then the server until SIGINT or SIGTERM.
+
+use crate::cli::{LogFormat, ServeOptions};
+use crate::error::CliError;
+use crate::functions;
+use faasm_server::{Server, ServerConfig};
+use std::io::Write;
+
+/// Runs the host; returns when it has shut down.
+pub(crate) fn serve(options: &ServeOptions) -> Result<(), CliError> {
+    init_logs(options.log_format);
+    let store = functions::function_store(&options.store)?;
+    let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let config = ServerConfig {
+        listen: options.listen,
+        store_dir: store.dir().to_path_buf(),
+        state: options.state.clone(),
+        workers: usize::from(options.workers),
+        max_in_flight: options.max_in_flight as usize,
+        body_limit: bytes(options.max_body),
+        call_timeout: options.timeout,
+        init_timeout: options.init_timeout,
+        chain_limits: options.limits.chain_limits(),
+        state_limits: options.limits.state_limits(),
+    };
+    let server = Server::bind(config)?;
+    let mut stdout = std::io::stdout().lock();
+    // The address first: a port of 0 is known only now (scripts and tests read this line).
+    let _ = writeln!(stdout, "listening on http://{}", server.local_addr());
+    let _ = stdout.flush();
+    drop(stdout);
+    Ok(server.run()?)
+}
+
+/// One line per event (request, start, shutdown) on stderr, as text or JSON.
+fn init_logs(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

@@ -1,0 +1,948 @@
+//! `faasm-run serve` through the built binary and a real HTTP client: each test starts a host
+//! of its own on a free loopback port (`--listen 127.0.0.1:0`; the bound address is the first
+//! line of its stdout) over a store of its own, and drives it over HTTP: upload, download,
+//! synchronous and asynchronous invoke, state, Faasm's planner messages (and the paper-era
+//! form), metrics, every error code, bad input, 1,000 connections at once, and a graceful
+//! shutdown with a call in flight. The example functions of `functions/` are built by
+//! `support/functions.rs`.
+#![forbid(unsafe_code)]
+
+#[path = "support/build.rs"]
+mod build;
+#[path = "support/functions.rs"]
+mod functions;
+#[path = "../state/tests/common/mod.rs"]
+mod redis_server;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A module that outputs nothing and returns at once.
+const NOOP: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+
+/// A module that never returns (until its timeout).
+const SPIN: &str = r#"(module (memory (export "memory") 1)
+    (func (export "_start") (loop $l (br $l))))"#;
+
+/// A module that traps.
+const TRAP: &str = r#"(module (memory (export "memory") 1)
+    (func $inner unreachable)
+    (func (export "_start") (call $inner)))"#;
+
+/// A module that counts down from 2^31 (a second or so of work), then outputs `done`.
+const SLOW: &str = r#"(module
+    (import "env" "__faasm_write_output" (func $write (param i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "done")
+    (func (export "_start") (local $n i64)
+        (local.set $n (i64.const 2147483648))
+        (loop $l
+            (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+            (br_if $l (i64.ne (local.get $n) (i64.const 0))))
+        (call $write (i32.const 16) (i32.const 4))))"#;
+
+/// Outputs the state value `input` of its user (read from the global tier on first use).
+const READ_STATE: &str = r#"(module
+    (import "env" "__faasm_read_state" (func $read (param i32 i32 i32) (result i32)))
+    (import "env" "__faasm_write_output" (func $write (param i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "input\00")
+    (func (export "_start") (local $size i32)
+        (local.set $size (call $read (i32.const 16) (i32.const 0) (i32.const 0)))
+        (drop (call $read (i32.const 16) (i32.const 64) (local.get $size)))
+        (call $write (i32.const 64) (local.get $size))))"#;
+
+/// The same for the value `shared`.
+const READ_STATE_SHARED: &str = r#"(module
+    (import "env" "__faasm_read_state" (func $read (param i32 i32 i32) (result i32)))
+    (import "env" "__faasm_write_output" (func $write (param i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "shared\00")
+    (func (export "_start") (local $size i32)
+        (local.set $size (call $read (i32.const 16) (i32.const 0) (i32.const 0)))
+        (drop (call $read (i32.const 16) (i32.const 64) (local.get $size)))
+        (call $write (i32.const 64) (local.get $size))))"#;
+
+/// Writes "hello" to the state value `pushed` and pushes it to the global tier.
+const PUSH_STATE: &str = r#"(module
+    (import "env" "__faasm_write_state" (func $write (param i32 i32 i32)))
+    (import "env" "__faasm_push_state" (func $push (param i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "pushed\00")
+    (data (i32.const 32) "hello")
+    (func (export "_start")
+        (call $write (i32.const 16) (i32.const 32) (i32.const 5))
+        (call $push (i32.const 16))))"#;
+
+/// This test binary's scratch directory.
+fn scratch() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faasm-run-serve");
+    fs::create_dir_all(&dir).expect("creating the scratch directory");
+    dir
+}
+
+/// A running `faasm-run serve`, killed when dropped (if it has not ended).
+struct Host {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Host {
+    /// Starts a host over a new store named `name`, with `options` added.
+    fn start(name: &str, options: &[&str]) -> Host {
+        let dir = scratch().join(name);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("serve.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_faasm-run"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+            .arg(dir.join("store"))
+            .args(options)
+            .env("HOME", dir.join("home"))
+            .env("FAASM_CACHE_DIR", dir.join("cache"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting faasm-run serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| {
+                panic!(
+                    "no address from serve: {line:?}; log: {}",
+                    fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
+            .to_string();
+        Host { child, base, log }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The `host:port` part.
+    fn address(&self) -> &str {
+        self.base.strip_prefix("http://").unwrap()
+    }
+
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> Reply {
+        request(&self.url(path), method, body, &[])
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, b"")
+    }
+
+    /// Uploads `wasm` as `id` and checks the answer.
+    fn upload(&self, id: &str, wasm: &[u8]) {
+        let reply = self.request("PUT", &format!("/f/{id}"), wasm);
+        assert_eq!(reply.status, 200, "upload of {id}: {}", reply.text());
+        assert_eq!(reply.text(), "Function upload complete");
+    }
+
+    fn upload_wat(&self, id: &str, wat: &str) {
+        self.upload(id, &wat::parse_str(wat).unwrap());
+    }
+
+    /// `POST /` with a JSON document.
+    fn planner(&self, message: &Value) -> Reply {
+        self.request("POST", "/", message.to_string().as_bytes())
+    }
+
+    /// Checks that the host still answers.
+    fn assert_alive(&self) {
+        let reply = self.get("/ping");
+        assert_eq!((reply.status, reply.text().as_str()), (200, "PONG"));
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The `error` of a JSON error answer.
+    fn error(&self) -> String {
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error in {}", self.text()))
+            .to_string()
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+/// One request with `ureq`.
+fn request(url: &str, method: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
+    let agent = agent();
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder.body(body.to_vec()).unwrap();
+    let mut response = agent
+        .run(request)
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                value.to_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(256 << 20)
+        .read_to_vec()
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Sends `head` on a new connection (closing after the answer) and returns the answer's
+/// status and body.
+fn raw_request(address: &str, head: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    // The server may close the connection with the unread body pending: what was read counts.
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, body)| body.to_string());
+    (status, body)
+}
+
+fn echo_wasm() -> Vec<u8> {
+    fs::read(functions::c_function("echo")).unwrap()
+}
+
+/// Polls `GET /calls/{id}` until the call has ended.
+fn wait_for_call(host: &Host, id: u64) -> Reply {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = host.get(&format!("/calls/{id}"));
+        if reply.status != 202 {
+            return reply;
+        }
+        assert!(Instant::now() < deadline, "call {id} never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ping_upload_download_and_invoke() {
+    let host = Host::start("basics", &[]);
+    host.assert_alive();
+    let echo = echo_wasm();
+    host.upload("demo/echo", &echo);
+
+    let download = host.get("/f/demo/echo");
+    assert_eq!(download.status, 200);
+    assert_eq!(download.body, echo, "the module as uploaded");
+
+    let reply = host.request("POST", "/f/demo/echo", b"hello over http");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "hello over http");
+    assert_eq!(reply.header("x-faasm-return-value"), Some("0"));
+
+    // Binary input comes back byte for byte; an empty input gives an empty output.
+    let bytes: Vec<u8> = (0..=255).collect();
+    assert_eq!(host.request("POST", "/f/demo/echo", &bytes).body, bytes);
+    assert_eq!(host.request("POST", "/f/demo/echo", b"").body, b"");
+
+    // Asynchronous: 202 and an id, then the result at /calls/{id}.
+    let accepted = host.request("POST", "/f/demo/echo?async=true", b"later");
+    assert_eq!(accepted.status, 202, "{}", accepted.text());
+    let id = accepted.json()["id"].as_u64().expect("a call id");
+    let done = wait_for_call(&host, id);
+    assert_eq!(done.status, 200);
+    assert_eq!(done.text(), "later");
+
+    // A non-zero return value is the function's answer: 200, the value in the header.
+    host.upload_wat(
+        "demo/ret42",
+        r#"(module (memory (export "memory") 1) (func (export "_start") (result i32) (i32.const 42)))"#,
+    );
+    let reply = host.request("POST", "/f/demo/ret42", b"");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-faasm-return-value"), Some("42"));
+
+    // A new upload replaces the function for later calls.
+    host.upload_wat("demo/echo", NOOP);
+    assert_eq!(host.request("POST", "/f/demo/echo", b"x").body, b"");
+}
+
+#[test]
+fn errors_have_fitting_codes() {
+    let host = Host::start("errors", &["--timeout", "1s", "--max-body", "1MiB"]);
+    // 400: a module that is not Wasm, with the byte offset; a malformed one; missing imports.
+    let reply = host.request("PUT", "/f/demo/bad", b"this is not wasm");
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(reply.error().contains("offset"), "{}", reply.text());
+    let reply = host.request("PUT", "/f/demo/bad", b"\0asm\x01\0\0\0\x01");
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(reply.error().contains("offset"), "{}", reply.text());
+    let needs =
+        wat::parse_str(r#"(module (import "env" "__faasm_nope" (func)) (func (export "_start")))"#)
+            .unwrap();
+    let reply = host.request("PUT", "/f/demo/needs", &needs);
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.error().contains("env.__faasm_nope"),
+        "{}",
+        reply.text()
+    );
+    assert_eq!(host.get("/f/demo/bad").status, 404, "nothing was stored");
+
+    // 404: unknown function, call, endpoint.
+    let reply = host.request("POST", "/f/demo/nope", b"");
+    assert_eq!(reply.status, 404);
+    assert!(reply.error().contains("demo/nope"), "{}", reply.text());
+    assert_eq!(host.get("/f/demo/nope").status, 404);
+    assert_eq!(host.get("/calls/12345").status, 404);
+    assert_eq!(host.get("/calls/not-a-number").status, 404);
+    assert_eq!(host.get("/nowhere").status, 404);
+
+    // 500: a trap, with its backtrace.
+    host.upload_wat("demo/trap", TRAP);
+    let reply = host.request("POST", "/f/demo/trap", b"");
+    assert_eq!(reply.status, 500, "{}", reply.text());
+    let error = reply.error();
+    assert!(error.contains("unreachable"), "{error}");
+    assert!(error.contains("wasm backtrace"), "{error}");
+
+    // 504: past the call's timeout (1 s here).
+    host.upload_wat("demo/spin", SPIN);
+    let start = Instant::now();
+    let reply = host.request("POST", "/f/demo/spin", b"");
+    assert_eq!(reply.status, 504, "{}", reply.text());
+    assert!(reply.error().contains("timed out"), "{}", reply.text());
+    assert!(start.elapsed() < Duration::from_secs(30));
+
+    // 413: a body over --max-body, for an upload, an invoke, a state value and the planner.
+    // The answer comes as soon as the declared length is over the limit, before the body is
+    // read (so a raw socket sends the headers only: a client still writing may see the
+    // connection closed under it).
+    for (method, path) in [
+        ("PUT", "/f/demo/big"),
+        ("POST", "/f/demo/trap"),
+        ("PUT", "/s/demo/big"),
+        ("POST", "/"),
+    ] {
+        let (status, body) = raw_request(
+            host.address(),
+            &format!(
+                "{method} {path} HTTP/1.1\r\nHost: faasm\r\nContent-Length: {}\r\n\r\n",
+                2 << 20
+            ),
+        );
+        assert_eq!(status, 413, "{method} {path}: {body}");
+        assert!(body.contains("\"error\""), "{body}");
+    }
+    // A chunked body (no declared length) is cut at the limit as it is read.
+    let mut stream = TcpStream::connect(host.address()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let size = (1 << 20) + 16;
+    let mut chunked = format!(
+        "PUT /s/demo/big HTTP/1.1\r\nHost: faasm\r\nTransfer-Encoding: chunked\r\n\r\n{size:x}\r\n"
+    )
+    .into_bytes();
+    chunked.extend(vec![b'x'; size]);
+    chunked.extend(b"\r\n0\r\n\r\n");
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(&chunked);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // A body of the limit's size exactly is taken (and then refused as no Wasm).
+    let reply = host.request("PUT", "/f/demo/big", &vec![b'x'; 1 << 20]);
+    assert_eq!(reply.status, 400, "{}", reply.text());
+
+    // 400: names that could leave the store.
+    let echo = echo_wasm();
+    for path in [
+        "/f/demo/%2E%2E",
+        "/f/%2E%2E/echo",
+        "/f/demo%2Fx/echo",
+        "/f/demo/a%2Fb",
+        "/f/./echo",
+        "/f/demo/a%00b",
+    ] {
+        let reply = host.request("PUT", path, &echo);
+        assert!(
+            reply.status == 400 || reply.status == 404,
+            "PUT {path}: {} {}",
+            reply.status,
+            reply.text()
+        );
+        assert_ne!(reply.status, 200);
+    }
+    let reply = host.request("PUT", "/f/demo/%2E%2E", &echo);
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.error().contains("bad function name"),
+        "{}",
+        reply.text()
+    );
+    assert_eq!(host.request("POST", "/f/..%2F../echo", b"").status, 400);
+    assert!(
+        !scratch().join("errors/echo").exists(),
+        "nothing written outside the store"
+    );
+    host.assert_alive();
+}
+
+#[test]
+fn a_full_host_answers_503() {
+    let host = Host::start("full", &["--timeout", "3s", "--max-in-flight", "1"]);
+    host.upload_wat("demo/spin", SPIN);
+    host.upload_wat("demo/noop", NOOP);
+    let accepted = host.request("POST", "/f/demo/spin?async=true", b"");
+    assert_eq!(accepted.status, 202);
+    let reply = host.request("POST", "/f/demo/noop", b"");
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert!(reply.error().contains("max_in_flight"), "{}", reply.text());
+    // The spinning call ends at its timeout: its result is a 504; then the host takes calls.
+    let id = accepted.json()["id"].as_u64().unwrap();
+    assert_eq!(wait_for_call(&host, id).status, 504);
+    assert_eq!(host.request("POST", "/f/demo/noop", b"").status, 200);
+}
+
+#[test]
+fn state_values_over_http() {
+    let host = Host::start("state", &[]);
+    let reply = host.request("PUT", "/s/demo/greeting", b"hello state");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = host.get("/s/demo/greeting");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), "hello state");
+    // Replaced whole.
+    host.request("PUT", "/s/demo/greeting", b"hi");
+    assert_eq!(host.get("/s/demo/greeting").text(), "hi");
+    // Users are namespaces.
+    assert_eq!(host.get("/s/other/greeting").status, 404);
+    assert_eq!(host.get("/s/demo/missing").status, 404);
+    assert_eq!(host.request("PUT", "/s/demo/empty", b"").status, 400);
+    assert_eq!(host.request("PUT", "/s/demo/%2E%2E", b"x").status, 400);
+
+    // Functions of the user read values set over HTTP, and their pushes can be got over it.
+    host.upload_wat("demo/read", READ_STATE);
+    host.upload_wat("demo/push", PUSH_STATE);
+    host.request("PUT", "/s/demo/input", b"from http");
+    let reply = host.request("POST", "/f/demo/read", b"");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "from http"));
+    assert_eq!(host.request("POST", "/f/demo/push", b"").status, 200);
+    assert_eq!(host.get("/s/demo/pushed").text(), "hello");
+    assert_eq!(
+        host.get("/s/other/pushed").status,
+        404,
+        "pushed for its user only"
+    );
+    host.assert_alive();
+}
+
+#[test]
+fn state_over_a_shared_redis_tier() {
+    let Some(redis) = redis_server::redis_or_skip("state_over_a_shared_redis_tier") else {
+        return;
+    };
+    let first = Host::start("redis-first", &["--state", &redis.url()]);
+    let second = Host::start("redis-second", &["--state", &redis.url()]);
+    assert_eq!(
+        first.request("PUT", "/s/demo/shared", b"one tier").status,
+        200
+    );
+    assert_eq!(second.get("/s/demo/shared").text(), "one tier");
+    second.upload_wat("demo/read", READ_STATE_SHARED);
+    assert_eq!(
+        second.request("POST", "/f/demo/read", b"").text(),
+        "one tier"
+    );
+}
+
+#[test]
+fn chain_and_fan_out_over_http() {
+    let host = Host::start("chain", &[]);
+    host.upload("demo/echo", &echo_wasm());
+    host.upload(
+        "demo/chain",
+        &fs::read(functions::c_function("chain")).unwrap(),
+    );
+    host.upload(
+        "demo/fanout",
+        &fs::read(functions::c_function("fanout")).unwrap(),
+    );
+    let reply = host.request("POST", "/f/demo/chain", b"abc");
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (200, "echo said: abc")
+    );
+    let reply = host.request("POST", "/f/demo/fanout", b"4");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "80200"));
+    let reply = host.request("POST", "/f/demo/fanout", b"100");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "50005000"));
+    let reply = host.request("POST", "/f/demo/fanout", b"oops");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-faasm-return-value"), Some("1"));
+    assert_eq!(reply.text(), "bad input");
+}
+
+#[test]
+fn faasm_planner_messages() {
+    let host = Host::start("planner", &[]);
+    host.upload("demo/echo", &echo_wasm());
+
+    let batch = json!({
+        "appId": 7,
+        "user": "demo",
+        "function": "echo",
+        "messages": [
+            {"id": 1, "appId": 7, "user": "demo", "function": "echo",
+             "input_data": BASE64.encode("first")},
+            {"id": 2, "appId": 7, "user": "demo", "function": "echo",
+             "inputData": URL_SAFE_NO_PAD.encode("second")},
+        ],
+    });
+    let reply = host.planner(&json!({
+        "http_type": "EXECUTE_BATCH",
+        "payload": batch.to_string(),
+    }));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let status = reply.json();
+    assert_eq!(status["appId"], 7);
+    assert_eq!(status["finished"], false);
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let results = loop {
+        let reply = host.planner(&json!({
+            "http_type": "EXECUTE_BATCH_STATUS",
+            "payload": json!({"appId": 7}).to_string(),
+        }));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let status = reply.json();
+        if status["finished"] == true {
+            break status["messageResults"].as_array().unwrap().clone();
+        }
+        assert!(Instant::now() < deadline, "the batch never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(results.len(), 2);
+    for (result, expected) in results.iter().zip(["first", "second"]) {
+        assert_eq!(result["output_data"], expected, "{result}");
+        assert_eq!(result["returnValue"], 0);
+        let start: u64 = result["start_ts"].as_str().unwrap().parse().unwrap();
+        let finish: u64 = result["finish_ts"].as_str().unwrap().parse().unwrap();
+        assert!(start <= finish && start > 1_600_000_000_000, "{result}");
+    }
+    assert_eq!(results[0]["id"], 1);
+
+    let hosts = host.planner(&json!({"http_type": "GET_AVAILABLE_HOSTS"}));
+    assert_eq!(hosts.status, 200);
+    assert_eq!(hosts.json()["hosts"].as_array().unwrap().len(), 1);
+    for kind in ["RESET", "FLUSH_EXECUTORS"] {
+        assert_eq!(host.planner(&json!({ "http_type": kind })).status, 200);
+    }
+    // After a flush the function is loaded from the store again.
+    assert_eq!(
+        host.request("POST", "/f/demo/echo", b"again").text(),
+        "again"
+    );
+
+    // Errors: unknown type, unknown app, unknown function, bad payloads.
+    let reply = host.planner(&json!({"http_type": "GET_EXEC_GRAPH"}));
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.error().contains("unsupported http_type"),
+        "{}",
+        reply.text()
+    );
+    let reply = host.planner(&json!({"http_type": "EXECUTE_BATCH_STATUS",
+                                     "payload": "{\"appId\": 999}"}));
+    assert_eq!(reply.status, 404);
+    let missing = json!({"messages": [{"user": "demo", "function": "nope"}]});
+    let reply = host.planner(&json!({"http_type": "EXECUTE_BATCH",
+                                     "payload": missing.to_string()}));
+    assert_eq!(reply.status, 404, "{}", reply.text());
+    for payload in ["{\"messages\": [", "[1, 2]", "{\"messages\": []}"] {
+        let reply = host.planner(&json!({"http_type": "EXECUTE_BATCH", "payload": payload}));
+        assert_eq!(reply.status, 400, "{payload}: {}", reply.text());
+    }
+    let not_base64 = json!({"messages": [{"user": "demo", "function": "echo",
+                                          "input_data": "%%%"}]});
+    let reply = host.planner(&json!({"http_type": "EXECUTE_BATCH",
+                                     "payload": not_base64.to_string()}));
+    assert_eq!(reply.status, 400);
+    for body in [
+        &b"{\"http_type\": \"RESET\""[..],
+        b"not json",
+        b"",
+        b"[]",
+        b"{}",
+    ] {
+        let reply = host.request("POST", "/", body);
+        assert_eq!(
+            reply.status,
+            400,
+            "{:?}: {}",
+            String::from_utf8_lossy(body),
+            reply.text()
+        );
+        assert!(reply.json()["error"].is_string());
+    }
+
+    // The paper-era form: synchronous, asynchronous, and the status of a call.
+    let reply = host.planner(&json!({"user": "demo", "function": "echo",
+                                     "input_data": "paper"}));
+    assert_eq!((reply.status, reply.text().as_str()), (200, "paper"));
+    let reply = host.planner(&json!({"user": "demo", "function": "echo",
+                                     "input_data": "later", "async": true}));
+    assert_eq!(reply.status, 200);
+    let id: u64 = reply.text().parse().expect("a call id");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = host.planner(&json!({"id": id, "status": true}));
+        assert_eq!(reply.status, 200);
+        match reply.text().as_str() {
+            "RUNNING" => {}
+            "SUCCESS: later" => break,
+            other => panic!("unexpected status {other}"),
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    host.upload_wat("demo/trap", TRAP);
+    let reply = host.planner(&json!({"user": "demo", "function": "trap", "async": true}));
+    let id: u64 = reply.text().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = host.planner(&json!({"id": id, "status": true})).text();
+        if text.starts_with("FAILED: ") {
+            assert!(text.contains("unreachable"), "{text}");
+            break;
+        }
+        assert_eq!(text, "RUNNING");
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(host.planner(&json!({"id": 1, "status": true})).status, 404);
+    host.assert_alive();
+}
+
+#[test]
+fn metrics_count_calls_starts_and_uploads() {
+    let host = Host::start("metrics", &[]);
+    host.upload("demo/echo", &echo_wasm());
+    host.upload_wat("demo/trap", TRAP);
+    assert_eq!(host.request("PUT", "/f/demo/bad", b"nope").status, 400);
+    for _ in 0..3 {
+        host.request("POST", "/f/demo/echo", b"x");
+    }
+    host.request("POST", "/f/demo/trap", b"");
+    // After a flush, the next call of a function loads it from the store: a cold start.
+    let flush = host.planner(&json!({"http_type": "FLUSH_EXECUTORS"}));
+    assert_eq!(flush.status, 200);
+    host.request("POST", "/f/demo/echo", b"x");
+    let reply = host.get("/metrics");
+    assert_eq!(reply.status, 200);
+    let text = reply.text();
+    for line in [
+        r#"faasm_calls_total{user="demo",function="echo",outcome="success"} 4"#,
+        r#"faasm_calls_total{user="demo",function="trap",outcome="trap"} 1"#,
+        r#"faasm_uploads_total{outcome="success"} 2"#,
+        r#"faasm_uploads_total{outcome="error"} 1"#,
+        r#"faasm_starts_total{start="warm"} 4"#,
+        r#"faasm_starts_total{start="cold"} 1"#,
+        "faasm_call_duration_seconds_count 5",
+        "faasm_calls_in_flight 0",
+    ] {
+        assert!(text.contains(line), "{line} not in:\n{text}");
+    }
+}
+
+#[test]
+fn a_thousand_connections_at_once() {
+    let host = Host::start("connections", &[]);
+    let mut streams: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(host.address()).expect("connecting"))
+        .collect();
+    for stream in &mut streams {
+        stream
+            .write_all(b"GET /ping HTTP/1.1\r\nHost: faasm\r\nConnection: close\r\n\r\n")
+            .unwrap();
+    }
+    for stream in &mut streams {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("PONG"), "{answer}");
+    }
+    // Half-sent requests and garbage do not hurt it either.
+    for junk in [
+        &b"GET /pi"[..],
+        b"\x16\x03\x01\x02\x00garbage\r\n\r\n",
+        b"PUT /f/a/b HTTP/1.1\r\nContent-Length: 99\r\n\r\nshort",
+    ] {
+        let mut stream = TcpStream::connect(host.address()).unwrap();
+        stream.write_all(junk).unwrap();
+        drop(stream);
+    }
+    host.assert_alive();
+}
+
+#[test]
+fn shutdown_finishes_the_call_in_flight() {
+    let mut host = Host::start("shutdown", &["--timeout", "60s"]);
+    host.upload_wat("demo/slow", SLOW);
+    let url = host.url("/f/demo/slow");
+    let call = std::thread::spawn(move || request(&url, "POST", b"", &[]));
+    // Wait until the call is admitted, then ask the host to stop.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !host
+        .get("/metrics")
+        .text()
+        .contains("faasm_calls_in_flight 1")
+    {
+        assert!(Instant::now() < deadline, "the call never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &host.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let reply = call.join().unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "done");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = host.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0), "log:\n{}", host.log());
+    // New connections are refused once it has stopped.
+    assert!(TcpStream::connect(host.address()).is_err());
+}
+
+#[test]
+fn logs_one_json_line_per_request() {
+    let host = Host::start("logs", &["--log-format", "json"]);
+    host.assert_alive();
+    assert_eq!(host.request("POST", "/f/demo/nope", b"").status, 404);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = host.log();
+        let lines: Vec<Value> = log
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+        let found = lines.iter().any(|line| {
+            line["fields"]["path"] == "/f/demo/nope"
+                && line["fields"]["status"] == 404
+                && line["fields"]["target"] == "demo/nope"
+                && line["fields"]["method"] == "POST"
+                && line["fields"]["duration_ms"].is_number()
+        });
+        if found {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line for the request in:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `faasm-run` with `args` (a client of a host through `--server`).
+fn faasm_run(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_faasm-run"))
+        .args(args)
+        .env("HOME", scratch().join("client-home"))
+        .env_remove("FAASM_STORE_DIR")
+        .output()
+        .expect("running faasm-run")
+}
+
+#[test]
+fn the_command_line_is_a_client_with_server() {
+    let host = Host::start("client", &[]);
+    let server = host.base.clone();
+    let dir = scratch().join("client-files");
+    fs::create_dir_all(&dir).unwrap();
+    let echo = functions::c_function("echo");
+    let trap = dir.join("trap.wat");
+    fs::write(&trap, TRAP).unwrap();
+    let ret42 = dir.join("ret42.wat");
+    fs::write(
+        &ret42,
+        r#"(module (memory (export "memory") 1) (func (export "_start") (result i32) (i32.const 42)))"#,
+    )
+    .unwrap();
+
+    let output = faasm_run(&[
+        "upload",
+        "demo/echo",
+        echo.to_str().unwrap(),
+        "--server",
+        &server,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("uploaded demo/echo to {server}")
+    );
+    // Text modules are assembled by the client; the host stores them as any other.
+    for (id, file) in [("demo/trap", &trap), ("demo/ret42", &ret42)] {
+        let output = faasm_run(&["upload", id, file.to_str().unwrap(), "--server", &server]);
+        assert!(output.status.success(), "{output:?}");
+    }
+    assert_eq!(host.get("/f/demo/echo").body, fs::read(&echo).unwrap());
+
+    let output = faasm_run(&[
+        "invoke",
+        "demo/echo",
+        "--input",
+        "remote",
+        "--server",
+        &server,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(output.stdout, b"remote");
+    let output = faasm_run(&["invoke", "demo/ret42", "--server", &server]);
+    assert_eq!(output.status.code(), Some(42), "{output:?}");
+    let output = faasm_run(&["invoke", "demo/trap", "--server", &server]);
+    assert_eq!(output.status.code(), Some(134), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("trapped") && stderr.contains("unreachable"),
+        "{stderr}"
+    );
+    let output = faasm_run(&["invoke", "demo/nope", "--server", &server]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("404") && stderr.contains("demo/nope"),
+        "{stderr}"
+    );
+    // Options the host decides are refused rather than dropped.
+    let output = faasm_run(&[
+        "invoke",
+        "demo/echo",
+        "--cmdline",
+        "a b",
+        "--server",
+        &server,
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+
+    // State through the host's global tier.
+    let value = dir.join("value");
+    fs::write(&value, b"via the host").unwrap();
+    let put = faasm_run(&[
+        "state",
+        "put",
+        "demo/k",
+        value.to_str().unwrap(),
+        "--server",
+        &server,
+    ]);
+    assert!(put.status.success(), "{put:?}");
+    assert_eq!(host.get("/s/demo/k").text(), "via the host");
+    let get = faasm_run(&["state", "get", "demo/k", "--server", &server]);
+    assert_eq!(get.stdout, b"via the host");
+    let delete = faasm_run(&["state", "delete", "demo/k", "--server", &server]);
+    assert!(delete.status.success(), "{delete:?}");
+    let get = faasm_run(&["state", "get", "demo/k", "--server", &server]);
+    assert_eq!(get.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&get.stderr).contains("404"),
+        "{get:?}"
+    );
+    let bad = faasm_run(&["state", "get", "demo/k?x=1", "--server", &server]);
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+
+    // No host there: one line saying so.
+    drop(host);
+    let output = faasm_run(&["invoke", "demo/echo", "--server", &server]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("faasm-run: http://"), "{stderr}");
+}
