@@ -243,6 +243,46 @@ fn timeout_ends_a_guest_blocked_reading_a_silent_pipe() {
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
 }
 
+/// A guest writing to the process's stdout, a pipe nobody reads: once the pipe is full, the
+/// write waits only until the call's deadline (it blocked for ever before).
+#[test]
+fn timeout_ends_a_guest_blocked_writing_to_a_full_stdout() {
+    let guest = temp_file(
+        "flood.wat",
+        r#"(module
+            (import "wasi_snapshot_preview1" "fd_write"
+                (func $write (param i32 i32 i32 i32) (result i32)))
+            (memory (export "memory") 2)
+            (data (i32.const 0) "\00\00\01\00\00\00\01\00")
+            (func (export "_start")
+                (loop (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))
+                      (br 0))))"#,
+    );
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faasm-run"))
+        .args(["--timeout", "500ms", path(&guest)])
+        .env("FAASM_CACHE_DIR", scratch().join("cache"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running faasm-run");
+    // Stdout is never read while the guest runs.
+    while child.try_wait().expect("waiting for faasm-run").is_none() {
+        if start.elapsed() > Duration::from_secs(10) {
+            child.kill().expect("killing faasm-run");
+            panic!("the write outlived the timeout by seconds");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let elapsed = start.elapsed();
+    let output = child
+        .wait_with_output()
+        .expect("collecting faasm-run's output");
+    assert_eq!(output.status.code(), Some(134), "{}", stderr(&output));
+    assert!(stderr(&output).contains("deadline"), "{}", stderr(&output));
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+}
+
 #[test]
 fn snapshot_initialisation_has_a_timeout() {
     let file = temp_file(

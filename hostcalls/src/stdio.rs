@@ -157,16 +157,17 @@ impl Stream {
         }
     }
 
-    /// Writes all of `data`.
-    pub(crate) fn write(&self, data: &[u8]) -> Result<(), Errno> {
+    /// Writes all of `data`. The process's own streams are waited for until the call's
+    /// deadline (a reader that stops reading must not hold the call past it).
+    pub(crate) fn write(&self, data: &[u8], wait: &mut CallWait) -> Result<(), Errno> {
         match self {
             Stream::In(_) => Err(Errno::BadF),
             Stream::Out(Output::Null, _) => Ok(()),
-            Stream::Out(Output::Inherit, which) => write_process_stream(*which, data),
+            Stream::Out(Output::Inherit, which) => write_process_stream(*which, data, wait),
             Stream::Out(Output::Pipe(pipe), _) => pipe.append(data),
             Stream::Out(Output::Tee(pipe), which) => {
                 pipe.append(data)?;
-                write_process_stream(*which, data)
+                write_process_stream(*which, data, wait)
             }
         }
     }
@@ -230,15 +231,32 @@ fn read_process_stdin(buf: &mut [u8], wait: &mut CallWait, nonblock: bool) -> Re
     }
 }
 
-fn write_process_stream(which: StdStream, data: &[u8]) -> Result<(), Errno> {
-    // Flush at once so the guest's stdout and stderr interleave as it wrote them.
-    match which {
-        StdStream::Stdout => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(data)?;
-            out.flush()?;
+/// The most written to a process stream after one wait for it: a pipe that polls writable has
+/// room for at least this much (Linux reports a pipe writable when one of its page buffers is
+/// free), so the write does not block.
+const STREAM_CHUNK: usize = 4096;
+
+/// Writes `data` to the process's stdout or stderr a chunk at a time, each after the stream
+/// polls writable, so that a reader that stops reading (a full pipe) holds the call only until
+/// its deadline (`ETIMEDOUT`, and the call ends as timed out). The stream itself stays
+/// blocking: it is the whole process's.
+fn write_process_stream(which: StdStream, data: &[u8], wait: &mut CallWait) -> Result<(), Errno> {
+    for chunk in data.chunks(STREAM_CHUNK) {
+        // Flush at once so the guest's stdout and stderr interleave as it wrote them.
+        match which {
+            StdStream::Stdout => {
+                let stdout = std::io::stdout();
+                wait.ready(stdout.as_fd(), PollFlags::OUT)?;
+                let mut out = stdout.lock();
+                out.write_all(chunk)?;
+                out.flush()?;
+            }
+            StdStream::Stderr => {
+                let stderr = std::io::stderr();
+                wait.ready(stderr.as_fd(), PollFlags::OUT)?;
+                stderr.lock().write_all(chunk)?;
+            }
         }
-        StdStream::Stderr => std::io::stderr().lock().write_all(data)?,
     }
     Ok(())
 }
@@ -266,8 +284,9 @@ mod tests {
     fn write_pipe_captures_and_limits() {
         let pipe = WritePipe::with_limit(5);
         let stream = Stream::Out(Output::Pipe(pipe.clone()), StdStream::Stdout);
-        assert_eq!(stream.write(b"abc"), Ok(()));
-        assert_eq!(stream.write(b"def"), Err(Errno::NoSpc));
+        let wait = &mut CallWait::default();
+        assert_eq!(stream.write(b"abc", wait), Ok(()));
+        assert_eq!(stream.write(b"def", wait), Err(Errno::NoSpc));
         assert_eq!(pipe.contents(), b"abc");
         assert_eq!(pipe.take(), b"abc");
         assert!(pipe.contents().is_empty());

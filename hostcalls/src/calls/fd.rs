@@ -204,7 +204,10 @@ pub(crate) fn fd_write(
             sync_after_write(file, flags)?;
             n
         }
-        Descriptor::Stream(stream) => gather(mem, &iovecs, |buf, _| stream.write(buf))?,
+        Descriptor::Stream(stream) => {
+            let wait = &mut ctx.wait;
+            gather(mem, &iovecs, |buf, _| stream.write(buf, wait))?
+        }
         Descriptor::Dir(_) => return Err(Errno::BadF),
     };
     mem.write_u32(nwritten, n)?;
