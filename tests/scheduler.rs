@@ -1235,3 +1235,23 @@ fn the_in_process_global_tier_holds_a_bounded_amount_per_user() {
         "{message}"
     );
 }
+
+#[test]
+fn faaslets_alive_counts_running_and_idle_faaslets() {
+    let scheduler = scheduler(config(2));
+    assert_eq!(scheduler.faaslets_alive(), 0, "none before a call");
+    let result = invoke(&scheduler, "hello", CallRequest::default());
+    assert!(result.succeeded(), "{:?}", result.failure);
+    assert_eq!(scheduler.faaslets_alive(), 1, "kept idle after the call");
+    invoke(&scheduler, "hello", CallRequest::default());
+    assert_eq!(scheduler.faaslets_alive(), 1, "the idle one is reused");
+    invoke(&scheduler, "exit3", CallRequest::default());
+    assert_eq!(scheduler.faaslets_alive(), 2);
+    assert!(scheduler.unregister(USER, "hello"));
+    assert!(scheduler.unregister(USER, "exit3"));
+    assert_eq!(
+        scheduler.faaslets_alive(),
+        0,
+        "dropped with their functions"
+    );
+}

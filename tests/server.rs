@@ -725,6 +725,8 @@ fn metrics_count_calls_starts_and_uploads() {
         r#"faasm_starts_total{start="cold"} 1"#,
         "faasm_call_duration_seconds_count 5",
         "faasm_calls_in_flight 0",
+        // After the flush, only the Faaslet of the echo call since is alive (idle).
+        "faasm_faaslets_alive 1",
     ] {
         assert!(text.contains(line), "{line} not in:\n{text}");
     }
