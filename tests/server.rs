@@ -807,6 +807,9 @@ fn logs_one_json_line_per_request() {
     let host = Host::start("logs", &["--log-format", "json"]);
     host.assert_alive();
     assert_eq!(host.request("POST", "/f/demo/nope", b"").status, 404);
+    // A planner message names its function in the body only.
+    let paper = host.planner(&json!({"user": "demo", "function": "gone", "input_data": ""}));
+    assert_eq!(paper.status, 404);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let log = host.log();
@@ -814,14 +817,16 @@ fn logs_one_json_line_per_request() {
             .lines()
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect();
-        let found = lines.iter().any(|line| {
-            line["fields"]["path"] == "/f/demo/nope"
-                && line["fields"]["status"] == 404
-                && line["fields"]["target"] == "demo/nope"
-                && line["fields"]["method"] == "POST"
-                && line["fields"]["duration_ms"].is_number()
-        });
-        if found {
+        let logged = |path: &str, target: &str| {
+            lines.iter().any(|line| {
+                line["fields"]["path"] == path
+                    && line["fields"]["status"] == 404
+                    && line["fields"]["target"] == target
+                    && line["fields"]["method"] == "POST"
+                    && line["fields"]["duration_ms"].is_number()
+            })
+        };
+        if logged("/f/demo/nope", "demo/nope") && logged("/", "demo/gone") {
             break;
         }
         assert!(

@@ -251,7 +251,11 @@ async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
-    let target = named_target(&path).unwrap_or("-");
+    let named = response.extensions().get::<routes::LogTarget>();
+    let target = named
+        .map(|target| target.0.as_str())
+        .or_else(|| named_target(&path))
+        .unwrap_or("-");
     tracing::info!(
         method = %method,
         path = %path,
