@@ -466,6 +466,28 @@ fn calls_asleep_in_host_calls_leave_their_workers_to_other_calls() {
 }
 
 #[test]
+fn a_call_submitted_while_every_thread_sleeps_runs_at_once() {
+    let scheduler = scheduler(config(1));
+    let sleeper = scheduler
+        .submit(USER, "sleeper", CallRequest::default())
+        .unwrap();
+    // Let the one worker reach the sleep (giving its permit back) before the next call comes:
+    // no thread is then idle to take it, though a permit is free.
+    std::thread::sleep(Duration::from_millis(500));
+    let result = invoke(
+        &scheduler,
+        "leaf",
+        CallRequest::with_input(1i32.to_le_bytes()),
+    );
+    assert_eq!(int_output(&result), 2);
+    assert!(
+        sleeper.wait_timeout(Duration::ZERO).is_none(),
+        "the call ran only once the sleeping call had ended"
+    );
+    assert!(sleeper.wait().succeeded());
+}
+
+#[test]
 fn a_call_asleep_in_a_host_call_times_out() {
     let scheduler = scheduler(config(1));
     let start = Instant::now();

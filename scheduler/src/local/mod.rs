@@ -640,7 +640,7 @@ impl Inner {
 
     /// Records a call of `entry` at `depth` in `tree` and queues it.
     fn enqueue(
-        &self,
+        self: &Arc<Self>,
         entry: Arc<FunctionEntry>,
         request: CallRequest,
         tree: &Arc<Tree>,
@@ -669,7 +669,7 @@ impl Inner {
         };
         let id = slot.id;
         lock(&tree.ids).push(id);
-        if let Err(slot) = self.pool.push(Arc::clone(&slot)) {
+        if let Err(slot) = self.pool.push(self, Arc::clone(&slot)) {
             slot.take_queued();
             lock(&self.calls).remove(&id);
             return Err(SchedulerError::ShutDown);
