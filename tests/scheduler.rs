@@ -466,6 +466,28 @@ fn calls_asleep_in_host_calls_leave_their_workers_to_other_calls() {
 }
 
 #[test]
+fn a_call_submitted_while_every_thread_sleeps_runs_at_once() {
+    let scheduler = scheduler(config(1));
+    let sleeper = scheduler
+        .submit(USER, "sleeper", CallRequest::default())
+        .unwrap();
+    // Let the one worker reach the sleep (giving its permit back) before the next call comes:
+    // no thread is then idle to take it, though a permit is free.
+    std::thread::sleep(Duration::from_millis(500));
+    let result = invoke(
+        &scheduler,
+        "leaf",
+        CallRequest::with_input(1i32.to_le_bytes()),
+    );
+    assert_eq!(int_output(&result), 2);
+    assert!(
+        sleeper.wait_timeout(Duration::ZERO).is_none(),
+        "the call ran only once the sleeping call had ended"
+    );
+    assert!(sleeper.wait().succeeded());
+}
+
+#[test]
 fn a_call_asleep_in_a_host_call_times_out() {
     let scheduler = scheduler(config(1));
     let start = Instant::now();
@@ -1233,5 +1255,25 @@ fn the_in_process_global_tier_holds_a_bounded_amount_per_user() {
         message.contains("__faasm_push_state")
             && message.contains("max_global_bytes_per_user limit (65536) exceeded"),
         "{message}"
+    );
+}
+
+#[test]
+fn faaslets_alive_counts_running_and_idle_faaslets() {
+    let scheduler = scheduler(config(2));
+    assert_eq!(scheduler.faaslets_alive(), 0, "none before a call");
+    let result = invoke(&scheduler, "hello", CallRequest::default());
+    assert!(result.succeeded(), "{:?}", result.failure);
+    assert_eq!(scheduler.faaslets_alive(), 1, "kept idle after the call");
+    invoke(&scheduler, "hello", CallRequest::default());
+    assert_eq!(scheduler.faaslets_alive(), 1, "the idle one is reused");
+    invoke(&scheduler, "exit3", CallRequest::default());
+    assert_eq!(scheduler.faaslets_alive(), 2);
+    assert!(scheduler.unregister(USER, "hello"));
+    assert!(scheduler.unregister(USER, "exit3"));
+    assert_eq!(
+        scheduler.faaslets_alive(),
+        0,
+        "dropped with their functions"
     );
 }

@@ -725,6 +725,8 @@ fn metrics_count_calls_starts_and_uploads() {
         r#"faasm_starts_total{start="cold"} 1"#,
         "faasm_call_duration_seconds_count 5",
         "faasm_calls_in_flight 0",
+        // After the flush, only the Faaslet of the echo call since is alive (idle).
+        "faasm_faaslets_alive 1",
     ] {
         assert!(text.contains(line), "{line} not in:\n{text}");
     }
@@ -805,6 +807,9 @@ fn logs_one_json_line_per_request() {
     let host = Host::start("logs", &["--log-format", "json"]);
     host.assert_alive();
     assert_eq!(host.request("POST", "/f/demo/nope", b"").status, 404);
+    // A planner message names its function in the body only.
+    let paper = host.planner(&json!({"user": "demo", "function": "gone", "input_data": ""}));
+    assert_eq!(paper.status, 404);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let log = host.log();
@@ -812,14 +817,16 @@ fn logs_one_json_line_per_request() {
             .lines()
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect();
-        let found = lines.iter().any(|line| {
-            line["fields"]["path"] == "/f/demo/nope"
-                && line["fields"]["status"] == 404
-                && line["fields"]["target"] == "demo/nope"
-                && line["fields"]["method"] == "POST"
-                && line["fields"]["duration_ms"].is_number()
-        });
-        if found {
+        let logged = |path: &str, target: &str| {
+            lines.iter().any(|line| {
+                line["fields"]["path"] == path
+                    && line["fields"]["status"] == 404
+                    && line["fields"]["target"] == target
+                    && line["fields"]["method"] == "POST"
+                    && line["fields"]["duration_ms"].is_number()
+            })
+        };
+        if logged("/f/demo/nope", "demo/nope") && logged("/", "demo/gone") {
             break;
         }
         assert!(
@@ -945,4 +952,44 @@ fn the_command_line_is_a_client_with_server() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("faasm-run: http://"), "{stderr}");
+}
+
+/// Sleeps 8 s in `poll_oneoff` (a wait that gives the call's worker back to the scheduler).
+const SLEEP_8S: &str = r#"(module
+    (import "wasi_snapshot_preview1" "poll_oneoff"
+      (func $poll (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "\01\00\00\00")
+    (data (i32.const 24) "\00\50\d6\dc\01\00\00\00")
+    (func (export "_start")
+      (if (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128))
+        (then unreachable))))"#;
+
+#[test]
+fn waiting_calls_do_not_hold_up_new_ones() {
+    // More asynchronous calls in flight than tokio's default 512 blocking threads: each has a
+    // thread waiting for its end, and a new call must still get through at once.
+    let host = Host::start(
+        "many-waiting",
+        &["--timeout", "30s", "--max-in-flight", "700"],
+    );
+    host.upload_wat("demo/sleep", SLEEP_8S);
+    host.upload_wat("demo/noop", NOOP);
+    let agent = agent();
+    let url = host.url("/f/demo/sleep?async=true");
+    let ids: Vec<u64> = (0..530)
+        .map(|_| {
+            let mut response = agent.post(&url).send(&[][..]).unwrap();
+            assert_eq!(response.status().as_u16(), 202);
+            let body: Value = serde_json::from_reader(response.body_mut().as_reader()).unwrap();
+            body["id"].as_u64().unwrap()
+        })
+        .collect();
+    let reply = host.request("POST", "/f/demo/noop", b"");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let first = host.get(&format!("/calls/{}", ids[0]));
+    assert_eq!(
+        first.status, 202,
+        "the new call was answered only after the first sleeping call had ended"
+    );
 }

@@ -4,7 +4,7 @@
 //! - [`modules`]: reading `.wat`/`.wasm`/`.cwasm` files and compiling or loading them, through
 //!   the artifact cache ([`cache`]);
 //! - [`instance`] and [`wasi`]: running a module directly (the engine for a memory strategy,
-//!   WASI, the import check, instantiation and calls), with the sightglass [`bench`] timer;
+//!   WASI, the import check, instantiation and calls), with the sightglass [`bench`](mod@bench) timer;
 //! - [`proto`]: Proto-Faaslets of modules in files (prepare, write, read back);
 //! - [`store`] and [`functions`]: the function store (module, artifact and Proto-Faaslet of
 //!   each `USER/FUNC`), uploads into it and loads from it;

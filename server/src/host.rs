@@ -3,7 +3,7 @@
 //! made with `async` and their results, and the metrics of all of it. Every method blocks
 //! (compiling, loading, running): the handlers call them on tokio's blocking threads.
 
-use crate::metrics::{CallOutcome, Metrics};
+use crate::metrics::{CallOutcome, Metrics, Readings};
 use faasm_hostcalls::faasm_state::{StateError, StateKey};
 use faasm_runtime::Engine;
 use faasm_scheduler::functions::{self, StoreSource};
@@ -215,13 +215,13 @@ impl Host {
 
     /// Renders the metrics in Prometheus's text format, with the gauges read now.
     pub fn render_metrics(&self) -> String {
-        let asynchronous = lock(&self.calls).running.len();
-        self.metrics.render(
-            self.in_flight.load(Ordering::Acquire),
-            asynchronous,
-            self.scheduler.thread_count(),
-            self.scheduler.state().resident_values(),
-        )
+        self.metrics.render(&Readings {
+            in_flight: self.in_flight.load(Ordering::Acquire),
+            asynchronous: lock(&self.calls).running.len(),
+            threads: self.scheduler.thread_count(),
+            faaslets: self.scheduler.faaslets_alive(),
+            state_values: self.scheduler.state().resident_values(),
+        })
     }
 
     /// Calls in flight now.

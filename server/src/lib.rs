@@ -36,6 +36,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 pub use routes::{CALL_ID_HEADER, RETURN_VALUE_HEADER};
 
+/// Blocking threads for work other than waiting for calls (submits, uploads, state).
+const BLOCKING_THREADS_BEYOND_CALLS: usize = 512;
+
 /// How a server is set up.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -126,9 +129,16 @@ impl Server {
             address: config.listen,
             source,
         };
+        // Each admitted call has one blocking thread waiting for its end (the synchronous
+        // handler's, or an asynchronous call's tracker): room for all of them and for the
+        // other blocking work (submits, uploads), so waiting calls never hold that work up.
+        let blocking_threads = config
+            .max_in_flight
+            .saturating_add(BLOCKING_THREADS_BEYOND_CALLS);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("faasm-http")
+            .max_blocking_threads(blocking_threads)
             .build()
             .map_err(listen_error)?;
         let listener = runtime
@@ -251,7 +261,11 @@ async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
-    let target = named_target(&path).unwrap_or("-");
+    let named = response.extensions().get::<routes::LogTarget>();
+    let target = named
+        .map(|target| target.0.as_str())
+        .or_else(|| named_target(&path))
+        .unwrap_or("-");
     tracing::info!(
         method = %method,
         path = %path,

@@ -1,6 +1,6 @@
 //! The host's metrics in Prometheus's text format (`GET /metrics`): calls by function and
 //! outcome, call latency, cold and warm starts, calls in flight and asynchronous calls running,
-//! scheduler threads, resident state values, uploads.
+//! scheduler threads, Faaslets alive, resident state values, uploads.
 //!
 //! A *cold* start is the first call of a function on this host since it started (or since a
 //! flush): the function is loaded from the store and its Proto-Faaslet mapped; a *warm* one
@@ -62,6 +62,21 @@ struct UploadLabels {
     outcome: String,
 }
 
+/// What the gauges show, read when the metrics are asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Readings {
+    /// Calls admitted and not ended.
+    pub in_flight: usize,
+    /// Asynchronous calls not ended.
+    pub asynchronous: usize,
+    /// The scheduler's threads.
+    pub threads: usize,
+    /// Faaslets alive.
+    pub faaslets: usize,
+    /// State values resident in the local tier.
+    pub state_values: usize,
+}
+
 /// The host's counters, histograms and gauges.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -72,6 +87,7 @@ pub struct Metrics {
     in_flight: Gauge,
     asynchronous: Gauge,
     threads: Gauge,
+    faaslets: Gauge,
     state_values: Gauge,
 }
 
@@ -124,6 +140,12 @@ impl Metrics {
             "Threads of the scheduler's pool (each runs one Faaslet at a time)",
             threads.clone(),
         );
+        let faaslets = Gauge::default();
+        registry.register(
+            "faaslets_alive",
+            "Faaslets alive: running a call, or idle and kept for the next",
+            faaslets.clone(),
+        );
         let state_values = Gauge::default();
         registry.register(
             "state_values_resident",
@@ -139,6 +161,7 @@ impl Metrics {
             in_flight,
             asynchronous,
             threads,
+            faaslets,
             state_values,
         }
     }
@@ -172,17 +195,12 @@ impl Metrics {
     }
 
     /// The text format, with the gauges set to these readings.
-    pub fn render(
-        &self,
-        in_flight: usize,
-        asynchronous: usize,
-        threads: usize,
-        state_values: usize,
-    ) -> String {
-        self.in_flight.set(gauge_value(in_flight));
-        self.asynchronous.set(gauge_value(asynchronous));
-        self.threads.set(gauge_value(threads));
-        self.state_values.set(gauge_value(state_values));
+    pub fn render(&self, readings: &Readings) -> String {
+        self.in_flight.set(gauge_value(readings.in_flight));
+        self.asynchronous.set(gauge_value(readings.asynchronous));
+        self.threads.set(gauge_value(readings.threads));
+        self.faaslets.set(gauge_value(readings.faaslets));
+        self.state_values.set(gauge_value(readings.state_values));
         let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
         let mut text = String::new();
         // Writing to a String cannot fail.

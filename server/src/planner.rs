@@ -18,7 +18,7 @@
 //! a string there, so an output that is not UTF-8 reaches it with U+FFFD in place of bad bytes.
 
 use crate::host::{BatchMessage, Host, Poll};
-use crate::routes::{ApiError, blocking, failure_text};
+use crate::routes::{ApiError, LogTarget, blocking, failure_text};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -53,18 +53,49 @@ async fn planner(
     if let Some(kind) = field(&request, &["http_type", "type"]) {
         let kind = type_name(kind)?;
         let payload = payload(&request)?;
-        return http_message(host, &kind, payload).await;
+        let target = payload.as_ref().and_then(batch_target);
+        let answer = http_message(host, &kind, payload).await;
+        return Ok(logged(answer, target));
     }
     if request.get("status").and_then(Value::as_bool) == Some(true) {
         return paper_status(&host, &request);
     }
     if request.contains_key("user") || request.contains_key("function") {
-        return paper_call(host, &request).await;
+        let target = call_target(&request);
+        let answer = paper_call(host, &request).await;
+        return Ok(logged(answer, target));
     }
     Err(bad_request(
         "expected a planner message (`http_type` and `payload`), a call (`user`, `function`) \
          or a status request (`id`, `status`)",
     ))
+}
+
+/// The answer (or error), naming `target` for the request's log line.
+fn logged(answer: Result<Response, ApiError>, target: Option<String>) -> Response {
+    let mut response = answer.unwrap_or_else(IntoResponse::into_response);
+    if let Some(target) = target {
+        response.extensions_mut().insert(LogTarget(target));
+    }
+    response
+}
+
+/// `user/function` of a call.
+fn call_target(call: &Map<String, Value>) -> Option<String> {
+    let user = string_field(call, &["user"])?;
+    let function = string_field(call, &["function"])?;
+    Some(format!("{user}/{function}"))
+}
+
+/// `user/function` of a batch (or of its first message).
+fn batch_target(batch: &Map<String, Value>) -> Option<String> {
+    call_target(batch).or_else(|| match field(batch, &["messages"])? {
+        Value::Array(messages) => match messages.first()? {
+            Value::Object(message) => call_target(message),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {

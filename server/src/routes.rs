@@ -41,6 +41,11 @@ async fn ping() -> &'static str {
     "PONG"
 }
 
+/// The function (or state key) a request concerned, `user/name`, when its path does not say:
+/// put in a response's extensions for the request's log line.
+#[derive(Debug, Clone)]
+pub struct LogTarget(pub String);
+
 /// An error answer: a status and `{"error": "..."}`.
 #[derive(Debug)]
 pub struct ApiError {

@@ -7,7 +7,8 @@ use faasm_runtime::{ImportKind, Linker, Module, Store};
 use faasm_snapshot::{Faaslet, Snapshot};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a function's initialisation (constructors and zygote) may take by default.
@@ -139,11 +140,28 @@ pub(super) struct Warm {
     pub(super) faaslet: Faaslet,
     pub(super) wasi: WasiHandle,
     pub(super) faasm: FaasmHandle,
+    _alive: Alive,
+}
+
+/// One Faaslet in the scheduler's count of those alive, until dropped.
+struct Alive(Arc<AtomicUsize>);
+
+impl Alive {
+    fn new(count: &Arc<AtomicUsize>) -> Alive {
+        count.fetch_add(1, Ordering::Relaxed);
+        Alive(Arc::clone(count))
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Warm {
-    /// A new Faaslet of `function`, copy-on-write from its snapshot.
-    fn spawn(function: &Function) -> Result<Warm, String> {
+    /// A new Faaslet of `function`, copy-on-write from its snapshot, counted in `alive`.
+    fn spawn(function: &Function, alive: &Arc<AtomicUsize>) -> Result<Warm, String> {
         let snapshot = &function.snapshot;
         let mut store = Store::new(snapshot.module().engine());
         let mut linker = Linker::new();
@@ -156,6 +174,7 @@ impl Warm {
             faaslet,
             wasi,
             faasm,
+            _alive: Alive::new(alive),
         })
     }
 }
@@ -166,15 +185,23 @@ pub(crate) struct FunctionEntry {
     pub(super) name: String,
     pub(super) function: Function,
     idle: Mutex<Vec<Warm>>,
+    /// The scheduler's count of Faaslets alive (running or idle, of every function).
+    alive: Arc<AtomicUsize>,
 }
 
 impl FunctionEntry {
-    pub(super) fn new(user: &str, name: &str, function: Function) -> FunctionEntry {
+    pub(super) fn new(
+        user: &str,
+        name: &str,
+        function: Function,
+        alive: Arc<AtomicUsize>,
+    ) -> FunctionEntry {
         FunctionEntry {
             user: user.to_string(),
             name: name.to_string(),
             function,
             idle: Mutex::default(),
+            alive,
         }
     }
 
@@ -183,7 +210,7 @@ impl FunctionEntry {
         if let Some(warm) = lock(&self.idle).pop() {
             return Ok(warm);
         }
-        Warm::spawn(&self.function)
+        Warm::spawn(&self.function, &self.alive)
     }
 
     /// Keeps a Faaslet (already reset) for later calls, if fewer than `max` are idle.

@@ -345,6 +345,8 @@ pub(crate) struct Inner {
     ids: CallIds,
     /// Chained calls queued and not started, and the bytes of their inputs, per user.
     queued: Mutex<HashMap<String, (usize, usize)>>,
+    /// Faaslets alive, running or idle.
+    faaslets: Arc<AtomicUsize>,
     pool: Pool,
 }
 
@@ -438,6 +440,7 @@ impl Scheduler {
             calls: Mutex::default(),
             ids: CallIds::new(),
             queued: Mutex::default(),
+            faaslets: Arc::default(),
         });
         let mut scheduler = Scheduler {
             inner,
@@ -470,7 +473,12 @@ impl Scheduler {
     /// Registers `function` as `user/name`, replacing an earlier one (calls already queued
     /// keep the old one).
     pub fn register(&self, user: &str, name: &str, function: Function) {
-        let entry = Arc::new(FunctionEntry::new(user, name, function));
+        let entry = Arc::new(FunctionEntry::new(
+            user,
+            name,
+            function,
+            Arc::clone(&self.inner.faaslets),
+        ));
         write(&self.inner.functions).insert((user.to_string(), name.to_string()), entry);
     }
 
@@ -527,6 +535,11 @@ impl Scheduler {
         self.inner.pool.peak_thread_count()
     }
 
+    /// Faaslets alive now: running a call, or idle and kept for the next.
+    pub fn faaslets_alive(&self) -> usize {
+        self.inner.faaslets.load(Ordering::Relaxed)
+    }
+
     /// Results currently kept (of calls whose invocation tree is alive).
     pub fn tracked_calls(&self) -> usize {
         lock(&self.inner.calls).len()
@@ -578,9 +591,14 @@ impl Inner {
             })?
             .ok_or_else(unknown)?;
         let mut functions = write(&self.functions);
-        let entry = functions
-            .entry(key)
-            .or_insert_with(|| Arc::new(FunctionEntry::new(user, name, function)));
+        let entry = functions.entry(key).or_insert_with(|| {
+            Arc::new(FunctionEntry::new(
+                user,
+                name,
+                function,
+                Arc::clone(&self.faaslets),
+            ))
+        });
         Ok(Arc::clone(entry))
     }
 
@@ -622,7 +640,7 @@ impl Inner {
 
     /// Records a call of `entry` at `depth` in `tree` and queues it.
     fn enqueue(
-        &self,
+        self: &Arc<Self>,
         entry: Arc<FunctionEntry>,
         request: CallRequest,
         tree: &Arc<Tree>,
@@ -651,7 +669,7 @@ impl Inner {
         };
         let id = slot.id;
         lock(&tree.ids).push(id);
-        if let Err(slot) = self.pool.push(Arc::clone(&slot)) {
+        if let Err(slot) = self.pool.push(self, Arc::clone(&slot)) {
             slot.take_queued();
             lock(&self.calls).remove(&id);
             return Err(SchedulerError::ShutDown);

@@ -51,6 +51,8 @@ struct PoolState {
     idle: usize,
     /// Threads alive.
     threads: usize,
+    /// Threads started and not yet looking for work.
+    starting: usize,
     /// The most threads alive at once.
     peak_threads: usize,
     shutdown: bool,
@@ -77,17 +79,38 @@ impl Pool {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues a call; gives it back if the pool is shutting down.
-    pub(super) fn push(&self, slot: Arc<CallSlot>) -> Result<(), Arc<CallSlot>> {
+    /// Queues a call; gives it back if the pool is shutting down. If a permit is free but no
+    /// thread is idle to take the call (every thread waits in an await or a host call, holding
+    /// no permit), starts a temporary thread for it: a call waiting for a sleep does not hold
+    /// up a new one.
+    pub(super) fn push(
+        &self,
+        inner: &Arc<Inner>,
+        slot: Arc<CallSlot>,
+    ) -> Result<(), Arc<CallSlot>> {
         let mut state = self.state();
         if state.shutdown {
             return Err(slot);
         }
         state.queue.push_back(slot);
         let wake = state.idle > 0 && state.running < self.workers;
+        let spawn = state.idle == 0
+            && state.running + state.resuming + state.starting < self.workers
+            && state.threads < self.max_threads;
+        if spawn {
+            state.starting += 1;
+            state.threads += 1;
+            state.peak_threads = state.peak_threads.max(state.threads);
+        }
         drop(state);
         if wake {
             self.changed.notify_all();
+        }
+        if spawn && start_worker(inner, true).is_err() {
+            // No thread: the call waits for a thread to come free instead.
+            let mut state = self.state();
+            state.threads -= 1;
+            state.starting -= 1;
         }
         Ok(())
     }
@@ -150,6 +173,7 @@ impl Pool {
             && state.idle == 0
             && state.threads < self.max_threads;
         if spawn {
+            state.starting += 1;
             state.threads += 1;
             state.peak_threads = state.peak_threads.max(state.threads);
         }
@@ -157,7 +181,9 @@ impl Pool {
         self.changed.notify_all();
         if spawn && start_worker(inner, true).is_err() {
             // No thread: the queued calls wait for a permit to come back instead.
-            self.state().threads -= 1;
+            let mut state = self.state();
+            state.threads -= 1;
+            state.starting -= 1;
         }
     }
 
@@ -231,6 +257,7 @@ pub(super) fn start_worker(inner: &Arc<Inner>, temporary: bool) -> io::Result<Jo
     if !temporary {
         let mut state = inner.pool.state();
         state.threads += 1;
+        state.starting += 1;
         state.peak_threads = state.peak_threads.max(state.threads);
     }
     let name = if temporary {
@@ -246,7 +273,9 @@ pub(super) fn start_worker(inner: &Arc<Inner>, temporary: bool) -> io::Result<Jo
             move || worker_loop(&inner, temporary)
         });
     if started.is_err() && !temporary {
-        inner.pool.state().threads -= 1;
+        let mut state = inner.pool.state();
+        state.threads -= 1;
+        state.starting -= 1;
     }
     started
 }
@@ -254,6 +283,7 @@ pub(super) fn start_worker(inner: &Arc<Inner>, temporary: bool) -> io::Result<Jo
 fn worker_loop(inner: &Arc<Inner>, temporary: bool) {
     let pool = &inner.pool;
     let mut state = pool.state();
+    state.starting -= 1;
     loop {
         if state.shutdown {
             break;
