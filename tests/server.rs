@@ -463,6 +463,149 @@ fn errors_have_fitting_codes() {
     host.assert_alive();
 }
 
+/// `tests/guests/c/shared_file.c` (over `sdk/c/faasm.h`), built.
+fn shared_file_wasm() -> Vec<u8> {
+    let mut guest = build::CBuild::guest("shared_file");
+    guest.includes.push(functions::sdk_dir().join("c"));
+    fs::read(build::build_c(&guest, build::CTarget::Wasi)).unwrap()
+}
+
+impl Host {
+    /// `PUT /file` with `FilePath: path`.
+    fn put_file(&self, path: &str, bytes: &[u8]) -> Reply {
+        request(&self.url("/file"), "PUT", bytes, &[("FilePath", path)])
+    }
+
+    /// `GET /file` with `FilePath: path`.
+    fn get_file(&self, path: &str) -> Reply {
+        request(&self.url("/file"), "GET", b"", &[("FilePath", path)])
+    }
+}
+
+#[test]
+fn shared_files_are_uploaded_and_read_at_faasm_urls() {
+    let host = Host::start("files", &["--max-body", "1MiB"]);
+    host.upload("demo/shared", &shared_file_wasm());
+    let reply = host.put_file("data/x.txt", b"hello shared file");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "File upload complete");
+    let reply = host.get_file("data/x.txt");
+    assert_eq!(
+        (reply.status, reply.body.as_slice()),
+        (200, &b"hello shared file"[..])
+    );
+
+    // A function reads it at faasm://data/x.txt through stock wasi-libc's fopen.
+    let reply = host.request("POST", "/f/demo/shared", b"read data/x.txt");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("x-faasm-return-value"), Some("0"));
+    assert_eq!(reply.text(), "hello shared file");
+    // Replaced whole: the next call reads the new bytes; binary bytes round-trip.
+    let bytes: Vec<u8> = (0..=255).cycle().take(300_000).collect();
+    assert_eq!(host.put_file("data/x.txt", &bytes).status, 200);
+    assert_eq!(host.get_file("data/x.txt").body, bytes);
+    assert_eq!(
+        host.request("POST", "/f/demo/shared", b"read data/x.txt")
+            .body,
+        bytes
+    );
+    // Faasm's clients may name it with its URL.
+    assert_eq!(host.get_file("faasm://data/x.txt").body, bytes);
+
+    // 404 for a file never uploaded, over HTTP and in the guest.
+    let reply = host.get_file("data/missing");
+    assert_eq!(reply.status, 404, "{}", reply.text());
+    assert!(reply.error().contains("no shared file"), "{}", reply.text());
+    let reply = host.request("POST", "/f/demo/shared", b"read data/missing");
+    assert_eq!(reply.header("x-faasm-return-value"), Some("1"));
+    assert_eq!(reply.text(), "ENOENT");
+
+    // 400 for paths that could leave the directory (or name nothing), and without the header.
+    let long = "x/".repeat(600);
+    for path in [
+        "../x",
+        "/etc/passwd",
+        "a/../../b",
+        "a/./b",
+        "a//b",
+        "data/",
+        "faasm:///etc/passwd",
+        "",
+        long.as_str(),
+    ] {
+        for reply in [host.put_file(path, b"planted"), host.get_file(path)] {
+            assert_eq!(reply.status, 400, "{path:?}: {}", reply.text());
+            assert!(
+                reply.error().contains("bad shared file path"),
+                "{}",
+                reply.text()
+            );
+        }
+    }
+    for method in ["PUT", "GET"] {
+        let reply = host.request(method, "/file", b"x");
+        assert_eq!(reply.status, 400, "{}", reply.text());
+        assert!(reply.error().contains("FilePath"), "{}", reply.text());
+    }
+    let store = scratch().join("files/store");
+    for planted in ["../x", "x", "b", "../b", "../../b", "store/b"] {
+        assert!(!store.join(planted).exists(), "{planted} was written");
+    }
+    // 409 where the path runs into a file, or is a directory.
+    assert_eq!(host.put_file("data/x.txt/y", b"y").status, 409);
+    assert_eq!(host.put_file("data", b"d").status, 409);
+    // 413 over the body limit.
+    let (status, body) = raw_request(
+        host.address(),
+        &format!(
+            "PUT /file HTTP/1.1\r\nHost: faasm\r\nFilePath: big\r\nContent-Length: {}\r\n\r\n",
+            2 << 20
+        ),
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+    assert_eq!(host.get_file("big").status, 404);
+
+    // Every write through faasm:// fails: the preopen is read-only. (wasi-libc opens with the
+    // rights the directory lets it have, so `open(O_RDWR)` gives a descriptor that cannot
+    // write; its `write` says EBADF, as POSIX does for a descriptor not open for writing.)
+    let reply = host.request("POST", "/f/demo/shared", b"write data/x.txt");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.text(),
+        "fopen w: error ENOTCAPABLE\n\
+         fopen a: error ENOTCAPABLE\n\
+         open rdwr: ok\n\
+         write: error EBADF\n\
+         ftruncate: error ENOTCAPABLE\n\
+         open trunc: error ENOTCAPABLE\n\
+         unlink: error ENOTCAPABLE\n\
+         rename: error ENOTCAPABLE\n\
+         mkdir: error ENOTCAPABLE\n\
+         create: error ENOTCAPABLE\n"
+    );
+    assert_eq!(host.get_file("data/x.txt").body, bytes, "unchanged");
+    let mut names: Vec<String> = fs::read_dir(store.join("#files"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["data"], "nothing created beside it");
+
+    // `faasm-run invoke` on the same store reads them too.
+    let output = faasm_run(&[
+        "invoke",
+        "demo/shared",
+        "--store",
+        store.to_str().unwrap(),
+        "--input",
+        "read data/x.txt",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout, bytes);
+    host.assert_alive();
+}
+
 #[test]
 fn a_full_host_answers_503() {
     let host = Host::start("full", &["--timeout", "3s", "--max-in-flight", "1"]);
