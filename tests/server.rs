@@ -1,9 +1,11 @@
 //! `faasm-run serve` through the built binary and a real HTTP client: each test starts a host
 //! of its own on a free loopback port (`--listen 127.0.0.1:0`; the bound address is the first
 //! line of its stdout) over a store of its own, and drives it over HTTP: upload, download,
-//! synchronous and asynchronous invoke, state, Faasm's planner messages (and the paper-era
-//! form), metrics, every error code, bad input, 1,000 connections at once, and a graceful
-//! shutdown with a call in flight. The example functions of `functions/` are built by
+//! synchronous and asynchronous invoke, state (shared with `faasm-run invoke` processes on the
+//! same store, and kept whole through a `kill -9` mid-push), shared files (`/file`, read by
+//! functions at `faasm://`), Faasm's planner messages (and the paper-era form), metrics, every
+//! error code, bad input, 1,000 connections at once, and a graceful shutdown with a call in
+//! flight. The example functions of `functions/` are built by
 //! `support/functions.rs`.
 #![forbid(unsafe_code)]
 
@@ -20,7 +22,7 @@ use serde_json::{Value, json};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -81,6 +83,18 @@ const PUSH_STATE: &str = r#"(module
         (call $write (i32.const 16) (i32.const 32) (i32.const 5))
         (call $push (i32.const 16))))"#;
 
+/// Writes its input as the state value `shared` and pushes it.
+const WRITE_INPUT_AS_SHARED: &str = r#"(module
+    (import "env" "__faasm_read_input" (func $input (param i32 i32) (result i32)))
+    (import "env" "__faasm_write_state" (func $write (param i32 i32 i32)))
+    (import "env" "__faasm_push_state" (func $push (param i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "shared\00")
+    (func (export "_start") (local $size i32)
+        (local.set $size (call $input (i32.const 64) (i32.const 1024)))
+        (call $write (i32.const 16) (i32.const 64) (local.get $size))
+        (call $push (i32.const 16))))"#;
+
 /// This test binary's scratch directory.
 fn scratch() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faasm-run-serve");
@@ -101,6 +115,11 @@ impl Host {
         let dir = scratch().join(name);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
+        Host::start_in(&dir, options)
+    }
+
+    /// Starts a host over the store in `dir` as it is (what a restart finds).
+    fn start_in(dir: &Path, options: &[&str]) -> Host {
         let log = dir.join("serve.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_faasm-run"))
             .args(["serve", "--listen", "127.0.0.1:0", "--store"])
@@ -171,6 +190,12 @@ impl Host {
 
     fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Ends the process at once with SIGKILL (`kill -9`), as a crash would.
+    fn kill_hard(&mut self) {
+        self.child.kill().expect("killing serve");
+        let _ = self.child.wait();
     }
 }
 
@@ -463,6 +488,149 @@ fn errors_have_fitting_codes() {
     host.assert_alive();
 }
 
+/// `tests/guests/c/shared_file.c` (over `sdk/c/faasm.h`), built.
+fn shared_file_wasm() -> Vec<u8> {
+    let mut guest = build::CBuild::guest("shared_file");
+    guest.includes.push(functions::sdk_dir().join("c"));
+    fs::read(build::build_c(&guest, build::CTarget::Wasi)).unwrap()
+}
+
+impl Host {
+    /// `PUT /file` with `FilePath: path`.
+    fn put_file(&self, path: &str, bytes: &[u8]) -> Reply {
+        request(&self.url("/file"), "PUT", bytes, &[("FilePath", path)])
+    }
+
+    /// `GET /file` with `FilePath: path`.
+    fn get_file(&self, path: &str) -> Reply {
+        request(&self.url("/file"), "GET", b"", &[("FilePath", path)])
+    }
+}
+
+#[test]
+fn shared_files_are_uploaded_and_read_at_faasm_urls() {
+    let host = Host::start("files", &["--max-body", "1MiB"]);
+    host.upload("demo/shared", &shared_file_wasm());
+    let reply = host.put_file("data/x.txt", b"hello shared file");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "File upload complete");
+    let reply = host.get_file("data/x.txt");
+    assert_eq!(
+        (reply.status, reply.body.as_slice()),
+        (200, &b"hello shared file"[..])
+    );
+
+    // A function reads it at faasm://data/x.txt through stock wasi-libc's fopen.
+    let reply = host.request("POST", "/f/demo/shared", b"read data/x.txt");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("x-faasm-return-value"), Some("0"));
+    assert_eq!(reply.text(), "hello shared file");
+    // Replaced whole: the next call reads the new bytes; binary bytes round-trip.
+    let bytes: Vec<u8> = (0..=255).cycle().take(300_000).collect();
+    assert_eq!(host.put_file("data/x.txt", &bytes).status, 200);
+    assert_eq!(host.get_file("data/x.txt").body, bytes);
+    assert_eq!(
+        host.request("POST", "/f/demo/shared", b"read data/x.txt")
+            .body,
+        bytes
+    );
+    // Faasm's clients may name it with its URL.
+    assert_eq!(host.get_file("faasm://data/x.txt").body, bytes);
+
+    // 404 for a file never uploaded, over HTTP and in the guest.
+    let reply = host.get_file("data/missing");
+    assert_eq!(reply.status, 404, "{}", reply.text());
+    assert!(reply.error().contains("no shared file"), "{}", reply.text());
+    let reply = host.request("POST", "/f/demo/shared", b"read data/missing");
+    assert_eq!(reply.header("x-faasm-return-value"), Some("1"));
+    assert_eq!(reply.text(), "ENOENT");
+
+    // 400 for paths that could leave the directory (or name nothing), and without the header.
+    let long = "x/".repeat(600);
+    for path in [
+        "../x",
+        "/etc/passwd",
+        "a/../../b",
+        "a/./b",
+        "a//b",
+        "data/",
+        "faasm:///etc/passwd",
+        "",
+        long.as_str(),
+    ] {
+        for reply in [host.put_file(path, b"planted"), host.get_file(path)] {
+            assert_eq!(reply.status, 400, "{path:?}: {}", reply.text());
+            assert!(
+                reply.error().contains("bad shared file path"),
+                "{}",
+                reply.text()
+            );
+        }
+    }
+    for method in ["PUT", "GET"] {
+        let reply = host.request(method, "/file", b"x");
+        assert_eq!(reply.status, 400, "{}", reply.text());
+        assert!(reply.error().contains("FilePath"), "{}", reply.text());
+    }
+    let store = scratch().join("files/store");
+    for planted in ["../x", "x", "b", "../b", "../../b", "store/b"] {
+        assert!(!store.join(planted).exists(), "{planted} was written");
+    }
+    // 409 where the path runs into a file, or is a directory.
+    assert_eq!(host.put_file("data/x.txt/y", b"y").status, 409);
+    assert_eq!(host.put_file("data", b"d").status, 409);
+    // 413 over the body limit.
+    let (status, body) = raw_request(
+        host.address(),
+        &format!(
+            "PUT /file HTTP/1.1\r\nHost: faasm\r\nFilePath: big\r\nContent-Length: {}\r\n\r\n",
+            2 << 20
+        ),
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+    assert_eq!(host.get_file("big").status, 404);
+
+    // Every write through faasm:// fails: the preopen is read-only. (wasi-libc opens with the
+    // rights the directory lets it have, so `open(O_RDWR)` gives a descriptor that cannot
+    // write; its `write` says EBADF, as POSIX does for a descriptor not open for writing.)
+    let reply = host.request("POST", "/f/demo/shared", b"write data/x.txt");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.text(),
+        "fopen w: error ENOTCAPABLE\n\
+         fopen a: error ENOTCAPABLE\n\
+         open rdwr: ok\n\
+         write: error EBADF\n\
+         ftruncate: error ENOTCAPABLE\n\
+         open trunc: error ENOTCAPABLE\n\
+         unlink: error ENOTCAPABLE\n\
+         rename: error ENOTCAPABLE\n\
+         mkdir: error ENOTCAPABLE\n\
+         create: error ENOTCAPABLE\n"
+    );
+    assert_eq!(host.get_file("data/x.txt").body, bytes, "unchanged");
+    let mut names: Vec<String> = fs::read_dir(store.join("#files"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["data"], "nothing created beside it");
+
+    // `faasm-run invoke` on the same store reads them too.
+    let output = faasm_run(&[
+        "invoke",
+        "demo/shared",
+        "--store",
+        store.to_str().unwrap(),
+        "--input",
+        "read data/x.txt",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout, bytes);
+    host.assert_alive();
+}
+
 #[test]
 fn a_full_host_answers_503() {
     let host = Host::start("full", &["--timeout", "3s", "--max-in-flight", "1"]);
@@ -529,6 +697,156 @@ fn state_over_a_shared_redis_tier() {
         second.request("POST", "/f/demo/read", b"").text(),
         "one tier"
     );
+}
+
+/// Bytes of the value [`PUSH_GENERATION`] pushes.
+const GENERATION_BYTES: usize = 8 << 20;
+
+/// Fills 8 MiB with the first byte of its input (the generation) and pushes it whole as the
+/// state value `big`.
+const PUSH_GENERATION: &str = r#"(module
+    (import "env" "__faasm_read_input" (func $input (param i32 i32) (result i32)))
+    (import "env" "__faasm_write_state" (func $write (param i32 i32 i32)))
+    (import "env" "__faasm_push_state" (func $push (param i32)))
+    (memory (export "memory") 200)
+    (data (i32.const 16) "big\00")
+    (func (export "_start")
+        (drop (call $input (i32.const 32) (i32.const 1)))
+        (memory.fill (i32.const 65536) (i32.load8_u (i32.const 32)) (i32.const 8388608))
+        (call $write (i32.const 16) (i32.const 65536) (i32.const 8388608))
+        (call $push (i32.const 16))))"#;
+
+/// Where the pushing client is: the last generation whose call answered 200, when the call in
+/// flight (of the next generation) was sent, and the total duration of the warm calls.
+#[derive(Debug, Clone, Copy)]
+struct Pushes {
+    last_ok: u8,
+    in_flight_since: Instant,
+    durations: Duration,
+    calls: u32,
+}
+
+/// Calls `demo/push_generation` at `url` with generations `first`, `first + 1`, ... one after
+/// the other until a call fails (the host was killed), keeping `pushes` up to date.
+fn push_generations(url: String, first: u8, pushes: std::sync::Arc<std::sync::Mutex<Pushes>>) {
+    let agent = agent();
+    for generation in first..=u8::MAX {
+        let sent = Instant::now();
+        pushes.lock().unwrap().in_flight_since = sent;
+        let status = agent
+            .post(&url)
+            .send(&[generation][..])
+            .map(|response| response.status().as_u16());
+        if status.ok() != Some(200) {
+            return;
+        }
+        let mut pushes = pushes.lock().unwrap();
+        pushes.last_ok = generation;
+        // The first call after a start loads the function: not counted in the mean.
+        if generation != first {
+            pushes.durations += sent.elapsed();
+            pushes.calls += 1;
+        }
+    }
+}
+
+/// Issue 14: a `serve` killed with `kill -9` while a function pushes a large value keeps the
+/// old value or the new one, never a mix. Each of six rounds lets a client push 8 MiB values
+/// of successive generations, kills the host at a point of a call that moves from round to
+/// round (40% to 100% of the warm calls' mean duration after the call in flight was sent: the
+/// push is the end of a call), restarts it on the same store and reads the value over HTTP.
+#[test]
+fn a_kill_9_mid_push_keeps_the_old_or_the_new_value() {
+    let name = "kill-mid-push";
+    let dir = scratch().join(name);
+    let mut host = Host::start(name, &[]);
+    host.upload_wat("demo/push_generation", PUSH_GENERATION);
+    let mut next: u8 = 1;
+    let fractions = [0.4, 0.55, 0.7, 0.8, 0.9, 1.0];
+    for (round, fraction) in fractions.into_iter().enumerate() {
+        let pushes = std::sync::Arc::new(std::sync::Mutex::new(Pushes {
+            last_ok: next - 1,
+            in_flight_since: Instant::now(),
+            durations: Duration::ZERO,
+            calls: 0,
+        }));
+        let client = {
+            let (url, pushes) = (host.url("/f/demo/push_generation"), pushes.clone());
+            std::thread::spawn(move || push_generations(url, next, pushes))
+        };
+        // Two warm calls at least, for a mean duration; then the kill inside the next one.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let kill_at = loop {
+            let now = pushes.lock().unwrap().to_owned();
+            if now.calls >= 2 {
+                let mean = now.durations / now.calls;
+                break now.in_flight_since + mean.mul_f64(fraction);
+            }
+            assert!(!client.is_finished(), "the pushes failed: {}", host.log());
+            assert!(Instant::now() < deadline, "no pushes after 120 s");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        std::thread::sleep(kill_at.saturating_duration_since(Instant::now()));
+        host.kill_hard();
+        client.join().unwrap();
+        let done = *pushes.lock().unwrap();
+        host = Host::start_in(&dir, &[]);
+        let reply = host.get("/s/demo/big");
+        assert_eq!(reply.status, 200, "round {round}: {}", reply.text());
+        assert_eq!(reply.body.len(), GENERATION_BYTES, "round {round}");
+        let value = reply.body[0];
+        assert!(
+            value == done.last_ok || value == done.last_ok.wrapping_add(1),
+            "round {round}: generation {value} after the last answered {}",
+            done.last_ok
+        );
+        let mixed = reply.body.iter().position(|&byte| byte != value);
+        assert_eq!(
+            mixed, None,
+            "round {round}: a torn value (generation {value} first)"
+        );
+        // The next round pushes new generations.
+        next = done.last_ok + 2;
+    }
+    host.assert_alive();
+}
+
+/// Issue 14: without `--state`, a running `serve` and `faasm-run invoke` processes on the same
+/// store share one embedded tier: each sees what the others push.
+#[test]
+fn serve_and_invoke_processes_share_state() {
+    let host = Host::start("shared-state", &[]);
+    host.upload_wat("demo/writer", WRITE_INPUT_AS_SHARED);
+    host.upload_wat("demo/reader", READ_STATE_SHARED);
+    let store = scratch().join("shared-state/store");
+    let invoke = |function: &str, input: &str| {
+        let output = faasm_run(&[
+            "invoke",
+            function,
+            "--store",
+            store.to_str().unwrap(),
+            "--input",
+            input,
+        ]);
+        assert!(output.status.success(), "invoke {function}: {output:?}");
+        output.stdout
+    };
+    // One invoke process pushes; the host sees it, over HTTP and in a function.
+    invoke("demo/writer", "from-invoke-1");
+    assert_eq!(host.get("/s/demo/shared").text(), "from-invoke-1");
+    assert_eq!(
+        host.request("POST", "/f/demo/reader", b"").text(),
+        "from-invoke-1"
+    );
+    // The host's function pushes; another invoke process reads it.
+    let reply = host.request("POST", "/f/demo/writer", b"from-serve-00");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(invoke("demo/reader", ""), b"from-serve-00");
+    // That process pushes in turn; the host and the first kind of process see it.
+    invoke("demo/writer", "from-invoke-2");
+    assert_eq!(host.get("/s/demo/shared").text(), "from-invoke-2");
+    assert_eq!(invoke("demo/reader", ""), b"from-invoke-2");
+    host.assert_alive();
 }
 
 #[test]

@@ -79,7 +79,7 @@ impl WasiCtx {
 pub struct WasiCtxBuilder {
     args: Vec<String>,
     env: Vec<(String, String)>,
-    preopens: Vec<(PathBuf, String)>,
+    preopens: Vec<Preopen>,
     stdin: Input,
     stdout: Output,
     stderr: Output,
@@ -146,8 +146,25 @@ impl WasiCtxBuilder {
     /// Preopens the host directory `host` under the guest name `guest` (`/`, `.`, `/data`...).
     /// Preopens get descriptors 3, 4, ... in the order given.
     pub fn preopen_dir(mut self, host: impl AsRef<Path>, guest: impl AsRef<str>) -> Self {
-        self.preopens
-            .push((host.as_ref().to_path_buf(), guest.as_ref().to_string()));
+        self.preopens.push(Preopen {
+            host: host.as_ref().to_path_buf(),
+            guest: guest.as_ref().to_string(),
+            read_only: false,
+        });
+        self
+    }
+
+    /// Preopens `host` as `guest` for reading only: the guest may open, read, list and stat
+    /// what is beneath it, and every call that would change it (a write, a create, a
+    /// truncation, an unlink, a rename, a link, a symlink, new times) fails with
+    /// `ENOTCAPABLE`, as do writes through the descriptors it opens. A descriptor taken from
+    /// another preopen cannot reach into it either (paths never leave their descriptor).
+    pub fn preopen_dir_read_only(mut self, host: impl AsRef<Path>, guest: impl AsRef<str>) -> Self {
+        self.preopens.push(Preopen {
+            host: host.as_ref().to_path_buf(),
+            guest: guest.as_ref().to_string(),
+            read_only: true,
+        });
         self
     }
 
@@ -210,8 +227,8 @@ impl WasiCtxBuilder {
         let max_open = self.max_open_files.max(3 + self.preopens.len());
         let mut fds = FdTable::new(max_open);
         insert_stdio(&mut fds, self.stdin, self.stdout, self.stderr);
-        for (host, guest) in self.preopens {
-            insert_preopen(&mut fds, host, guest)?;
+        for preopen in self.preopens {
+            insert_preopen(&mut fds, preopen)?;
         }
         Ok(WasiCtx {
             args,
@@ -264,7 +281,21 @@ fn insert_stdio(fds: &mut FdTable, stdin: Input, stdout: Output, stderr: Output)
     }
 }
 
-fn insert_preopen(fds: &mut FdTable, host: PathBuf, guest: String) -> Result<(), WasiCtxError> {
+/// A directory to preopen: where it is on the host, the guest's name for it, and whether the
+/// guest may change what is beneath it.
+#[derive(Debug)]
+struct Preopen {
+    host: PathBuf,
+    guest: String,
+    read_only: bool,
+}
+
+fn insert_preopen(fds: &mut FdTable, preopen: Preopen) -> Result<(), WasiCtxError> {
+    let Preopen {
+        host,
+        guest,
+        read_only,
+    } = preopen;
     c_string("preopen name", &guest)?;
     let preopen_error = |source| WasiCtxError::Preopen {
         host: host.clone(),
@@ -275,13 +306,21 @@ fn insert_preopen(fds: &mut FdTable, host: PathBuf, guest: String) -> Result<(),
         return Err(WasiCtxError::PreopenNotADirectory { host, guest });
     }
     let dir = crate::sandbox::open_preopen(&host).map_err(preopen_error)?;
+    let (rights_base, rights_inheriting) = if read_only {
+        (
+            rights::DIRECTORY_READ_ONLY,
+            rights::DIRECTORY_READ_ONLY_INHERITING,
+        )
+    } else {
+        (rights::DIRECTORY_BASE, rights::DIRECTORY_INHERITING)
+    };
     let entry = FdEntry {
         descriptor: Descriptor::Dir(OpenDir {
             dir,
             preopen_name: Some(guest),
         }),
-        rights_base: rights::DIRECTORY_BASE,
-        rights_inheriting: rights::DIRECTORY_INHERITING,
+        rights_base,
+        rights_inheriting,
         flags: 0,
     };
     // `build` sized the table for every preopen.

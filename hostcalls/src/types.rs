@@ -129,6 +129,32 @@ pub mod rights {
         | POLL_FD_READWRITE;
     /// What descriptors opened through a directory may get.
     pub const DIRECTORY_INHERITING: u64 = DIRECTORY_BASE | REGULAR_FILE_BASE;
+    /// What a regular file opened through a read-only directory can do: read, seek, sync and
+    /// stat; no write, resize, allocation or change of times.
+    pub const REGULAR_FILE_READ_ONLY: u64 = FD_DATASYNC
+        | FD_READ
+        | FD_SEEK
+        | FD_FDSTAT_SET_FLAGS
+        | FD_SYNC
+        | FD_TELL
+        | FD_ADVISE
+        | FD_FILESTAT_GET
+        | POLL_FD_READWRITE;
+    /// What a read-only directory's descriptor can do: open, list, stat and read links; nothing
+    /// that creates, removes, renames, links, truncates or changes times (a hard link of one
+    /// of its files into a writable directory would let the file be written there).
+    pub const DIRECTORY_READ_ONLY: u64 = FD_DATASYNC
+        | FD_FDSTAT_SET_FLAGS
+        | FD_SYNC
+        | FD_ADVISE
+        | PATH_OPEN
+        | FD_READDIR
+        | PATH_READLINK
+        | PATH_FILESTAT_GET
+        | FD_FILESTAT_GET
+        | POLL_FD_READWRITE;
+    /// What descriptors opened through a read-only directory may get: read-only again.
+    pub const DIRECTORY_READ_ONLY_INHERITING: u64 = DIRECTORY_READ_ONLY | REGULAR_FILE_READ_ONLY;
     /// What a standard stream can do: no seek or tell, so `isatty`-style checks see a stream.
     pub const STREAM_BASE: u64 =
         FD_READ | FD_WRITE | FD_FDSTAT_SET_FLAGS | FD_FILESTAT_GET | POLL_FD_READWRITE;

@@ -1647,6 +1647,151 @@ fn filestat_of_files_and_directories() {
     assert_eq!(guest.read(DATA + 16, 1), [filetype::DIRECTORY]);
 }
 
+/// The read-only preopen's descriptor in [`read_only_fixture`] (after the writable root).
+const SHARED: u32 = 4;
+
+/// A writable root (fd 3) and, beside it, a read-only preopen `faasm:` (fd 4) holding
+/// `data/x.txt`.
+fn read_only_fixture() -> (TempDir, TempDir, Guest) {
+    let (root, shared) = (TempDir::new(), TempDir::new());
+    std::fs::create_dir_all(shared.path("data/sub")).unwrap();
+    std::fs::write(shared.path("data/x.txt"), b"shared bytes").unwrap();
+    std::fs::write(root.path("mine"), b"mine").unwrap();
+    let ctx = ctx_with_root(&root.0)
+        .preopen_dir_read_only(&shared.0, "faasm:")
+        .build()
+        .unwrap();
+    (root, shared, Guest::proxy(ctx))
+}
+
+#[test]
+fn a_read_only_preopen_reads_and_refuses_every_change() {
+    let (root, shared, mut guest) = read_only_fixture();
+    let not_capable = errno(Errno::NotCapable);
+    let follow = lookupflags::SYMLINK_FOLLOW;
+    // Reads work: open, read, seek, stat, list.
+    let fd = guest
+        .open_with(
+            SHARED,
+            "data/x.txt",
+            follow,
+            0,
+            rights::REGULAR_FILE_BASE,
+            0,
+        )
+        .unwrap();
+    assert_eq!(guest.read_fd(fd, 100).unwrap(), b"shared bytes");
+    assert_eq!(guest.seek(fd, 7, whence::SET), Ok(7));
+    assert_eq!(guest.read_fd(fd, 100).unwrap(), b"bytes");
+    assert!(guest.stat_at(SHARED, "data/x.txt", follow).is_ok());
+    let data = guest
+        .open_with(
+            SHARED,
+            "data",
+            follow,
+            oflags::DIRECTORY,
+            rights::DIRECTORY_BASE,
+            0,
+        )
+        .unwrap();
+    let mut names = guest.names(data);
+    names.sort();
+    assert_eq!(names, ["sub", "x.txt"]);
+    // The file's descriptor got no right to change it, and cannot take one.
+    let fdv = Val::I32(fd as i32);
+    assert_eq!(guest.write_fd(fd, b"x").0, not_capable);
+    let pwrite = [
+        fdv,
+        Val::I32(IOVS as i32),
+        Val::I32(1),
+        Val::I64(0),
+        Val::I32(OUT as i32),
+    ];
+    assert_eq!(guest.call("fd_pwrite", &pwrite), not_capable);
+    assert_eq!(
+        guest.call("fd_filestat_set_size", &[fdv, Val::I64(0)]),
+        not_capable
+    );
+    assert_eq!(
+        guest.call("fd_allocate", &[fdv, Val::I64(0), Val::I64(100)]),
+        not_capable
+    );
+    let times = [
+        fdv,
+        Val::I64(1),
+        Val::I64(1),
+        Val::I32(i32::from(fstflags::ATIM | fstflags::MTIM)),
+    ];
+    assert_eq!(guest.call("fd_filestat_set_times", &times), not_capable);
+    let regain = [fdv, Val::I64(rights::REGULAR_FILE_BASE as i64), Val::I64(0)];
+    assert_eq!(guest.call("fd_fdstat_set_rights", &regain), not_capable);
+    // Opens that would create, truncate or append are refused.
+    let base = rights::REGULAR_FILE_BASE;
+    for (path, open, fd_flags) in [
+        ("new.txt", oflags::CREAT, 0),
+        ("data/x.txt", oflags::CREAT, 0),
+        ("data/x.txt", oflags::TRUNC, 0),
+        ("data/x.txt", 0, fdflags::APPEND),
+    ] {
+        assert_eq!(
+            guest.open_with(SHARED, path, follow, open, base, fd_flags),
+            Err(not_capable),
+            "{path} {open:#x} {fd_flags:#x}"
+        );
+    }
+    // Every path call that changes the tree, through the preopen or a directory under it.
+    for dir in [SHARED, data] {
+        let path = if dir == SHARED { "data/x.txt" } else { "x.txt" };
+        let subdir = if dir == SHARED { "data/sub" } else { "sub" };
+        assert_eq!(
+            guest.path_call("path_create_directory", dir, "d"),
+            not_capable
+        );
+        assert_eq!(guest.path_call("path_unlink_file", dir, path), not_capable);
+        assert_eq!(
+            guest.path_call("path_remove_directory", dir, subdir),
+            not_capable
+        );
+        assert_eq!(guest.rename_at(dir, path, dir, "moved"), not_capable);
+        assert_eq!(guest.symlink_at("x.txt", dir, "link"), not_capable);
+        assert_eq!(guest.link_at(dir, path, dir, "hard", 0), not_capable);
+        assert_eq!(guest.set_times_at(dir, path, follow, 1, 1), not_capable);
+        assert_eq!(
+            guest.open_with(dir, "new.txt", follow, oflags::CREAT, base, 0),
+            Err(not_capable)
+        );
+    }
+    // Nothing moves between it and a writable directory either way, nor is linked out.
+    assert_eq!(
+        guest.rename_at(SHARED, "data/x.txt", ROOT, "taken"),
+        not_capable
+    );
+    assert_eq!(
+        guest.rename_at(ROOT, "mine", SHARED, "data/planted"),
+        not_capable
+    );
+    assert_eq!(
+        guest.link_at(SHARED, "data/x.txt", ROOT, "hard", 0),
+        not_capable
+    );
+    // The writable root still is.
+    let own = guest.open("own", oflags::CREAT).unwrap();
+    assert_eq!(guest.write_fd(own, b"ok"), (0, 2));
+    assert_eq!(std::fs::read(root.path("own")).unwrap(), b"ok");
+    // The shared tree is as it was.
+    assert_eq!(
+        std::fs::read(shared.path("data/x.txt")).unwrap(),
+        b"shared bytes"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(shared.path("data"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["sub", "x.txt"]);
+    assert!(!root.path("taken").exists() && !root.path("hard").exists());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Escapes: every one refused, nothing outside touched
 // ---------------------------------------------------------------------------------------------

@@ -6,10 +6,14 @@
 //! A stored artifact is used only by an engine with the same fingerprint (compiler build and
 //! settings, memory strategy, CPU features); otherwise the load compiles `function.wasm` again
 //! and prepares a new Proto-Faaslet in memory (the store is left as it is).
+//!
+//! Every function from the store reads the store's shared files at `faasm://PATH` (a read-only
+//! preopen; see [`crate::shared_files`]).
 
 use crate::error::Error;
 use crate::local::{Function, FunctionSource, SchedulerError};
 use crate::modules::{self, Log};
+use crate::shared_files;
 use crate::store::{
     ARTIFACT_FILE, FunctionId, FunctionStore, SNAPSHOT_FILE, StoreError, StoredFunction, WASM_FILE,
 };
@@ -52,6 +56,7 @@ pub fn upload(
     let prepared = Instant::now();
     let function = Function::prepare_within(&module, init_timeout)
         .map_err(|error| prepare_error(origin, error))?;
+    let function = with_shared_files(function, store, log);
     log.say(format!(
         "prepared the Proto-Faaslet in {}",
         modules::millis(prepared.elapsed())
@@ -105,9 +110,38 @@ fn store_key(store: &FunctionStore) -> Result<ArtifactKey, Error> {
     })
 }
 
+/// `function` with the store's shared files preopened read-only as `faasm:` (so its calls
+/// read them at `faasm://PATH`); their directory is made if missing. A store where it cannot
+/// be made (read-only) gives the function no shared files, and says so to `log`.
+fn with_shared_files(function: Function, store: &FunctionStore, log: Log) -> Function {
+    let files = store.shared_files();
+    match files.create_dir() {
+        Ok(dir) => function.preopen_dir_read_only(dir, shared_files::GUEST_NAME),
+        Err(error) => {
+            log.say(format!(
+                "no shared files (faasm://) for this function: cannot create {}: {error}",
+                files.dir().display()
+            ));
+            function
+        }
+    }
+}
+
 /// Function `id` of `store`, for `engine`: its stored artifact and Proto-Faaslet, or, if they
 /// were made by an engine with another fingerprint, its module compiled and prepared again.
+/// Its calls read the store's shared files at `faasm://PATH`.
 pub fn load_function(
+    engine: &Engine,
+    store: &FunctionStore,
+    id: &FunctionId,
+    log: Log,
+) -> Result<Function, Error> {
+    let function = load_stored(engine, store, id, log)?;
+    Ok(with_shared_files(function, store, log))
+}
+
+/// [`load_function`] without the shared files.
+fn load_stored(
     engine: &Engine,
     store: &FunctionStore,
     id: &FunctionId,

@@ -8,6 +8,8 @@
 //! - [`proto`]: Proto-Faaslets of modules in files (prepare, write, read back);
 //! - [`store`] and [`functions`]: the function store (module, artifact and Proto-Faaslet of
 //!   each `USER/FUNC`), uploads into it and loads from it;
+//! - [`shared_files`]: the store's shared files, which every call of its functions reads at
+//!   `faasm://PATH` through a read-only preopen;
 //! - [`local`], the in-process scheduler ([`Scheduler`]): a worker pool running calls on Faaslets spawned
 //!   from Proto-Faaslets and reset after each, chaining and awaiting, timeouts, per-user
 //!   limits, the host's state tier;
@@ -29,6 +31,7 @@ pub mod instance;
 pub mod local;
 pub mod modules;
 pub mod proto;
+pub mod shared_files;
 pub mod store;
 pub mod wasi;
 

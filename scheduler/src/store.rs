@@ -7,12 +7,14 @@
 //!
 //! The artifacts are authenticated (see [`crate::cache`]) with the key in `DIR/#artifact.key`
 //! ([`FunctionStore::key`]; `#` is in no user name): a `function.cwasm` changed by anyone
-//! without the key is refused at `invoke`.
+//! without the key is refused at `invoke`. The shared files are in `DIR/#files/`
+//! ([`crate::shared_files`]), the embedded state tier in `DIR/#state/`.
 //!
 //! Names are checked before they touch the file system: a user or function name is 1 to 64
 //! characters of `[A-Za-z0-9_.-]`, not `.` or `..`, so no name escapes the store.
 
 use crate::cache;
+use crate::shared_files::SharedFiles;
 use std::fmt;
 use std::fs;
 use std::io;
@@ -172,6 +174,11 @@ impl FunctionStore {
     /// The key that authenticates the store's artifacts (made on first use).
     pub fn key(&self) -> io::Result<faasm_runtime::ArtifactKey> {
         cache::host_key(&self.dir.join(KEY_FILE))
+    }
+
+    /// The store's shared files (read by functions at `faasm://PATH`).
+    pub fn shared_files(&self) -> SharedFiles {
+        SharedFiles::new(&self.dir)
     }
 
     /// The directory of function `id` (it exists once the function is uploaded).

@@ -1,5 +1,5 @@
-//! The host behind the HTTP API, with no HTTP in it: the function store, the scheduler that
-//! runs calls of its functions, admission (at most `max_in_flight` calls at once), the calls
+//! The host behind the HTTP API, with no HTTP in it: the function store (and its shared
+//! files), the scheduler that runs calls of its functions, admission (at most `max_in_flight` calls at once), the calls
 //! made with `async` and their results, and the metrics of all of it. Every method blocks
 //! (compiling, loading, running): the handlers call them on tokio's blocking threads.
 
@@ -8,6 +8,7 @@ use faasm_hostcalls::faasm_state::{StateError, StateKey};
 use faasm_runtime::Engine;
 use faasm_scheduler::functions::{self, StoreSource};
 use faasm_scheduler::modules::Log;
+use faasm_scheduler::shared_files::{SharedFileError, SharedFilePath};
 use faasm_scheduler::store::BadFunctionId;
 use faasm_scheduler::{
     CallHandle, CallRequest, CallResult, ChainLimits, Failure, FunctionId, FunctionStore,
@@ -72,6 +73,9 @@ pub enum HostError {
     /// A state request failed.
     #[error("state: {0}")]
     State(#[from] StateError),
+    /// A shared file request failed.
+    #[error("{0}")]
+    File(#[from] SharedFileError),
     /// The host is shutting down.
     #[error("the host is shutting down")]
     ShuttingDown,
@@ -368,6 +372,19 @@ impl Host {
         Ok(global_state::get(global.as_ref(), &name)?)
     }
 
+    /// Stores `bytes` as the shared file `path` (functions read it at `faasm://PATH`).
+    pub fn put_file(&self, path: &str, bytes: &[u8]) -> Result<(), HostError> {
+        let path = SharedFilePath::parse(path)?;
+        self.store.shared_files().put(&path, bytes)?;
+        Ok(())
+    }
+
+    /// The bytes of the shared file `path`.
+    pub fn get_file(&self, path: &str) -> Result<Vec<u8>, HostError> {
+        let path = SharedFilePath::parse(path)?;
+        Ok(self.store.shared_files().get(&path)?)
+    }
+
     /// Calls executing guest code at once (a planner's "slots").
     pub fn slots(&self) -> usize {
         self.config.workers
@@ -543,6 +560,7 @@ impl HostError {
             HostError::BadModule(_) => "bad_module",
             HostError::Internal(_) => "internal",
             HostError::State(_) => "state",
+            HostError::File(_) => "file",
             HostError::ShuttingDown => "shutting_down",
         }
     }

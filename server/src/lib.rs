@@ -5,7 +5,7 @@
 //! - [`host`]: the host without HTTP: store, scheduler, admission (503 when full),
 //!   asynchronous calls and their results, state values, metrics;
 //! - `routes`: `/ping`, `/f/{user}/{func}` (upload, download, invoke), `/calls/{id}`,
-//!   `/s/{user}/{key}`, `/metrics`;
+//!   `/s/{user}/{key}`, `/file` (shared files), `/metrics`;
 //! - `planner`: Faasm's planner messages on `POST /` (and the paper-era form);
 //! - [`metrics`]: the Prometheus text of `/metrics`;
 //! - [`Server`]: binding, one log line per request (through `tracing`), and graceful shutdown
@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower_http::catch_panic::CatchPanicLayer;
 
-pub use routes::{CALL_ID_HEADER, RETURN_VALUE_HEADER};
+pub use routes::{CALL_ID_HEADER, FILE_PATH_HEADER, RETURN_VALUE_HEADER};
 
 /// Blocking threads for work other than waiting for calls (submits, uploads, state).
 const BLOCKING_THREADS_BEYOND_CALLS: usize = 512;

@@ -1,6 +1,6 @@
 //! The REST side of the API: `/ping`, functions (`/f/{user}/{func}`: upload, download,
 //! synchronous and asynchronous invoke), calls (`/calls/{id}`), state (`/s/{user}/{key}`: set,
-//! get, delete) and
+//! get, delete), shared files (`/file` with a `FilePath` header: upload, download) and
 //! `/metrics`. Every handler hands the host's blocking work to tokio's blocking threads.
 
 use crate::host::{Admitted, Host, HostError, Poll};
@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use faasm_hostcalls::faasm_state::StateError;
+use faasm_scheduler::shared_files::SharedFileError;
 use faasm_scheduler::{CallResult, Failure};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use std::sync::Arc;
 pub const RETURN_VALUE_HEADER: &str = "x-faasm-return-value";
 /// The header that carries a call's id.
 pub const CALL_ID_HEADER: &str = "x-faasm-call-id";
+/// The header that names a shared file (`PUT /file`, `GET /file`), as Faasm's clients send it.
+pub const FILE_PATH_HEADER: &str = "FilePath";
 
 /// The routes of this module, over `host`.
 pub fn router() -> Router<Arc<Host>> {
@@ -34,6 +37,7 @@ pub fn router() -> Router<Arc<Host>> {
             "/s/{user}/{key}",
             put(put_state).get(get_state).delete(delete_state),
         )
+        .route("/file", put(put_file).get(get_file))
         .route("/metrics", get(metrics))
 }
 
@@ -87,6 +91,7 @@ impl From<HostError> for ApiError {
             HostError::Full { .. } | HostError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             HostError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             HostError::State(state) => state_status(state),
+            HostError::File(file) => file_status(file),
         };
         ApiError::new(status, error.to_string())
     }
@@ -104,6 +109,15 @@ fn state_status(error: &StateError) -> StatusCode {
         StateError::InvalidKey { .. } | StateError::ZeroSize { .. } => StatusCode::BAD_REQUEST,
         StateError::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn file_status(error: &SharedFileError) -> StatusCode {
+    match error {
+        SharedFileError::BadPath { .. } => StatusCode::BAD_REQUEST,
+        SharedFileError::NotFound(_) => StatusCode::NOT_FOUND,
+        SharedFileError::Conflict { .. } => StatusCode::CONFLICT,
+        SharedFileError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -241,6 +255,52 @@ async fn delete_state(
 ) -> Result<&'static str, ApiError> {
     blocking(move || host.delete_state(&user, &key)).await?;
     Ok("State deleted")
+}
+
+/// The `FilePath` header of a shared file request (Faasm's name for it).
+fn file_path(headers: &HeaderMap) -> Result<String, ApiError> {
+    let value = headers.get(FILE_PATH_HEADER).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("a shared file request needs the header {FILE_PATH_HEADER}: PATH"),
+        )
+    })?;
+    let path = value.to_str().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the header {FILE_PATH_HEADER} is not visible ASCII"),
+        )
+    })?;
+    Ok(path.to_string())
+}
+
+/// A shared file's answer, named by its path in the request's log line.
+fn with_file_target(mut response: Response, path: String) -> Response {
+    response.extensions_mut().insert(LogTarget(path));
+    response
+}
+
+async fn put_file(
+    State(host): State<Arc<Host>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let path = file_path(&headers)?;
+    let bytes = body?;
+    let target = path.clone();
+    blocking(move || host.put_file(&path, &bytes)).await?;
+    Ok(with_file_target(
+        "File upload complete".into_response(),
+        target,
+    ))
+}
+
+async fn get_file(State(host): State<Arc<Host>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let path = file_path(&headers)?;
+    let target = path.clone();
+    let bytes = blocking(move || host.get_file(&path)).await?;
+    let response = ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response();
+    Ok(with_file_target(response, target))
 }
 
 async fn metrics(State(host): State<Arc<Host>>) -> Response {

@@ -216,6 +216,11 @@ pub(crate) fn path_open(
     let path: &Path = &path;
     // A descriptor gets at most what its directory lets descriptors opened through it inherit.
     let inheritable = ctx.fds.get(fd)?.rights_inheriting;
+    // Appending is writing: refused where no descriptor may write (a read-only preopen),
+    // rather than opening the host file for writing with rights that forbid it.
+    if fd_flags & fdflags::APPEND != 0 && inheritable & rights::FD_WRITE == 0 {
+        return Err(Errno::NotCapable);
+    }
     let request = OpenRequest {
         oflags: open_flags,
         fdflags: fd_flags,

@@ -19,8 +19,16 @@ pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct Function {
     snapshot: Snapshot,
-    preopens: Vec<(PathBuf, String)>,
+    preopens: Vec<Preopen>,
     env: Vec<(String, String)>,
+}
+
+/// A host directory every call of a function sees.
+#[derive(Debug, Clone)]
+struct Preopen {
+    host: PathBuf,
+    guest: String,
+    read_only: bool,
 }
 
 impl Function {
@@ -68,7 +76,26 @@ impl Function {
 
     /// Preopens host directory `host` as `guest` in every call.
     pub fn preopen_dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Function {
-        self.preopens.push((host.into(), guest.into()));
+        self.preopens.push(Preopen {
+            host: host.into(),
+            guest: guest.into(),
+            read_only: false,
+        });
+        self
+    }
+
+    /// Preopens host directory `host` as `guest` in every call, for reading only (see
+    /// [`faasm_hostcalls::WasiCtxBuilder::preopen_dir_read_only`]).
+    pub fn preopen_dir_read_only(
+        mut self,
+        host: impl Into<PathBuf>,
+        guest: impl Into<String>,
+    ) -> Function {
+        self.preopens.push(Preopen {
+            host: host.into(),
+            guest: guest.into(),
+            read_only: true,
+        });
         self
     }
 
@@ -86,8 +113,12 @@ impl Function {
     /// A WASI context builder with this function's environment and preopens.
     pub(super) fn wasi_builder(&self) -> faasm_hostcalls::WasiCtxBuilder {
         let mut builder = WasiCtx::builder().envs(self.env.iter().cloned());
-        for (host, guest) in &self.preopens {
-            builder = builder.preopen_dir(host, guest);
+        for preopen in &self.preopens {
+            builder = if preopen.read_only {
+                builder.preopen_dir_read_only(&preopen.host, &preopen.guest)
+            } else {
+                builder.preopen_dir(&preopen.host, &preopen.guest)
+            };
         }
         builder
     }
