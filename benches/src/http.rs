@@ -694,9 +694,10 @@ pub fn value_rows(results: &Results) -> Vec<Row> {
         else {
             continue;
         };
+        let plural = if connections == 1 { "" } else { "s" };
         let label = |what: &str| {
             format!(
-                "no-op invoke over `faasm-run serve`, {connections} connections, {what} (floor: a minimal axum server, in the wasmtime column)"
+                "no-op invoke over `faasm-run serve`, {connections} connection{plural}, {what} (floor: a minimal axum server, in the wasmtime column)"
             )
         };
         rows.push(row(label("req/s"), "req/s", ours.rps, Some(floor.rps)));
