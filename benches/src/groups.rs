@@ -6,7 +6,7 @@ use faasm_runtime::MemoryStrategy;
 use std::path::{Path, PathBuf};
 
 /// The group names, in report order.
-pub const GROUPS: [&str; 7] = [
+pub const GROUPS: [&str; 8] = [
     "execute",
     "compile",
     "instantiate",
@@ -14,6 +14,7 @@ pub const GROUPS: [&str; 7] = [
     "proto",
     "chain",
     "state",
+    "http",
 ];
 
 /// Every group's benchmarks, or those of the groups named in `only` if it is not empty.

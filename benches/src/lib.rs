@@ -6,15 +6,18 @@
 //! The groups (`execute`, `compile`, `instantiate`, `calls`, `proto`, `chain`) are lists of
 //! [`Benchmark`]s, each a set of [`Measure`] closures, one per [`Peer`]. The criterion suite
 //! (`benches/suite.rs`) and the report command (`src/bin/report.rs`) run the same closures;
-//! `proto`'s memory, density and churn figures, `chain`'s invocations per second and the `state`
-//! group (push and pull on Redis next to `redis-benchmark`), which are not durations, only run
-//! in the report (see [`proto`], [`chain`] and [`state`]). Nothing depends on
-//! this crate, and no test target builds it: `cargo test --workspace` never compiles the peers.
+//! `proto`'s memory, density and churn figures, `chain`'s invocations per second, the `state`
+//! group (push and pull on Redis next to `redis-benchmark`) and the `http` group (`faasm-run
+//! serve` under wrk next to a minimal HTTP server; also alone: `--bin http`), which are not
+//! durations, only run in the report (see [`proto`], [`chain`], [`state`] and [`http`]).
+//! Nothing depends on this crate, and no test target builds it: `cargo test --workspace` never
+//! compiles the peers.
 #![forbid(unsafe_code)]
 
 pub mod chain;
 pub mod chart;
 pub mod groups;
+pub mod http;
 pub mod kernels;
 pub mod native;
 pub mod ours;

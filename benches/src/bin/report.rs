@@ -10,6 +10,7 @@ use faasm_benches::{groups, kernels};
 
 fn main() {
     faasm_benches::proto::run_child_if_requested();
+    faasm_benches::http::run_floor_if_requested();
     let only: Vec<String> = std::env::args().skip(1).collect();
     if let Some(unknown) = only.iter().find(|group| !groups::is_group(group)) {
         eprintln!(
@@ -45,6 +46,13 @@ fn main() {
         eprintln!("report: state, push and pull on Redis next to redis-benchmark");
         rows.extend(faasm_benches::state::value_rows());
         rows.extend(faasm_benches::state_read::value_rows());
+    }
+    if only.is_empty() || only.iter().any(|group| group == "http") {
+        eprintln!("report: http, faasm-run serve under wrk next to a minimal HTTP server");
+        match faasm_benches::http::measure(faasm_benches::http::Settings::default()) {
+            Ok(results) => rows.extend(faasm_benches::http::value_rows(&results)),
+            Err(message) => eprintln!("report: http skipped: {message}"),
+        }
     }
     // Value rows come after every timed row: put each group's rows together, in report order.
     rows.sort_by_key(|row| groups::GROUPS.iter().position(|group| *group == row.group));
