@@ -50,6 +50,13 @@
 //! the server before it answers, on fetching). Keys built from ids are only ever used on one
 //! Redis server (not Redis Cluster: the scripts touch keys they compute).
 //!
+//! # A host's node ([`ClusterNode`])
+//!
+//! A host process holds one [`ClusterNode`]: it joins once the host knows its address, shares
+//! each upload, publishes the functions loaded on the host as warm, and is the scheduler's
+//! source of functions it is not running yet, so a call for a function uploaded on another
+//! host fetches it first. A host that cannot reach Redis runs what its own store holds.
+//!
 //! Not here yet: placing calls on warm hosts, calls on Redis Streams, chaining and awaits
 //! across hosts, and claiming the calls of a host that died.
 #![forbid(unsafe_code)]
@@ -57,11 +64,13 @@
 mod connection;
 mod error;
 pub mod membership;
+pub mod node;
 pub mod sharing;
 
 pub use connection::Cluster;
 pub use error::ClusterError;
 pub use membership::{HostId, HostInfo, HostSpec, Lease, Registration};
+pub use node::ClusterNode;
 
 /// The result type of this crate.
 pub type Result<T, E = ClusterError> = std::result::Result<T, E>;

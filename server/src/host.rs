@@ -3,7 +3,9 @@
 //! made with `async` and their results, and the metrics of all of it. Every method blocks
 //! (compiling, loading, running): the handlers call them on tokio's blocking threads.
 
+use crate::cluster::ClusterConfig;
 use crate::metrics::{CallOutcome, Metrics, Readings};
+use faasm_cluster::ClusterNode;
 use faasm_hostcalls::faasm_state::{StateError, StateKey};
 use faasm_runtime::Engine;
 use faasm_scheduler::functions::{self, StoreSource};
@@ -39,6 +41,8 @@ pub struct HostConfig {
     pub chain_limits: ChainLimits,
     /// Per-user bounds of state.
     pub state_limits: StateLimits,
+    /// The cluster to share functions with and fetch them from (`None`: this host alone).
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Why the host did not do what it was asked.
@@ -90,6 +94,8 @@ pub struct Host {
     known: Mutex<HashSet<FunctionId>>,
     batches: Mutex<Batches>,
     metrics: Metrics,
+    /// The host's side of its cluster (`--cluster`).
+    cluster: Option<Arc<ClusterNode>>,
 }
 
 /// The batches of Faasm's planner API: app id → each message and its call id (bounded).
@@ -189,11 +195,15 @@ impl Host {
         scheduler_config = scheduler_config.with_global_tier(global);
         let scheduler = Scheduler::with_config(&engine, scheduler_config)
             .map_err(|error| HostError::Internal(error.to_string()))?;
-        scheduler.set_source(Arc::new(StoreSource::new(
-            engine.clone(),
-            store.clone(),
-            Log::quiet(),
-        )));
+        let cluster = crate::cluster::node(&config, &engine, &store)?;
+        match &cluster {
+            Some(node) => scheduler.set_source(Arc::clone(node) as Arc<_>),
+            None => scheduler.set_source(Arc::new(StoreSource::new(
+                engine.clone(),
+                store.clone(),
+                Log::quiet(),
+            ))),
+        }
         Ok(Host {
             engine,
             store,
@@ -205,6 +215,7 @@ impl Host {
             known: Mutex::default(),
             batches: Mutex::default(),
             metrics: Metrics::new(),
+            cluster,
         })
     }
 
@@ -246,7 +257,14 @@ impl Host {
         self.metrics.upload(uploaded.is_ok());
         let (function, _) = uploaded.map_err(upload_error)?;
         self.scheduler.register(&id.user, &id.function, function);
-        lock(&self.known).insert(id);
+        lock(&self.known).insert(id.clone());
+        if let Some(node) = &self.cluster {
+            node.share(&id).map_err(|error| {
+                HostError::Internal(format!(
+                    "{id} is stored on this host but not shared with the cluster: {error}"
+                ))
+            })?;
+        }
         Ok(())
     }
 
@@ -456,6 +474,9 @@ impl Host {
         for id in known {
             self.scheduler.unregister(&id.user, &id.function);
         }
+        if let Some(node) = &self.cluster {
+            node.forget_warm();
+        }
     }
 
     /// Waits until no call is in flight, or `timeout` passes; whether that happened.
@@ -475,6 +496,11 @@ impl Host {
                 .0;
         }
         true
+    }
+
+    /// The host's side of its cluster, if it is in one.
+    pub fn cluster(&self) -> Option<&Arc<ClusterNode>> {
+        self.cluster.as_ref()
     }
 
     /// The host's wall-clock limit of a call.
