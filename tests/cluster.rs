@@ -185,6 +185,37 @@ fn a_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet() {
             "{listing}"
         );
     }
+    // A new version uploaded on host one reaches host two's next calls (its watcher hears of
+    // it, the host drops the old Faaslets, the next call fetches version 2).
+    let version_two = ZYGOTE.replace(
+        "(call $output (i32.const 0) (i32.const 16))",
+        "(call $output (i32.const 0) (i32.const 8))",
+    );
+    let (status, _) = one.request(
+        "PUT",
+        "/f/alice/zygote",
+        &wat::parse_str(version_two).expect("wat"),
+    );
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, output) = two.request("POST", "/f/alice/zygote", b"");
+        assert_eq!(status, 200);
+        if output.len() == 8 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "host two still runs version 1: {}",
+            two.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        two.log().contains("fetched alice/zygote version 2"),
+        "{}",
+        two.log()
+    );
     // A function no host has is still unknown.
     let (status, _) = two.request("POST", "/f/alice/nobody", b"");
     assert_eq!(status, 404);

@@ -84,6 +84,25 @@ impl Cluster {
         }
     }
 
+    /// A connection of its own for a subscriber, whose reads wait at most `poll` (so that the
+    /// subscriber can check whether to stop).
+    pub(crate) fn subscriber_connection(&self, poll: Duration) -> Result<redis::Connection> {
+        let fail = |message: String| ClusterError::Redis {
+            operation: "subscribe",
+            key: crate::sharing::UPDATES_CHANNEL.to_owned(),
+            url: self.url.clone(),
+            message,
+        };
+        let con = self
+            .client
+            .get_connection_with_timeout(self.timeout)
+            .map_err(|e| fail(format!("cannot connect: {e}")))?;
+        con.set_read_timeout(Some(poll))
+            .and_then(|()| con.set_write_timeout(Some(self.timeout)))
+            .map_err(|e| fail(format!("cannot set timeouts: {e}")))?;
+        Ok(con)
+    }
+
     /// Sends `cmd` (named `operation`, about `key` in errors) and reads its reply. `cmd` must
     /// be idempotent: if the connection it went out on was found closed (a server restart), it
     /// is sent once more on a new one.

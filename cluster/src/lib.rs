@@ -39,7 +39,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `faasm:cluster:fn:{user}/{function}` | hash | `version`, `sha256` (hex, of `wasm`), `wasm`, `snapshot` |
-//! | `faasm:cluster:fn-updates` (channel) | pub/sub | `user/function version` after each share |
+//! | `faasm:cluster:fn-updates` (channel) | pub/sub | `user/function version` after each share, `flush HOST` after a flush |
 //!
 //! # Bounds
 //!
@@ -55,7 +55,10 @@
 //! A host process holds one [`ClusterNode`]: it joins once the host knows its address, shares
 //! each upload, publishes the functions loaded on the host as warm, and is the scheduler's
 //! source of functions it is not running yet, so a call for a function uploaded on another
-//! host fetches it first. A host that cannot reach Redis runs what its own store holds.
+//! host fetches it first. A host that cannot reach Redis runs what its own store holds. Its
+//! watcher follows the update channel: a share of a version this host does not hold, or a
+//! flush on another host (`flush HOST`), marks functions stale, and the host drops them before
+//! its next call, so the next call of each fetches the new version.
 //!
 //! Not here yet: placing calls on warm hosts, calls on Redis Streams, chaining and awaits
 //! across hosts, and claiming the calls of a host that died.
@@ -70,7 +73,7 @@ pub mod sharing;
 pub use connection::Cluster;
 pub use error::ClusterError;
 pub use membership::{HostId, HostInfo, HostSpec, Lease, Registration};
-pub use node::ClusterNode;
+pub use node::{ClusterNode, Invalidated};
 
 /// The result type of this crate.
 pub type Result<T, E = ClusterError> = std::result::Result<T, E>;

@@ -6,11 +6,13 @@
 mod common;
 
 use faasm_cluster::sharing::{self, Synced};
-use faasm_cluster::{Cluster, ClusterError, HostId, HostSpec, Registration};
+use faasm_cluster::{
+    Cluster, ClusterError, ClusterNode, HostId, HostSpec, Invalidated, Registration,
+};
 use faasm_runtime::{CompilerConfig, Config, Engine, MemoryStrategy};
 use faasm_scheduler::functions::{self, load_function};
 use faasm_scheduler::modules::Log;
-use faasm_scheduler::{CallRequest, FunctionId, FunctionStore, Scheduler};
+use faasm_scheduler::{CallRequest, FunctionId, FunctionSource, FunctionStore, Scheduler};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -407,4 +409,82 @@ fn a_module_that_does_not_match_its_hash_is_refused() {
         error.to_string().contains("SHA-256") && error.to_string().contains("alice/corrupt"),
         "{error}"
     );
+}
+
+fn node(redis: &common::RedisServer, store: &FunctionStore, addr: &str) -> ClusterNode {
+    let node = ClusterNode::new(
+        cluster(redis),
+        guarded_engine(),
+        store.clone(),
+        INIT,
+        Log::quiet(),
+    );
+    node.join(spec(addr), Duration::from_secs(5)).expect("join");
+    node
+}
+
+#[test]
+fn a_share_or_a_flush_elsewhere_invalidates_functions_here() {
+    let Some(redis) = common::redis_or_skip("invalidation") else {
+        return;
+    };
+    let id: FunctionId = "alice/stale".parse().expect("id");
+    let (store_a, store_b) = (store("stale-a"), store("stale-b"));
+    let (a, b) = (node(&redis, &store_a, "a:1"), node(&redis, &store_b, "b:1"));
+    let engine = guarded_engine();
+    upload(&engine, &store_a, &id, 1);
+    a.share(&id).expect("share 1");
+    let loaded = b.load("alice", "stale").expect("load on b");
+    assert!(loaded.is_some(), "b did not fetch the function");
+    assert_eq!(
+        sharing::local_version(&store_b, &id).map(|v| v.version),
+        Some(1)
+    );
+
+    upload(&engine, &store_a, &id, 2);
+    a.share(&id).expect("share 2");
+    let mut stale = Invalidated::default();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            stale.functions.extend(b.take_invalidated().functions);
+            stale.functions.contains(&id)
+        }),
+        "b was not told of version 2"
+    );
+    // And fetches it at the next load.
+    b.load("alice", "stale").expect("load again");
+    assert_eq!(
+        sharing::local_version(&store_b, &id).map(|v| v.version),
+        Some(2)
+    );
+
+    // A flush reaches the others, not its sender: by the time `a` hears of b's later share,
+    // it has handled its own flush.
+    a.publish_flush().expect("flush");
+    let other: FunctionId = "bob/other".parse().expect("id");
+    upload(&engine, &store_b, &other, 1);
+    b.share(&other).expect("share on b");
+    let mut heard = Invalidated::default();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let taken = b.take_invalidated();
+            heard.all |= taken.all;
+            heard.all
+        }),
+        "b missed the flush"
+    );
+    let mut on_a = Invalidated::default();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let taken = a.take_invalidated();
+            on_a.all |= taken.all;
+            on_a.functions.extend(taken.functions);
+            on_a.functions.contains(&other)
+        }),
+        "a missed b's share"
+    );
+    assert!(!on_a.all, "a flushed itself on its own flush message");
+    a.leave().expect("leave a");
+    b.leave().expect("leave b");
+    assert_eq!(cluster(&redis).live_hosts().expect("hosts"), vec![]);
 }

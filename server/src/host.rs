@@ -291,6 +291,7 @@ impl Host {
     ) -> Result<Admitted, HostError> {
         let id = FunctionId::new(user, function)?;
         let slot = self.admit()?;
+        self.drop_invalidated();
         let cold = !lock(&self.known).contains(&id);
         let request = CallRequest {
             input,
@@ -468,14 +469,42 @@ impl Host {
     }
 
     /// Forgets the Faaslets kept warm: every function is loaded from the store again at its
-    /// next call (Faasm's `FLUSH_EXECUTORS`).
+    /// next call (Faasm's `FLUSH_EXECUTORS`), on every host of its cluster.
     pub fn flush(&self) {
+        self.flush_here();
+        if let Some(node) = &self.cluster
+            && let Err(error) = node.publish_flush()
+        {
+            tracing::warn!("flush not sent to the cluster's other hosts: {error}");
+        }
+    }
+
+    fn flush_here(&self) {
         let known: Vec<FunctionId> = lock(&self.known).drain().collect();
         for id in known {
             self.scheduler.unregister(&id.user, &id.function);
         }
         if let Some(node) = &self.cluster {
             node.forget_warm();
+        }
+    }
+
+    /// Drops the functions other hosts of the cluster made stale (a new version, a flush), so
+    /// that their next call fetches them again.
+    fn drop_invalidated(&self) {
+        let Some(node) = &self.cluster else {
+            return;
+        };
+        let stale = node.take_invalidated();
+        if stale.all {
+            self.flush_here();
+            return;
+        }
+        for id in stale.functions {
+            // Chained calls load functions without passing here: unregistered whether known
+            // or not.
+            lock(&self.known).remove(&id);
+            self.scheduler.unregister(&id.user, &id.function);
         }
     }
 
