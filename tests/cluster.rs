@@ -159,6 +159,17 @@ fn a_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet() {
     assert_eq!(two.live_addresses(), both);
     let listing = two.cluster();
     assert!(listing["this_host"].is_string(), "{listing}");
+    let (status, body) = one.request("POST", "/", br#"{"http_type": "GET_AVAILABLE_HOSTS"}"#);
+    assert_eq!(status, 200);
+    let available: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        available["hosts"],
+        serde_json::json!([
+            {"ip": "127.0.0.1", "slots": 2, "usedSlots": 0},
+            {"ip": "127.0.0.1", "slots": 2, "usedSlots": 0}
+        ]),
+        "{available}"
+    );
 
     let wasm = wat::parse_str(ZYGOTE).expect("wat");
     let (status, body) = one.request("PUT", "/f/alice/zygote", &wasm);

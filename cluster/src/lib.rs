@@ -5,7 +5,7 @@
 //! # Membership ([`membership`])
 //!
 //! A host joins with [`Registration::join`]: it writes a **lease** (its address, workers,
-//! capacity, start time) that lapses after a few seconds unless renewed, and a heartbeat thread
+//! capacity, start time, and its calls in flight at each heartbeat) that lapses after a few seconds unless renewed, and a heartbeat thread
 //! renews it every third of the lease. Lease times are the Redis server's clock (`TIME` inside
 //! the scripts), so hosts' clocks may disagree. Each time a host's lease is created (first join,
 //! or after it lapsed) it gets a new **epoch** from a cluster-wide counter: what later fencing
@@ -18,7 +18,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `faasm:cluster:hosts` | sorted set | host ids, scored by lease expiry (server ms) |
-//! | `faasm:cluster:host:{id}` | hash, `PX` lease | `addr`, `workers`, `capacity`, `started_ms`, `lease_ms`, `epoch` |
+//! | `faasm:cluster:host:{id}` | hash, `PX` lease | `addr`, `workers`, `capacity`, `started_ms`, `lease_ms`, `epoch`, `in_flight` (at the last heartbeat) |
 //! | `faasm:cluster:warm:{id}` | set, `PX` lease | `user/function` of each warm function |
 //! | `faasm:cluster:epoch` | integer | the last epoch given out |
 //!
@@ -72,7 +72,7 @@ pub mod sharing;
 
 pub use connection::Cluster;
 pub use error::ClusterError;
-pub use membership::{HostId, HostInfo, HostSpec, Lease, Registration};
+pub use membership::{HostId, HostInfo, HostSpec, Lease, LoadProbe, Registration};
 pub use node::{ClusterNode, Invalidated};
 
 /// The result type of this crate.

@@ -27,14 +27,15 @@ const NOW_MS: &str = "local t = redis.call('time') \
 
 /// Writes or renews a lease (`KEYS`: hosts, host, warm, epoch counter; `ARGV`: id, lease ms,
 /// addr, workers, capacity, started ms). A lease that does not exist (first join, or lapsed)
-/// gets a new epoch and an empty warm set. Returns `{epoch, 1 if the lease was new}`.
+/// gets a new epoch and an empty warm set; `ARGV[7]` is the calls in flight. Returns
+/// `{epoch, 1 if the lease was new}`.
 const RENEW_SCRIPT: &str = "local lease = tonumber(ARGV[2]) \
      local epoch = redis.call('hget', KEYS[2], 'epoch') \
      local fresh = 0 \
      if not epoch then \
        epoch = redis.call('incr', KEYS[4]) fresh = 1 redis.call('del', KEYS[3]) end \
      redis.call('hset', KEYS[2], 'addr', ARGV[3], 'workers', ARGV[4], 'capacity', ARGV[5], \
-       'started_ms', ARGV[6], 'lease_ms', ARGV[2], 'epoch', epoch) \
+       'started_ms', ARGV[6], 'lease_ms', ARGV[2], 'epoch', epoch, 'in_flight', ARGV[7]) \
      redis.call('pexpire', KEYS[2], lease) \
      redis.call('pexpire', KEYS[3], lease) \
      redis.call('zremrangebyscore', KEYS[1], '-inf', now) \
@@ -124,6 +125,9 @@ pub struct HostSpec {
     pub capacity: u32,
 }
 
+/// What a heartbeat reads to publish the host's load: its calls in flight now.
+pub type LoadProbe = Arc<dyn Fn() -> u32 + Send + Sync>;
+
 /// A host's lease as the last renewal left it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease {
@@ -148,6 +152,8 @@ pub struct HostInfo {
     pub started_ms: u64,
     /// The epoch of its lease.
     pub epoch: u64,
+    /// Its calls in flight as of its last heartbeat (0 without a load probe).
+    pub in_flight: u32,
     /// How long its lease has left, as of the listing.
     pub lease_left: Duration,
     /// The functions it holds warm (`user/function`), sorted.
@@ -191,13 +197,15 @@ fn check(spec: &HostSpec, lease: Duration) -> Result<()> {
 }
 
 impl Cluster {
-    /// Writes or renews the lease of host `id` for `lease` (what a heartbeat does). A host
-    /// that does not renew its lease in time drops out of [`Cluster::live_hosts`].
+    /// Writes or renews the lease of host `id` for `lease`, with its calls `in_flight` (what
+    /// a heartbeat does). A host that does not renew its lease in time drops out of
+    /// [`Cluster::live_hosts`].
     pub fn renew_lease(
         &self,
         id: &HostId,
         spec: &HostSpec,
         started_ms: u64,
+        in_flight: u32,
         lease: Duration,
     ) -> Result<Lease> {
         check(spec, lease)?;
@@ -214,7 +222,8 @@ impl Cluster {
             .arg(&spec.addr)
             .arg(spec.workers)
             .arg(spec.capacity)
-            .arg(started_ms);
+            .arg(started_ms)
+            .arg(in_flight);
         let (epoch, created): (u64, u8) = self.run("renew lease", &host, &cmd)?;
         Ok(Lease {
             epoch,
@@ -324,6 +333,7 @@ fn parse_host(entry: redis::Value) -> Result<HostInfo, String> {
         capacity: small("capacity")?,
         started_ms: number("started_ms")?,
         epoch: number("epoch")?,
+        in_flight: small("in_flight")?,
         lease_left: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
         warm,
         id,
@@ -365,12 +375,13 @@ pub struct Registration {
 
 impl Registration {
     /// Registers this host (a new [`HostId`]) with `spec` for `lease` and starts its
-    /// heartbeat; heartbeat failures go to `log` (and [`Registration::last_error`]). Fails if
-    /// the first lease cannot be written.
+    /// heartbeat, which publishes what `load` reads (if given); heartbeat failures go to `log`
+    /// (and [`Registration::last_error`]). Fails if the first lease cannot be written.
     pub fn join(
         cluster: &Cluster,
         spec: HostSpec,
         lease: Duration,
+        load: Option<LoadProbe>,
         log: Log,
     ) -> Result<Registration> {
         let id = HostId::generate();
@@ -379,7 +390,8 @@ impl Registration {
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default(),
         );
-        let first = cluster.renew_lease(&id, &spec, started_ms, lease)?;
+        let in_flight = load.as_ref().map_or(0, |probe| probe());
+        let first = cluster.renew_lease(&id, &spec, started_ms, in_flight, lease)?;
         let shared = Arc::new(Shared::default());
         shared.lock().epoch = first.epoch;
         let beat = HeartbeatLoop {
@@ -389,6 +401,7 @@ impl Registration {
             spec,
             started_ms,
             lease,
+            load,
             log,
         };
         let heartbeat = std::thread::Builder::new()
@@ -463,6 +476,7 @@ struct HeartbeatLoop {
     spec: HostSpec,
     started_ms: u64,
     lease: Duration,
+    load: Option<LoadProbe>,
     log: Log,
 }
 
@@ -486,9 +500,10 @@ impl HeartbeatLoop {
     }
 
     fn beat(&self) {
-        let renewed = self
-            .cluster
-            .renew_lease(&self.id, &self.spec, self.started_ms, self.lease);
+        let in_flight = self.load.as_ref().map_or(0, |probe| probe());
+        let renewed =
+            self.cluster
+                .renew_lease(&self.id, &self.spec, self.started_ms, in_flight, self.lease);
         let mut state = self.shared.lock();
         match renewed {
             Ok(lease) => {

@@ -5,7 +5,7 @@
 //! the other hosts' uploads and flushes (on [`UPDATES_CHANNEL`]) and collects what they made
 //! stale here ([`ClusterNode::take_invalidated`]), for the host to drop before its next call.
 
-use crate::membership::{HostId, HostInfo, HostSpec, Registration};
+use crate::membership::{HostId, HostInfo, HostSpec, LoadProbe, Registration};
 use crate::sharing::{self, SharedVersion, Synced, UPDATES_CHANNEL};
 use crate::{Cluster, ClusterError, Result};
 use faasm_runtime::Engine;
@@ -95,10 +95,11 @@ impl ClusterNode {
         &self.cluster
     }
 
-    /// Registers the host with `spec` and a lease of `lease` (kept by a heartbeat) and starts
-    /// following the other hosts' uploads and flushes; returns its id.
-    pub fn join(&self, spec: HostSpec, lease: Duration) -> Result<HostId> {
-        let registration = Registration::join(&self.cluster, spec, lease, self.log)?;
+    /// Registers the host with `spec` and a lease of `lease` (kept by a heartbeat, which
+    /// publishes what `load` reads) and starts following the other hosts' uploads and flushes;
+    /// returns its id.
+    pub fn join(&self, spec: HostSpec, lease: Duration, load: Option<LoadProbe>) -> Result<HostId> {
+        let registration = Registration::join(&self.cluster, spec, lease, load, self.log)?;
         let id = registration.id().clone();
         self.start_watcher(&id)?;
         let warm: Vec<String> = lock(&self.warm).iter().cloned().collect();

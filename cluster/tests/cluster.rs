@@ -25,6 +25,10 @@ fn spec(addr: &str) -> HostSpec {
     }
 }
 
+fn join(cluster: &Cluster, addr: &str, lease: Duration) -> Result<Registration, ClusterError> {
+    Registration::join(cluster, spec(addr), lease, None, Log::quiet())
+}
+
 fn cluster(redis: &common::RedisServer) -> Cluster {
     Cluster::new(&redis.url()).expect("cluster URL")
 }
@@ -54,10 +58,16 @@ fn registered_hosts_are_listed_with_what_they_published() {
     let cluster = cluster(&redis);
     assert_eq!(cluster.live_hosts().expect("empty cluster"), vec![]);
     let lease = Duration::from_secs(5);
-    let a =
-        Registration::join(&cluster, spec("127.0.0.1:8001"), lease, Log::quiet()).expect("join a");
-    let b =
-        Registration::join(&cluster, spec("127.0.0.1:8002"), lease, Log::quiet()).expect("join b");
+    let load: faasm_cluster::LoadProbe = std::sync::Arc::new(|| 7);
+    let a = Registration::join(
+        &cluster,
+        spec("127.0.0.1:8001"),
+        lease,
+        Some(load),
+        Log::quiet(),
+    )
+    .expect("join a");
+    let b = join(&cluster, "127.0.0.1:8002", lease).expect("join b");
     assert_ne!(a.epoch(), b.epoch(), "each lease has its own epoch");
     b.set_warm(vec![
         "alice/echo".into(),
@@ -76,6 +86,11 @@ fn registered_hosts_are_listed_with_what_they_published() {
     assert!(b_info.started_ms > 0);
     let a_info = hosts.iter().find(|h| &h.id == a.id()).expect("a listed");
     assert!(a_info.warm.is_empty());
+    assert_eq!(
+        (a_info.in_flight, b_info.in_flight),
+        (7, 0),
+        "the load probe's reading"
+    );
     // Too many warm functions are refused before anything is written.
     let many = (0..=faasm_cluster::MAX_WARM_FUNCTIONS)
         .map(|i| format!("u/f{i}"))
@@ -97,14 +112,13 @@ fn a_host_whose_heartbeat_stops_disappears_after_its_lease() {
     // What a host does on each heartbeat, once: then it "dies".
     let dead = HostId::generate();
     cluster
-        .renew_lease(&dead, &spec("127.0.0.1:9001"), 1, lease)
+        .renew_lease(&dead, &spec("127.0.0.1:9001"), 1, 0, lease)
         .expect("lease");
     cluster
         .publish_warm(&dead, &["alice/echo".to_owned()])
         .expect("warm");
     // A host with a heartbeat outlives several of its leases.
-    let alive =
-        Registration::join(&cluster, spec("127.0.0.1:9002"), lease, Log::quiet()).expect("join");
+    let alive = join(&cluster, "127.0.0.1:9002", lease).expect("join");
     assert_eq!(live_ids(&cluster).len(), 2);
     assert!(
         eventually(Duration::from_secs(10), || live_ids(&cluster)
@@ -130,10 +144,8 @@ fn a_host_that_leaves_or_is_dropped_is_gone_at_once() {
     };
     let cluster = cluster(&redis);
     let lease = Duration::from_secs(30);
-    let a =
-        Registration::join(&cluster, spec("127.0.0.1:8001"), lease, Log::quiet()).expect("join a");
-    let b =
-        Registration::join(&cluster, spec("127.0.0.1:8002"), lease, Log::quiet()).expect("join b");
+    let a = join(&cluster, "127.0.0.1:8001", lease).expect("join a");
+    let b = join(&cluster, "127.0.0.1:8002", lease).expect("join b");
     a.set_warm(vec!["alice/echo".into()]).expect("warm");
     let b_id = b.id().clone();
     a.leave().expect("leave");
@@ -154,8 +166,7 @@ fn a_lapsed_lease_is_taken_again_with_a_new_epoch() {
     };
     let cluster = cluster(&redis);
     let lease = Duration::from_millis(600);
-    let host =
-        Registration::join(&cluster, spec("127.0.0.1:8001"), lease, Log::quiet()).expect("join");
+    let host = join(&cluster, "127.0.0.1:8001", lease).expect("join");
     host.set_warm(vec!["alice/echo".into()]).expect("warm");
     let first = host.epoch();
     // As if the host had been cut off for longer than its lease.
@@ -176,8 +187,7 @@ fn joining_a_cluster_that_is_down_names_the_server() {
     let cluster = Cluster::new(&format!("redis://127.0.0.1:{port}"))
         .expect("url")
         .with_timeout(Duration::from_secs(2));
-    let error = Registration::join(&cluster, spec("a:1"), Duration::from_secs(3), Log::quiet())
-        .expect_err("nobody listens");
+    let error = join(&cluster, "a:1", Duration::from_secs(3)).expect_err("nobody listens");
     let text = error.to_string();
     assert!(
         text.contains("renew lease") && text.contains(&port.to_string()),
@@ -419,7 +429,8 @@ fn node(redis: &common::RedisServer, store: &FunctionStore, addr: &str) -> Clust
         INIT,
         Log::quiet(),
     );
-    node.join(spec(addr), Duration::from_secs(5)).expect("join");
+    node.join(spec(addr), Duration::from_secs(5), None)
+        .expect("join");
     node
 }
 

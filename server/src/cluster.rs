@@ -54,7 +54,8 @@ pub(crate) fn router() -> Router<Arc<Host>> {
 }
 
 /// `{"this_host": ID, "hosts": [{"id", "addr", "workers", "capacity", "started_ms", "epoch",
-/// "lease_left_ms", "warm": ["user/function", ...]}, ...]}`; 404 on a host not in a cluster.
+/// "in_flight", "lease_left_ms", "warm": ["user/function", ...]}, ...]}`; 404 on a host not in
+/// a cluster.
 async fn list(State(host): State<Arc<Host>>) -> Result<Json<Value>, ApiError> {
     let Some(node) = host.cluster().cloned() else {
         return Err(ApiError::new(
@@ -72,6 +73,27 @@ async fn list(State(host): State<Arc<Host>>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "this_host": this_host, "hosts": hosts })))
 }
 
+/// The live hosts of the host's cluster as Faasm's planner lists them (`ip`, `slots`: its
+/// workers, `usedSlots`: its calls in flight at its last heartbeat); `None` outside a cluster.
+pub(crate) async fn available_hosts(host: &Arc<Host>) -> Result<Option<Vec<Value>>, ApiError> {
+    let Some(node) = host.cluster().cloned() else {
+        return Ok(None);
+    };
+    let hosts = blocking(move || {
+        node.live_hosts()
+            .map_err(|e| HostError::Internal(e.to_string()))
+    })
+    .await?;
+    let listed = hosts.iter().map(|host| {
+        let ip = host
+            .addr
+            .rsplit_once(':')
+            .map_or(host.addr.as_str(), |(ip, _port)| ip);
+        json!({ "ip": ip, "slots": host.workers, "usedSlots": host.in_flight })
+    });
+    Ok(Some(listed.collect()))
+}
+
 fn host_json(host: &HostInfo) -> Value {
     json!({
         "id": host.id.as_str(),
@@ -80,6 +102,7 @@ fn host_json(host: &HostInfo) -> Value {
         "capacity": host.capacity,
         "started_ms": host.started_ms,
         "epoch": host.epoch,
+        "in_flight": host.in_flight,
         "lease_left_ms": u64::try_from(host.lease_left.as_millis()).unwrap_or(u64::MAX),
         "warm": host.warm,
     })

@@ -171,8 +171,15 @@ impl Server {
             workers: u32::try_from(self.config.workers).unwrap_or(u32::MAX),
             capacity: u32::try_from(self.config.max_in_flight).unwrap_or(u32::MAX),
         };
+        // The heartbeat reads the host's load; it must not keep the host alive.
+        let host = Arc::downgrade(&self.host);
+        let load: faasm_cluster::LoadProbe = Arc::new(move || {
+            host.upgrade().map_or(0, |host| {
+                u32::try_from(host.in_flight()).unwrap_or(u32::MAX)
+            })
+        });
         let id = node
-            .join(spec, settings.lease)
+            .join(spec, settings.lease, Some(load))
             .map_err(|error| HostError::Internal(format!("--cluster: {error}")))?;
         tracing::info!(host = %id, cluster = node.cluster().url(), "joined the cluster");
         Ok(())
