@@ -333,7 +333,11 @@ fn parse_host(entry: redis::Value) -> Result<HostInfo, String> {
         capacity: small("capacity")?,
         started_ms: number("started_ms")?,
         epoch: number("epoch")?,
-        in_flight: small("in_flight")?,
+        // Written by every renewal of this version; a record without it reads as idle.
+        in_flight: match field("in_flight") {
+            Ok(_) => small("in_flight")?,
+            Err(_) => 0,
+        },
         lease_left: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
         warm,
         id,

@@ -27,7 +27,8 @@ const WATCH_RETRY: Duration = Duration::from_secs(1);
 /// The most functions kept as invalidated one by one: past it, everything is.
 const MAX_INVALIDATED: usize = 4096;
 
-/// The longest update message read (a name and a version; a flush and a host id).
+/// The longest update message handled (a name and a version; a flush and a host id); longer
+/// ones are not ours and are ignored.
 const MAX_UPDATE_BYTES: usize = 512;
 
 /// What other hosts made stale on this one since the last [`ClusterNode::take_invalidated`].
