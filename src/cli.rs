@@ -95,6 +95,16 @@ pub struct ServeOptions {
     /// Per-user limits of chaining and state.
     #[command(flatten)]
     pub limits: LimitOptions,
+    /// Join the cluster of hosts on this Redis server (`redis://HOST:PORT`): register this
+    /// host (`GET /cluster` lists the live ones), share its uploads, and fetch functions
+    /// uploaded on other hosts at their first call here. `--state` defaults to it.
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
+    /// This host's lease in the cluster: renewed every third of it; a host that stops
+    /// renewing it (killed, cut off) drops out when it lapses.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "3s",
+          requires = "cluster")]
+    pub cluster_lease: Duration,
 }
 
 /// `--log-format` values.

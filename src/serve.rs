@@ -4,7 +4,7 @@
 use crate::cli::{LogFormat, ServeOptions};
 use crate::error::CliError;
 use crate::functions;
-use faasm_server::{Server, ServerConfig};
+use faasm_server::{ClusterConfig, Server, ServerConfig};
 use std::io::Write;
 
 /// Runs the host; returns when it has shut down.
@@ -15,7 +15,8 @@ pub(crate) fn serve(options: &ServeOptions) -> Result<(), CliError> {
     let config = ServerConfig {
         listen: options.listen,
         store_dir: store.dir().to_path_buf(),
-        state: options.state.clone(),
+        // A cluster's hosts share their state through its Redis server unless told otherwise.
+        state: options.state.clone().or_else(|| options.cluster.clone()),
         workers: usize::from(options.workers),
         max_in_flight: options.max_in_flight as usize,
         body_limit: bytes(options.max_body),
@@ -23,6 +24,10 @@ pub(crate) fn serve(options: &ServeOptions) -> Result<(), CliError> {
         init_timeout: options.init_timeout,
         chain_limits: options.limits.chain_limits(),
         state_limits: options.limits.state_limits(),
+        cluster: options.cluster.clone().map(|url| ClusterConfig {
+            url,
+            lease: options.cluster_lease,
+        }),
     };
     let server = Server::bind(config)?;
     let mut stdout = std::io::stdout().lock();

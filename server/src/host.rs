@@ -3,7 +3,9 @@
 //! made with `async` and their results, and the metrics of all of it. Every method blocks
 //! (compiling, loading, running): the handlers call them on tokio's blocking threads.
 
+use crate::cluster::ClusterConfig;
 use crate::metrics::{CallOutcome, Metrics, Readings};
+use faasm_cluster::ClusterNode;
 use faasm_hostcalls::faasm_state::{StateError, StateKey};
 use faasm_runtime::Engine;
 use faasm_scheduler::functions::{self, StoreSource};
@@ -40,6 +42,8 @@ pub struct HostConfig {
     pub chain_limits: ChainLimits,
     /// Per-user bounds of state.
     pub state_limits: StateLimits,
+    /// The cluster to share functions with and fetch them from (`None`: this host alone).
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Why the host did not do what it was asked.
@@ -94,6 +98,8 @@ pub struct Host {
     known: Mutex<HashSet<FunctionId>>,
     batches: Mutex<Batches>,
     metrics: Metrics,
+    /// The host's side of its cluster (`--cluster`).
+    cluster: Option<Arc<ClusterNode>>,
 }
 
 /// The batches of Faasm's planner API: app id → each message and its call id (bounded).
@@ -193,11 +199,15 @@ impl Host {
         scheduler_config = scheduler_config.with_global_tier(global);
         let scheduler = Scheduler::with_config(&engine, scheduler_config)
             .map_err(|error| HostError::Internal(error.to_string()))?;
-        scheduler.set_source(Arc::new(StoreSource::new(
-            engine.clone(),
-            store.clone(),
-            Log::quiet(),
-        )));
+        let cluster = crate::cluster::node(&config, &engine, &store)?;
+        match &cluster {
+            Some(node) => scheduler.set_source(Arc::clone(node) as Arc<_>),
+            None => scheduler.set_source(Arc::new(StoreSource::new(
+                engine.clone(),
+                store.clone(),
+                Log::quiet(),
+            ))),
+        }
         Ok(Host {
             engine,
             store,
@@ -209,6 +219,7 @@ impl Host {
             known: Mutex::default(),
             batches: Mutex::default(),
             metrics: Metrics::new(),
+            cluster,
         })
     }
 
@@ -250,7 +261,14 @@ impl Host {
         self.metrics.upload(uploaded.is_ok());
         let (function, _) = uploaded.map_err(upload_error)?;
         self.scheduler.register(&id.user, &id.function, function);
-        lock(&self.known).insert(id);
+        lock(&self.known).insert(id.clone());
+        if let Some(node) = &self.cluster {
+            node.share(&id).map_err(|error| {
+                HostError::Internal(format!(
+                    "{id} is stored on this host but not shared with the cluster: {error}"
+                ))
+            })?;
+        }
         Ok(())
     }
 
@@ -277,6 +295,7 @@ impl Host {
     ) -> Result<Admitted, HostError> {
         let id = FunctionId::new(user, function)?;
         let slot = self.admit()?;
+        self.drop_invalidated();
         let cold = !lock(&self.known).contains(&id);
         let request = CallRequest {
             input,
@@ -467,10 +486,41 @@ impl Host {
     }
 
     /// Forgets the Faaslets kept warm: every function is loaded from the store again at its
-    /// next call (Faasm's `FLUSH_EXECUTORS`).
+    /// next call (Faasm's `FLUSH_EXECUTORS`), on every host of its cluster.
     pub fn flush(&self) {
+        self.flush_here();
+        if let Some(node) = &self.cluster
+            && let Err(error) = node.publish_flush()
+        {
+            tracing::warn!("flush not sent to the cluster's other hosts: {error}");
+        }
+    }
+
+    fn flush_here(&self) {
         let known: Vec<FunctionId> = lock(&self.known).drain().collect();
         for id in known {
+            self.scheduler.unregister(&id.user, &id.function);
+        }
+        if let Some(node) = &self.cluster {
+            node.forget_warm();
+        }
+    }
+
+    /// Drops the functions other hosts of the cluster made stale (a new version, a flush), so
+    /// that their next call fetches them again.
+    fn drop_invalidated(&self) {
+        let Some(node) = &self.cluster else {
+            return;
+        };
+        let stale = node.take_invalidated();
+        if stale.all {
+            self.flush_here();
+            return;
+        }
+        for id in stale.functions {
+            // Chained calls load functions without passing here: unregistered whether known
+            // or not.
+            lock(&self.known).remove(&id);
             self.scheduler.unregister(&id.user, &id.function);
         }
     }
@@ -492,6 +542,11 @@ impl Host {
                 .0;
         }
         true
+    }
+
+    /// The host's side of its cluster, if it is in one.
+    pub fn cluster(&self) -> Option<&Arc<ClusterNode>> {
+        self.cluster.as_ref()
     }
 
     /// The host's wall-clock limit of a call.

@@ -8,6 +8,7 @@
 //!   `/s/{user}/{key}`, `/file` (shared files), `/metrics`;
 //! - `planner`: Faasm's planner messages on `POST /` (and the paper-era form);
 //! - [`metrics`]: the Prometheus text of `/metrics`;
+//! - `cluster`: the host in a cluster of hosts (`--cluster`), and `GET /cluster`;
 //! - [`Server`]: binding, one log line per request (through `tracing`), and graceful shutdown
 //!   on SIGINT or SIGTERM.
 //!
@@ -16,6 +17,7 @@
 //! (logs go through `tracing`, whose subscriber the binary sets up), and contains no `unsafe`.
 #![forbid(unsafe_code)]
 
+mod cluster;
 pub mod host;
 pub mod metrics;
 mod planner;
@@ -34,6 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower_http::catch_panic::CatchPanicLayer;
 
+pub use cluster::ClusterConfig;
 pub use routes::{CALL_ID_HEADER, FILE_PATH_HEADER, RETURN_VALUE_HEADER};
 
 /// Blocking threads for work other than waiting for calls (submits, uploads, state).
@@ -63,6 +66,8 @@ pub struct ServerConfig {
     pub chain_limits: ChainLimits,
     /// Per-user bounds of state.
     pub state_limits: StateLimits,
+    /// The cluster to join (`None`: this host alone).
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +83,7 @@ impl Default for ServerConfig {
             init_timeout: faasm_scheduler::DEFAULT_INIT_TIMEOUT,
             chain_limits: ChainLimits::default(),
             state_limits: StateLimits::default(),
+            cluster: None,
         }
     }
 }
@@ -123,6 +129,7 @@ impl Server {
                 init_timeout: config.init_timeout,
                 chain_limits: config.chain_limits,
                 state_limits: config.state_limits,
+                cluster: config.cluster.clone(),
             },
         )?;
         let listen_error = |source| ServerError::Listen {
@@ -144,12 +151,38 @@ impl Server {
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(config.listen))
             .map_err(listen_error)?;
-        Ok(Server {
+        let server = Server {
             runtime,
             listener,
             host: Arc::new(host),
             config,
-        })
+        };
+        server.join_cluster()?;
+        Ok(server)
+    }
+
+    /// Registers the host in its cluster, if it has one, under the address it listens on.
+    fn join_cluster(&self) -> Result<(), ServerError> {
+        let (Some(node), Some(settings)) = (self.host.cluster(), &self.config.cluster) else {
+            return Ok(());
+        };
+        let spec = faasm_cluster::HostSpec {
+            addr: self.local_addr().to_string(),
+            workers: u32::try_from(self.config.workers).unwrap_or(u32::MAX),
+            capacity: u32::try_from(self.config.max_in_flight).unwrap_or(u32::MAX),
+        };
+        // The heartbeat reads the host's load; it must not keep the host alive.
+        let host = Arc::downgrade(&self.host);
+        let load: faasm_cluster::LoadProbe = Arc::new(move || {
+            host.upgrade().map_or(0, |host| {
+                u32::try_from(host.in_flight()).unwrap_or(u32::MAX)
+            })
+        });
+        let id = node
+            .join(spec, settings.lease, Some(load))
+            .map_err(|error| HostError::Internal(format!("--cluster: {error}")))?;
+        tracing::info!(host = %id, cluster = node.cluster().url(), "joined the cluster");
+        Ok(())
     }
 
     /// The address the server listens on.
@@ -181,6 +214,14 @@ impl Server {
             });
             shutdown_signal().await;
             tracing::info!("shutting down: no new connections; finishing the calls in flight");
+            if let Some(node) = host.cluster().cloned() {
+                // Out of the cluster first, so that no other host sends it more work.
+                match tokio::task::spawn_blocking(move || node.leave()).await {
+                    Ok(Ok(())) => tracing::info!("left the cluster"),
+                    Ok(Err(error)) => tracing::warn!("leaving the cluster: {error}"),
+                    Err(_) => tracing::warn!("leaving the cluster failed unexpectedly"),
+                }
+            }
             let _ = stop.send(true);
             match tokio::time::timeout(grace, serving).await {
                 Ok(Ok(Ok(()))) => {}
@@ -206,6 +247,7 @@ impl Server {
 fn app(host: Arc<Host>, body_limit: usize) -> Router {
     routes::router()
         .merge(planner::router())
+        .merge(cluster::router())
         .fallback(not_found)
         .with_state(host)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -5,7 +5,7 @@
 //! - `EXECUTE_BATCH_STATUS` (the payload names the app) answers `finished` and, once every
 //!   message has ended, `messageResults` (each message as given, with `output_data`,
 //!   `returnValue`, `start_ts` and `finish_ts`);
-//! - `GET_AVAILABLE_HOSTS` (this one host), `RESET` and `FLUSH_EXECUTORS` (forget the warm
+//! - `GET_AVAILABLE_HOSTS` (this one host, or the cluster's live hosts), `RESET` and `FLUSH_EXECUTORS` (forget the warm
 //!   Faaslets); any other type is refused with 400;
 //! - the paper-era form `{"user", "function", "input_data", "async"}` (the output, or the
 //!   call id with `async`) and `{"id": N, "status": true}` (`RUNNING`, `SUCCESS: output`,
@@ -156,12 +156,15 @@ async fn http_message(
             batch_status(&host, &batch)
         }
         "GET_AVAILABLE_HOSTS" => {
-            let hosts = json!({ "hosts": [{
-                "ip": "127.0.0.1",
-                "slots": host.slots(),
-                "usedSlots": host.in_flight(),
-            }]});
-            Ok(axum::Json(hosts).into_response())
+            let hosts = match crate::cluster::available_hosts(&host).await? {
+                Some(hosts) => hosts,
+                None => vec![json!({
+                    "ip": "127.0.0.1",
+                    "slots": host.slots(),
+                    "usedSlots": host.in_flight(),
+                })],
+            };
+            Ok(axum::Json(json!({ "hosts": hosts })).into_response())
         }
         "RESET" | "FLUSH_EXECUTORS" => {
             let flush_host = Arc::clone(&host);

@@ -552,7 +552,7 @@ fn wait_queued(socket: &TcpStream, bytes: usize, timeout: Duration) -> std::io::
 
 /// `url` with the password of its user information replaced by `***`, so that error messages
 /// and logs do not carry it.
-fn mask_password(url: &str) -> String {
+pub fn mask_password(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_owned();
     };

@@ -1,0 +1,307 @@
+//! `faasm-run serve --cluster`: hosts started as processes of the built binary on loopback
+//! ports over one real `redis-server` (the state crate's test helper) register, list each
+//! other on `GET /cluster`, run on one host a function uploaded on another without
+//! initialising it again, drop out when killed and leave at once when stopped.
+#![forbid(unsafe_code)]
+
+#[path = "../state/tests/common/mod.rs"]
+mod redis_server;
+
+use serde_json::Value;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The zygote draws 16 random bytes; a call outputs them. A host that initialised the function
+/// itself would output other bytes than the uploading host.
+const ZYGOTE: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+  (import "env" "__faasm_write_output" (func $output (param i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "_faasm_zygote") (result i32)
+    (drop (call $random (i32.const 0) (i32.const 16)))
+    (i32.const 0))
+  (func (export "_start")
+    (call $output (i32.const 0) (i32.const 16))))
+"#;
+
+/// A `faasm-run serve --cluster` process, killed when dropped.
+struct ClusterHost {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl ClusterHost {
+    fn start(name: &str, redis: &str, lease: &str) -> ClusterHost {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("faasm-run-cluster")
+            .join(name);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("host dir");
+        let log = dir.join("serve.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_faasm-run"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+            .arg(dir.join("store"))
+            .args(["--cluster", redis, "--cluster-lease", lease])
+            .env("HOME", dir.join("home"))
+            .env("FAASM_CACHE_DIR", dir.join("cache"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("starting faasm-run serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("first line");
+        let Some(base) = line.trim().strip_prefix("listening on ") else {
+            panic!(
+                "no address from serve: {line:?}; log: {}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        ClusterHost {
+            base: base.to_owned(),
+            child,
+            log,
+        }
+    }
+
+    fn address(&self) -> &str {
+        self.base.strip_prefix("http://").expect("http URL")
+    }
+
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let url = format!("{}{path}", self.base);
+        let response = match method {
+            "GET" => agent.get(&url).call(),
+            "PUT" => agent.put(&url).send(body),
+            _ => agent.post(&url).send(body),
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_vec().expect("body");
+        (status, body)
+    }
+
+    fn cluster(&self) -> Value {
+        let (status, body) = self.request("GET", "/cluster", b"");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).expect("JSON")
+    }
+
+    /// The addresses of the live hosts, sorted.
+    fn live_addresses(&self) -> Vec<String> {
+        let listing = self.cluster();
+        let mut addresses: Vec<String> = listing["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .map(|h| h["addr"].as_str().expect("addr").to_owned())
+            .collect();
+        addresses.sort();
+        addresses
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits (at most 30 s) for the process to end.
+    fn stop(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().expect("wait").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ClusterHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sorted(mut addresses: Vec<String>) -> Vec<String> {
+    addresses.sort();
+    addresses
+}
+
+#[test]
+fn a_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet() {
+    let Some(redis) = redis_server::redis_or_skip("cluster upload and invoke") else {
+        return;
+    };
+    let one = ClusterHost::start("share-1", &redis.url(), "3s");
+    let two = ClusterHost::start("share-2", &redis.url(), "3s");
+    let both = sorted(vec![one.address().to_owned(), two.address().to_owned()]);
+    assert_eq!(one.live_addresses(), both);
+    assert_eq!(two.live_addresses(), both);
+    let listing = two.cluster();
+    assert!(listing["this_host"].is_string(), "{listing}");
+    let (status, body) = one.request("POST", "/", br#"{"http_type": "GET_AVAILABLE_HOSTS"}"#);
+    assert_eq!(status, 200);
+    let available: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        available["hosts"],
+        serde_json::json!([
+            {"ip": "127.0.0.1", "slots": 2, "usedSlots": 0},
+            {"ip": "127.0.0.1", "slots": 2, "usedSlots": 0}
+        ]),
+        "{available}"
+    );
+
+    let wasm = wat::parse_str(ZYGOTE).expect("wat");
+    let (status, body) = one.request("PUT", "/f/alice/zygote", &wasm);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, on_one) = one.request("POST", "/f/alice/zygote", b"");
+    assert_eq!(status, 200);
+    let (status, on_two) = two.request("POST", "/f/alice/zygote", b"");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&on_two));
+    assert_eq!(
+        on_two, on_one,
+        "host two did not start from host one's Proto-Faaslet"
+    );
+    let log = two.log();
+    assert!(
+        log.contains("fetched alice/zygote version 1")
+            && log.contains("restored from the shipped Proto-Faaslet"),
+        "{log}"
+    );
+    let listing = one.cluster();
+    for host in listing["hosts"].as_array().expect("hosts") {
+        assert_eq!(
+            host["warm"],
+            serde_json::json!(["alice/zygote"]),
+            "{listing}"
+        );
+    }
+    // A new version uploaded on host one reaches host two's next calls (its watcher hears of
+    // it, the host drops the old Faaslets, the next call fetches version 2).
+    let version_two = ZYGOTE.replace(
+        "(call $output (i32.const 0) (i32.const 16))",
+        "(call $output (i32.const 0) (i32.const 8))",
+    );
+    let (status, _) = one.request(
+        "PUT",
+        "/f/alice/zygote",
+        &wat::parse_str(version_two).expect("wat"),
+    );
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, output) = two.request("POST", "/f/alice/zygote", b"");
+        assert_eq!(status, 200);
+        if output.len() == 8 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "host two still runs version 1: {}",
+            two.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        two.log().contains("fetched alice/zygote version 2"),
+        "{}",
+        two.log()
+    );
+    // A function no host has is still unknown.
+    let (status, _) = two.request("POST", "/f/alice/nobody", b"");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn a_killed_host_drops_out_after_its_lease_and_a_stopped_one_leaves_at_once() {
+    let Some(redis) = redis_server::redis_or_skip("cluster membership") else {
+        return;
+    };
+    let mut stays = ClusterHost::start("members-1", &redis.url(), "30s");
+    let dies = ClusterHost::start("members-2", &redis.url(), "1s");
+    assert_eq!(stays.live_addresses().len(), 2);
+    let survivor = vec![stays.address().to_owned()];
+    drop(dies); // SIGKILL: no chance to deregister.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stays.live_addresses() != survivor {
+        assert!(
+            Instant::now() < deadline,
+            "the killed host is still listed: {}",
+            stays.cluster()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Its 30 s lease would keep it listed: stopping it removes it at once.
+    let listing = stays.cluster();
+    let id = listing["this_host"]
+        .as_str()
+        .expect("this host's id")
+        .to_owned();
+    assert_ne!(
+        redis.command(&format!("ZSCORE faasm:cluster:hosts {id}")),
+        "$-1"
+    );
+    stays.stop();
+    assert_eq!(
+        redis.command(&format!("ZSCORE faasm:cluster:hosts {id}")),
+        "$-1"
+    );
+    assert_eq!(
+        redis.command(&format!("EXISTS faasm:cluster:host:{id}")),
+        ":0"
+    );
+    assert!(stays.log().contains("left the cluster"), "{}", stays.log());
+}
+
+#[test]
+fn a_host_outside_a_cluster_says_so_on_get_cluster() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faasm-run-cluster-alone");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faasm-run"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(dir.join("store"))
+        .env("HOME", dir.join("home"))
+        .env("FAASM_CACHE_DIR", dir.join("cache"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("line");
+    let host = ClusterHost {
+        base: line.trim().trim_start_matches("listening on ").to_owned(),
+        child,
+        log: dir.join("none"),
+    };
+    let (status, body) = host.request("GET", "/cluster", b"");
+    assert_eq!(status, 404);
+    assert!(
+        String::from_utf8_lossy(&body).contains("--cluster redis://HOST:PORT"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+}
