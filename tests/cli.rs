@@ -227,10 +227,18 @@ fn timeout_ends_a_guest_blocked_reading_a_silent_pipe() {
         .spawn()
         .expect("running faasm-run");
     let _writer = child.stdin.take();
+    let elapsed = ends_with_timeout(child, start, "the read");
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+}
+
+/// Waits for `child` (a `faasm-run --timeout 500ms` started at `start`, blocked in `what`) to
+/// end as timed out; kills it and fails the test if it still runs after 10 s. Returns how
+/// long it ran.
+fn ends_with_timeout(mut child: std::process::Child, start: Instant, what: &str) -> Duration {
     while child.try_wait().expect("waiting for faasm-run").is_none() {
         if start.elapsed() > Duration::from_secs(10) {
             child.kill().expect("killing faasm-run");
-            panic!("the read outlived the timeout by seconds");
+            panic!("{what} outlived the timeout by seconds");
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -240,7 +248,7 @@ fn timeout_ends_a_guest_blocked_reading_a_silent_pipe() {
         .expect("collecting faasm-run's output");
     assert_eq!(output.status.code(), Some(134), "{}", stderr(&output));
     assert!(stderr(&output).contains("deadline"), "{}", stderr(&output));
-    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    elapsed
 }
 
 /// A guest writing to the process's stdout, a pipe nobody reads: once the pipe is full, the
@@ -259,7 +267,7 @@ fn timeout_ends_a_guest_blocked_writing_to_a_full_stdout() {
                       (br 0))))"#,
     );
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_faasm-run"))
+    let child = Command::new(env!("CARGO_BIN_EXE_faasm-run"))
         .args(["--timeout", "500ms", path(&guest)])
         .env("FAASM_CACHE_DIR", scratch().join("cache"))
         .stdout(Stdio::piped())
@@ -267,19 +275,7 @@ fn timeout_ends_a_guest_blocked_writing_to_a_full_stdout() {
         .spawn()
         .expect("running faasm-run");
     // Stdout is never read while the guest runs.
-    while child.try_wait().expect("waiting for faasm-run").is_none() {
-        if start.elapsed() > Duration::from_secs(10) {
-            child.kill().expect("killing faasm-run");
-            panic!("the write outlived the timeout by seconds");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let elapsed = start.elapsed();
-    let output = child
-        .wait_with_output()
-        .expect("collecting faasm-run's output");
-    assert_eq!(output.status.code(), Some(134), "{}", stderr(&output));
-    assert!(stderr(&output).contains("deadline"), "{}", stderr(&output));
+    let elapsed = ends_with_timeout(child, start, "the write");
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
 }
 

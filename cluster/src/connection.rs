@@ -172,13 +172,7 @@ impl Cluster {
                 Ok(value) => return Ok(value),
                 Err(e) => e,
             };
-            // An error reply leaves the connection usable; anything else may not.
-            if e.is_io_error()
-                || e.is_timeout()
-                || e.is_connection_dropped()
-                || e.is_connection_refusal()
-                || e.is_unrecoverable_error()
-            {
+            if faasm_state::leaves_connection_unusable(&e) {
                 *slot = None;
             }
             if may_resend && e.is_connection_dropped() && !e.is_timeout() {

@@ -40,7 +40,7 @@ pub use error::{ErrorKind, StateError};
 pub use global::{GlobalLockMode, GlobalTier, InProcessTier, LockToken};
 pub use key::{MAX_KEY_LEN, MAX_USER_LEN, StateKey};
 pub use local::{LocalTier, StateLimits, StateValue, TransferStats};
-pub use redis_tier::{RedisTier, mask_password};
+pub use redis_tier::{RedisTier, leaves_connection_unusable, mask_password};
 
 /// The result type of this crate.
 pub type Result<T, E = StateError> = std::result::Result<T, E>;

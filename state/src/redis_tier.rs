@@ -275,14 +275,7 @@ impl RedisTier {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            // A server-side error reply (e.g. WRONGTYPE) leaves the connection usable;
-            // anything else (I/O, timeout, dropped, parse) may not: reconnect next time.
-            if e.is_io_error()
-                || e.is_timeout()
-                || e.is_connection_dropped()
-                || e.is_connection_refusal()
-                || e.is_unrecoverable_error()
-            {
+            if leaves_connection_unusable(&e) {
                 *slot = None;
             }
             if may_resend && e.is_connection_dropped() && !e.is_timeout() {
@@ -548,6 +541,18 @@ fn wait_queued(socket: &TcpStream, bytes: usize, timeout: Duration) -> std::io::
     })();
     sys::set_receive_low_water(fd, 1)?;
     waited
+}
+
+/// Whether a connection that gave `error` must be dropped: a server-side error reply (e.g.
+/// `WRONGTYPE`) leaves it usable; anything else (I/O, a timeout, a dropped connection, a reply
+/// that does not parse) may not, and the next command connects again. Shared by every sync
+/// `redis` client of the project.
+pub fn leaves_connection_unusable(error: &redis::RedisError) -> bool {
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_unrecoverable_error()
 }
 
 /// `url` with the password of its user information replaced by `***`, so that error messages
