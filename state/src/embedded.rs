@@ -227,9 +227,12 @@ impl EmbeddedTier {
         self.exchange("user_bytes", &key, |c| Ok(usage_of(c, user)?))
     }
 
-    /// A new connection to the database, set up for this tier's calls.
+    /// A new connection to the database, set up for this tier's calls. Its first statement
+    /// may meet another process making the database WAL or recovering its log, so it waits
+    /// (as a write does) instead of answering "database is locked" at once.
     fn connect(&self) -> rusqlite::Result<Connection> {
-        let connection = Connection::open(&self.database)?;
+        let mut connection = Connection::open(&self.database)?;
+        connection.busy_handler(Some(wait_for_writer(self.timeout)))?;
         connection.execute_batch(CONNECTION_SETTINGS)?;
         Ok(connection)
     }
@@ -420,11 +423,30 @@ impl EmbeddedTier {
 }
 
 /// Makes the database usable: WAL mode (kept in the file), the tables, the schema's version.
+///
+/// Processes opening a new directory together each read the database and then want it alone
+/// (to make it WAL); SQLite answers one of them "busy" at once rather than let both wait for
+/// each other, skipping the busy handler. Such answers are retried here until the timeout.
 fn set_up(c: &mut Connection) -> std::result::Result<(), String> {
-    set_up_sql(c).map_err(|e| match e {
-        SetUp::Sql(e) => e.to_string(),
-        SetUp::Refused(message) => message,
-    })
+    let began = Instant::now();
+    loop {
+        match set_up_sql(c) {
+            Ok(()) => return Ok(()),
+            Err(SetUp::Sql(e)) if is_busy(&e) && began.elapsed() < DEFAULT_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(SetUp::Sql(e)) => return Err(e.to_string()),
+            Err(SetUp::Refused(message)) => return Err(message),
+        }
+    }
+}
+
+/// Whether SQLite refused `e`'s statement because another connection held a lock.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
 }
 
 /// Why [`set_up`] failed.
@@ -959,6 +981,31 @@ mod tests {
         }
         assert_eq!(tier.size(&k).unwrap(), 0);
         assert!(tier.get(&k).unwrap().is_none());
+    }
+
+    /// Many processes opening one new directory at once (`faasm-run invoke` calls started
+    /// together): one makes the database WAL and its tables while the others wait, and none
+    /// answers "database is locked".
+    #[test]
+    fn opens_racing_on_a_new_directory_all_succeed() {
+        for round in 0..20 {
+            let dir = TempDir::new(&format!("racing-opens-{round}"));
+            let start = std::sync::Barrier::new(8);
+            std::thread::scope(|s| {
+                let openers: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            let tier = EmbeddedTier::open(&dir.0)?;
+                            tier.set(&key("alice", "k"), b"v")
+                        })
+                    })
+                    .collect();
+                for opener in openers {
+                    opener.join().unwrap().unwrap();
+                }
+            });
+        }
     }
 
     /// Holds the database's write lock from another connection (as another process's commit
