@@ -7,7 +7,7 @@ use faasm_scheduler::{
     CallRequest, CallResult, ChainLimits, Failure, Function, FunctionSource, Scheduler,
     SchedulerConfig, SchedulerError, StateLimits,
 };
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const USER: &str = "demo";
@@ -609,6 +609,45 @@ fn submitted_calls_can_be_waited_for_later() {
         assert_eq!(result.id, id);
         assert_eq!(int_output(&result), i as i32 + 1);
     }
+}
+
+#[test]
+fn results_reach_callbacks_without_a_waiting_thread() {
+    let scheduler = scheduler(config(2));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    for i in 0..20i32 {
+        let handle = scheduler
+            .submit(USER, "leaf", CallRequest::with_input(i.to_le_bytes()))
+            .unwrap();
+        let id = handle.id();
+        let sender = sender.clone();
+        handle.on_done(move |result| sender.send((i, id, result)).unwrap());
+    }
+    // A callback given after the call ended runs at once, on the caller's thread.
+    let ended = scheduler
+        .submit(USER, "leaf", CallRequest::with_input(100i32.to_le_bytes()))
+        .unwrap();
+    assert!(ended.wait_timeout(Duration::from_secs(10)).is_some());
+    let caller = std::thread::current().id();
+    let ran_on = Arc::new(Mutex::new(None));
+    let ran_on_clone = Arc::clone(&ran_on);
+    ended.on_done(move |result| {
+        assert_eq!(int_output(&result), 101);
+        *ran_on_clone.lock().unwrap() = Some(std::thread::current().id());
+    });
+    assert_eq!(*ran_on.lock().unwrap(), Some(caller));
+    drop(sender);
+    let mut seen: Vec<i32> = receiver
+        .iter()
+        .map(|(i, id, result)| {
+            assert_eq!(result.id, id);
+            assert_eq!(int_output(&result), i + 1);
+            i
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..20).collect::<Vec<_>>());
+    assert_no_results_left(&scheduler);
 }
 
 #[test]

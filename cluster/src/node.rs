@@ -138,6 +138,12 @@ impl ClusterNode {
         Ok(version)
     }
 
+    /// Whether other hosts made anything stale here that [`ClusterNode::take_invalidated`]
+    /// has not yet taken (a look only: nothing is forgotten, no I/O).
+    pub fn has_invalidated(&self) -> bool {
+        *lock(&self.watch.invalidated) != Invalidated::default()
+    }
+
     /// What other hosts made stale here since the last call (and forgets it).
     pub fn take_invalidated(&self) -> Invalidated {
         std::mem::take(&mut *lock(&self.watch.invalidated))

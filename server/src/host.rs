@@ -337,6 +337,51 @@ impl Host {
         result
     }
 
+    /// Whether calls of `user/function` find it loaded on this host: submitting one then only
+    /// queues it (no store, cluster or Redis exchange), which an async handler may do on its
+    /// own thread. While other hosts' invalidations wait to be applied (which may publish to
+    /// Redis), nothing is warm.
+    pub fn is_warm(&self, user: &str, function: &str) -> bool {
+        if self
+            .cluster
+            .as_ref()
+            .is_some_and(|node| node.has_invalidated())
+        {
+            return false;
+        }
+        FunctionId::new(user, function).is_ok_and(|id| lock(&self.known).contains(&id))
+    }
+
+    /// The result of an admitted call, awaited without holding a thread while it runs: the
+    /// thread that ends the call sends the result over a channel (see
+    /// [`faasm_scheduler::CallHandle::on_done`]).
+    pub async fn finished(self: &Arc<Host>, call: Admitted) -> CallResult {
+        let Admitted {
+            handle,
+            id,
+            cold,
+            started,
+            _slot: slot,
+        } = call;
+        let call_id = handle.id();
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let host = Arc::clone(self);
+        handle.on_done(move |result| {
+            host.metrics
+                .call(&id, outcome(&result), cold, started.elapsed());
+            drop(slot);
+            let _ = sender.send(result);
+        });
+        receiver.await.unwrap_or_else(|_| CallResult {
+            id: call_id,
+            return_value: 1,
+            failure: Some(Failure::Setup(
+                "the host dropped the call before it ended (shutting down)".to_string(),
+            )),
+            ..CallResult::default()
+        })
+    }
+
     /// Runs an admitted call to its end in the background (a thread of tokio's blocking pool)
     /// and keeps its result for [`Host::poll`].
     pub fn track(self: &Arc<Host>, call: Admitted) -> u32 {

@@ -173,13 +173,17 @@ async fn invoke(
         let body = serde_json::json!({ "id": id, "status": "running" });
         return Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response());
     }
-    // Submit and wait in one trip to a blocking thread: each trip costs thread hand-offs
-    // (wake-ups of tokio's blocking pool), which dominate a no-op call's time on a small host.
-    let result = blocking(move || {
-        let call = host.submit(&user, &function, input, String::new())?;
-        Ok(host.finish(call))
-    })
-    .await?;
+    // A call of a loaded function is only queued, here; one that may have to be loaded (from
+    // the store or the cluster) is submitted on a blocking thread. Either way the result comes
+    // back over a channel from the worker that ran it: no thread waits for it, and each
+    // hand-off between threads (a wake-up) costs about as much as a no-op call.
+    let call = if host.is_warm(&user, &function) {
+        host.submit(&user, &function, input, String::new())?
+    } else {
+        let submit_host = Arc::clone(&host);
+        blocking(move || submit_host.submit(&user, &function, input, String::new())).await?
+    };
+    let result = host.finished(call).await;
     Ok(call_response(&result))
 }
 

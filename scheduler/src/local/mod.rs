@@ -760,7 +760,13 @@ pub(crate) struct CallSlot {
     tree: u64,
     state: Mutex<SlotState>,
     done: Condvar,
+    /// Run with the result when the call ends (see [`CallHandle::on_done`]). Locked after
+    /// `state`, never before.
+    on_done: Mutex<Vec<DoneCallback>>,
 }
+
+/// What [`CallHandle::on_done`] runs.
+type DoneCallback = Box<dyn FnOnce(Arc<CallResult>) + Send>;
 
 enum SlotState {
     Queued(Box<Job>),
@@ -775,6 +781,7 @@ impl CallSlot {
             tree,
             state: Mutex::new(SlotState::Queued(Box::new(job))),
             done: Condvar::new(),
+            on_done: Mutex::default(),
         }
     }
 
@@ -791,8 +798,28 @@ impl CallSlot {
     }
 
     fn finish(&self, result: CallResult) {
-        *lock(&self.state) = SlotState::Done(Arc::new(result));
+        let result = Arc::new(result);
+        let callbacks = {
+            let mut state = lock(&self.state);
+            *state = SlotState::Done(Arc::clone(&result));
+            std::mem::take(&mut *lock(&self.on_done))
+        };
         self.done.notify_all();
+        for callback in callbacks {
+            callback(Arc::clone(&result));
+        }
+    }
+
+    /// Runs `callback` with the result when the call ends (at once if it has).
+    fn when_done(&self, callback: DoneCallback) {
+        let state = lock(&self.state);
+        if let SlotState::Done(result) = &*state {
+            let result = Arc::clone(result);
+            drop(state);
+            callback(result);
+        } else {
+            lock(&self.on_done).push(callback);
+        }
     }
 
     fn result(&self) -> Option<Arc<CallResult>> {
@@ -879,6 +906,19 @@ impl CallHandle {
     pub fn wait(self) -> CallResult {
         let result = self.slot.wait(None).unwrap_or_default();
         Arc::unwrap_or_clone(result)
+    }
+
+    /// Runs `callback` with the result when the call ends, on the thread that ends it (at once,
+    /// on this thread, if it has ended): for callers that must not block a thread waiting,
+    /// such as an async server, which sends the result over a channel. `callback` must be
+    /// short and must not block.
+    pub fn on_done(self, callback: impl FnOnce(CallResult) + Send + 'static) {
+        let CallHandle { slot, _tree: tree } = self;
+        slot.when_done(Box::new(move |result| {
+            // The tree (and with it the call's result) lives until the callback has run.
+            let _tree = tree;
+            callback(Arc::unwrap_or_clone(result));
+        }));
     }
 
     /// Waits at most `timeout`; `None` if the call has not ended by then.
