@@ -322,21 +322,6 @@ impl Host {
         })
     }
 
-    /// Waits for an admitted call to end and counts it.
-    pub fn finish(&self, call: Admitted) -> CallResult {
-        let Admitted {
-            handle,
-            id,
-            cold,
-            started,
-            _slot,
-        } = call;
-        let result = handle.wait();
-        self.metrics
-            .call(&id, outcome(&result), cold, started.elapsed());
-        result
-    }
-
     /// Whether calls of `user/function` find it loaded on this host: submitting one then only
     /// queues it (no store, cluster or Redis exchange), which an async handler may do on its
     /// own thread. While other hosts' invalidations wait to be applied (which may publish to
@@ -353,23 +338,11 @@ impl Host {
     }
 
     /// The result of an admitted call, awaited without holding a thread while it runs: the
-    /// thread that ends the call sends the result over a channel (see
-    /// [`faasm_scheduler::CallHandle::on_done`]).
+    /// thread that ends the call sends the result over a channel.
     pub async fn finished(self: &Arc<Host>, call: Admitted) -> CallResult {
-        let Admitted {
-            handle,
-            id,
-            cold,
-            started,
-            _slot: slot,
-        } = call;
-        let call_id = handle.id();
+        let call_id = call.call_id();
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let host = Arc::clone(self);
-        handle.on_done(move |result| {
-            host.metrics
-                .call(&id, outcome(&result), cold, started.elapsed());
-            drop(slot);
+        self.when_ended(call, move |result| {
             let _ = sender.send(result);
         });
         receiver.await.unwrap_or_else(|_| CallResult {
@@ -382,17 +355,36 @@ impl Host {
         })
     }
 
-    /// Runs an admitted call to its end in the background (a thread of tokio's blocking pool)
-    /// and keeps its result for [`Host::poll`].
+    /// Keeps an admitted call's result for [`Host::poll`] once it ends; no thread waits for it.
     pub fn track(self: &Arc<Host>, call: Admitted) -> u32 {
         let call_id = call.call_id();
         lock(&self.calls).running.insert(call_id);
         let host = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let result = host.finish(call);
-            host.keep(call_id, result);
-        });
+        self.when_ended(call, move |result| host.keep(call_id, result));
         call_id
+    }
+
+    /// Counts an admitted call when it ends and hands its result to `then`, on the thread that
+    /// ends it (see [`faasm_scheduler::CallHandle::on_done`]): `then` must not block.
+    fn when_ended(
+        self: &Arc<Host>,
+        call: Admitted,
+        then: impl FnOnce(CallResult) + Send + 'static,
+    ) {
+        let Admitted {
+            handle,
+            id,
+            cold,
+            started,
+            _slot: slot,
+        } = call;
+        let host = Arc::clone(self);
+        handle.on_done(move |result| {
+            host.metrics
+                .call(&id, outcome(&result), cold, started.elapsed());
+            drop(slot);
+            then(result);
+        });
     }
 
     fn keep(&self, call_id: u32, result: CallResult) {

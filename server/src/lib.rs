@@ -39,8 +39,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 pub use cluster::ClusterConfig;
 pub use routes::{CALL_ID_HEADER, FILE_PATH_HEADER, RETURN_VALUE_HEADER};
 
-/// Blocking threads for work other than waiting for calls (submits, uploads, state).
-const BLOCKING_THREADS_BEYOND_CALLS: usize = 512;
+/// Blocking threads, for submits that load a function, uploads and state; no thread waits
+/// for a call's end (the worker that ends it hands the result over).
+const BLOCKING_THREADS: usize = 512;
 
 /// How a server is set up.
 #[derive(Debug, Clone)]
@@ -136,16 +137,10 @@ impl Server {
             address: config.listen,
             source,
         };
-        // Each admitted call has one blocking thread waiting for its end (the synchronous
-        // handler's, or an asynchronous call's tracker): room for all of them and for the
-        // other blocking work (submits, uploads), so waiting calls never hold that work up.
-        let blocking_threads = config
-            .max_in_flight
-            .saturating_add(BLOCKING_THREADS_BEYOND_CALLS);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("faasm-http")
-            .max_blocking_threads(blocking_threads)
+            .max_blocking_threads(BLOCKING_THREADS)
             .build()
             .map_err(listen_error)?;
         let listener = runtime

@@ -331,12 +331,11 @@ async fn paper_call(host: Arc<Host>, request: &Map<String, Value>) -> Result<Res
         Some(_) => return Err(bad_request("`input_data` is not a string")),
     };
     let asynchronous = field(request, &["async", "isAsync"]).and_then(Value::as_bool) == Some(true);
-    let submit_host = Arc::clone(&host);
-    let call = blocking(move || submit_host.submit(&user, &function, input, String::new())).await?;
+    let call = crate::routes::submit(&host, user, function, input).await?;
     if asynchronous {
         return Ok(host.track(call).to_string().into_response());
     }
-    let result = blocking(move || Ok(host.finish(call))).await?;
+    let result = host.finished(call).await;
     Ok(crate::routes::call_response(&result))
 }
 

@@ -165,26 +165,32 @@ async fn invoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let input = body?.to_vec();
+    let call = submit(&host, user, function, input).await?;
     if query.asynchronous {
-        let submit_host = Arc::clone(&host);
-        let call: Admitted =
-            blocking(move || submit_host.submit(&user, &function, input, String::new())).await?;
         let id = host.track(call);
         let body = serde_json::json!({ "id": id, "status": "running" });
         return Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response());
     }
-    // A call of a loaded function is only queued, here; one that may have to be loaded (from
-    // the store or the cluster) is submitted on a blocking thread. Either way the result comes
-    // back over a channel from the worker that ran it: no thread waits for it, and each
-    // hand-off between threads (a wake-up) costs about as much as a no-op call.
-    let call = if host.is_warm(&user, &function) {
-        host.submit(&user, &function, input, String::new())?
-    } else {
-        let submit_host = Arc::clone(&host);
-        blocking(move || submit_host.submit(&user, &function, input, String::new())).await?
-    };
     let result = host.finished(call).await;
     Ok(call_response(&result))
+}
+
+/// Submits a call. One of a loaded function is only queued, here, on the async thread; one
+/// that may have to be loaded (from the store or the cluster) is submitted on a blocking
+/// thread. The result then comes back from the worker that ran the call ([`Host::finished`],
+/// [`Host::track`]): no thread waits for it, as each hand-off between threads (a wake-up)
+/// costs about as much as a no-op call.
+pub async fn submit(
+    host: &Arc<Host>,
+    user: String,
+    function: String,
+    input: Vec<u8>,
+) -> Result<Admitted, ApiError> {
+    if host.is_warm(&user, &function) {
+        return Ok(host.submit(&user, &function, input, String::new())?);
+    }
+    let host = Arc::clone(host);
+    blocking(move || host.submit(&user, &function, input, String::new())).await
 }
 
 async fn poll(State(host): State<Arc<Host>>, Path(id): Path<String>) -> Result<Response, ApiError> {
