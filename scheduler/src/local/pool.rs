@@ -32,7 +32,12 @@ pub(super) fn worker_stack_size(engine: &Engine, max_inline_depth: u32) -> usize
 
 pub(super) struct Pool {
     state: Mutex<PoolState>,
+    /// Permits and the pool's end: what resuming calls and [`Pool::wait_idle`] wait for.
     changed: Condvar,
+    /// A queued call: what idle threads wait for. Apart from `changed` so that a call wakes
+    /// one idle thread, not every thread of the pool (each wake-up costs about as much as a
+    /// no-op call).
+    work: Condvar,
     workers: usize,
     max_threads: usize,
     stack_size: usize,
@@ -63,6 +68,7 @@ impl Pool {
         Pool {
             state: Mutex::default(),
             changed: Condvar::new(),
+            work: Condvar::new(),
             workers,
             max_threads,
             stack_size,
@@ -104,7 +110,7 @@ impl Pool {
         }
         drop(state);
         if wake {
-            self.changed.notify_all();
+            self.work.notify_one();
         }
         if spawn && start_worker(inner, true).is_err() {
             // No thread: the call waits for a thread to come free instead.
@@ -159,6 +165,7 @@ impl Pool {
         let queued = state.queue.drain(..).collect();
         drop(state);
         self.changed.notify_all();
+        self.work.notify_all();
         queued
     }
 
@@ -179,6 +186,7 @@ impl Pool {
         }
         drop(state);
         self.changed.notify_all();
+        self.work.notify_all();
         if spawn && start_worker(inner, true).is_err() {
             // No thread: the queued calls wait for a permit to come back instead.
             let mut state = self.state();
@@ -204,7 +212,7 @@ impl Pool {
             && !state.queue.is_empty();
         drop(state);
         if wake {
-            self.changed.notify_all();
+            self.work.notify_all();
         }
     }
 
@@ -214,9 +222,10 @@ impl Pool {
         mut state: MutexGuard<'a, PoolState>,
     ) -> MutexGuard<'a, PoolState> {
         state.running -= 1;
-        let wake = state.resuming > 0 || (state.idle > 0 && !state.queue.is_empty());
-        if wake {
+        if state.resuming > 0 {
             self.changed.notify_all();
+        } else if state.idle > 0 && !state.queue.is_empty() {
+            self.work.notify_one();
         }
         state
     }
@@ -303,7 +312,7 @@ fn worker_loop(inner: &Arc<Inner>, temporary: bool) {
         state.idle += 1;
         if temporary || extra {
             let (next, timeout) = pool
-                .changed
+                .work
                 .wait_timeout(state, TEMPORARY_IDLE)
                 .unwrap_or_else(PoisonError::into_inner);
             state = next;
@@ -313,7 +322,10 @@ fn worker_loop(inner: &Arc<Inner>, temporary: bool) {
                 break;
             }
         } else {
-            state = pool.wait(state);
+            state = pool
+                .work
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
             state.idle -= 1;
         }
     }
