@@ -650,6 +650,39 @@ fn results_reach_callbacks_without_a_waiting_thread() {
     assert_no_results_left(&scheduler);
 }
 
+/// `stat`: outputs the errno of `path_filestat_get(3, "f.txt")`, fd 3 being its preopen.
+const STAT: &str = r#"(module
+    (import "wasi_snapshot_preview1" "path_filestat_get"
+      (func $stat (param i32 i32 i32 i32 i32) (result i32)))
+    (import "env" "__faasm_write_output" (func $write (param i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 100) "f.txt")
+    (func (export "_start")
+      (i32.store (i32.const 0)
+        (call $stat (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 5) (i32.const 200)))
+      (call $write (i32.const 0) (i32.const 4))))"#;
+
+#[test]
+fn a_preopen_missing_at_a_call_fails_it_and_is_opened_by_a_later_one() {
+    let dir = std::env::temp_dir().join(format!("faasm-sched-preopen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let scheduler = Scheduler::new(&Engine::default(), 1).unwrap();
+    let stat = function(scheduler.engine(), STAT).preopen_dir(&dir, "/data");
+    scheduler.register(USER, "stat", stat);
+    let result = invoke(&scheduler, "stat", CallRequest::default());
+    let failure = result.failure.map(|f| f.to_string()).unwrap_or_default();
+    assert!(failure.contains("cannot preopen"), "{failure}");
+    // The failure was not kept: once the directory exists, calls open it (once) and see it.
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("f.txt"), b"x").unwrap();
+    for _ in 0..3 {
+        let result = invoke(&scheduler, "stat", CallRequest::default());
+        assert!(result.succeeded(), "{:?}", result.failure);
+        assert_eq!(int_output(&result), 0);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn unknown_functions_and_missing_imports_are_errors() {
     let scheduler = scheduler(config(1));

@@ -5,6 +5,7 @@ use crate::clocks::{OsRandom, RandomSource, SystemClocks, WasiClocks};
 use crate::fdtable::{Descriptor, FdEntry, FdTable, OpenDir};
 use crate::stdio::{Input, Output, StdStream, Stream, lock};
 use crate::types::rights;
+use cap_std::fs::Dir;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -146,7 +147,7 @@ impl WasiCtxBuilder {
     /// Preopens the host directory `host` under the guest name `guest` (`/`, `.`, `/data`...).
     /// Preopens get descriptors 3, 4, ... in the order given.
     pub fn preopen_dir(mut self, host: impl AsRef<Path>, guest: impl AsRef<str>) -> Self {
-        self.preopens.push(Preopen {
+        self.preopens.push(Preopen::Path {
             host: host.as_ref().to_path_buf(),
             guest: guest.as_ref().to_string(),
             read_only: false,
@@ -160,11 +161,18 @@ impl WasiCtxBuilder {
     /// `ENOTCAPABLE`, as do writes through the descriptors it opens. A descriptor taken from
     /// another preopen cannot reach into it either (paths never leave their descriptor).
     pub fn preopen_dir_read_only(mut self, host: impl AsRef<Path>, guest: impl AsRef<str>) -> Self {
-        self.preopens.push(Preopen {
+        self.preopens.push(Preopen::Path {
             host: host.as_ref().to_path_buf(),
             guest: guest.as_ref().to_string(),
             read_only: true,
         });
+        self
+    }
+
+    /// Preopens a directory opened before, under the guest name and with the rights it was
+    /// opened with; in the order given, as the other preopens.
+    pub fn preopened(mut self, dir: Arc<PreopenedDir>) -> Self {
+        self.preopens.push(Preopen::Opened(dir));
         self
     }
 
@@ -281,32 +289,82 @@ fn insert_stdio(fds: &mut FdTable, stdin: Input, stdout: Output, stderr: Output)
     }
 }
 
-/// A directory to preopen: where it is on the host, the guest's name for it, and whether the
-/// guest may change what is beneath it.
+/// A directory to preopen: a host path opened when the context is built, or a directory
+/// opened before.
 #[derive(Debug)]
-struct Preopen {
+enum Preopen {
+    Path {
+        host: PathBuf,
+        guest: String,
+        read_only: bool,
+    },
+    Opened(Arc<PreopenedDir>),
+}
+
+/// A host directory opened once, to be preopened in many contexts
+/// ([`WasiCtxBuilder::preopened`]): each context gets a duplicate of its descriptor, with no
+/// lookup of the host path (a context per call, on a busy host, would otherwise pay a `stat`
+/// and an `open` of the path each time). It stays the directory it was when opened, wherever
+/// it is moved afterwards.
+#[derive(Debug)]
+pub struct PreopenedDir {
+    dir: Dir,
     host: PathBuf,
     guest: String,
     read_only: bool,
 }
 
-fn insert_preopen(fds: &mut FdTable, preopen: Preopen) -> Result<(), WasiCtxError> {
-    let Preopen {
-        host,
-        guest,
-        read_only,
-    } = preopen;
-    c_string("preopen name", &guest)?;
-    let preopen_error = |source| WasiCtxError::Preopen {
-        host: host.clone(),
-        guest: guest.clone(),
-        source,
-    };
-    if !std::fs::metadata(&host).map_err(preopen_error)?.is_dir() {
-        return Err(WasiCtxError::PreopenNotADirectory { host, guest });
+impl PreopenedDir {
+    /// Opens `host`, to be preopened as `guest` (for reading only if `read_only`, as
+    /// [`WasiCtxBuilder::preopen_dir_read_only`] does).
+    pub fn open(
+        host: impl AsRef<Path>,
+        guest: impl AsRef<str>,
+        read_only: bool,
+    ) -> Result<PreopenedDir, WasiCtxError> {
+        let host = host.as_ref().to_path_buf();
+        let guest = guest.as_ref().to_string();
+        c_string("preopen name", &guest)?;
+        let preopen_error = |source| WasiCtxError::Preopen {
+            host: host.clone(),
+            guest: guest.clone(),
+            source,
+        };
+        if !std::fs::metadata(&host).map_err(preopen_error)?.is_dir() {
+            return Err(WasiCtxError::PreopenNotADirectory { host, guest });
+        }
+        let dir = crate::sandbox::open_preopen(&host).map_err(preopen_error)?;
+        Ok(PreopenedDir {
+            dir,
+            host,
+            guest,
+            read_only,
+        })
     }
-    let dir = crate::sandbox::open_preopen(&host).map_err(preopen_error)?;
-    let (rights_base, rights_inheriting) = if read_only {
+}
+
+fn insert_preopen(fds: &mut FdTable, preopen: Preopen) -> Result<(), WasiCtxError> {
+    let opened = match preopen {
+        Preopen::Path {
+            host,
+            guest,
+            read_only,
+        } => PreopenedDir::open(host, guest, read_only)?,
+        Preopen::Opened(shared) => PreopenedDir {
+            dir: shared
+                .dir
+                .try_clone()
+                .map_err(|source| WasiCtxError::Preopen {
+                    host: shared.host.clone(),
+                    guest: shared.guest.clone(),
+                    source,
+                })?,
+            host: shared.host.clone(),
+            guest: shared.guest.clone(),
+            read_only: shared.read_only,
+        },
+    };
+    let (rights_base, rights_inheriting) = if opened.read_only {
         (
             rights::DIRECTORY_READ_ONLY,
             rights::DIRECTORY_READ_ONLY_INHERITING,
@@ -316,8 +374,8 @@ fn insert_preopen(fds: &mut FdTable, preopen: Preopen) -> Result<(), WasiCtxErro
     };
     let entry = FdEntry {
         descriptor: Descriptor::Dir(OpenDir {
-            dir,
-            preopen_name: Some(guest),
+            dir: opened.dir,
+            preopen_name: Some(opened.guest),
         }),
         rights_base,
         rights_inheriting,
@@ -437,6 +495,39 @@ mod tests {
             file,
             Err(WasiCtxError::PreopenNotADirectory { .. })
         ));
+    }
+
+    #[test]
+    fn a_directory_opened_once_is_preopened_in_every_context_with_its_rights() {
+        let root = TempDir::new();
+        let held = root.0.join("held");
+        std::fs::create_dir(&held).unwrap();
+        std::fs::write(held.join("f.txt"), b"kept").unwrap();
+        let shared = Arc::new(PreopenedDir::open(&held, "/data", true).unwrap());
+        // Moved on the host after it was opened: contexts still get the directory itself.
+        std::fs::rename(&held, root.0.join("moved")).unwrap();
+        for _ in 0..3 {
+            let ctx = WasiCtx::builder()
+                .preopened(Arc::clone(&shared))
+                .build()
+                .unwrap();
+            assert_eq!(ctx.read_file("/data/f.txt", 64).unwrap(), b"kept");
+            let entry = ctx.fds.get(3).unwrap();
+            assert_eq!(entry.rights_base, rights::DIRECTORY_READ_ONLY);
+            assert!(matches!(
+                &entry.descriptor,
+                Descriptor::Dir(dir) if dir.preopen_name.as_deref() == Some("/data")
+            ));
+        }
+        assert!(matches!(
+            PreopenedDir::open(root.0.join("gone"), "/", false),
+            Err(WasiCtxError::Preopen { .. })
+        ));
+        assert!(matches!(
+            PreopenedDir::open("/proc/self/stat", "/", false),
+            Err(WasiCtxError::PreopenNotADirectory { .. })
+        ));
+        assert!(PreopenedDir::open(&root.0, "a\0b", false).is_err());
     }
 
     #[test]

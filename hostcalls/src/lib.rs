@@ -52,7 +52,9 @@ mod wait;
 pub use faasm_state;
 
 pub use clocks::{ClockId, OsRandom, RandomSource, SeededRandom, SystemClocks, WasiClocks};
-pub use ctx::{DEFAULT_MAX_OPEN_FILES, WasiCtx, WasiCtxBuilder, WasiCtxError, WasiHandle};
+pub use ctx::{
+    DEFAULT_MAX_OPEN_FILES, PreopenedDir, WasiCtx, WasiCtxBuilder, WasiCtxError, WasiHandle,
+};
 pub use errno::Errno;
 pub use faasm::{
     CallId, ChainError, ChainResult, Chaining, ENV_MODULE, FaasmCtx, FaasmHandle,

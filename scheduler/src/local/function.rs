@@ -2,13 +2,15 @@
 //! Faaslets kept for later calls.
 
 use super::{SchedulerError, lock};
-use faasm_hostcalls::{FaasmCtx, FaasmHandle, WasiCtx, WasiHandle, add_faasm_to_linker};
+use faasm_hostcalls::{
+    FaasmCtx, FaasmHandle, PreopenedDir, WasiCtx, WasiHandle, add_faasm_to_linker,
+};
 use faasm_runtime::{ImportKind, Linker, Module, Store};
 use faasm_snapshot::{Faaslet, Snapshot};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// How long a function's initialisation (constructors and zygote) may take by default.
@@ -20,6 +22,10 @@ pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Function {
     snapshot: Snapshot,
     preopens: Vec<Preopen>,
+    /// The preopens, opened by the first call that could open them all and shared by every
+    /// later call (and every clone of this function): a call then duplicates descriptors
+    /// instead of looking up host paths.
+    opened: Arc<OnceLock<Vec<Arc<PreopenedDir>>>>,
     env: Vec<(String, String)>,
 }
 
@@ -38,6 +44,7 @@ impl Function {
         Function {
             snapshot,
             preopens: Vec::new(),
+            opened: Arc::default(),
             env: Vec::new(),
         }
     }
@@ -76,6 +83,7 @@ impl Function {
 
     /// Preopens host directory `host` as `guest` in every call.
     pub fn preopen_dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Function {
+        self.opened = Arc::default();
         self.preopens.push(Preopen {
             host: host.into(),
             guest: guest.into(),
@@ -91,6 +99,7 @@ impl Function {
         host: impl Into<PathBuf>,
         guest: impl Into<String>,
     ) -> Function {
+        self.opened = Arc::default();
         self.preopens.push(Preopen {
             host: host.into(),
             guest: guest.into(),
@@ -113,6 +122,13 @@ impl Function {
     /// A WASI context builder with this function's environment and preopens.
     pub(super) fn wasi_builder(&self) -> faasm_hostcalls::WasiCtxBuilder {
         let mut builder = WasiCtx::builder().envs(self.env.iter().cloned());
+        if let Some(opened) = self.opened_preopens() {
+            for dir in opened {
+                builder = builder.preopened(Arc::clone(dir));
+            }
+            return builder;
+        }
+        // A preopen that cannot be opened now is left to the builder, whose error names it.
         for preopen in &self.preopens {
             builder = if preopen.read_only {
                 builder.preopen_dir_read_only(&preopen.host, &preopen.guest)
@@ -121,6 +137,22 @@ impl Function {
             };
         }
         builder
+    }
+}
+
+impl Function {
+    /// The preopens, opened (by this call if none before could open them all).
+    fn opened_preopens(&self) -> Option<&[Arc<PreopenedDir>]> {
+        if let Some(opened) = self.opened.get() {
+            return Some(opened);
+        }
+        let opened = self
+            .preopens
+            .iter()
+            .map(|p| PreopenedDir::open(&p.host, &p.guest, p.read_only).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        Some(self.opened.get_or_init(|| opened))
     }
 }
 
