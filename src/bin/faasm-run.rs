@@ -11,6 +11,11 @@ use clap::error::ErrorKind;
 use faasm::cli::Cli;
 use std::process::ExitCode;
 
+/// mimalloc: a host's threads (HTTP, workers, logs) allocate and free each other's request
+/// buffers and results, on which glibc's arenas contend.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit status of a bad command line, as clap and most tools use it.
 const USAGE_EXIT_STATUS: u8 = 2;
 
