@@ -87,9 +87,29 @@ impl Cluster {
     /// A connection of its own for a subscriber, whose reads wait at most `poll` (so that the
     /// subscriber can check whether to stop).
     pub(crate) fn subscriber_connection(&self, poll: Duration) -> Result<redis::Connection> {
+        self.connection_reading_within("subscribe", crate::sharing::UPDATES_CHANNEL, poll)
+    }
+
+    /// A connection of its own for commands that block up to `wait` on the server (`BLMOVE`,
+    /// `XREADGROUP ... BLOCK`): its reads wait that long and the usual timeout more.
+    pub(crate) fn blocking_connection(
+        &self,
+        operation: &'static str,
+        key: &str,
+        wait: Duration,
+    ) -> Result<redis::Connection> {
+        self.connection_reading_within(operation, key, wait.saturating_add(self.timeout))
+    }
+
+    fn connection_reading_within(
+        &self,
+        operation: &'static str,
+        key: &str,
+        read: Duration,
+    ) -> Result<redis::Connection> {
         let fail = |message: String| ClusterError::Redis {
-            operation: "subscribe",
-            key: crate::sharing::UPDATES_CHANNEL.to_owned(),
+            operation,
+            key: key.to_owned(),
             url: self.url.clone(),
             message,
         };
@@ -97,10 +117,25 @@ impl Cluster {
             .client
             .get_connection_with_timeout(self.timeout)
             .map_err(|e| fail(format!("cannot connect: {e}")))?;
-        con.set_read_timeout(Some(poll))
+        con.set_read_timeout(Some(read))
             .and_then(|()| con.set_write_timeout(Some(self.timeout)))
             .map_err(|e| fail(format!("cannot set timeouts: {e}")))?;
         Ok(con)
+    }
+
+    /// The crate's error for `e`, a failure of `operation` on `key`.
+    pub(crate) fn failure(
+        &self,
+        operation: &'static str,
+        key: &str,
+        e: redis::RedisError,
+    ) -> ClusterError {
+        ClusterError::Redis {
+            operation,
+            key: key.to_owned(),
+            url: self.url.clone(),
+            message: e.to_string(),
+        }
     }
 
     /// Sends `cmd` (named `operation`, about `key` in errors) and reads its reply. `cmd` must

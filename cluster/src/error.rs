@@ -40,6 +40,14 @@ pub enum ClusterError {
     /// short, too many warm functions).
     #[error("cluster: {0}")]
     Invalid(String),
+    /// A host's stream of calls holds as many as it may: the host is not keeping up.
+    #[error("host {host} has {queued} calls waiting already: no more are sent to it")]
+    Full {
+        /// The host.
+        host: String,
+        /// The bound it reached.
+        queued: u64,
+    },
     /// A function is larger than the cluster shares.
     #[error(
         "function {function}: module and Proto-Faaslet take {bytes} bytes, more than the \

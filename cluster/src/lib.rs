@@ -64,6 +64,7 @@
 //! across hosts, and claiming the calls of a host that died.
 #![forbid(unsafe_code)]
 
+pub mod calls;
 mod connection;
 mod error;
 pub mod membership;

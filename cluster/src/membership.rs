@@ -164,7 +164,7 @@ fn hosts_key() -> String {
     format!("{PREFIX}hosts")
 }
 
-fn host_key(id: &HostId) -> String {
+pub(crate) fn host_key(id: &HostId) -> String {
     format!("{PREFIX}host:{id}")
 }
 

@@ -499,3 +499,184 @@ fn a_share_or_a_flush_elsewhere_invalidates_functions_here() {
     b.leave().expect("leave b");
     assert_eq!(cluster(&redis).live_hosts().expect("hosts"), vec![]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Calls sent to other hosts.
+
+use faasm_cluster::calls::{Completion, RemoteResult};
+
+fn answer(host: &HostId, output: &[u8]) -> RemoteResult {
+    RemoteResult {
+        return_value: 0,
+        output: output.to_vec(),
+        failure: None,
+        host: host.to_string(),
+    }
+}
+
+#[test]
+fn a_call_sent_to_a_host_is_taken_answered_and_awaited_without_polling() {
+    let Some(redis) = common::redis_or_skip("calls") else {
+        return;
+    };
+    let cluster = cluster(&redis);
+    let lease = Duration::from_secs(5);
+    let (a, b) = (
+        join(&cluster, "a:1", lease).unwrap(),
+        join(&cluster, "b:1", lease).unwrap(),
+    );
+    cluster.create_call_stream(b.id()).unwrap();
+    // Twice: a second join finds the group made.
+    cluster.create_call_stream(b.id()).unwrap();
+    let input = [0u8, 1, 255];
+    let id = cluster
+        .forward(b.id(), a.id(), "demo", "echo", &input)
+        .unwrap();
+    assert_eq!(cluster.call_result(id).unwrap(), None);
+
+    // A waiter blocks until the result is stored, then every later waiter gets it at once.
+    let waiter = std::thread::spawn({
+        let cluster = Cluster::new(&redis.url()).unwrap();
+        move || cluster.await_call(id, Duration::from_secs(20))
+    });
+    let mut reader = cluster.call_reader(b.id(), Duration::from_secs(1)).unwrap();
+    let taken = cluster
+        .take_calls(&mut reader, b.id(), 16, Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    let call = &taken[0];
+    assert_eq!(
+        (call.id, call.user.as_str(), call.function.as_str()),
+        (id, "demo", "echo")
+    );
+    assert_eq!(
+        (call.input.as_slice(), call.origin.as_str()),
+        (&input[..], a.id().as_str())
+    );
+    // Taken once: the next read waits and finds nothing.
+    let again = cluster.take_calls(&mut reader, b.id(), 16, Duration::from_millis(100));
+    assert!(again.unwrap().is_empty());
+
+    let result = answer(b.id(), b"out");
+    let stored = cluster.complete(b.id(), b.epoch(), call, &result, Duration::from_secs(60));
+    assert_eq!(stored.unwrap(), Completion::Stored);
+    let awaited = waiter.join().unwrap().unwrap();
+    assert_eq!(awaited.as_ref(), Some(&result));
+    let late = cluster.await_call(id, Duration::from_secs(5)).unwrap();
+    assert_eq!(late.as_ref(), Some(&result));
+    // A second answer (a rerun elsewhere) keeps the first.
+    let rerun = answer(b.id(), b"other");
+    let second = cluster.complete(b.id(), b.epoch(), call, &rerun, Duration::from_secs(60));
+    assert_eq!(second.unwrap(), Completion::AlreadyAnswered);
+    assert_eq!(cluster.call_result(id).unwrap(), Some(result));
+    // Nothing stays pending or queued once answered.
+    assert_eq!(pending(&redis, b.id()), 0);
+    let unknown = cluster
+        .await_call(id + 1000, Duration::from_millis(200))
+        .unwrap();
+    assert_eq!(unknown, None);
+}
+
+/// Entries of `host`'s stream taken and not acknowledged.
+fn pending(redis: &common::RedisServer, host: &HostId) -> i64 {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let reply: redis::Value = redis::cmd("XPENDING")
+        .arg(format!("faasm:cluster:calls:{host}"))
+        .arg("run")
+        .query(&mut con)
+        .unwrap();
+    match reply {
+        redis::Value::Array(parts) => match parts.first() {
+            Some(redis::Value::Int(n)) => *n,
+            other => panic!("XPENDING count: {other:?}"),
+        },
+        other => panic!("XPENDING: {other:?}"),
+    }
+}
+
+#[test]
+fn a_host_whose_lease_lapsed_cannot_answer_the_calls_it_took() {
+    let Some(redis) = common::redis_or_skip("fenced results") else {
+        return;
+    };
+    let cluster = cluster(&redis);
+    let lease = Duration::from_secs(5);
+    let (a, b) = (
+        join(&cluster, "a:2", lease).unwrap(),
+        join(&cluster, "b:2", lease).unwrap(),
+    );
+    cluster.create_call_stream(b.id()).unwrap();
+    let id = cluster
+        .forward(b.id(), a.id(), "demo", "echo", b"x")
+        .unwrap();
+    let mut reader = cluster.call_reader(b.id(), Duration::from_secs(1)).unwrap();
+    let taken = cluster
+        .take_calls(&mut reader, b.id(), 1, Duration::from_secs(1))
+        .unwrap();
+    // An answer under another epoch (the host was cut off and joined again) is refused.
+    let stale = cluster.complete(
+        b.id(),
+        b.epoch() + 1,
+        &taken[0],
+        &answer(b.id(), b"stale"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(stale.unwrap(), Completion::Fenced);
+    assert_eq!(cluster.call_result(id).unwrap(), None);
+    assert_eq!(
+        pending(&redis, b.id()),
+        1,
+        "the call is left for another host"
+    );
+    // So is one after the host left (its lease is gone).
+    let (b_id, epoch) = (b.id().clone(), b.epoch());
+    b.leave().unwrap();
+    let gone = cluster.complete(
+        &b_id,
+        epoch,
+        &taken[0],
+        &answer(a.id(), b"gone"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(gone.unwrap(), Completion::Fenced);
+    assert_eq!(cluster.call_result(id).unwrap(), None);
+}
+
+#[test]
+fn a_host_with_a_full_stream_is_sent_no_more_calls() {
+    let Some(redis) = common::redis_or_skip("full streams") else {
+        return;
+    };
+    let cluster = cluster(&redis);
+    let lease = Duration::from_secs(5);
+    let (a, b) = (
+        join(&cluster, "a:3", lease).unwrap(),
+        join(&cluster, "b:3", lease).unwrap(),
+    );
+    cluster.create_call_stream(b.id()).unwrap();
+    // Filled directly (10,000 sends one by one would take seconds).
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let stream = format!("faasm:cluster:calls:{}", b.id());
+    let mut pipe = redis::pipe();
+    for i in 0..faasm_cluster::calls::MAX_QUEUED_CALLS {
+        pipe.cmd("XADD")
+            .arg(&stream)
+            .arg("*")
+            .arg("id")
+            .arg(i + 1)
+            .ignore();
+    }
+    let () = pipe.query(&mut con).unwrap();
+    let error = cluster
+        .forward(b.id(), a.id(), "demo", "echo", b"")
+        .unwrap_err();
+    assert!(matches!(error, ClusterError::Full { .. }), "{error}");
+    assert!(error.to_string().contains("10000 calls waiting"), "{error}");
+    let huge = vec![0u8; faasm_cluster::calls::MAX_FORWARDED_INPUT_BYTES + 1];
+    let error = cluster
+        .forward(a.id(), b.id(), "demo", "echo", &huge)
+        .unwrap_err();
+    assert!(error.to_string().contains("input of"), "{error}");
+}

@@ -1,0 +1,461 @@
+//! Calls placed on another host: each host reads a Redis stream of its own through a consumer
+//! group, and results come back through keys that callers block on.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `faasm:cluster:calls:{host}` | stream, group `run` | one entry per call sent to the host: `id`, `user`, `function`, `input`, `origin` |
+//! | `faasm:cluster:call-id` | integer | the last cluster call id given out |
+//! | `faasm:cluster:result:{id}` | hash, `PX` expiry | `rv`, `output`, `failure` (empty if none), `host` |
+//! | `faasm:cluster:done:{id}` | list, `PX` expiry | one element once the result is stored: what waiters block on |
+//!
+//! A call is sent with one script ([`Cluster::forward`]): it takes an id and appends the entry,
+//! unless the host's stream already holds [`MAX_QUEUED_CALLS`] calls. The host takes entries
+//! with `XREADGROUP` (they stay pending, owned by it, until acknowledged) and ends each with
+//! [`Cluster::complete`]: one script that stores the result, pushes the `done` element, and
+//! acknowledges and deletes the entry, and does none of it if the host's lease has lapsed
+//! or been given a new epoch since the host took the call (**fencing**: a host cut off from
+//! Redis for longer than its lease never overwrites what another host answered meanwhile),
+//! or if the call has an answer already. Waiters block on `done` with `BLMOVE` from the list
+//! to itself, which leaves the element for every other waiter, then read the result: no
+//! polling.
+use crate::membership::{HostId, host_key};
+use crate::{Cluster, ClusterError, Result};
+use redis::Value;
+use std::time::Duration;
+
+/// The most calls a host's stream may hold (sent and not yet answered): a send past it fails
+/// with [`ClusterError::Full`], so a host that stopped reading is not buried.
+pub const MAX_QUEUED_CALLS: u64 = 10_000;
+
+/// The most input bytes a call sent to another host may carry.
+pub const MAX_FORWARDED_INPUT_BYTES: usize = 64 << 20;
+
+/// How long results are kept by default (for status polls and late awaits).
+pub const DEFAULT_RESULT_KEEP: Duration = Duration::from_secs(600);
+
+/// The consumer group every host reads its own stream through.
+const GROUP: &str = "run";
+
+/// KEYS: the id counter, the stream. ARGV: the bound, then the entry's fields after `id`.
+/// Returns the id, or -1 if the stream is full.
+const FORWARD_SCRIPT: &str = "if redis.call('xlen', KEYS[2]) >= tonumber(ARGV[1]) then \
+       return -1 \
+     end \
+     local id = redis.call('incr', KEYS[1]) \
+     redis.call('xadd', KEYS[2], '*', 'id', id, 'user', ARGV[2], 'function', ARGV[3], \
+       'input', ARGV[4], 'origin', ARGV[5]) \
+     return id";
+
+/// KEYS: the host's lease hash, the result, `done`, the stream. ARGV: the epoch the host
+/// holds, the entry id, `rv`, `output`, `failure`, `host`, the expiry (ms). Returns 1 if the
+/// result was stored, 0 if the host's lease is not that epoch's (nothing done), 2 if the call
+/// had an answer already (the entry is acknowledged, the answer kept).
+const COMPLETE_SCRIPT: &str = "if redis.call('hget', KEYS[1], 'epoch') ~= ARGV[1] then \
+       return 0 \
+     end \
+     local answered = redis.call('exists', KEYS[2]) \
+     if answered == 0 then \
+       redis.call('hset', KEYS[2], 'rv', ARGV[3], 'output', ARGV[4], 'failure', ARGV[5], \
+         'host', ARGV[6]) \
+       redis.call('pexpire', KEYS[2], ARGV[7]) \
+       redis.call('del', KEYS[3]) \
+       redis.call('rpush', KEYS[3], '1') \
+       redis.call('pexpire', KEYS[3], ARGV[7]) \
+     end \
+     redis.call('xack', KEYS[4], 'run', ARGV[2]) \
+     redis.call('xdel', KEYS[4], ARGV[2]) \
+     if answered == 0 then return 1 end \
+     return 2";
+
+/// A call another host sent to this one, as taken from this host's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardedCall {
+    /// The cluster-wide call id.
+    pub id: u64,
+    /// The stream entry's id (what acknowledges it).
+    pub entry: String,
+    /// The function's user.
+    pub user: String,
+    /// The function's name.
+    pub function: String,
+    /// The call's input.
+    pub input: Vec<u8>,
+    /// The host that sent it.
+    pub origin: String,
+}
+
+/// The answer to a call that ran on some host of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RemoteResult {
+    /// The guest's return value (or exit code; 1 for a call that failed before it ran).
+    pub return_value: i32,
+    /// What the call wrote as its output.
+    pub output: Vec<u8>,
+    /// Why the call failed, if it did.
+    pub failure: Option<String>,
+    /// The id of the host that ran it.
+    pub host: String,
+}
+
+/// What [`Cluster::complete`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// The result is stored; waiters are woken.
+    Stored,
+    /// The host's lease lapsed or has another epoch: nothing was written, and the call is
+    /// left to whichever host claims it.
+    Fenced,
+    /// The call had an answer already (it ran elsewhere too); that answer is kept.
+    AlreadyAnswered,
+}
+
+fn stream_key(host: &HostId) -> String {
+    format!("faasm:cluster:calls:{host}")
+}
+
+fn result_key(id: u64) -> String {
+    format!("faasm:cluster:result:{id}")
+}
+
+fn done_key(id: u64) -> String {
+    format!("faasm:cluster:done:{id}")
+}
+
+const CALL_ID_KEY: &str = "faasm:cluster:call-id";
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+impl Cluster {
+    /// Makes host `host`'s stream and its consumer group, if missing (every join does).
+    pub fn create_call_stream(&self, host: &HostId) -> Result<()> {
+        let stream = stream_key(host);
+        let mut cmd = redis::cmd("XGROUP");
+        cmd.arg("CREATE")
+            .arg(&stream)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM");
+        match self.run::<()>("create call stream", &stream, &cmd) {
+            Err(ClusterError::Redis { message, .. }) if message.contains("BUSYGROUP") => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Sends a call of `user/function` with `input` to host `to`; returns its cluster-wide id.
+    /// Fails with [`ClusterError::Full`] if `to` holds [`MAX_QUEUED_CALLS`] calls already.
+    pub fn forward(
+        &self,
+        to: &HostId,
+        origin: &HostId,
+        user: &str,
+        function: &str,
+        input: &[u8],
+    ) -> Result<u64> {
+        if input.len() > MAX_FORWARDED_INPUT_BYTES {
+            return Err(ClusterError::Invalid(format!(
+                "a call's input of {} bytes is over the {MAX_FORWARDED_INPUT_BYTES} bytes a \
+                 call sent to another host may carry",
+                input.len()
+            )));
+        }
+        let stream = stream_key(to);
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(FORWARD_SCRIPT)
+            .arg(2)
+            .arg(CALL_ID_KEY)
+            .arg(&stream)
+            .arg(MAX_QUEUED_CALLS)
+            .arg(user)
+            .arg(function)
+            .arg(input)
+            .arg(origin.as_str());
+        let id: i64 = self.run_once("send call", &stream, &cmd)?;
+        u64::try_from(id).map_err(|_| ClusterError::Full {
+            host: to.to_string(),
+            queued: MAX_QUEUED_CALLS,
+        })
+    }
+
+    /// Ends a call this host (`host`, holding lease `epoch`) took: stores `result`, kept for
+    /// `keep`, wakes its waiters and acknowledges the entry, fenced by the lease (see the
+    /// module's documentation).
+    pub fn complete(
+        &self,
+        host: &HostId,
+        epoch: u64,
+        call: &ForwardedCall,
+        result: &RemoteResult,
+        keep: Duration,
+    ) -> Result<Completion> {
+        let stream = stream_key(host);
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(COMPLETE_SCRIPT)
+            .arg(4)
+            .arg(host_key(host))
+            .arg(result_key(call.id))
+            .arg(done_key(call.id))
+            .arg(&stream)
+            .arg(epoch)
+            .arg(&call.entry)
+            .arg(result.return_value)
+            .arg(&result.output[..])
+            .arg(result.failure.as_deref().unwrap_or(""))
+            .arg(&result.host)
+            .arg(millis(keep));
+        // Sent again after a lost reply, it finds the answer stored and changes nothing.
+        let reply: i64 = self.run("store call result", &result_key(call.id), &cmd)?;
+        match reply {
+            1 => Ok(Completion::Stored),
+            2 => Ok(Completion::AlreadyAnswered),
+            0 => Ok(Completion::Fenced),
+            other => Err(ClusterError::Reply {
+                operation: "store call result",
+                key: result_key(call.id),
+                message: format!("script answered {other}"),
+            }),
+        }
+    }
+
+    /// The result of call `id`, if it has one (and it has not expired).
+    pub fn call_result(&self, id: u64) -> Result<Option<RemoteResult>> {
+        let key = result_key(id);
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(&key);
+        let fields: Vec<(String, Vec<u8>)> = self.run("read call result", &key, &cmd)?;
+        parse_result(&key, fields)
+    }
+
+    /// Waits at most `timeout` for call `id` to have a result, on a connection of its own
+    /// (blocked in `BLMOVE`, no polling); `None` if it has none by then.
+    pub fn await_call(&self, id: u64, timeout: Duration) -> Result<Option<RemoteResult>> {
+        let done = done_key(id);
+        let mut con = self.blocking_connection("await call", &done, timeout)?;
+        let mut cmd = redis::cmd("BLMOVE");
+        cmd.arg(&done)
+            .arg(&done)
+            .arg("RIGHT")
+            .arg("LEFT")
+            .arg(timeout.as_secs_f64().max(0.001));
+        let moved: Option<Vec<u8>> = cmd
+            .query(&mut con)
+            .map_err(|e| self.failure("await call", &done, e))?;
+        if moved.is_none() {
+            return Ok(None);
+        }
+        self.call_result(id)
+    }
+
+    /// Takes at most `count` calls sent to `host`, waiting at most `wait` for the first; the
+    /// calls stay pending (owned by `host`) until [`Cluster::complete`]. `con` is a connection
+    /// of the reader's own ([`Cluster::call_reader`]).
+    pub fn take_calls(
+        &self,
+        con: &mut redis::Connection,
+        host: &HostId,
+        count: usize,
+        wait: Duration,
+    ) -> Result<Vec<ForwardedCall>> {
+        let stream = stream_key(host);
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(host.as_str())
+            .arg("COUNT")
+            .arg(count.max(1))
+            .arg("BLOCK")
+            .arg(millis(wait))
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(">");
+        let reply: Value = cmd
+            .query(con)
+            .map_err(|e| self.failure("take calls", &stream, e))?;
+        parse_entries(&stream, reply)
+    }
+
+    /// A connection for [`Cluster::take_calls`] waiting at most `wait` each time.
+    pub fn call_reader(&self, host: &HostId, wait: Duration) -> Result<redis::Connection> {
+        self.blocking_connection("take calls", &stream_key(host), wait)
+    }
+}
+
+/// A result from its hash's fields; `None` for no fields (no result).
+fn parse_result(key: &str, fields: Vec<(String, Vec<u8>)>) -> Result<Option<RemoteResult>> {
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let bad = |message: String| ClusterError::Reply {
+        operation: "read call result",
+        key: key.to_owned(),
+        message,
+    };
+    let mut result = RemoteResult::default();
+    for (name, value) in fields {
+        match name.as_str() {
+            "rv" => {
+                result.return_value = std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| bad("`rv` is not an integer".to_owned()))?;
+            }
+            "output" => result.output = value,
+            "failure" if value.is_empty() => result.failure = None,
+            "failure" => result.failure = Some(String::from_utf8_lossy(&value).into_owned()),
+            "host" => result.host = String::from_utf8_lossy(&value).into_owned(),
+            _ => {}
+        }
+    }
+    Ok(Some(result))
+}
+
+/// The entries of an `XREADGROUP` reply (`nil` after a wait with nothing: none).
+fn parse_entries(stream: &str, reply: Value) -> Result<Vec<ForwardedCall>> {
+    let bad = |message: &str| ClusterError::Reply {
+        operation: "take calls",
+        key: stream.to_owned(),
+        message: message.to_owned(),
+    };
+    let streams = match reply {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(streams) => streams,
+        Value::Map(pairs) => pairs
+            .into_iter()
+            .map(|(name, entries)| Value::Array(vec![name, entries]))
+            .collect(),
+        _ => return Err(bad("not a list of streams")),
+    };
+    let mut calls = Vec::new();
+    for stream_reply in streams {
+        let Value::Array(mut parts) = stream_reply else {
+            return Err(bad("a stream is not a [name, entries] pair"));
+        };
+        let Some(Value::Array(entries)) = parts.pop() else {
+            return Err(bad("a stream has no entries list"));
+        };
+        for entry in entries {
+            calls.push(parse_entry(entry).map_err(bad)?);
+        }
+    }
+    Ok(calls)
+}
+
+fn parse_entry(entry: Value) -> std::result::Result<ForwardedCall, &'static str> {
+    let Value::Array(mut parts) = entry else {
+        return Err("an entry is not an [id, fields] pair");
+    };
+    let fields = match parts.pop() {
+        Some(Value::Array(fields)) => fields,
+        _ => return Err("an entry has no fields"),
+    };
+    let entry = match parts.pop() {
+        Some(Value::BulkString(id)) => {
+            String::from_utf8(id).map_err(|_| "an entry id is not text")?
+        }
+        Some(Value::SimpleString(id)) => id,
+        _ => return Err("an entry has no id"),
+    };
+    let mut call = ForwardedCall {
+        id: 0,
+        entry,
+        user: String::new(),
+        function: String::new(),
+        input: Vec::new(),
+        origin: String::new(),
+    };
+    let mut fields = fields.into_iter();
+    while let (Some(Value::BulkString(name)), Some(Value::BulkString(value))) =
+        (fields.next(), fields.next())
+    {
+        let text = || String::from_utf8_lossy(&value).into_owned();
+        match &name[..] {
+            b"id" => {
+                call.id = text()
+                    .parse()
+                    .map_err(|_| "an entry's `id` is not a number")?;
+            }
+            b"user" => call.user = text(),
+            b"function" => call.function = text(),
+            b"origin" => call.origin = text(),
+            b"input" => call.input = value,
+            _ => {}
+        }
+    }
+    if call.id == 0 || call.user.is_empty() || call.function.is_empty() {
+        return Err("an entry lacks its `id`, `user` or `function`");
+    }
+    Ok(call)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn entries_are_read_from_a_stream_reply() {
+        let entry = Value::Array(vec![
+            bulk("1-0"),
+            Value::Array(vec![
+                bulk("id"),
+                bulk("7"),
+                bulk("user"),
+                bulk("demo"),
+                bulk("function"),
+                bulk("echo"),
+                bulk("input"),
+                Value::BulkString(vec![0, 255]),
+                bulk("origin"),
+                bulk("h1"),
+            ]),
+        ]);
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("faasm:cluster:calls:h2"),
+            Value::Array(vec![entry]),
+        ])]);
+        let calls = parse_entries("s", reply).unwrap();
+        assert_eq!(
+            calls,
+            [ForwardedCall {
+                id: 7,
+                entry: "1-0".into(),
+                user: "demo".into(),
+                function: "echo".into(),
+                input: vec![0, 255],
+                origin: "h1".into(),
+            }]
+        );
+        assert!(parse_entries("s", Value::Nil).unwrap().is_empty());
+        assert!(parse_entries("s", Value::Int(3)).is_err());
+        let no_id = Value::Array(vec![Value::Array(vec![
+            bulk("s"),
+            Value::Array(vec![Value::Array(vec![
+                bulk("1-0"),
+                Value::Array(vec![bulk("user"), bulk("demo")]),
+            ])]),
+        ])]);
+        assert!(parse_entries("s", no_id).is_err());
+    }
+
+    #[test]
+    fn results_are_read_from_their_fields() {
+        let fields = vec![
+            ("rv".to_owned(), b"3".to_vec()),
+            ("output".to_owned(), b"out".to_vec()),
+            ("failure".to_owned(), b"returned 3".to_vec()),
+            ("host".to_owned(), b"h2".to_vec()),
+        ];
+        let result = parse_result("k", fields).unwrap().unwrap();
+        assert_eq!(result.return_value, 3);
+        assert_eq!(result.failure.as_deref(), Some("returned 3"));
+        assert!(parse_result("k", Vec::new()).unwrap().is_none());
+        let bad = vec![("rv".to_owned(), b"x".to_vec())];
+        assert!(parse_result("k", bad).is_err());
+    }
+}
