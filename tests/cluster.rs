@@ -76,6 +76,22 @@ impl ClusterHost {
     }
 
     fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let (status, body, _) = self.exchange(method, path, body);
+        (status, body)
+    }
+
+    /// A call's status, body and the id of the host that ran it (`x-faasm-host`).
+    fn invoke(&self, path: &str, body: &[u8]) -> (u16, Vec<u8>, String) {
+        self.exchange("POST", path, body)
+    }
+
+    /// This host's id in the cluster.
+    fn id(&self) -> String {
+        let listing = self.cluster();
+        listing["this_host"].as_str().expect("this_host").to_owned()
+    }
+
+    fn exchange(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>, String) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
@@ -89,8 +105,14 @@ impl ClusterHost {
         };
         let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         let status = response.status().as_u16();
+        let host = response
+            .headers()
+            .get("x-faasm-host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let body = response.body_mut().read_to_vec().expect("body");
-        (status, body)
+        (status, body, host)
     }
 
     fn cluster(&self) -> Value {
@@ -152,7 +174,7 @@ fn a_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet() {
     let Some(redis) = redis_server::redis_or_skip("cluster upload and invoke") else {
         return;
     };
-    let one = ClusterHost::start("share-1", &redis.url(), "3s");
+    let mut one = ClusterHost::start("share-1", &redis.url(), "3s");
     let two = ClusterHost::start("share-2", &redis.url(), "3s");
     let both = sorted(vec![one.address().to_owned(), two.address().to_owned()]);
     assert_eq!(one.live_addresses(), both);
@@ -174,10 +196,21 @@ fn a_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet() {
     let wasm = wat::parse_str(ZYGOTE).expect("wat");
     let (status, body) = one.request("PUT", "/f/alice/zygote", &wasm);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let (status, on_one) = one.request("POST", "/f/alice/zygote", b"");
-    assert_eq!(status, 200);
-    let (status, on_two) = two.request("POST", "/f/alice/zygote", b"");
+    let (status, on_one, ran_on) = one.invoke("/f/alice/zygote", b"");
+    assert_eq!((status, ran_on), (200, one.id()));
+    // Host one holds it warm with workers free: a call to host two runs there.
+    let (status, forwarded, ran_on) = two.invoke("/f/alice/zygote", b"");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&forwarded));
+    assert_eq!(
+        (forwarded.as_slice(), ran_on),
+        (on_one.as_slice(), one.id())
+    );
+    // With host one gone, host two runs it itself, from host one's Proto-Faaslet.
+    let one_id = one.id();
+    one.stop();
+    let (status, on_two, ran_on) = two.invoke("/f/alice/zygote", b"");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&on_two));
+    assert_eq!(ran_on, two.id());
     assert_eq!(
         on_two, on_one,
         "host two did not start from host one's Proto-Faaslet"
@@ -188,21 +221,19 @@ fn a_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet() {
             && log.contains("restored from the shipped Proto-Faaslet"),
         "{log}"
     );
-    let listing = one.cluster();
-    for host in listing["hosts"].as_array().expect("hosts") {
-        assert_eq!(
-            host["warm"],
-            serde_json::json!(["alice/zygote"]),
-            "{listing}"
-        );
-    }
-    // A new version uploaded on host one reaches host two's next calls (its watcher hears of
-    // it, the host drops the old Faaslets, the next call fetches version 2).
+    assert_eq!(
+        two.cluster()["hosts"][0]["warm"],
+        serde_json::json!(["alice/zygote"])
+    );
+    // A new version uploaded on host three reaches host two's next calls: its watcher hears
+    // of it, the host drops the old Faaslets, and its calls run on host three (warm) until
+    // that host is gone, then fetch version 2.
+    let mut three = ClusterHost::start("share-3", &redis.url(), "3s");
     let version_two = ZYGOTE.replace(
         "(call $output (i32.const 0) (i32.const 16))",
         "(call $output (i32.const 0) (i32.const 8))",
     );
-    let (status, _) = one.request(
+    let (status, _) = three.request(
         "PUT",
         "/f/alice/zygote",
         &wat::parse_str(version_two).expect("wat"),
@@ -210,9 +241,10 @@ fn a_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet() {
     assert_eq!(status, 200);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (status, output) = two.request("POST", "/f/alice/zygote", b"");
+        let (status, output, ran_on) = two.invoke("/f/alice/zygote", b"");
         assert_eq!(status, 200);
         if output.len() == 8 {
+            assert_eq!(ran_on, three.id());
             break;
         }
         assert!(
@@ -222,14 +254,83 @@ fn a_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    three.stop();
+    let (status, output, ran_on) = two.invoke("/f/alice/zygote", b"");
+    assert_eq!((status, output.len(), ran_on), (200, 8, two.id()));
     assert!(
         two.log().contains("fetched alice/zygote version 2"),
         "{}",
         two.log()
     );
+    assert_ne!(one_id, two.id());
     // A function no host has is still unknown.
     let (status, _) = two.request("POST", "/f/alice/nobody", b"");
     assert_eq!(status, 404);
+}
+
+/// `echo`: outputs its input, or traps if the input starts with `!`.
+const ECHO: &str = r#"
+(module
+  (import "env" "__faasm_read_input" (func $read (param i32 i32) (result i32)))
+  (import "env" "__faasm_write_output" (func $output (param i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $n i32)
+    (local.set $n (call $read (i32.const 0) (i32.const 65536)))
+    (if (i32.eq (i32.load8_u (i32.const 0)) (i32.const 33)) (then unreachable))
+    (call $output (i32.const 0) (local.get $n))))
+"#;
+
+#[test]
+fn calls_go_to_a_warm_host_and_answer_sync_async_and_failed_from_there() {
+    let Some(redis) = redis_server::redis_or_skip("cluster placement") else {
+        return;
+    };
+    let hosts: Vec<ClusterHost> = (1..=3)
+        .map(|n| ClusterHost::start(&format!("place-{n}"), &redis.url(), "3s"))
+        .collect();
+    let (first, third) = (&hosts[0], &hosts[2]);
+    assert_eq!(third.live_addresses().len(), 3);
+    let (status, _) = first.request("PUT", "/f/bob/echo", &wat::parse_str(ECHO).expect("wat"));
+    assert_eq!(status, 200);
+    // Uploaded on the first host, invoked on the third: placed on the first (warm, free).
+    let input: Vec<u8> = (0..=255).collect();
+    let (status, output, ran_on) = third.invoke("/f/bob/echo", &input);
+    assert_eq!((status, output, ran_on), (200, input, first.id()));
+    // Asynchronously: an id for the call on the other host, polled on this one.
+    let (status, body, _) = third.invoke("/f/bob/echo?async=true", b"later");
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let accepted: Value = serde_json::from_slice(&body).expect("JSON");
+    let id = accepted["id"].as_u64().expect("id");
+    assert!(id >= 1 << 32, "{accepted}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body, ran_on) = third.exchange("GET", &format!("/calls/{id}"), b"");
+        if status == 200 {
+            assert_eq!((body.as_slice(), ran_on), (&b"later"[..], first.id()));
+            break;
+        }
+        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+        assert!(Instant::now() < deadline, "call {id} never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A trap over there is a 500 naming it here.
+    let (status, body, ran_on) = third.invoke("/f/bob/echo", b"!");
+    assert_eq!((status, ran_on), (500, first.id()));
+    let error: Value = serde_json::from_slice(&body).expect("JSON");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unreachable"),
+        "{error}"
+    );
+    let (status, _) = third.request("GET", "/calls/not-a-number", b"");
+    assert_eq!(status, 404);
+    // Nothing is left pending in any host's stream.
+    for host in &hosts {
+        let pending = redis.command(&format!("XPENDING faasm:cluster:calls:{} run", host.id()));
+        assert!(pending.starts_with("*4\r\n:0"), "{pending}");
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `faasm:cluster:calls:{host}` | stream, group `run` | one entry per call sent to the host: `id`, `user`, `function`, `input`, `origin` |
 //! | `faasm:cluster:call-id` | integer | the last cluster call id given out |
-//! | `faasm:cluster:result:{id}` | hash, `PX` expiry | `rv`, `output`, `failure` (empty if none), `host` |
+//! | `faasm:cluster:result:{id}` | hash, `PX` expiry | `rv`, `output`, `failure` (empty if none), `timeout` (`1` if it timed out), `host` |
 //! | `faasm:cluster:done:{id}` | list, `PX` expiry | one element once the result is stored: what waiters block on |
 //!
 //! A call is sent with one script ([`Cluster::forward`]): it takes an id and appends the entry,
@@ -47,7 +47,7 @@ const FORWARD_SCRIPT: &str = "if redis.call('xlen', KEYS[2]) >= tonumber(ARGV[1]
      return id";
 
 /// KEYS: the host's lease hash, the result, `done`, the stream. ARGV: the epoch the host
-/// holds, the entry id, `rv`, `output`, `failure`, `host`, the expiry (ms). Returns 1 if the
+/// holds, the entry id, `rv`, `output`, `failure`, `host`, the expiry (ms), `timeout`. Returns 1 if the
 /// result was stored, 0 if the host's lease is not that epoch's (nothing done), 2 if the call
 /// had an answer already (the entry is acknowledged, the answer kept).
 const COMPLETE_SCRIPT: &str = "if redis.call('hget', KEYS[1], 'epoch') ~= ARGV[1] then \
@@ -56,7 +56,7 @@ const COMPLETE_SCRIPT: &str = "if redis.call('hget', KEYS[1], 'epoch') ~= ARGV[1
      local answered = redis.call('exists', KEYS[2]) \
      if answered == 0 then \
        redis.call('hset', KEYS[2], 'rv', ARGV[3], 'output', ARGV[4], 'failure', ARGV[5], \
-         'host', ARGV[6]) \
+         'host', ARGV[6], 'timeout', ARGV[8]) \
        redis.call('pexpire', KEYS[2], ARGV[7]) \
        redis.call('del', KEYS[3]) \
        redis.call('rpush', KEYS[3], '1') \
@@ -91,8 +91,11 @@ pub struct RemoteResult {
     pub return_value: i32,
     /// What the call wrote as its output.
     pub output: Vec<u8>,
-    /// Why the call failed, if it did.
+    /// Why the call failed, if it did not answer (a trap, a timeout, a call that could not
+    /// start; a non-zero return value is an answer).
     pub failure: Option<String>,
+    /// Whether that failure is a timeout.
+    pub timed_out: bool,
     /// The id of the host that ran it.
     pub host: String,
 }
@@ -205,7 +208,8 @@ impl Cluster {
             .arg(&result.output[..])
             .arg(result.failure.as_deref().unwrap_or(""))
             .arg(&result.host)
-            .arg(millis(keep));
+            .arg(millis(keep))
+            .arg(u8::from(result.timed_out));
         // Sent again after a lost reply, it finds the answer stored and changes nothing.
         let reply: i64 = self.run("store call result", &result_key(call.id), &cmd)?;
         match reply {
@@ -306,6 +310,7 @@ fn parse_result(key: &str, fields: Vec<(String, Vec<u8>)>) -> Result<Option<Remo
             "failure" if value.is_empty() => result.failure = None,
             "failure" => result.failure = Some(String::from_utf8_lossy(&value).into_owned()),
             "host" => result.host = String::from_utf8_lossy(&value).into_owned(),
+            "timeout" => result.timed_out = value == b"1",
             _ => {}
         }
     }
@@ -450,10 +455,12 @@ mod tests {
             ("output".to_owned(), b"out".to_vec()),
             ("failure".to_owned(), b"returned 3".to_vec()),
             ("host".to_owned(), b"h2".to_vec()),
+            ("timeout".to_owned(), b"1".to_vec()),
         ];
         let result = parse_result("k", fields).unwrap().unwrap();
         assert_eq!(result.return_value, 3);
         assert_eq!(result.failure.as_deref(), Some("returned 3"));
+        assert!(result.timed_out);
         assert!(parse_result("k", Vec::new()).unwrap().is_none());
         let bad = vec![("rv".to_owned(), b"x".to_vec())];
         assert!(parse_result("k", bad).is_err());

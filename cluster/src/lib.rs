@@ -60,8 +60,17 @@
 //! flush on another host (`flush HOST`), marks functions stale, and the host drops them before
 //! its next call, so the next call of each fetches the new version.
 //!
-//! Not here yet: placing calls on warm hosts, calls on Redis Streams, chaining and awaits
-//! across hosts, and claiming the calls of a host that died.
+//! # Calls sent to other hosts ([`calls`])
+//!
+//! Each host reads a stream of its own (`faasm:cluster:calls:{id}`) through a consumer group,
+//! made when it joins. A host that places a call elsewhere appends it to that host's stream
+//! with a cluster-wide id; the host that takes it runs it and stores the result with one
+//! script that is fenced by its lease epoch, wakes the waiters and acknowledges the entry.
+//! Waiters block on the result (`BLMOVE`), never poll. Where calls go is the server's
+//! decision (this crate only carries them).
+//!
+//! Not here yet: chaining and awaits across hosts (a guest's chained calls run on its host),
+//! and claiming the calls of a host that died (they stay pending in its stream).
 #![forbid(unsafe_code)]
 
 pub mod calls;

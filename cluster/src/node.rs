@@ -102,6 +102,7 @@ impl ClusterNode {
     pub fn join(&self, spec: HostSpec, lease: Duration, load: Option<LoadProbe>) -> Result<HostId> {
         let registration = Registration::join(&self.cluster, spec, lease, load, self.log)?;
         let id = registration.id().clone();
+        self.cluster.create_call_stream(&id)?;
         self.start_watcher(&id)?;
         let warm: Vec<String> = lock(&self.warm).iter().cloned().collect();
         if !warm.is_empty() {
@@ -114,6 +115,12 @@ impl ClusterNode {
     /// This host's id, once it has joined.
     pub fn host_id(&self) -> Option<HostId> {
         lock(&self.registration).as_ref().map(|r| r.id().clone())
+    }
+
+    /// The epoch of this host's lease, once it has joined (a new one after its lease lapsed
+    /// and was taken again): what fences the results of the calls it takes.
+    pub fn epoch(&self) -> Option<u64> {
+        lock(&self.registration).as_ref().map(Registration::epoch)
     }
 
     /// Removes the host from the cluster (a clean stop); nothing if it has not joined.

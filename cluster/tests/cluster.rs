@@ -510,6 +510,7 @@ fn answer(host: &HostId, output: &[u8]) -> RemoteResult {
         return_value: 0,
         output: output.to_vec(),
         failure: None,
+        timed_out: false,
         host: host.to_string(),
     }
 }

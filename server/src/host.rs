@@ -5,7 +5,8 @@
 
 use crate::cluster::ClusterConfig;
 use crate::metrics::{CallOutcome, Metrics, Readings};
-use faasm_cluster::ClusterNode;
+use faasm_cluster::calls::RemoteResult;
+use faasm_cluster::{ClusterNode, HostId};
 use faasm_hostcalls::faasm_state::{StateError, StateKey};
 use faasm_runtime::Engine;
 use faasm_scheduler::functions::{self, StoreSource};
@@ -60,7 +61,7 @@ pub enum HostError {
     UnknownApp(i32),
     /// No call with this id is known (never made, or its result was dropped).
     #[error("no call with id {0}")]
-    UnknownCall(u32),
+    UnknownCall(u64),
     /// As many calls as allowed are in flight.
     #[error("the host is full: {limit} calls in flight (max_in_flight); try again later")]
     Full {
@@ -83,6 +84,9 @@ pub enum HostError {
     /// The host is shutting down.
     #[error("the host is shutting down")]
     ShuttingDown,
+    /// The cluster could not take or answer a call sent to another host.
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// One host: store, scheduler, admission, asynchronous calls and metrics.
@@ -100,6 +104,24 @@ pub struct Host {
     metrics: Metrics,
     /// The host's side of its cluster (`--cluster`).
     cluster: Option<Arc<ClusterNode>>,
+}
+
+/// Call ids from this number up name calls sent to other hosts of the cluster (the cluster's
+/// id plus this); ids below it are this host's own.
+pub const REMOTE_CALL_IDS: u64 = 1 << 32;
+
+/// The id clients see for cluster call `id`.
+pub fn remote_call_id(id: u64) -> u64 {
+    id.saturating_add(REMOTE_CALL_IDS)
+}
+
+/// Where a call runs (see [`Host::place`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// On this host.
+    Here,
+    /// On another host of the cluster, through its stream of calls.
+    There(HostId),
 }
 
 /// The batches of Faasm's planner API: app id → each message and its call id (bounded).
@@ -295,6 +317,36 @@ impl Host {
     ) -> Result<Admitted, HostError> {
         let id = FunctionId::new(user, function)?;
         let slot = self.admit()?;
+        self.queue(id, slot, input, cmdline)
+    }
+
+    /// Queues a call another host of the cluster sent here. It is counted in flight but not
+    /// refused past the limit: the host takes such calls only while it has room (see
+    /// [`Host::room`]), and a refusal would only send the call back.
+    pub(crate) fn submit_forwarded(
+        &self,
+        user: &str,
+        function: &str,
+        input: Vec<u8>,
+    ) -> Result<Admitted, HostError> {
+        let id = FunctionId::new(user, function)?;
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let slot = InFlight(Arc::clone(&self.in_flight));
+        self.queue(id, slot, input, String::new())
+    }
+
+    /// How many more calls the host admits now.
+    pub(crate) fn room(&self) -> usize {
+        self.config.max_in_flight.saturating_sub(self.in_flight())
+    }
+
+    fn queue(
+        &self,
+        id: FunctionId,
+        slot: InFlight,
+        input: Vec<u8>,
+        cmdline: String,
+    ) -> Result<Admitted, HostError> {
         self.drop_invalidated();
         let cold = !lock(&self.known).contains(&id);
         let request = CallRequest {
@@ -366,7 +418,7 @@ impl Host {
 
     /// Counts an admitted call when it ends and hands its result to `then`, on the thread that
     /// ends it (see [`faasm_scheduler::CallHandle::on_done`]): `then` must not block.
-    fn when_ended(
+    pub(crate) fn when_ended(
         self: &Arc<Host>,
         call: Admitted,
         then: impl FnOnce(CallResult) + Send + 'static,
@@ -410,7 +462,7 @@ impl Host {
             .finished
             .get(&call_id)
             .map(|result| Poll::Finished(Arc::clone(result)))
-            .ok_or(HostError::UnknownCall(call_id))
+            .ok_or(HostError::UnknownCall(u64::from(call_id)))
     }
 
     /// Sets state value `user/key` in the global tier.
@@ -586,6 +638,102 @@ impl Host {
         self.cluster.as_ref()
     }
 
+    /// Whether a call of `user/function` runs here without asking the cluster: this host is
+    /// alone, or holds the function warm with a worker free (no I/O: for async handlers).
+    pub fn runs_here_now(&self, user: &str, function: &str) -> bool {
+        self.is_warm(user, function)
+            && (self.cluster.is_none() || self.in_flight() < self.config.workers)
+    }
+
+    /// Where a call of `user/function` arriving here runs, by the rule of Faasm's scheduler:
+    /// here if the function is warm and a worker is free; else on another live host holding
+    /// it warm with a worker free (the least loaded); else here if there is room; else on the
+    /// least loaded host with room; else here (which refuses it as full). A call sent to
+    /// another host runs there, whatever its load then: a call moves once at most. Loads are
+    /// those of the hosts' last heartbeats. Reads the cluster (blocking).
+    pub fn place(&self, user: &str, function: &str) -> Placement {
+        let Some(node) = &self.cluster else {
+            return Placement::Here;
+        };
+        if self.runs_here_now(user, function) {
+            return Placement::Here;
+        }
+        let Some(me) = node.host_id() else {
+            return Placement::Here;
+        };
+        let hosts = match node.live_hosts() {
+            Ok(hosts) => hosts,
+            Err(error) => {
+                tracing::warn!("placing a call of {user}/{function} here: {error}");
+                return Placement::Here;
+            }
+        };
+        let name = format!("{user}/{function}");
+        let others = || hosts.iter().filter(|h| h.id != me);
+        let warm_and_free = others()
+            .filter(|h| h.in_flight < h.workers && h.warm.contains(&name))
+            .min_by_key(|h| h.in_flight);
+        if let Some(host) = warm_and_free {
+            return Placement::There(host.id.clone());
+        }
+        if self.room() > 0 {
+            return Placement::Here;
+        }
+        others()
+            .filter(|h| h.in_flight < h.capacity)
+            .min_by_key(|h| h.in_flight)
+            .map_or(Placement::Here, |h| Placement::There(h.id.clone()))
+    }
+
+    /// Sends a call of `user/function` with `input` to host `to` of the cluster; returns its
+    /// cluster-wide id. Blocking.
+    pub fn forward(
+        &self,
+        to: &HostId,
+        user: &str,
+        function: &str,
+        input: &[u8],
+    ) -> Result<u64, HostError> {
+        FunctionId::new(user, function)?;
+        let (Some(node), Some(me)) = (&self.cluster, self.cluster_id()) else {
+            return Err(HostError::Cluster("this host is in no cluster".to_owned()));
+        };
+        node.cluster()
+            .forward(to, &me, user, function, input)
+            .map_err(|error| HostError::Cluster(error.to_string()))
+    }
+
+    /// Waits for the result of call `id` sent to another host, at most the call timeout and
+    /// as long again for its time queued there. Blocking.
+    pub fn await_forwarded(&self, id: u64) -> Result<RemoteResult, HostError> {
+        let Some(node) = &self.cluster else {
+            return Err(HostError::UnknownCall(remote_call_id(id)));
+        };
+        let wait = self.config.call_timeout.saturating_mul(2);
+        match node.cluster().await_call(id, wait) {
+            Ok(Some(result)) => Ok(result),
+            Ok(None) => Err(HostError::Cluster(format!(
+                "call {id} sent to another host has no result after {wait:?}"
+            ))),
+            Err(error) => Err(HostError::Cluster(error.to_string())),
+        }
+    }
+
+    /// The result of call `id` sent to another host, if it has one. Blocking.
+    pub fn forwarded_result(&self, id: u64) -> Result<Option<RemoteResult>, HostError> {
+        let Some(node) = &self.cluster else {
+            return Err(HostError::UnknownCall(remote_call_id(id)));
+        };
+        node.cluster()
+            .call_result(id)
+            .map_err(|error| HostError::Cluster(error.to_string()))
+    }
+
+    /// This host's id in its cluster, if it has joined one.
+    pub fn cluster_id(&self) -> Option<HostId> {
+        self.cluster.as_ref().and_then(|node| node.host_id())
+    }
+
     /// The host's wall-clock limit of a call.
     pub fn call_timeout(&self) -> Duration {
         self.config.call_timeout
@@ -654,6 +802,7 @@ impl HostError {
             HostError::State(_) => "state",
             HostError::File(_) => "file",
             HostError::ShuttingDown => "shutting_down",
+            HostError::Cluster(_) => "cluster",
         }
     }
 }

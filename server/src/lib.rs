@@ -19,6 +19,7 @@
 
 mod cluster;
 pub mod host;
+mod inbox;
 pub mod metrics;
 mod planner;
 mod routes;
@@ -30,6 +31,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use faasm_scheduler::{ChainLimits, StateLimits};
 use host::{Host, HostConfig, HostError};
+use inbox::Inbox;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,7 +39,7 @@ use std::time::{Duration, Instant};
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use cluster::ClusterConfig;
-pub use routes::{CALL_ID_HEADER, FILE_PATH_HEADER, RETURN_VALUE_HEADER};
+pub use routes::{CALL_ID_HEADER, FILE_PATH_HEADER, HOST_HEADER, RETURN_VALUE_HEADER};
 
 /// Blocking threads, for submits that load a function, uploads and state; no thread waits
 /// for a call's end (the worker that ends it hands the result over).
@@ -115,6 +117,8 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     host: Arc<Host>,
     config: ServerConfig,
+    /// The calls other hosts of the cluster send here (`None` outside a cluster).
+    inbox: Option<Inbox>,
 }
 
 impl Server {
@@ -146,20 +150,22 @@ impl Server {
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(config.listen))
             .map_err(listen_error)?;
-        let server = Server {
+        let mut server = Server {
             runtime,
             listener,
             host: Arc::new(host),
             config,
+            inbox: None,
         };
-        server.join_cluster()?;
+        server.inbox = server.join_cluster()?;
         Ok(server)
     }
 
     /// Registers the host in its cluster, if it has one, under the address it listens on.
-    fn join_cluster(&self) -> Result<(), ServerError> {
+    /// Returns the inbox taking the calls other hosts send here.
+    fn join_cluster(&self) -> Result<Option<Inbox>, ServerError> {
         let (Some(node), Some(settings)) = (self.host.cluster(), &self.config.cluster) else {
-            return Ok(());
+            return Ok(None);
         };
         let spec = faasm_cluster::HostSpec {
             addr: self.local_addr().to_string(),
@@ -177,7 +183,9 @@ impl Server {
             .join(spec, settings.lease, Some(load))
             .map_err(|error| HostError::Internal(format!("--cluster: {error}")))?;
         tracing::info!(host = %id, cluster = node.cluster().url(), "joined the cluster");
-        Ok(())
+        let inbox = Inbox::start(&self.host, Arc::clone(node), id)
+            .map_err(|error| HostError::Internal(format!("--cluster: a thread: {error}")))?;
+        Ok(Some(inbox))
     }
 
     /// The address the server listens on.
@@ -193,6 +201,7 @@ impl Server {
             listener,
             host,
             config,
+            inbox,
         } = self;
         let app = app(Arc::clone(&host), config.body_limit);
         // Past a call's timeout (and the time to answer), the requests in flight are cut.
@@ -209,8 +218,18 @@ impl Server {
             });
             shutdown_signal().await;
             tracing::info!("shutting down: no new connections; finishing the calls in flight");
+            if let Some(inbox) = inbox {
+                // The calls other hosts sent end first, while the lease that lets their
+                // results be stored holds; calls sent after this are left to be claimed.
+                let left = tokio::task::spawn_blocking(move || inbox.drain(grace))
+                    .await
+                    .unwrap_or(usize::MAX);
+                if left > 0 {
+                    tracing::warn!("{left} calls from other hosts still running: left to them");
+                }
+            }
             if let Some(node) = host.cluster().cloned() {
-                // Out of the cluster first, so that no other host sends it more work.
+                // Out of the cluster, so that no other host sends it more work.
                 match tokio::task::spawn_blocking(move || node.leave()).await {
                     Ok(Ok(())) => tracing::info!("left the cluster"),
                     Ok(Err(error)) => tracing::warn!("leaving the cluster: {error}"),

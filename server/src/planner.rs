@@ -336,7 +336,7 @@ async fn paper_call(host: Arc<Host>, request: &Map<String, Value>) -> Result<Res
         return Ok(host.track(call).to_string().into_response());
     }
     let result = host.finished(call).await;
-    Ok(crate::routes::call_response(&result))
+    Ok(crate::routes::call_response(&result, host.cluster_id()))
 }
 
 /// `{"id": N, "status": true}`: `RUNNING`, `SUCCESS: output` or `FAILED: output`.

@@ -3,7 +3,7 @@
 //! get, delete), shared files (`/file` with a `FilePath` header: upload, download) and
 //! `/metrics`. Every handler hands the host's blocking work to tokio's blocking threads.
 
-use crate::host::{Admitted, Host, HostError, Poll};
+use crate::host::{Admitted, Host, HostError, Placement, Poll, REMOTE_CALL_IDS, remote_call_id};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -11,6 +11,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
+use faasm_cluster::HostId;
+use faasm_cluster::calls::RemoteResult;
 use faasm_hostcalls::faasm_state::StateError;
 use faasm_scheduler::shared_files::SharedFileError;
 use faasm_scheduler::{CallResult, Failure};
@@ -21,6 +23,8 @@ use std::sync::Arc;
 pub const RETURN_VALUE_HEADER: &str = "x-faasm-return-value";
 /// The header that carries a call's id.
 pub const CALL_ID_HEADER: &str = "x-faasm-call-id";
+/// The header that names the host of the cluster that ran a call.
+pub const HOST_HEADER: &str = "x-faasm-host";
 /// The header that names a shared file (`PUT /file`, `GET /file`), as Faasm's clients send it.
 pub const FILE_PATH_HEADER: &str = "FilePath";
 
@@ -88,7 +92,9 @@ impl From<HostError> for ApiError {
             HostError::UnknownFunction(_)
             | HostError::UnknownCall(_)
             | HostError::UnknownApp(_) => StatusCode::NOT_FOUND,
-            HostError::Full { .. } | HostError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            HostError::Full { .. } | HostError::ShuttingDown | HostError::Cluster(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             HostError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             HostError::State(state) => state_status(state),
             HostError::File(file) => file_status(file),
@@ -165,17 +171,73 @@ async fn invoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let input = body?.to_vec();
-    let call = submit(&host, user, function, input).await?;
+    let call = match place(&host, user, function, input).await? {
+        Submitted::Here(call) => call,
+        Submitted::There(id) => return forwarded_answer(host, id, query.asynchronous).await,
+    };
     if query.asynchronous {
         let id = host.track(call);
         let body = serde_json::json!({ "id": id, "status": "running" });
         return Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response());
     }
     let result = host.finished(call).await;
-    Ok(call_response(&result))
+    Ok(call_response(&result, host.cluster_id()))
 }
 
-/// Submits a call. One of a loaded function is only queued, here, on the async thread; one
+/// Where [`place`] put a call.
+enum Submitted {
+    /// Queued on this host.
+    Here(Admitted),
+    /// Sent to another host of the cluster, as the call with this cluster id.
+    There(u64),
+}
+
+/// Places a call by the cluster's rule ([`Host::place`]) and submits it there. A call of a
+/// function warm here, with a worker free, is queued at once on the async thread (no I/O);
+/// any other is placed and submitted (or sent) on a blocking thread.
+async fn place(
+    host: &Arc<Host>,
+    user: String,
+    function: String,
+    input: Vec<u8>,
+) -> Result<Submitted, ApiError> {
+    if host.runs_here_now(&user, &function) {
+        return Ok(Submitted::Here(host.submit(
+            &user,
+            &function,
+            input,
+            String::new(),
+        )?));
+    }
+    let host = Arc::clone(host);
+    blocking(move || match host.place(&user, &function) {
+        Placement::Here => host
+            .submit(&user, &function, input, String::new())
+            .map(Submitted::Here),
+        Placement::There(to) => host
+            .forward(&to, &user, &function, &input)
+            .map(Submitted::There),
+    })
+    .await
+}
+
+/// The answer to a call sent to another host: its id at once if asynchronous, else its
+/// result once stored (awaited on a blocking thread, blocked in Redis).
+async fn forwarded_answer(
+    host: Arc<Host>,
+    id: u64,
+    asynchronous: bool,
+) -> Result<Response, ApiError> {
+    let shown = remote_call_id(id);
+    if asynchronous {
+        let body = serde_json::json!({ "id": shown, "status": "running" });
+        return Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response());
+    }
+    let result = blocking(move || host.await_forwarded(id)).await?;
+    Ok(remote_response(shown, &result))
+}
+
+/// Submits a call here. One of a loaded function is only queued, here, on the async thread; one
 /// that may have to be loaded (from the store or the cluster) is submitted on a blocking
 /// thread. The result then comes back from the worker that ran the call ([`Host::finished`],
 /// [`Host::track`]): no thread waits for it, as each hand-off between threads (a wake-up)
@@ -194,38 +256,96 @@ pub async fn submit(
 }
 
 async fn poll(State(host): State<Arc<Host>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id: u32 = id
-        .parse()
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no call with id {id}")))?;
-    match host.poll(id)? {
-        Poll::Running => {
-            let body = serde_json::json!({ "id": id, "status": "running" });
-            Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
-        }
-        Poll::Finished(result) => Ok(call_response(&result)),
+    let unknown = || ApiError::new(StatusCode::NOT_FOUND, format!("no call with id {id}"));
+    let shown: u64 = id.parse().map_err(|_| unknown())?;
+    let running = || {
+        let body = serde_json::json!({ "id": shown, "status": "running" });
+        (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+    };
+    if let Some(remote) = shown.checked_sub(REMOTE_CALL_IDS) {
+        let poll_host = Arc::clone(&host);
+        return match blocking(move || poll_host.forwarded_result(remote)).await? {
+            Some(result) => Ok(remote_response(shown, &result)),
+            None => Ok(running()),
+        };
+    }
+    let local = u32::try_from(shown).map_err(|_| unknown())?;
+    match host.poll(local)? {
+        Poll::Running => Ok(running()),
+        Poll::Finished(result) => Ok(call_response(&result, host.cluster_id())),
     }
 }
 
 /// A call's answer: 200 with the output as the body and the return value in a header (a
 /// non-zero return is the function's answer too); 500 for a trap (with the Wasm backtrace)
-/// or a call that could not start; 504 for a timeout.
-pub fn call_response(result: &CallResult) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert(RETURN_VALUE_HEADER, HeaderValue::from(result.return_value));
-    headers.insert(CALL_ID_HEADER, HeaderValue::from(result.id));
-    let status = match &result.failure {
-        None | Some(Failure::NonZero(_) | Failure::Exit(_)) => {
-            return (StatusCode::OK, headers, result.output.clone()).into_response();
+/// or a call that could not start; 504 for a timeout. In a cluster, a header names the host
+/// (`ran_on`) that ran it.
+pub fn call_response(result: &CallResult, ran_on: Option<HostId>) -> Response {
+    let error = match &result.failure {
+        None | Some(Failure::NonZero(_) | Failure::Exit(_)) => None,
+        Some(Failure::Timeout(_) | Failure::AwaitTimeout(_)) => {
+            Some((StatusCode::GATEWAY_TIMEOUT, failure_text(result)))
         }
-        Some(Failure::Timeout(_) | Failure::AwaitTimeout(_)) => StatusCode::GATEWAY_TIMEOUT,
-        Some(Failure::Trap { .. } | Failure::Setup(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        Some(Failure::Trap { .. } | Failure::Setup(_)) => {
+            Some((StatusCode::INTERNAL_SERVER_ERROR, failure_text(result)))
+        }
     };
-    let body = serde_json::json!({
-        "error": failure_text(result),
-        "return_value": result.return_value,
-        "output": String::from_utf8_lossy(&result.output),
-    });
-    (status, headers, axum::Json(body)).into_response()
+    let ran_on = ran_on.map(|id| id.to_string());
+    let answer = Answer {
+        id: u64::from(result.id),
+        return_value: result.return_value,
+        output: &result.output,
+        error,
+        host: ran_on.as_deref(),
+    };
+    answer.into_response()
+}
+
+/// The answer to call `id` that ran on another host, as [`call_response`] gives it.
+pub fn remote_response(id: u64, result: &RemoteResult) -> Response {
+    let status = if result.timed_out {
+        StatusCode::GATEWAY_TIMEOUT
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    let answer = Answer {
+        id,
+        return_value: result.return_value,
+        output: &result.output,
+        error: result.failure.clone().map(|text| (status, text)),
+        host: Some(&result.host),
+    };
+    answer.into_response()
+}
+
+/// A call's answer, wherever it ran.
+struct Answer<'a> {
+    id: u64,
+    return_value: i32,
+    output: &'a [u8],
+    /// The status and text of a call that did not answer.
+    error: Option<(StatusCode, String)>,
+    host: Option<&'a str>,
+}
+
+impl Answer<'_> {
+    fn into_response(self) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETURN_VALUE_HEADER, HeaderValue::from(self.return_value));
+        headers.insert(CALL_ID_HEADER, HeaderValue::from(self.id));
+        if let Some(host) = self.host.and_then(|h| HeaderValue::from_str(h).ok()) {
+            headers.insert(HOST_HEADER, host);
+        }
+        let Some((status, text)) = self.error else {
+            return (StatusCode::OK, headers, self.output.to_vec()).into_response();
+        };
+        let body = serde_json::json!({
+            "error": text,
+            "return_value": self.return_value,
+            "output": String::from_utf8_lossy(self.output),
+        });
+        (status, headers, axum::Json(body)).into_response()
+    }
 }
 
 /// `trapped: wasm trap: unreachable` and the backtrace below it, or `timed out after 5s`.

@@ -1,0 +1,248 @@
+//! The calls other hosts of the cluster send to this one: a reader thread takes them from the
+//! host's stream while the host has room, queues them on the scheduler like any other call,
+//! and a completer thread stores each result in the cluster (fenced by the epoch of the lease
+//! under which the call was taken), which acknowledges the call.
+
+use crate::host::{Admitted, Host};
+use faasm_cluster::calls::{Completion, DEFAULT_RESULT_KEEP, ForwardedCall, RemoteResult};
+use faasm_cluster::{ClusterNode, HostId};
+use faasm_scheduler::{CallResult, Failure};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long one read of the stream waits for calls (and so how soon the reader sees a stop).
+const READ_WAIT: Duration = Duration::from_millis(500);
+
+/// The most calls one read takes.
+const MAX_TAKEN: usize = 32;
+
+/// How long the reader waits before reading again when the host has no room, or after an
+/// error.
+const FULL_PAUSE: Duration = Duration::from_millis(2);
+const ERROR_PAUSE: Duration = Duration::from_millis(500);
+
+/// How often storing a result is tried before the call is left to be claimed.
+const COMPLETE_ATTEMPTS: u32 = 5;
+
+/// A taken call, with the epoch of the lease it was taken under.
+type Taken = (ForwardedCall, u64);
+
+/// The reader and completer threads of a host in a cluster.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    stop: Arc<AtomicBool>,
+    /// Calls taken and not yet answered in the cluster.
+    open: Arc<AtomicUsize>,
+    reader: Option<JoinHandle<()>>,
+    completer: Option<JoinHandle<()>>,
+}
+
+impl Inbox {
+    /// Starts taking the calls sent to `id`, this host's id in `node`'s cluster.
+    pub(crate) fn start(
+        host: &Arc<Host>,
+        node: Arc<ClusterNode>,
+        id: HostId,
+    ) -> std::io::Result<Inbox> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let open = Arc::new(AtomicUsize::new(0));
+        let (results, answered) = std::sync::mpsc::channel();
+        let completer = std::thread::Builder::new()
+            .name("faasm-cluster-out".to_owned())
+            .spawn({
+                let (node, id, open) = (Arc::clone(&node), id.clone(), Arc::clone(&open));
+                move || complete_calls(&node, &id, &answered, &open)
+            })?;
+        let reader = Reader {
+            host: Arc::downgrade(host),
+            node,
+            id,
+            stop: Arc::clone(&stop),
+            open: Arc::clone(&open),
+            results,
+        };
+        let reader = std::thread::Builder::new()
+            .name("faasm-cluster-in".to_owned())
+            .spawn(move || reader.run())?;
+        Ok(Inbox {
+            stop,
+            open,
+            reader: Some(reader),
+            completer: Some(completer),
+        })
+    }
+
+    /// Stops taking calls and waits (at most `grace`) until those taken are answered; how
+    /// many were not.
+    pub(crate) fn drain(mut self, grace: Duration) -> usize {
+        self.stop.store(true, Ordering::Release);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        let deadline = Instant::now() + grace;
+        while self.open.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The reader's end dropped its sender; the completer ends once the calls' callbacks
+        // have dropped theirs.
+        let left = self.open.load(Ordering::Acquire);
+        if left == 0
+            && let Some(completer) = self.completer.take()
+        {
+            let _ = completer.join();
+        }
+        left
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// The reader thread's side.
+struct Reader {
+    host: Weak<Host>,
+    node: Arc<ClusterNode>,
+    id: HostId,
+    stop: Arc<AtomicBool>,
+    open: Arc<AtomicUsize>,
+    results: Sender<(Taken, RemoteResult)>,
+}
+
+impl Reader {
+    fn run(self) {
+        let cluster = self.node.cluster();
+        let mut connection = None;
+        while !self.stop.load(Ordering::Acquire) {
+            let Some(host) = self.host.upgrade() else {
+                return;
+            };
+            let room = host.room();
+            if room == 0 {
+                drop(host);
+                std::thread::sleep(FULL_PAUSE);
+                continue;
+            }
+            let con = match connection.as_mut() {
+                Some(con) => con,
+                None => match cluster.call_reader(&self.id, READ_WAIT) {
+                    Ok(con) => connection.insert(con),
+                    Err(error) => {
+                        tracing::warn!("taking calls from the cluster: {error}");
+                        drop(host);
+                        std::thread::sleep(ERROR_PAUSE);
+                        continue;
+                    }
+                },
+            };
+            let Some(epoch) = self.node.epoch() else {
+                return;
+            };
+            match cluster.take_calls(con, &self.id, room.min(MAX_TAKEN), READ_WAIT) {
+                Ok(calls) => {
+                    for call in calls {
+                        self.open.fetch_add(1, Ordering::AcqRel);
+                        self.run_call(&host, (call, epoch));
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!("taking calls from the cluster: {error}");
+                    connection = None;
+                    drop(host);
+                    std::thread::sleep(ERROR_PAUSE);
+                }
+            }
+        }
+    }
+
+    /// Queues a taken call; its result goes to the completer when it ends.
+    fn run_call(&self, host: &Arc<Host>, taken: Taken) {
+        let call = &taken.0;
+        let input = call.input.clone();
+        let admitted: Admitted = match host.submit_forwarded(&call.user, &call.function, input) {
+            Ok(admitted) => admitted,
+            Err(error) => {
+                let result = RemoteResult {
+                    return_value: 1,
+                    output: Vec::new(),
+                    failure: Some(error.to_string()),
+                    timed_out: false,
+                    host: self.id.to_string(),
+                };
+                let _ = self.results.send((taken, result));
+                return;
+            }
+        };
+        let results = self.results.clone();
+        let id = self.id.to_string();
+        host.when_ended(admitted, move |result| {
+            let _ = results.send((taken, remote_result(&result, id)));
+        });
+    }
+}
+
+/// What the cluster keeps of a call's result: its failure only if the call did not answer
+/// (a trap, a timeout, a call that could not start), as an HTTP client would see it.
+pub(crate) fn remote_result(result: &CallResult, host: String) -> RemoteResult {
+    let (failure, timed_out) = match &result.failure {
+        None | Some(Failure::NonZero(_) | Failure::Exit(_)) => (None, false),
+        Some(Failure::Timeout(_) | Failure::AwaitTimeout(_)) => {
+            (Some(crate::routes::failure_text(result)), true)
+        }
+        Some(Failure::Trap { .. } | Failure::Setup(_)) => {
+            (Some(crate::routes::failure_text(result)), false)
+        }
+    };
+    RemoteResult {
+        return_value: result.return_value,
+        output: result.output.clone(),
+        failure,
+        timed_out,
+        host,
+    }
+}
+
+/// The completer thread: stores each result, fenced by the epoch its call was taken under.
+fn complete_calls(
+    node: &ClusterNode,
+    id: &HostId,
+    answered: &Receiver<(Taken, RemoteResult)>,
+    open: &AtomicUsize,
+) {
+    for ((call, epoch), result) in answered {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match node
+                .cluster()
+                .complete(id, epoch, &call, &result, DEFAULT_RESULT_KEEP)
+            {
+                Ok(Completion::Stored) => {}
+                Ok(Completion::AlreadyAnswered) => {
+                    tracing::info!(call = call.id, "call answered already elsewhere");
+                }
+                Ok(Completion::Fenced) => tracing::warn!(
+                    call = call.id,
+                    "result of a call not stored: this host's lease lapsed after it took the \
+                     call (another host may run it again)"
+                ),
+                Err(error) if attempt < COMPLETE_ATTEMPTS => {
+                    tracing::warn!(call = call.id, "storing a call's result: {error}");
+                    std::thread::sleep(Duration::from_millis(100) * attempt);
+                    continue;
+                }
+                Err(error) => tracing::error!(
+                    call = call.id,
+                    "result of a call not stored after {attempt} attempts: {error}"
+                ),
+            }
+            break;
+        }
+        open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
