@@ -406,3 +406,100 @@ fn a_host_outside_a_cluster_says_so_on_get_cluster() {
         String::from_utf8_lossy(&body)
     );
 }
+
+/// `sleeper`: sleeps 1.5 s (WASI `poll_oneoff`), then outputs its input.
+const SLEEPER: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "poll_oneoff"
+    (func $poll (param i32 i32 i32 i32) (result i32)))
+  (import "env" "__faasm_read_input" (func $read (param i32 i32) (result i32)))
+  (import "env" "__faasm_write_output" (func $output (param i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $n i32)
+    (i32.store (i32.const 16) (i32.const 1))
+    (i64.store (i32.const 24) (i64.const 1500000000))
+    (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))
+    (local.set $n (call $read (i32.const 256) (i32.const 1024)))
+    (call $output (i32.const 256) (local.get $n))))
+"#;
+
+/// Calls sent to `host` as another host would send them (an id from the cluster's counter,
+/// an entry in the host's stream); their ids.
+fn send_calls(redis: &redis_server::RedisServer, host: &str, count: usize) -> Vec<u64> {
+    (0..count)
+        .map(|i| {
+            let reply = redis.command("INCR faasm:cluster:call-id");
+            let id: u64 = reply.trim_start_matches(':').parse().expect("an id");
+            let added = redis.command(&format!(
+                "XADD faasm:cluster:calls:{host} * id {id} user bob function sleeper \
+                 input call-{i} origin test"
+            ));
+            assert!(added.starts_with('$'), "{added}");
+            id
+        })
+        .collect()
+}
+
+#[test]
+fn calls_a_killed_host_had_taken_are_run_again_by_a_live_one_and_answered_once() {
+    let Some(redis) = redis_server::redis_or_skip("cluster faults") else {
+        return;
+    };
+    let survivor = ClusterHost::start("fault-1", &redis.url(), "1s");
+    let doomed = ClusterHost::start("fault-2", &redis.url(), "1s");
+    let wasm = wat::parse_str(SLEEPER).expect("wat");
+    let (status, _) = survivor.request("PUT", "/f/bob/sleeper", &wasm);
+    assert_eq!(status, 200);
+    let (doomed_id, survivor_id) = (doomed.id(), survivor.id());
+    let ids = send_calls(&redis, &doomed_id, 200);
+    // The doomed host takes them all (asleep, they hold no worker), then is killed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pending = redis.command(&format!("XPENDING faasm:cluster:calls:{doomed_id} run"));
+        if pending.starts_with("*4\r\n:200\r\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not taken: {pending}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(doomed);
+    // Every call ends with one answer, from the survivor, which ran it again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut answered = Vec::new();
+    while answered.len() < ids.len() {
+        assert!(
+            Instant::now() < deadline,
+            "answered {answered:?} of {ids:?}; survivor's log:\n{}",
+            survivor.log()
+        );
+        answered.clear();
+        for (i, id) in ids.iter().enumerate() {
+            let (status, body, ran_on) =
+                survivor.exchange("GET", &format!("/calls/{}", (1u64 << 32) + id), b"");
+            if status == 200 {
+                assert_eq!(body, format!("call-{i}").into_bytes());
+                assert_eq!(ran_on, survivor_id);
+                answered.push(*id);
+            } else {
+                assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let reruns = survivor
+        .log()
+        .matches("running again a call of a host that is gone")
+        .count();
+    println!(
+        "kill -9 with {} calls taken: {} answered, {reruns} run again, 0 failed",
+        ids.len(),
+        answered.len()
+    );
+    assert_eq!(reruns, ids.len());
+    // Nothing pending anywhere, and the dead host's stream is gone.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while redis.command(&format!("EXISTS faasm:cluster:calls:{doomed_id}")) != ":0" {
+        assert!(Instant::now() < deadline, "the dead host's stream stays");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

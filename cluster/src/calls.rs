@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `faasm:cluster:calls:{host}` | stream, group `run` | one entry per call sent to the host: `id`, `user`, `function`, `input`, `origin` |
 //! | `faasm:cluster:call-id` | integer | the last cluster call id given out |
+//! | `faasm:cluster:call-streams` | set | the ids of the hosts that made a stream (to find those of hosts gone) |
 //! | `faasm:cluster:result:{id}` | hash, `PX` expiry | `rv`, `output`, `failure` (empty if none), `timeout` (`1` if it timed out), `host` |
 //! | `faasm:cluster:done:{id}` | list, `PX` expiry | one element once the result is stored: what waiters block on |
 //!
@@ -18,6 +19,14 @@
 //! or if the call has an answer already. Waiters block on `done` with `BLMOVE` from the list
 //! to itself, which leaves the element for every other waiter, then read the result: no
 //! polling.
+//!
+//! **Calls of hosts that died** ([`Cluster::claim_orphans`]): live hosts look, every so often,
+//! at every stream for calls pending under a consumer (a host) whose lease has lapsed, and
+//! take them over with `XCLAIM` (only those idle for [`CLAIM_MIN_IDLE`], so two hosts
+//! claiming at once do not both get a call); from the stream of a host that is gone they
+//! also read the calls it never took. Such calls run again where they are claimed; the
+//! first result stored is the call's answer. A stream of a host that is gone is deleted
+//! once empty, and no call is sent to a host without a lease.
 use crate::membership::{HostId, host_key};
 use crate::{Cluster, ClusterError, Result};
 use redis::Value;
@@ -36,9 +45,16 @@ pub const DEFAULT_RESULT_KEEP: Duration = Duration::from_secs(600);
 /// The consumer group every host reads its own stream through.
 const GROUP: &str = "run";
 
-/// KEYS: the id counter, the stream. ARGV: the bound, then the entry's fields after `id`.
-/// Returns the id, or -1 if the stream is full.
-const FORWARD_SCRIPT: &str = "if redis.call('xlen', KEYS[2]) >= tonumber(ARGV[1]) then \
+/// How long a call must have waited, pending under a host that is gone, before another host
+/// claims it: each claim makes it new again, so hosts claiming at once do not both get it.
+pub const CLAIM_MIN_IDLE: Duration = Duration::from_millis(250);
+
+/// KEYS: the id counter, the stream, the host's lease hash. ARGV: the bound, then the entry's
+/// fields after `id`. Returns the id, -1 if the stream is full, -2 if the host has no lease.
+const FORWARD_SCRIPT: &str = "if redis.call('exists', KEYS[3]) == 0 then \
+       return -2 \
+     end \
+     if redis.call('xlen', KEYS[2]) >= tonumber(ARGV[1]) then \
        return -1 \
      end \
      local id = redis.call('incr', KEYS[1]) \
@@ -67,6 +83,13 @@ const COMPLETE_SCRIPT: &str = "if redis.call('hget', KEYS[1], 'epoch') ~= ARGV[1
      if answered == 0 then return 1 end \
      return 2";
 
+/// KEYS: a stream, the set of streams. ARGV: its host. Deletes an empty stream.
+const DROP_EMPTY_SCRIPT: &str = "if redis.call('xlen', KEYS[1]) == 0 then \
+       redis.call('del', KEYS[1]) \
+       redis.call('srem', KEYS[2], ARGV[1]) \
+     end \
+     return 0";
+
 /// A call another host sent to this one, as taken from this host's stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardedCall {
@@ -74,6 +97,8 @@ pub struct ForwardedCall {
     pub id: u64,
     /// The stream entry's id (what acknowledges it).
     pub entry: String,
+    /// The host whose stream holds it (the host it was sent to; another if it was claimed).
+    pub queue: String,
     /// The function's user.
     pub user: String,
     /// The function's name.
@@ -112,8 +137,10 @@ pub enum Completion {
     AlreadyAnswered,
 }
 
+const STREAM_PREFIX: &str = "faasm:cluster:calls:";
+
 fn stream_key(host: &HostId) -> String {
-    format!("faasm:cluster:calls:{host}")
+    format!("{STREAM_PREFIX}{host}")
 }
 
 fn result_key(id: u64) -> String {
@@ -125,6 +152,7 @@ fn done_key(id: u64) -> String {
 }
 
 const CALL_ID_KEY: &str = "faasm:cluster:call-id";
+const STREAMS_KEY: &str = "faasm:cluster:call-streams";
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
@@ -143,9 +171,13 @@ impl Cluster {
             .arg("0")
             .arg("MKSTREAM");
         match self.run::<()>("create call stream", &stream, &cmd) {
-            Err(ClusterError::Redis { message, .. }) if message.contains("BUSYGROUP") => Ok(()),
-            other => other,
+            Err(ClusterError::Redis { message, .. }) if message.contains("BUSYGROUP") => {}
+            other => other?,
         }
+        let mut add = redis::cmd("SADD");
+        add.arg(STREAMS_KEY).arg(host.as_str());
+        self.run::<i64>("create call stream", STREAMS_KEY, &add)?;
+        Ok(())
     }
 
     /// Sends a call of `user/function` with `input` to host `to`; returns its cluster-wide id.
@@ -168,19 +200,29 @@ impl Cluster {
         let stream = stream_key(to);
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(FORWARD_SCRIPT)
-            .arg(2)
+            .arg(3)
             .arg(CALL_ID_KEY)
             .arg(&stream)
+            .arg(host_key(to))
             .arg(MAX_QUEUED_CALLS)
             .arg(user)
             .arg(function)
             .arg(input)
             .arg(origin.as_str());
-        let id: i64 = self.run_once("send call", &stream, &cmd)?;
-        u64::try_from(id).map_err(|_| ClusterError::Full {
-            host: to.to_string(),
-            queued: MAX_QUEUED_CALLS,
-        })
+        match self.run_once::<i64>("send call", &stream, &cmd)? {
+            -1 => Err(ClusterError::Full {
+                host: to.to_string(),
+                queued: MAX_QUEUED_CALLS,
+            }),
+            -2 => Err(ClusterError::Invalid(format!(
+                "host {to} has left the cluster: no call is sent to it"
+            ))),
+            id => u64::try_from(id).map_err(|_| ClusterError::Reply {
+                operation: "send call",
+                key: stream.clone(),
+                message: format!("script answered {id}"),
+            }),
+        }
     }
 
     /// Ends a call this host (`host`, holding lease `epoch`) took: stores `result`, kept for
@@ -194,7 +236,7 @@ impl Cluster {
         result: &RemoteResult,
         keep: Duration,
     ) -> Result<Completion> {
-        let stream = stream_key(host);
+        let stream = format!("{STREAM_PREFIX}{}", call.queue);
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(COMPLETE_SCRIPT)
             .arg(4)
@@ -278,7 +320,125 @@ impl Cluster {
         let reply: Value = cmd
             .query(con)
             .map_err(|e| self.failure("take calls", &stream, e))?;
-        parse_entries(&stream, reply)
+        parse_entries(&stream, host.as_str(), reply)
+    }
+
+    /// Takes over for `me`, at most `count` of them, the calls of hosts that are not in
+    /// `live`: those they took and did not answer, and those sent to them that they never
+    /// took (see the module's documentation). Each is answered with [`Cluster::complete`].
+    pub fn claim_orphans(
+        &self,
+        me: &HostId,
+        live: &[HostId],
+        count: usize,
+    ) -> Result<Vec<ForwardedCall>> {
+        let is_live = |id: &str| id == me.as_str() || live.iter().any(|h| h.as_str() == id);
+        let mut members = redis::cmd("SMEMBERS");
+        members.arg(STREAMS_KEY);
+        let queues: Vec<String> = self.run("find call streams", STREAMS_KEY, &members)?;
+        let mut claimed = Vec::new();
+        for queue in queues {
+            if claimed.len() >= count {
+                break;
+            }
+            let pending = self.claim_pending(me, &queue, &is_live, count - claimed.len())?;
+            let found_pending = !pending.is_empty();
+            claimed.extend(pending);
+            if !is_live(&queue) && claimed.len() < count {
+                let unread = self.read_unread(me, &queue, count - claimed.len())?;
+                if unread.is_empty() && !found_pending {
+                    self.drop_if_empty(&queue)?;
+                }
+                claimed.extend(unread);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// The calls of `queue`'s stream pending under consumers that are not live, claimed.
+    fn claim_pending(
+        &self,
+        me: &HostId,
+        queue: &str,
+        is_live: &dyn Fn(&str) -> bool,
+        count: usize,
+    ) -> Result<Vec<ForwardedCall>> {
+        let stream = format!("{STREAM_PREFIX}{queue}");
+        let mut summary = redis::cmd("XPENDING");
+        summary.arg(&stream).arg(GROUP);
+        let reply: Value = self.run("list pending calls", &stream, &summary)?;
+        let mut claimed = Vec::new();
+        for consumer in pending_consumers(reply) {
+            if is_live(&consumer) || claimed.len() >= count {
+                continue;
+            }
+            let mut pending = redis::cmd("XPENDING");
+            pending
+                .arg(&stream)
+                .arg(GROUP)
+                .arg("IDLE")
+                .arg(millis(CLAIM_MIN_IDLE))
+                .arg("-")
+                .arg("+")
+                .arg(count - claimed.len())
+                .arg(&consumer);
+            let reply: Value = self.run("list pending calls", &stream, &pending)?;
+            let entries = pending_entry_ids(reply);
+            if entries.is_empty() {
+                continue;
+            }
+            let mut claim = redis::cmd("XCLAIM");
+            claim
+                .arg(&stream)
+                .arg(GROUP)
+                .arg(me.as_str())
+                .arg(millis(CLAIM_MIN_IDLE))
+                .arg(&entries);
+            let reply: Value = self.run_once("claim calls", &stream, &claim)?;
+            // Entries deleted meanwhile come back as nil: skipped.
+            let Value::Array(entries) = reply else {
+                continue;
+            };
+            let entries = entries
+                .into_iter()
+                .filter(|e| matches!(e, Value::Array(_)))
+                .collect();
+            let as_read = Value::Array(vec![Value::Array(vec![
+                Value::BulkString(stream.clone().into_bytes()),
+                Value::Array(entries),
+            ])]);
+            claimed.extend(parse_entries(&stream, queue, as_read)?);
+        }
+        Ok(claimed)
+    }
+
+    /// Calls sent to `queue` (a host that is gone) that it never took, taken by `me`.
+    fn read_unread(&self, me: &HostId, queue: &str, count: usize) -> Result<Vec<ForwardedCall>> {
+        let stream = format!("{STREAM_PREFIX}{queue}");
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(me.as_str())
+            .arg("COUNT")
+            .arg(count.max(1))
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(">");
+        let reply: Value = self.run_once("claim calls", &stream, &cmd)?;
+        parse_entries(&stream, queue, reply)
+    }
+
+    /// Deletes the stream of `queue` (a host that is gone) if it holds no call.
+    fn drop_if_empty(&self, queue: &str) -> Result<()> {
+        let stream = format!("{STREAM_PREFIX}{queue}");
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(DROP_EMPTY_SCRIPT)
+            .arg(2)
+            .arg(&stream)
+            .arg(STREAMS_KEY)
+            .arg(queue);
+        self.run::<i64>("drop call stream", &stream, &cmd)?;
+        Ok(())
     }
 
     /// A connection for [`Cluster::take_calls`] waiting at most `wait` each time.
@@ -317,8 +477,48 @@ fn parse_result(key: &str, fields: Vec<(String, Vec<u8>)>) -> Result<Option<Remo
     Ok(Some(result))
 }
 
-/// The entries of an `XREADGROUP` reply (`nil` after a wait with nothing: none).
-fn parse_entries(stream: &str, reply: Value) -> Result<Vec<ForwardedCall>> {
+/// The consumers an `XPENDING` summary names (`[count, first, last, [[name, n], ...]]`).
+fn pending_consumers(reply: Value) -> Vec<String> {
+    let Value::Array(mut parts) = reply else {
+        return Vec::new();
+    };
+    let Some(Value::Array(consumers)) = parts.pop() else {
+        return Vec::new();
+    };
+    consumers
+        .into_iter()
+        .filter_map(|consumer| match consumer {
+            Value::Array(mut pair) if pair.len() == 2 => text(pair.swap_remove(0)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The entry ids of an extended `XPENDING` reply (`[[id, consumer, idle, deliveries], ...]`).
+fn pending_entry_ids(reply: Value) -> Vec<String> {
+    let Value::Array(entries) = reply else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter_map(|entry| match entry {
+            Value::Array(mut fields) if !fields.is_empty() => text(fields.swap_remove(0)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn text(value: Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        Value::SimpleString(text) => Some(text),
+        _ => None,
+    }
+}
+
+/// The entries of an `XREADGROUP` reply (`nil` after a wait with nothing: none), in the
+/// stream of host `queue`.
+fn parse_entries(stream: &str, queue: &str, reply: Value) -> Result<Vec<ForwardedCall>> {
     let bad = |message: &str| ClusterError::Reply {
         operation: "take calls",
         key: stream.to_owned(),
@@ -342,7 +542,9 @@ fn parse_entries(stream: &str, reply: Value) -> Result<Vec<ForwardedCall>> {
             return Err(bad("a stream has no entries list"));
         };
         for entry in entries {
-            calls.push(parse_entry(entry).map_err(bad)?);
+            let mut call = parse_entry(entry).map_err(bad)?;
+            call.queue = queue.to_owned();
+            calls.push(call);
         }
     }
     Ok(calls)
@@ -366,6 +568,7 @@ fn parse_entry(entry: Value) -> std::result::Result<ForwardedCall, &'static str>
     let mut call = ForwardedCall {
         id: 0,
         entry,
+        queue: String::new(),
         user: String::new(),
         function: String::new(),
         input: Vec::new(),
@@ -424,20 +627,21 @@ mod tests {
             bulk("faasm:cluster:calls:h2"),
             Value::Array(vec![entry]),
         ])]);
-        let calls = parse_entries("s", reply).unwrap();
+        let calls = parse_entries("s", "h2", reply).unwrap();
         assert_eq!(
             calls,
             [ForwardedCall {
                 id: 7,
                 entry: "1-0".into(),
+                queue: "h2".into(),
                 user: "demo".into(),
                 function: "echo".into(),
                 input: vec![0, 255],
                 origin: "h1".into(),
             }]
         );
-        assert!(parse_entries("s", Value::Nil).unwrap().is_empty());
-        assert!(parse_entries("s", Value::Int(3)).is_err());
+        assert!(parse_entries("s", "h2", Value::Nil).unwrap().is_empty());
+        assert!(parse_entries("s", "h2", Value::Int(3)).is_err());
         let no_id = Value::Array(vec![Value::Array(vec![
             bulk("s"),
             Value::Array(vec![Value::Array(vec![
@@ -445,7 +649,7 @@ mod tests {
                 Value::Array(vec![bulk("user"), bulk("demo")]),
             ])]),
         ])]);
-        assert!(parse_entries("s", no_id).is_err());
+        assert!(parse_entries("s", "h2", no_id).is_err());
     }
 
     #[test]

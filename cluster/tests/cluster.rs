@@ -681,3 +681,90 @@ fn a_host_with_a_full_stream_is_sent_no_more_calls() {
         .unwrap_err();
     assert!(error.to_string().contains("input of"), "{error}");
 }
+
+#[test]
+fn the_calls_of_a_host_that_is_gone_are_claimed_once_by_the_live_ones() {
+    let Some(redis) = common::redis_or_skip("claims") else {
+        return;
+    };
+    let cluster = cluster(&redis);
+    let lease = Duration::from_secs(5);
+    let a = join(&cluster, "a:4", lease).unwrap();
+    let b = join(&cluster, "b:4", lease).unwrap();
+    let c = join(&cluster, "c:4", lease).unwrap();
+    for host in [&a, &b, &c] {
+        cluster.create_call_stream(host.id()).unwrap();
+    }
+    let sent: Vec<u64> = (0..6)
+        .map(|i| {
+            let input = format!("call {i}");
+            cluster
+                .forward(b.id(), a.id(), "demo", "echo", input.as_bytes())
+                .unwrap()
+        })
+        .collect();
+    // Host b takes four and dies (its lease is gone) before it answers them.
+    let mut reader = cluster.call_reader(b.id(), Duration::from_secs(1)).unwrap();
+    let taken = cluster
+        .take_calls(&mut reader, b.id(), 4, Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(taken.len(), 4);
+    let b_id = b.id().clone();
+    b.leave().unwrap();
+    let error = cluster
+        .forward(&b_id, a.id(), "demo", "echo", b"")
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("has left the cluster"),
+        "{error}"
+    );
+    std::thread::sleep(faasm_cluster::calls::CLAIM_MIN_IDLE * 2);
+
+    // Hosts a and c claim at once: between them they get every call, none twice.
+    let live = vec![a.id().clone(), c.id().clone()];
+    let (by_a, by_c) = std::thread::scope(|s| {
+        let claim = |me: HostId| {
+            let live = live.clone();
+            let cluster = Cluster::new(&redis.url()).unwrap();
+            move || cluster.claim_orphans(&me, &live, 100).unwrap()
+        };
+        let by_a = s.spawn(claim(a.id().clone()));
+        let by_c = s.spawn(claim(c.id().clone()));
+        (by_a.join().unwrap(), by_c.join().unwrap())
+    });
+    let mut claimed: Vec<u64> = by_a.iter().chain(&by_c).map(|call| call.id).collect();
+    claimed.sort_unstable();
+    assert_eq!(claimed, sent, "a claimed {by_a:?}, c claimed {by_c:?}");
+    assert!(
+        by_a.iter()
+            .chain(&by_c)
+            .all(|call| call.queue == b_id.as_str())
+    );
+    for (host, calls) in [(&a, &by_a), (&c, &by_c)] {
+        for call in calls {
+            let result = answer(host.id(), &call.input);
+            let stored = cluster.complete(host.id(), host.epoch(), call, &result, lease);
+            assert_eq!(stored.unwrap(), Completion::Stored);
+        }
+    }
+    for (i, id) in sent.iter().enumerate() {
+        let result = cluster
+            .await_call(*id, Duration::from_secs(5))
+            .unwrap()
+            .unwrap();
+        assert_eq!(result.output, format!("call {i}").into_bytes());
+    }
+    // Nothing left: the gone host's stream is deleted by the next look.
+    assert!(
+        cluster
+            .claim_orphans(a.id(), &live, 100)
+            .unwrap()
+            .is_empty()
+    );
+    let stream = format!("faasm:cluster:calls:{b_id}");
+    assert_eq!(redis.command(&format!("EXISTS {stream}")), ":0");
+    assert_eq!(
+        redis.command(&format!("SISMEMBER faasm:cluster:call-streams {b_id}")),
+        ":0"
+    );
+}

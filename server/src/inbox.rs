@@ -24,6 +24,10 @@ const MAX_TAKEN: usize = 32;
 const FULL_PAUSE: Duration = Duration::from_millis(2);
 const ERROR_PAUSE: Duration = Duration::from_millis(500);
 
+/// How often the reader looks for calls of hosts that are gone (see
+/// [`faasm_cluster::Cluster::claim_orphans`]).
+const CLAIM_EVERY: Duration = Duration::from_millis(500);
+
 /// How often storing a result is tried before the call is left to be claimed.
 const COMPLETE_ATTEMPTS: u32 = 5;
 
@@ -118,10 +122,15 @@ impl Reader {
     fn run(self) {
         let cluster = self.node.cluster();
         let mut connection = None;
+        let mut last_claim = Instant::now();
         while !self.stop.load(Ordering::Acquire) {
             let Some(host) = self.host.upgrade() else {
                 return;
             };
+            if last_claim.elapsed() >= CLAIM_EVERY && host.room() > 0 {
+                last_claim = Instant::now();
+                self.claim_orphans(&host);
+            }
             let room = host.room();
             if room == 0 {
                 drop(host);
@@ -157,6 +166,29 @@ impl Reader {
                     std::thread::sleep(ERROR_PAUSE);
                 }
             }
+        }
+    }
+
+    /// Takes over and runs the calls of hosts whose leases lapsed.
+    fn claim_orphans(&self, host: &Arc<Host>) {
+        let (Some(epoch), Ok(live)) = (self.node.epoch(), self.node.live_hosts()) else {
+            return;
+        };
+        let live: Vec<HostId> = live.into_iter().map(|h| h.id).collect();
+        let count = host.room().min(MAX_TAKEN);
+        match self.node.cluster().claim_orphans(&self.id, &live, count) {
+            Ok(calls) => {
+                for call in calls {
+                    tracing::info!(
+                        call = call.id,
+                        host = call.queue,
+                        "running again a call of a host that is gone"
+                    );
+                    self.open.fetch_add(1, Ordering::AcqRel);
+                    self.run_call(host, (call, epoch));
+                }
+            }
+            Err(error) => tracing::warn!("claiming the calls of hosts that are gone: {error}"),
         }
     }
 
