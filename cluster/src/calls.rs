@@ -3,7 +3,8 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `faasm:cluster:calls:{host}` | stream, group `run` | one entry per call sent to the host: `id`, `user`, `function`, `input`, `origin` |
+//! | `faasm:cluster:calls:{host}` | stream, group `run` | one entry per call sent to the host: `id`, `user`, `function`, `input`, `func_ptr` (the table index a chained call enters at, 0 for none), `origin` |
+//! | `faasm:cluster:results:{host}` | stream, capped near 100,000 entries | the ids of the calls host `host` sent whose results are stored: what its result watcher reads |
 //! | `faasm:cluster:call-id` | integer | the last cluster call id given out |
 //! | `faasm:cluster:call-streams` | set | the ids of the hosts that made a stream (to find those of hosts gone) |
 //! | `faasm:cluster:result:{id}` | hash, `PX` expiry | `rv`, `output`, `failure` (empty if none), `timeout` (`1` if it timed out), `host` |
@@ -59,11 +60,12 @@ const FORWARD_SCRIPT: &str = "if redis.call('exists', KEYS[3]) == 0 then \
      end \
      local id = redis.call('incr', KEYS[1]) \
      redis.call('xadd', KEYS[2], '*', 'id', id, 'user', ARGV[2], 'function', ARGV[3], \
-       'input', ARGV[4], 'origin', ARGV[5]) \
+       'input', ARGV[4], 'origin', ARGV[5], 'func_ptr', ARGV[6]) \
      return id";
 
-/// KEYS: the host's lease hash, the result, `done`, the stream. ARGV: the epoch the host
-/// holds, the entry id, `rv`, `output`, `failure`, `host`, the expiry (ms), `timeout`. Returns 1 if the
+/// KEYS: the host's lease hash, the result, `done`, the stream, the origin's results stream.
+/// ARGV: the epoch the host holds, the entry id, `rv`, `output`, `failure`, `host`, the
+/// expiry (ms), `timeout`, the call id. Returns 1 if the
 /// result was stored, 0 if the host's lease is not that epoch's (nothing done), 2 if the call
 /// had an answer already (the entry is acknowledged, the answer kept).
 const COMPLETE_SCRIPT: &str = "if redis.call('hget', KEYS[1], 'epoch') ~= ARGV[1] then \
@@ -77,6 +79,8 @@ const COMPLETE_SCRIPT: &str = "if redis.call('hget', KEYS[1], 'epoch') ~= ARGV[1
        redis.call('del', KEYS[3]) \
        redis.call('rpush', KEYS[3], '1') \
        redis.call('pexpire', KEYS[3], ARGV[7]) \
+       redis.call('xadd', KEYS[5], 'MAXLEN', '~', '100000', '*', 'id', ARGV[9]) \
+       redis.call('pexpire', KEYS[5], ARGV[7]) \
      end \
      redis.call('xack', KEYS[4], 'run', ARGV[2]) \
      redis.call('xdel', KEYS[4], ARGV[2]) \
@@ -105,6 +109,8 @@ pub struct ForwardedCall {
     pub function: String,
     /// The call's input.
     pub input: Vec<u8>,
+    /// The function-table index it enters at (a chained call by index), 0 for its entry.
+    pub func_ptr: i32,
     /// The host that sent it.
     pub origin: String,
 }
@@ -141,6 +147,10 @@ const STREAM_PREFIX: &str = "faasm:cluster:calls:";
 
 fn stream_key(host: &HostId) -> String {
     format!("{STREAM_PREFIX}{host}")
+}
+
+fn results_key(origin: &str) -> String {
+    format!("faasm:cluster:results:{origin}")
 }
 
 fn result_key(id: u64) -> String {
@@ -190,6 +200,20 @@ impl Cluster {
         function: &str,
         input: &[u8],
     ) -> Result<u64> {
+        self.forward_call(to, origin, user, function, input, 0)
+    }
+
+    /// [`Cluster::forward`] of a call entering at function-table index `func_ptr` (a call
+    /// chained by index; 0 for the function's entry).
+    pub fn forward_call(
+        &self,
+        to: &HostId,
+        origin: &HostId,
+        user: &str,
+        function: &str,
+        input: &[u8],
+        func_ptr: i32,
+    ) -> Result<u64> {
         if input.len() > MAX_FORWARDED_INPUT_BYTES {
             return Err(ClusterError::Invalid(format!(
                 "a call's input of {} bytes is over the {MAX_FORWARDED_INPUT_BYTES} bytes a \
@@ -208,7 +232,8 @@ impl Cluster {
             .arg(user)
             .arg(function)
             .arg(input)
-            .arg(origin.as_str());
+            .arg(origin.as_str())
+            .arg(func_ptr);
         match self.run_once::<i64>("send call", &stream, &cmd)? {
             -1 => Err(ClusterError::Full {
                 host: to.to_string(),
@@ -239,11 +264,12 @@ impl Cluster {
         let stream = format!("{STREAM_PREFIX}{}", call.queue);
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(COMPLETE_SCRIPT)
-            .arg(4)
+            .arg(5)
             .arg(host_key(host))
             .arg(result_key(call.id))
             .arg(done_key(call.id))
             .arg(&stream)
+            .arg(results_key(&call.origin))
             .arg(epoch)
             .arg(&call.entry)
             .arg(result.return_value)
@@ -251,7 +277,8 @@ impl Cluster {
             .arg(result.failure.as_deref().unwrap_or(""))
             .arg(&result.host)
             .arg(millis(keep))
-            .arg(u8::from(result.timed_out));
+            .arg(u8::from(result.timed_out))
+            .arg(call.id);
         // Sent again after a lost reply, it finds the answer stored and changes nothing.
         let reply: i64 = self.run("store call result", &result_key(call.id), &cmd)?;
         match reply {
@@ -441,6 +468,45 @@ impl Cluster {
         Ok(())
     }
 
+    /// The ids of the calls `origin` sent whose results were stored after stream entry
+    /// `after` (`$` for from now on), waiting at most `wait` for the first; with the id of
+    /// the last entry read (to read on from). `con` is a connection of the watcher's own
+    /// ([`Cluster::call_reader`]).
+    pub fn watch_results(
+        &self,
+        con: &mut redis::Connection,
+        origin: &HostId,
+        after: &str,
+        wait: Duration,
+    ) -> Result<(Vec<u64>, String)> {
+        let stream = results_key(origin.as_str());
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(1000)
+            .arg("BLOCK")
+            .arg(millis(wait))
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(after);
+        let reply: Value = cmd
+            .query(con)
+            .map_err(|e| self.failure("watch results", &stream, e))?;
+        let mut last = after.to_owned();
+        let mut ids = Vec::new();
+        for (entry, fields) in stream_entries(reply) {
+            last = entry;
+            let mut fields = fields.into_iter();
+            while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+                if let (Value::BulkString(name), Some(id)) = (name, text(value))
+                    && name == b"id"
+                {
+                    ids.extend(id.parse::<u64>().ok());
+                }
+            }
+        }
+        Ok((ids, last))
+    }
+
     /// A connection for [`Cluster::take_calls`] waiting at most `wait` each time.
     pub fn call_reader(&self, host: &HostId, wait: Duration) -> Result<redis::Connection> {
         self.blocking_connection("take calls", &stream_key(host), wait)
@@ -508,6 +574,36 @@ fn pending_entry_ids(reply: Value) -> Vec<String> {
         .collect()
 }
 
+/// The `(id, fields)` of every entry of an `XREAD` reply (nil: none).
+fn stream_entries(reply: Value) -> Vec<(String, Vec<Value>)> {
+    let streams: Vec<Value> = match reply {
+        Value::Array(streams) => streams,
+        Value::Map(pairs) => pairs
+            .into_iter()
+            .map(|(name, entries)| Value::Array(vec![name, entries]))
+            .collect(),
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for stream in streams {
+        let Value::Array(mut parts) = stream else {
+            continue;
+        };
+        let Some(Value::Array(entries)) = parts.pop() else {
+            continue;
+        };
+        for entry in entries {
+            if let Value::Array(mut parts) = entry
+                && let (Some(Value::Array(fields)), Some(id)) = (parts.pop(), parts.pop())
+                && let Some(id) = text(id)
+            {
+                out.push((id, fields));
+            }
+        }
+    }
+    out
+}
+
 fn text(value: Value) -> Option<String> {
     match value {
         Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
@@ -572,6 +668,7 @@ fn parse_entry(entry: Value) -> std::result::Result<ForwardedCall, &'static str>
         user: String::new(),
         function: String::new(),
         input: Vec::new(),
+        func_ptr: 0,
         origin: String::new(),
     };
     let mut fields = fields.into_iter();
@@ -588,6 +685,11 @@ fn parse_entry(entry: Value) -> std::result::Result<ForwardedCall, &'static str>
             b"user" => call.user = text(),
             b"function" => call.function = text(),
             b"origin" => call.origin = text(),
+            b"func_ptr" => {
+                call.func_ptr = text()
+                    .parse()
+                    .map_err(|_| "an entry's `func_ptr` is not a number")?;
+            }
             b"input" => call.input = value,
             _ => {}
         }
@@ -637,6 +739,7 @@ mod tests {
                 user: "demo".into(),
                 function: "echo".into(),
                 input: vec![0, 255],
+                func_ptr: 0,
                 origin: "h1".into(),
             }]
         );

@@ -531,7 +531,7 @@ fn a_call_sent_to_a_host_is_taken_answered_and_awaited_without_polling() {
     cluster.create_call_stream(b.id()).unwrap();
     let input = [0u8, 1, 255];
     let id = cluster
-        .forward(b.id(), a.id(), "demo", "echo", &input)
+        .forward_call(b.id(), a.id(), "demo", "echo", &input, 3)
         .unwrap();
     assert_eq!(cluster.call_result(id).unwrap(), None);
 
@@ -554,6 +554,7 @@ fn a_call_sent_to_a_host_is_taken_answered_and_awaited_without_polling() {
         (call.input.as_slice(), call.origin.as_str()),
         (&input[..], a.id().as_str())
     );
+    assert_eq!(call.func_ptr, 3);
     // Taken once: the next read waits and finds nothing.
     let again = cluster.take_calls(&mut reader, b.id(), 16, Duration::from_millis(100));
     assert!(again.unwrap().is_empty());
@@ -563,6 +564,17 @@ fn a_call_sent_to_a_host_is_taken_answered_and_awaited_without_polling() {
     assert_eq!(stored.unwrap(), Completion::Stored);
     let awaited = waiter.join().unwrap().unwrap();
     assert_eq!(awaited.as_ref(), Some(&result));
+    // The sending host's watcher hears of it on its results stream, once.
+    let mut watcher = cluster.call_reader(a.id(), Duration::from_secs(1)).unwrap();
+    let wait = Duration::from_millis(100);
+    let (ids, last) = cluster
+        .watch_results(&mut watcher, a.id(), "0", wait)
+        .unwrap();
+    assert_eq!(ids, [id]);
+    let (ids, _) = cluster
+        .watch_results(&mut watcher, a.id(), &last, wait)
+        .unwrap();
+    assert!(ids.is_empty());
     let late = cluster.await_call(id, Duration::from_secs(5)).unwrap();
     assert_eq!(late.as_ref(), Some(&result));
     // A second answer (a rerun elsewhere) keeps the first.
