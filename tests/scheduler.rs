@@ -4,8 +4,8 @@
 
 use faasm_runtime::{Engine, Module, Trap, TrapCode};
 use faasm_scheduler::{
-    CallRequest, CallResult, ChainLimits, Failure, Function, FunctionSource, Scheduler,
-    SchedulerConfig, SchedulerError, StateLimits,
+    CallRequest, CallResult, ChainLimits, ChainPlacement, Failure, Function, FunctionSource,
+    Scheduler, SchedulerConfig, SchedulerError, SendCall, StateLimits,
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -681,6 +681,119 @@ fn a_preopen_missing_at_a_call_fails_it_and_is_opened_by_a_later_one() {
         assert_eq!(int_output(&result), 0);
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Sends the chained calls of `user/leaf` and of `user/table` "elsewhere": a thread that
+/// answers after 5 ms with what `answer` makes of the request, as another host would.
+struct FakeCluster {
+    sent: Mutex<Vec<(String, i32, Vec<u8>)>>,
+    answer: fn(&CallRequest) -> CallResult,
+}
+
+struct FakeSend {
+    function: String,
+    cluster: Arc<FakeCluster>,
+}
+
+struct FakePlacement(Arc<FakeCluster>);
+
+impl ChainPlacement for FakePlacement {
+    fn elsewhere(&self, user: &str, function: &str) -> Option<Box<dyn SendCall>> {
+        assert_eq!(user, USER);
+        (function == "leaf" || function == "table").then(|| {
+            Box::new(FakeSend {
+                function: function.to_owned(),
+                cluster: Arc::clone(&self.0),
+            }) as Box<dyn SendCall>
+        })
+    }
+}
+
+impl SendCall for FakeSend {
+    fn send(self: Box<Self>, request: CallRequest, done: Box<dyn FnOnce(CallResult) + Send>) {
+        let entry = (
+            self.function.clone(),
+            request.func_ptr,
+            request.input.clone(),
+        );
+        self.cluster.sent.lock().unwrap().push(entry);
+        let result = (self.cluster.answer)(&request);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            done(result);
+        });
+    }
+}
+
+#[test]
+fn chained_calls_sent_elsewhere_are_awaited_as_local_ones() {
+    let scheduler = scheduler(config(2));
+    let cluster = Arc::new(FakeCluster {
+        sent: Mutex::default(),
+        answer: |request| {
+            let n = request
+                .input
+                .get(..4)
+                .map_or(0, |b| i32::from_le_bytes(b.try_into().unwrap()));
+            CallResult {
+                // An id of another host's numbering: the scheduler gives its own.
+                id: 999_999,
+                output: (n + 100).to_le_bytes().to_vec(),
+                ..CallResult::default()
+            }
+        },
+    });
+    scheduler.set_chain_placement(Arc::new(FakePlacement(Arc::clone(&cluster))));
+    // `child` chains `leaf` by name and doubles its output: leaf answered elsewhere.
+    let result = invoke(
+        &scheduler,
+        "child",
+        CallRequest::with_input(1i32.to_le_bytes()),
+    );
+    assert!(result.succeeded(), "{:?}", result.failure);
+    assert_eq!(int_output(&result), 2 * 101);
+    // By table index: `table`'s `parent` chains entry 2 of its own table.
+    let parent = CallRequest {
+        func_ptr: 3,
+        ..CallRequest::default()
+    };
+    let result = invoke(&scheduler, "table", parent);
+    assert!(result.succeeded(), "{:?}", result.failure);
+    let sent = cluster.sent.lock().unwrap().clone();
+    assert_eq!(
+        sent,
+        [
+            ("leaf".to_owned(), 0, 1i32.to_le_bytes().to_vec()),
+            ("table".to_owned(), 2, b"12".to_vec()),
+        ]
+    );
+    assert_no_results_left(&scheduler);
+}
+
+#[test]
+fn a_chained_call_that_failed_elsewhere_fails_its_await() {
+    let scheduler = scheduler(config(1));
+    let cluster = Arc::new(FakeCluster {
+        sent: Mutex::default(),
+        answer: |_| CallResult {
+            return_value: 1,
+            failure: Some(Failure::Remote {
+                host: "h2".into(),
+                message: "trapped: wasm trap: unreachable".into(),
+                timed_out: false,
+            }),
+            ..CallResult::default()
+        },
+    });
+    scheduler.set_chain_placement(Arc::new(FakePlacement(cluster)));
+    // `child` traps when its callee's await fails.
+    let result = invoke(
+        &scheduler,
+        "child",
+        CallRequest::with_input(1i32.to_le_bytes()),
+    );
+    assert!(!result.succeeded());
+    assert_no_results_left(&scheduler);
 }
 
 #[test]

@@ -37,7 +37,8 @@ pub mod wasi;
 
 pub use error::Error;
 pub use local::{
-    CallHandle, CallRequest, CallResult, ChainLimits, DEFAULT_INIT_TIMEOUT, Failure, Function,
-    FunctionSource, Scheduler, SchedulerConfig, SchedulerError, StateLimits,
+    CallHandle, CallRequest, CallResult, ChainLimits, ChainPlacement, DEFAULT_INIT_TIMEOUT,
+    Failure, Function, FunctionSource, Scheduler, SchedulerConfig, SchedulerError, SendCall,
+    StateLimits,
 };
 pub use store::{FunctionId, FunctionStore};

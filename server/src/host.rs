@@ -780,7 +780,10 @@ pub fn outcome(result: &CallResult) -> CallOutcome {
         Some(Failure::NonZero(_) | Failure::Exit(_)) => CallOutcome::NonZero,
         Some(Failure::Timeout(_) | Failure::AwaitTimeout(_)) => CallOutcome::Timeout,
         Some(Failure::Trap { .. }) => CallOutcome::Trap,
-        Some(Failure::Setup(_)) => CallOutcome::Error,
+        Some(Failure::Remote {
+            timed_out: true, ..
+        }) => CallOutcome::Timeout,
+        Some(Failure::Setup(_) | Failure::Remote { .. }) => CallOutcome::Error,
     }
 }
 

@@ -226,6 +226,9 @@ pub(crate) fn remote_result(result: &CallResult, host: String) -> RemoteResult {
         Some(Failure::Timeout(_) | Failure::AwaitTimeout(_)) => {
             (Some(crate::routes::failure_text(result)), true)
         }
+        Some(Failure::Remote { timed_out, .. }) => {
+            (Some(crate::routes::failure_text(result)), *timed_out)
+        }
         Some(Failure::Trap { .. } | Failure::Setup(_)) => {
             (Some(crate::routes::failure_text(result)), false)
         }

@@ -283,10 +283,14 @@ async fn poll(State(host): State<Arc<Host>>, Path(id): Path<String>) -> Result<R
 pub fn call_response(result: &CallResult, ran_on: Option<HostId>) -> Response {
     let error = match &result.failure {
         None | Some(Failure::NonZero(_) | Failure::Exit(_)) => None,
-        Some(Failure::Timeout(_) | Failure::AwaitTimeout(_)) => {
-            Some((StatusCode::GATEWAY_TIMEOUT, failure_text(result)))
-        }
-        Some(Failure::Trap { .. } | Failure::Setup(_)) => {
+        Some(
+            Failure::Timeout(_)
+            | Failure::AwaitTimeout(_)
+            | Failure::Remote {
+                timed_out: true, ..
+            },
+        ) => Some((StatusCode::GATEWAY_TIMEOUT, failure_text(result))),
+        Some(Failure::Trap { .. } | Failure::Setup(_) | Failure::Remote { .. }) => {
             Some((StatusCode::INTERNAL_SERVER_ERROR, failure_text(result)))
         }
     };

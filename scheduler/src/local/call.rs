@@ -251,6 +251,25 @@ impl CallChaining {
             .map_err(|error| ChainError::Rejected(error.to_string()))
     }
 
+    /// Sends a chained call elsewhere, within the same limits as a local one (it is not
+    /// queued here, so it does not count as queued for its user).
+    fn send(
+        &self,
+        inner: &Arc<Inner>,
+        sender: Box<dyn super::SendCall>,
+        request: CallRequest,
+    ) -> Result<CallId, ChainError> {
+        let queued = self
+            .check_limits(inner, request.input.len())
+            .map_err(|message| {
+                let _ = self.tree.limit.set(message.clone());
+                ChainError::Rejected(message)
+            })?;
+        drop(queued);
+        self.chained.fetch_add(1, Ordering::Relaxed);
+        Ok(inner.send_elsewhere(sender, request, &self.tree).id)
+    }
+
     /// Whether this call may chain one more call (see [`super::ChainLimits`]); the chained
     /// call counted as queued if so, the message of the limit it would pass if not.
     fn check_limits(
@@ -304,6 +323,9 @@ impl CallChaining {
 impl Chaining for CallChaining {
     fn chain(&self, name: &str, input: &[u8]) -> Result<CallId, ChainError> {
         let inner = self.scheduler()?;
+        if let Some(sender) = inner.elsewhere(&self.entry.user, name) {
+            return self.send(&inner, sender, CallRequest::with_input(input));
+        }
         let entry = inner
             .function(&self.entry.user, name)
             .map_err(|error| match error {
@@ -321,6 +343,9 @@ impl Chaining for CallChaining {
             func_ptr: func_idx,
             ..CallRequest::with_input(input)
         };
+        if let Some(sender) = inner.elsewhere(&self.entry.user, &self.entry.name) {
+            return self.send(&inner, sender, request);
+        }
         self.enqueue(&inner, Arc::clone(&self.entry), request)
     }
 

@@ -77,9 +77,11 @@
 mod call;
 mod function;
 mod pool;
+mod remote;
 
 pub use faasm_hostcalls::faasm_state::StateLimits;
 pub use function::{DEFAULT_INIT_TIMEOUT, Function, FunctionSource};
+pub use remote::{ChainPlacement, SendCall};
 
 use crate::local::function::FunctionEntry;
 use crate::local::pool::Pool;
@@ -242,6 +244,17 @@ pub enum Failure {
     /// The guest called `proc_exit` with a non-zero code.
     #[error("exited with code {0}")]
     Exit(i32),
+    /// The call ran on another host and did not answer there (a trap, a timeout, a call that
+    /// could not start), as that host told it.
+    #[error("on host {host}: {message}")]
+    Remote {
+        /// The host that ran it.
+        host: String,
+        /// What happened there.
+        message: String,
+        /// Whether it was a timeout.
+        timed_out: bool,
+    },
     /// The call could not start: no Faaslet, no entry function, bad input for it, shut down.
     #[error("could not start: {0}")]
     Setup(String),
@@ -341,6 +354,8 @@ pub(crate) struct Inner {
     state: Arc<LocalTier>,
     functions: RwLock<HashMap<(String, String), Arc<FunctionEntry>>>,
     source: RwLock<Option<Arc<dyn FunctionSource>>>,
+    /// Where chained calls may go besides this scheduler's workers.
+    placement: RwLock<Option<Arc<dyn ChainPlacement>>>,
     calls: Mutex<HashMap<CallId, Arc<CallSlot>>>,
     ids: CallIds,
     /// Chained calls queued and not started, and the bytes of their inputs, per user.
@@ -437,6 +452,7 @@ impl Scheduler {
             config,
             functions: RwLock::default(),
             source: RwLock::default(),
+            placement: RwLock::default(),
             calls: Mutex::default(),
             ids: CallIds::new(),
             queued: Mutex::default(),
@@ -492,6 +508,16 @@ impl Scheduler {
     /// Where functions that are not registered are looked up (and then registered).
     pub fn set_source(&self, source: Arc<dyn FunctionSource>) {
         *write(&self.inner.source) = Some(source);
+    }
+
+    /// Where guests' chained calls may go besides this scheduler's workers (another host).
+    pub fn set_chain_placement(&self, placement: Arc<dyn ChainPlacement>) {
+        *write(&self.inner.placement) = Some(placement);
+    }
+
+    /// Calls running or waiting for a worker (chained ones included): a host's load.
+    pub fn load(&self) -> usize {
+        self.inner.pool.load()
     }
 
     /// Queues a call of `user/name`; the handle waits for its result.
@@ -677,6 +703,44 @@ impl Inner {
         Ok(slot)
     }
 
+    /// The sender of a chained call of `user/function` if the placement sends it elsewhere.
+    fn elsewhere(&self, user: &str, function: &str) -> Option<Box<dyn SendCall>> {
+        let placement = read(&self.placement).clone()?;
+        placement.elsewhere(user, function)
+    }
+
+    /// Records a chained call of `tree` that `sender` runs elsewhere; its slot ends when
+    /// the result comes back.
+    fn send_elsewhere(
+        &self,
+        sender: Box<dyn SendCall>,
+        request: CallRequest,
+        tree: &Arc<Tree>,
+    ) -> Arc<CallSlot> {
+        let slot = {
+            let mut calls = lock(&self.calls);
+            let id = loop {
+                let id = self.ids.candidate();
+                if !calls.contains_key(&id) {
+                    break id;
+                }
+            };
+            let slot = Arc::new(CallSlot::elsewhere(id, tree.id));
+            calls.insert(id, Arc::clone(&slot));
+            slot
+        };
+        lock(&tree.ids).push(slot.id);
+        let ends = Arc::clone(&slot);
+        sender.send(
+            request,
+            Box::new(move |mut result| {
+                result.id = ends.id;
+                ends.finish(result);
+            }),
+        );
+        slot
+    }
+
     /// Runs the call of `slot` on this thread, if it has not started yet, and publishes its
     /// result.
     fn run_slot(self: &Arc<Self>, slot: &CallSlot, cap: Option<Instant>) {
@@ -775,6 +839,17 @@ enum SlotState {
 }
 
 impl CallSlot {
+    /// The slot of a call running elsewhere (see [`ChainPlacement`]).
+    fn elsewhere(id: CallId, tree: u64) -> CallSlot {
+        CallSlot {
+            id,
+            tree,
+            state: Mutex::new(SlotState::Running),
+            done: Condvar::new(),
+            on_done: Mutex::default(),
+        }
+    }
+
     fn new(id: CallId, tree: u64, job: Job) -> CallSlot {
         CallSlot {
             id,

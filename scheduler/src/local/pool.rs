@@ -121,6 +121,12 @@ impl Pool {
         Ok(())
     }
 
+    /// Calls running or waiting for a worker.
+    pub(super) fn load(&self) -> usize {
+        let state = self.state();
+        state.running + state.resuming + state.queue.len()
+    }
+
     pub(super) fn thread_count(&self) -> usize {
         self.state().threads
     }
