@@ -7,6 +7,9 @@
 #[path = "../state/tests/common/mod.rs"]
 mod redis_server;
 
+#[path = "chain_guests/mod.rs"]
+mod chain_guests;
+
 use serde_json::Value;
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -502,4 +505,60 @@ fn calls_a_killed_host_had_taken_are_run_again_by_a_live_one_and_answered_once()
         assert!(Instant::now() < deadline, "the dead host's stream stays");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Calls of `user/function` a host's metrics count as ended, whatever their outcome.
+fn calls_counted(host: &ClusterHost, user: &str, function: &str) -> u64 {
+    let (status, body) = host.request("GET", "/metrics", b"");
+    assert_eq!(status, 200);
+    let labels = format!("user=\"{user}\",function=\"{function}\"");
+    String::from_utf8_lossy(&body)
+        .lines()
+        .filter(|line| line.starts_with("faasm_calls_total{") && line.contains(&labels))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_fan_out_of_100_chained_calls_spreads_over_three_hosts_with_the_answer_of_one() {
+    let Some(redis) = redis_server::redis_or_skip("cluster fan-out") else {
+        return;
+    };
+    let hosts: Vec<ClusterHost> = (1..=3)
+        .map(|n| ClusterHost::start(&format!("fan-{n}"), &redis.url(), "3s"))
+        .collect();
+    assert_eq!(hosts[0].live_addresses().len(), 3);
+    for (name, wat) in [
+        ("leaf", chain_guests::leaf_wat()),
+        ("child", chain_guests::child_wat()),
+        ("fanout", chain_guests::fanout_wat(100)),
+    ] {
+        let wasm = wat::parse_str(wat).expect("wat");
+        let (status, body) = hosts[0].request("PUT", &format!("/f/demo/{name}"), &wasm);
+        assert_eq!(status, 200, "{name}: {}", String::from_utf8_lossy(&body));
+    }
+    // Each child chains a leaf in turn: 200 chained calls, each awaited.
+    let (status, output, ran_on) = hosts[0].invoke("/f/demo/fanout", b"");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&output));
+    assert_eq!(ran_on, hosts[0].id());
+    let expected: i32 = (0..100).map(|i| 2 * (i + 1)).sum();
+    assert_eq!(output, expected.to_le_bytes());
+    // Hosts two and three ran some of the children and leaves (counted where they ran, as
+    // calls other hosts sent them); host one, all the rest.
+    let ran: Vec<u64> = hosts[1..]
+        .iter()
+        .map(|host| calls_counted(host, "demo", "child") + calls_counted(host, "demo", "leaf"))
+        .collect();
+    println!(
+        "fan-out of 100 children (200 chained calls) on 3 hosts: hosts two and three ran {ran:?}"
+    );
+    assert!(
+        ran.iter().all(|&n| n > 0),
+        "{ran:?}; host one's log:\n{}",
+        hosts[0].log()
+    );
+    assert!(ran.iter().sum::<u64>() < 200, "{ran:?}");
+    // The same again: the tree's ids stay private, the answer the same.
+    let (status, again, _) = hosts[2].invoke("/f/demo/fanout", b"");
+    assert_eq!((status, again), (200, expected.to_le_bytes().to_vec()));
 }

@@ -5,8 +5,9 @@
 
 use crate::cluster::ClusterConfig;
 use crate::metrics::{CallOutcome, Metrics, Readings};
+use crate::outbox::Outbox;
 use faasm_cluster::calls::RemoteResult;
-use faasm_cluster::{ClusterNode, HostId};
+use faasm_cluster::{ClusterNode, HostId, HostInfo};
 use faasm_hostcalls::faasm_state::{StateError, StateKey};
 use faasm_runtime::Engine;
 use faasm_scheduler::functions::{self, StoreSource};
@@ -104,6 +105,8 @@ pub struct Host {
     metrics: Metrics,
     /// The host's side of its cluster (`--cluster`).
     cluster: Option<Arc<ClusterNode>>,
+    /// The chained calls sent to other hosts (with `--cluster`).
+    outbox: Option<Arc<Outbox>>,
 }
 
 /// Call ids from this number up name calls sent to other hosts of the cluster (the cluster's
@@ -241,6 +244,7 @@ impl Host {
             known: Mutex::default(),
             batches: Mutex::default(),
             metrics: Metrics::new(),
+            outbox: cluster.as_ref().map(|_| Arc::default()),
             cluster,
         })
     }
@@ -641,21 +645,47 @@ impl Host {
     /// Whether a call of `user/function` runs here without asking the cluster: this host is
     /// alone, or holds the function warm with a worker free (no I/O: for async handlers).
     pub fn runs_here_now(&self, user: &str, function: &str) -> bool {
-        self.is_warm(user, function)
-            && (self.cluster.is_none() || self.in_flight() < self.config.workers)
+        self.is_warm(user, function) && (self.cluster.is_none() || self.has_free_worker())
     }
 
-    /// Where a call of `user/function` arriving here runs, by the rule of Faasm's scheduler:
-    /// here if the function is warm and a worker is free; else on another live host holding
-    /// it warm with a worker free (the least loaded); else here if there is room; else on the
-    /// least loaded host with room; else here (which refuses it as full). A call sent to
-    /// another host runs there, whatever its load then: a call moves once at most. Loads are
-    /// those of the hosts' last heartbeats. Reads the cluster (blocking).
+    /// Calls running or waiting for a worker here, chained ones included.
+    pub fn load(&self) -> usize {
+        self.scheduler.load()
+    }
+
+    fn has_free_worker(&self) -> bool {
+        self.load() < self.config.workers
+    }
+
+    /// Where a call of `user/function` arriving here over HTTP runs (see [`Host::place_by_rule`]).
+    /// Reads the cluster (blocking).
     pub fn place(&self, user: &str, function: &str) -> Placement {
+        let warm_here = self.is_warm(user, function);
+        self.place_by_rule(user, function, warm_here)
+    }
+
+    /// Where a call of `user/function` a guest here chains runs (see [`Host::place_by_rule`]).
+    /// Reads the cluster (blocking).
+    pub(crate) fn place_chained(&self, user: &str, function: &str) -> Placement {
+        let warm_here =
+            self.is_warm(user, function) || self.scheduler.is_registered(user, function);
+        self.place_by_rule(user, function, warm_here)
+    }
+
+    /// Where a call runs, by the rule of Faasm's scheduler: here if the function is warm here
+    /// and a worker is free; else on another live host holding it warm with a worker free
+    /// (the least loaded); else here if a worker is free (starting it cold); else, if this
+    /// host's store holds the function, on the least loaded host with a worker free; else
+    /// here, where it waits for a worker (or is refused if the host is full). A call sent to
+    /// another host runs there, whatever its load then: a call moves once at most. Another
+    /// host's load is the one its last heartbeat published plus the calls this host sent it
+    /// since and that have not answered.
+    fn place_by_rule(&self, user: &str, function: &str, warm_here: bool) -> Placement {
         let Some(node) = &self.cluster else {
             return Placement::Here;
         };
-        if self.runs_here_now(user, function) {
+        let free_here = self.has_free_worker();
+        if warm_here && free_here {
             return Placement::Here;
         }
         let Some(me) = node.host_id() else {
@@ -668,21 +698,45 @@ impl Host {
                 return Placement::Here;
             }
         };
+        let outstanding = self
+            .outbox
+            .as_ref()
+            .map(|o| o.outstanding())
+            .unwrap_or_default();
+        let load = |h: &HostInfo| h.in_flight + outstanding.get(&h.id).copied().unwrap_or(0);
         let name = format!("{user}/{function}");
-        let others = || hosts.iter().filter(|h| h.id != me);
-        let warm_and_free = others()
-            .filter(|h| h.in_flight < h.workers && h.warm.contains(&name))
-            .min_by_key(|h| h.in_flight);
+        let free = || hosts.iter().filter(|h| h.id != me && load(h) < h.workers);
+        let warm_and_free = free()
+            .filter(|h| h.warm.contains(&name))
+            .min_by_key(|h| load(h));
         if let Some(host) = warm_and_free {
             return Placement::There(host.id.clone());
         }
-        if self.room() > 0 {
+        if free_here {
             return Placement::Here;
         }
-        others()
-            .filter(|h| h.in_flight < h.capacity)
-            .min_by_key(|h| h.in_flight)
+        let stored_here =
+            FunctionId::new(user, function).is_ok_and(|id| self.store.function_dir(&id).exists());
+        if !stored_here {
+            return Placement::Here;
+        }
+        free()
+            .min_by_key(|h| load(h))
             .map_or(Placement::Here, |h| Placement::There(h.id.clone()))
+    }
+
+    /// Lets guests' chained calls run on other hosts of the cluster, placed by
+    /// [`Host::place_chained`].
+    pub(crate) fn chain_across_the_cluster(self: &Arc<Host>) {
+        let placement = crate::outbox::ClusterChains {
+            host: Arc::downgrade(self),
+        };
+        self.scheduler.set_chain_placement(Arc::new(placement));
+    }
+
+    /// The calls this host sent to other hosts (in a cluster).
+    pub(crate) fn outbox(&self) -> Option<&Arc<Outbox>> {
+        self.outbox.as_ref()
     }
 
     /// Sends a call of `user/function` with `input` to host `to` of the cluster; returns its

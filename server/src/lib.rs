@@ -21,6 +21,7 @@ mod cluster;
 pub mod host;
 mod inbox;
 pub mod metrics;
+mod outbox;
 mod planner;
 mod routes;
 
@@ -32,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use faasm_scheduler::{ChainLimits, StateLimits};
 use host::{Host, HostConfig, HostError};
 use inbox::Inbox;
+use outbox::Watcher;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -119,6 +121,8 @@ pub struct Server {
     config: ServerConfig,
     /// The calls other hosts of the cluster send here (`None` outside a cluster).
     inbox: Option<Inbox>,
+    /// The results of the calls chained from here to other hosts (`None` outside a cluster).
+    watcher: Option<Watcher>,
 }
 
 impl Server {
@@ -156,14 +160,19 @@ impl Server {
             host: Arc::new(host),
             config,
             inbox: None,
+            watcher: None,
         };
-        server.inbox = server.join_cluster()?;
+        if let Some((inbox, watcher)) = server.join_cluster()? {
+            server.inbox = Some(inbox);
+            server.watcher = watcher;
+        }
         Ok(server)
     }
 
     /// Registers the host in its cluster, if it has one, under the address it listens on.
-    /// Returns the inbox taking the calls other hosts send here.
-    fn join_cluster(&self) -> Result<Option<Inbox>, ServerError> {
+    /// Returns the inbox taking the calls other hosts send here, and the watcher of the
+    /// results of the calls sent from here.
+    fn join_cluster(&self) -> Result<Option<(Inbox, Option<Watcher>)>, ServerError> {
         let (Some(node), Some(settings)) = (self.host.cluster(), &self.config.cluster) else {
             return Ok(None);
         };
@@ -175,17 +184,24 @@ impl Server {
         // The heartbeat reads the host's load; it must not keep the host alive.
         let host = Arc::downgrade(&self.host);
         let load: faasm_cluster::LoadProbe = Arc::new(move || {
-            host.upgrade().map_or(0, |host| {
-                u32::try_from(host.in_flight()).unwrap_or(u32::MAX)
-            })
+            host.upgrade()
+                .map_or(0, |host| u32::try_from(host.load()).unwrap_or(u32::MAX))
         });
         let id = node
             .join(spec, settings.lease, Some(load))
             .map_err(|error| HostError::Internal(format!("--cluster: {error}")))?;
         tracing::info!(host = %id, cluster = node.cluster().url(), "joined the cluster");
-        let inbox = Inbox::start(&self.host, Arc::clone(node), id)
-            .map_err(|error| HostError::Internal(format!("--cluster: a thread: {error}")))?;
-        Ok(Some(inbox))
+        let thread_error = |error| HostError::Internal(format!("--cluster: a thread: {error}"));
+        let inbox = Inbox::start(&self.host, Arc::clone(node), id.clone()).map_err(thread_error)?;
+        if let Some(outbox) = self.host.outbox() {
+            // A chained call sent elsewhere fails if it has no answer after this long.
+            let give_up = self.config.call_timeout.saturating_mul(2) + Duration::from_secs(30);
+            let watcher = Watcher::start(Arc::clone(node), id, Arc::clone(outbox), give_up)
+                .map_err(thread_error)?;
+            self.host.chain_across_the_cluster();
+            return Ok(Some((inbox, Some(watcher))));
+        }
+        Ok(Some((inbox, None)))
     }
 
     /// The address the server listens on.
@@ -202,6 +218,7 @@ impl Server {
             host,
             config,
             inbox,
+            watcher,
         } = self;
         let app = app(Arc::clone(&host), config.body_limit);
         // Past a call's timeout (and the time to answer), the requests in flight are cut.
@@ -251,6 +268,8 @@ impl Server {
             if !idle {
                 tracing::warn!("asynchronous calls still running after {grace:?}");
             }
+            // Chained calls sent elsewhere are answered (or given up) by now.
+            drop(watcher);
             tracing::info!("stopped");
             Ok(())
         })

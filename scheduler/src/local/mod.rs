@@ -505,6 +505,11 @@ impl Scheduler {
             .is_some()
     }
 
+    /// Whether `user/name` is registered (loaded, its Proto-Faaslet in memory).
+    pub fn is_registered(&self, user: &str, name: &str) -> bool {
+        read(&self.inner.functions).contains_key(&(user.to_string(), name.to_string()))
+    }
+
     /// Where functions that are not registered are looked up (and then registered).
     pub fn set_source(&self, source: Arc<dyn FunctionSource>) {
         *write(&self.inner.source) = Some(source);

@@ -1,0 +1,261 @@
+//! The calls this host's guests chain to other hosts of the cluster: the scheduler's
+//! [`ChainPlacement`] (placing each chained call by the same rule as a call over HTTP), the
+//! registry of calls sent and not yet answered, and a watcher thread that reads this host's
+//! results stream (one blocking read for all of them, no polling) and hands each result to
+//! the chained call's slot, so the guest's await ends as for a local call.
+
+use crate::host::{Host, Placement};
+use faasm_cluster::calls::RemoteResult;
+use faasm_cluster::{ClusterNode, HostId};
+use faasm_scheduler::{CallRequest, CallResult, ChainPlacement, Failure, SendCall};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long one read of the results stream waits (and so how soon the watcher sees a stop).
+const READ_WAIT: Duration = Duration::from_millis(500);
+
+/// What runs when a sent call's result comes back.
+type Done = Box<dyn FnOnce(CallResult) + Send>;
+
+/// A call sent and not yet answered.
+struct Sent {
+    done: Done,
+    to: HostId,
+    /// When it was sent; past the host's give-up time it fails.
+    at: Instant,
+}
+
+/// Calls sent to other hosts and not yet answered, by cluster call id.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    sent: Mutex<HashMap<u64, Sent>>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("sent", &lock(&self.sent).len())
+            .finish()
+    }
+}
+
+impl Outbox {
+    /// Calls sent to each host and not yet answered (what a host's heartbeat does not show
+    /// yet).
+    pub(crate) fn outstanding(&self) -> HashMap<HostId, u32> {
+        let mut counts = HashMap::new();
+        for sent in lock(&self.sent).values() {
+            *counts.entry(sent.to.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Hands call `id`'s result to its sender, if it is still waiting.
+    fn answer(&self, id: u64, result: CallResult) {
+        if let Some(sent) = lock(&self.sent).remove(&id) {
+            (sent.done)(result);
+        }
+    }
+
+    /// Fails the calls sent longer than `give_up` ago.
+    fn give_up_older_than(&self, give_up: Duration) {
+        let expired: Vec<(u64, Sent)> = {
+            let mut sent = lock(&self.sent);
+            let ids: Vec<u64> = sent
+                .iter()
+                .filter(|(_, s)| s.at.elapsed() > give_up)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| sent.remove(&id).map(|s| (id, s)))
+                .collect()
+        };
+        for (id, sent) in expired {
+            let message = format!(
+                "call {id} sent to host {} has no result after {give_up:?}",
+                sent.to
+            );
+            (sent.done)(failed(message));
+        }
+    }
+}
+
+/// The scheduler's placement of chained calls, over a host in a cluster.
+pub(crate) struct ClusterChains {
+    pub(crate) host: Weak<Host>,
+}
+
+impl ChainPlacement for ClusterChains {
+    fn elsewhere(&self, user: &str, function: &str) -> Option<Box<dyn SendCall>> {
+        let host = self.host.upgrade()?;
+        match host.place_chained(user, function) {
+            Placement::Here => None,
+            Placement::There(to) => Some(Box::new(SendElsewhere {
+                host,
+                to,
+                user: user.to_owned(),
+                function: function.to_owned(),
+            })),
+        }
+    }
+}
+
+/// Sends one chained call to host `to`.
+struct SendElsewhere {
+    host: Arc<Host>,
+    to: HostId,
+    user: String,
+    function: String,
+}
+
+impl SendCall for SendElsewhere {
+    fn send(self: Box<Self>, request: CallRequest, done: Done) {
+        let (Some(node), Some(me), Some(outbox)) = (
+            self.host.cluster(),
+            self.host.cluster_id(),
+            self.host.outbox(),
+        ) else {
+            done(failed("this host left its cluster".to_owned()));
+            return;
+        };
+        // Sent and registered under the lock: the watcher, which takes it to hand a result
+        // over, cannot see the result before the call is registered.
+        let mut sent = lock(&outbox.sent);
+        let forwarded = node.cluster().forward_call(
+            &self.to,
+            &me,
+            &self.user,
+            &self.function,
+            &request.input,
+            request.func_ptr,
+        );
+        match forwarded {
+            Ok(id) => {
+                let at = Instant::now();
+                let to = self.to;
+                sent.insert(id, Sent { done, to, at });
+            }
+            Err(error) => {
+                drop(sent);
+                done(failed(format!(
+                    "sending the call to host {}: {error}",
+                    self.to
+                )));
+            }
+        }
+    }
+}
+
+/// The watcher thread.
+#[derive(Debug)]
+pub(crate) struct Watcher {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watcher {
+    /// Starts reading the results stream of `id` (this host) for the calls in `outbox`;
+    /// those without a result after `give_up` fail.
+    pub(crate) fn start(
+        node: Arc<ClusterNode>,
+        id: HostId,
+        outbox: Arc<Outbox>,
+        give_up: Duration,
+    ) -> std::io::Result<Watcher> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("faasm-cluster-results".to_owned())
+            .spawn({
+                let stop = Arc::clone(&stop);
+                move || watch(&node, &id, &outbox, give_up, &stop)
+            })?;
+        Ok(Watcher {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn watch(node: &ClusterNode, id: &HostId, outbox: &Outbox, give_up: Duration, stop: &AtomicBool) {
+    let cluster = node.cluster();
+    // The host's id is new with the process: its stream holds only its own calls' results.
+    let mut last = "0".to_owned();
+    let mut connection = None;
+    while !stop.load(Ordering::Acquire) {
+        outbox.give_up_older_than(give_up);
+        let con = match connection.as_mut() {
+            Some(con) => con,
+            None => match cluster.call_reader(id, READ_WAIT) {
+                Ok(con) => connection.insert(con),
+                Err(error) => {
+                    tracing::warn!("watching for the results of calls sent elsewhere: {error}");
+                    std::thread::sleep(READ_WAIT);
+                    continue;
+                }
+            },
+        };
+        let ids = match cluster.watch_results(con, id, &last, READ_WAIT) {
+            Ok((ids, read_to)) => {
+                last = read_to;
+                ids
+            }
+            Err(error) => {
+                tracing::warn!("watching for the results of calls sent elsewhere: {error}");
+                connection = None;
+                std::thread::sleep(READ_WAIT);
+                continue;
+            }
+        };
+        for call in ids {
+            let result = match cluster.call_result(call) {
+                Ok(Some(result)) => local_result(result),
+                Ok(None) => failed(format!("the result of call {call} expired")),
+                Err(error) => failed(format!("reading the result of call {call}: {error}")),
+            };
+            outbox.answer(call, result);
+        }
+    }
+}
+
+/// A result from another host as the scheduler holds results.
+pub(crate) fn local_result(result: RemoteResult) -> CallResult {
+    let failure = match result.failure {
+        Some(message) => Some(Failure::Remote {
+            host: result.host,
+            message,
+            timed_out: result.timed_out,
+        }),
+        None if result.return_value != 0 => Some(Failure::NonZero(result.return_value)),
+        None => None,
+    };
+    CallResult {
+        return_value: result.return_value,
+        output: result.output,
+        failure,
+        ..CallResult::default()
+    }
+}
+
+fn failed(message: String) -> CallResult {
+    CallResult {
+        return_value: 1,
+        failure: Some(Failure::Setup(message)),
+        ..CallResult::default()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
