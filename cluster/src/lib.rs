@@ -69,8 +69,9 @@
 //! Waiters block on the result (`BLMOVE`), never poll. Where calls go is the server's
 //! decision (this crate only carries them).
 //!
-//! Not here yet: chaining and awaits across hosts (a guest's chained calls run on its host),
-//! and claiming the calls of a host that died (they stay pending in its stream).
+//! A call's result is also announced on its sender's results stream, which the sender's
+//! watcher reads to end a chained call's await. Live hosts claim the calls of hosts whose
+//! leases lapsed ([`Cluster::claim_orphans`]).
 #![forbid(unsafe_code)]
 
 pub mod calls;
