@@ -562,3 +562,124 @@ fn a_fan_out_of_100_chained_calls_spreads_over_three_hosts_with_the_answer_of_on
     let (status, again, _) = hosts[2].invoke("/f/demo/fanout", b"");
     assert_eq!((status, again), (200, expected.to_le_bytes().to_vec()));
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to `host`'s process.
+fn signal(host: &ClusterHost, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &host.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[test]
+fn a_host_stopped_past_its_lease_delivers_no_stale_result_once_its_calls_ran_elsewhere() {
+    let Some(redis) = redis_server::redis_or_skip("cluster fencing") else {
+        return;
+    };
+    let survivor = ClusterHost::start("fence-1", &redis.url(), "1s");
+    let paused = ClusterHost::start("fence-2", &redis.url(), "1s");
+    let wasm = wat::parse_str(SLEEPER).expect("wat");
+    let (status, _) = survivor.request("PUT", "/f/bob/sleeper", &wasm);
+    assert_eq!(status, 200);
+    let (paused_id, survivor_id) = (paused.id(), survivor.id());
+    let epoch_before = paused.cluster()["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .find(|h| h["id"] == paused_id.as_str())
+        .expect("the paused host listed")["epoch"]
+        .as_u64()
+        .expect("epoch");
+    let ids = send_calls(&redis, &paused_id, 20);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !redis
+        .command(&format!("XPENDING faasm:cluster:calls:{paused_id} run"))
+        .starts_with("*4\r\n:20\r\n")
+    {
+        assert!(Instant::now() < deadline, "the calls were not taken");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Cut off past its lease: the survivor claims and runs its calls meanwhile.
+    signal(&paused, "STOP");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answered_by = |id: u64| {
+        let (status, body, ran_on) =
+            survivor.exchange("GET", &format!("/calls/{}", (1u64 << 32) + id), b"");
+        (status == 200).then_some((body, ran_on))
+    };
+    while !ids.iter().all(|id| answered_by(*id).is_some()) {
+        assert!(Instant::now() < deadline, "{}", survivor.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(&paused, "CONT");
+    // Back, it finishes the calls it had taken; none of its results is stored.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let fenced = || paused.log().matches("result of a call not stored").count();
+    while fenced() < ids.len() {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} fenced; log:\n{}",
+            fenced(),
+            ids.len(),
+            paused.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let (body, ran_on) = answered_by(*id).expect("answered");
+        assert_eq!(
+            (body, &ran_on),
+            (format!("call-{i}").into_bytes(), &survivor_id)
+        );
+    }
+    println!(
+        "SIGSTOP past the lease with {} calls taken: {} answered by the live host, {} stale \
+         results refused",
+        ids.len(),
+        ids.len(),
+        fenced()
+    );
+    // It joined again under a new epoch, and takes calls again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listing = survivor.cluster();
+        let epoch = listing["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .find(|h| h["id"] == paused_id.as_str())
+            .and_then(|h| h["epoch"].as_u64());
+        if epoch.is_some_and(|epoch| epoch > epoch_before) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not back: {listing}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The calls it had taken, still pending under it, run again under its new lease, find
+    // their answers stored, and are acknowledged: nothing stays pending.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pending = redis.command(&format!("XPENDING faasm:cluster:calls:{paused_id} run"));
+        if pending.starts_with("*4\r\n:0\r\n") || pending.starts_with("-NOGROUP") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pending}; log:\n{}",
+            paused.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let later = send_calls(&redis, &paused_id, 1)[0];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some((body, ran_on)) = answered_by(later) {
+            assert_eq!(body, b"call-0");
+            assert!(ran_on == paused_id || ran_on == survivor_id, "{ran_on}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", paused.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -54,11 +54,12 @@ impl Inbox {
         let stop = Arc::new(AtomicBool::new(false));
         let open = Arc::new(AtomicUsize::new(0));
         let (results, answered) = std::sync::mpsc::channel();
+        let (fenced, to_rerun) = std::sync::mpsc::channel();
         let completer = std::thread::Builder::new()
             .name("faasm-cluster-out".to_owned())
             .spawn({
                 let (node, id, open) = (Arc::clone(&node), id.clone(), Arc::clone(&open));
-                move || complete_calls(&node, &id, &answered, &open)
+                move || complete_calls(&node, &id, &answered, &fenced, &open)
             })?;
         let reader = Reader {
             host: Arc::downgrade(host),
@@ -67,6 +68,8 @@ impl Inbox {
             stop: Arc::clone(&stop),
             open: Arc::clone(&open),
             results,
+            to_rerun,
+            waiting: Vec::new(),
         };
         let reader = std::thread::Builder::new()
             .name("faasm-cluster-in".to_owned())
@@ -116,17 +119,23 @@ struct Reader {
     stop: Arc<AtomicBool>,
     open: Arc<AtomicUsize>,
     results: Sender<(Taken, RemoteResult)>,
+    /// Calls whose results were refused because the lease they were taken under lapsed.
+    to_rerun: Receiver<Taken>,
+    /// Those of them waiting for the host's new lease.
+    waiting: Vec<Taken>,
 }
 
 impl Reader {
-    fn run(self) {
-        let cluster = self.node.cluster();
+    fn run(mut self) {
+        let node = Arc::clone(&self.node);
+        let cluster = node.cluster();
         let mut connection = None;
         let mut last_claim = Instant::now();
         while !self.stop.load(Ordering::Acquire) {
             let Some(host) = self.host.upgrade() else {
                 return;
             };
+            self.rerun_fenced(&host);
             if last_claim.elapsed() >= CLAIM_EVERY && host.room() > 0 {
                 last_claim = Instant::now();
                 self.claim_orphans(&host);
@@ -159,6 +168,15 @@ impl Reader {
                         self.run_call(&host, (call, epoch));
                     }
                 }
+                Err(error) if error.to_string().contains("NOGROUP") => {
+                    // Taken for a host that was gone (its lease lapsed while it was cut off
+                    // or stopped), the stream was emptied and deleted: made again.
+                    tracing::warn!("this host's stream of calls was deleted: making it again");
+                    if let Err(error) = cluster.create_call_stream(&self.id) {
+                        tracing::warn!("making this host's stream of calls: {error}");
+                        std::thread::sleep(ERROR_PAUSE);
+                    }
+                }
                 Err(error) => {
                     tracing::warn!("taking calls from the cluster: {error}");
                     connection = None;
@@ -166,6 +184,28 @@ impl Reader {
                     std::thread::sleep(ERROR_PAUSE);
                 }
             }
+        }
+    }
+
+    /// Runs again, under the host's new lease, the calls whose results were refused because
+    /// the lease they were taken under lapsed (the host was cut off or stopped): they are
+    /// still pending under this host, which no other host claims from while it is live. A
+    /// call answered elsewhere meanwhile keeps that answer.
+    fn rerun_fenced(&mut self, host: &Arc<Host>) {
+        self.waiting.extend(self.to_rerun.try_iter());
+        if self.waiting.is_empty() {
+            return;
+        }
+        let Some(epoch) = self.node.epoch() else {
+            return;
+        };
+        let (stale, renewed): (Vec<Taken>, Vec<Taken>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(_, taken_under)| *taken_under == epoch);
+        self.waiting = stale;
+        for (call, _) in renewed {
+            tracing::info!(call = call.id, "running again under this host's new lease");
+            self.run_call(host, (call, epoch));
         }
     }
 
@@ -247,9 +287,11 @@ fn complete_calls(
     node: &ClusterNode,
     id: &HostId,
     answered: &Receiver<(Taken, RemoteResult)>,
+    fenced: &Sender<Taken>,
     open: &AtomicUsize,
 ) {
     for ((call, epoch), result) in answered {
+        let mut rerun = None;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -261,11 +303,14 @@ fn complete_calls(
                 Ok(Completion::AlreadyAnswered) => {
                     tracing::info!(call = call.id, "call answered already elsewhere");
                 }
-                Ok(Completion::Fenced) => tracing::warn!(
-                    call = call.id,
-                    "result of a call not stored: this host's lease lapsed after it took the \
-                     call (another host may run it again)"
-                ),
+                Ok(Completion::Fenced) => {
+                    tracing::warn!(
+                        call = call.id,
+                        "result of a call not stored: this host's lease lapsed after it took \
+                         the call (another host may have run it again)"
+                    );
+                    rerun = Some((call, epoch));
+                }
                 Err(error) if attempt < COMPLETE_ATTEMPTS => {
                     tracing::warn!(call = call.id, "storing a call's result: {error}");
                     std::thread::sleep(Duration::from_millis(100) * attempt);
@@ -278,6 +323,11 @@ fn complete_calls(
             }
             break;
         }
-        open.fetch_sub(1, Ordering::AcqRel);
+        // A call to run again stays open; the reader has it (or has ended, and with it the
+        // host's part in the cluster).
+        let still_open = rerun.is_some_and(|taken| fenced.send(taken).is_ok());
+        if !still_open {
+            open.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
