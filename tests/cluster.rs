@@ -683,3 +683,63 @@ fn a_host_stopped_past_its_lease_delivers_no_stale_result_once_its_calls_ran_els
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_redis_restart_mid_run_loses_no_answer_and_no_acknowledged_state() {
+    if redis_server::redis_or_skip("cluster redis restart").is_none() {
+        return;
+    }
+    let aof = redis_server::temp_dir("cluster-aof");
+    let mut redis = redis_server::RedisServer::start(redis_server::free_port(), Some(&aof));
+    let runner = ClusterHost::start("restart-1", &redis.url(), "5s");
+    let front = ClusterHost::start("restart-2", &redis.url(), "5s");
+    let wasm = wat::parse_str(SLEEPER).expect("wat");
+    let (status, _) = runner.request("PUT", "/f/bob/sleeper", &wasm);
+    assert_eq!(status, 200);
+    let (status, _) = front.request("PUT", "/s/bob/kept", b"acknowledged");
+    assert_eq!(status, 200);
+    // Calls sent from the front host to the runner, which has them asleep when Redis dies.
+    let runner_id = runner.id();
+    let ids = send_calls(&redis, &runner_id, 10);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !redis
+        .command(&format!("XPENDING faasm:cluster:calls:{runner_id} run"))
+        .starts_with("*4\r\n:10\r\n")
+    {
+        assert!(Instant::now() < deadline, "the calls were not taken");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    redis.restart();
+    // Every call gets its answer, read through the other host.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut answered = 0;
+    for (i, id) in ids.iter().enumerate() {
+        loop {
+            let (status, body, _) =
+                front.exchange("GET", &format!("/calls/{}", (1u64 << 32) + id), b"");
+            if status == 200 {
+                assert_eq!(body, format!("call-{i}").into_bytes());
+                answered += 1;
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "call {id}: {status} {}; runner's log:\n{}",
+                String::from_utf8_lossy(&body),
+                runner.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    println!(
+        "Redis restarted with {} calls in flight: {answered} answered, 0 lost",
+        ids.len()
+    );
+    let (status, kept) = front.request("GET", "/s/bob/kept", b"");
+    assert_eq!((status, kept.as_slice()), (200, &b"acknowledged"[..]));
+    // Both hosts still serve, and calls still cross between them.
+    let (status, output, ran_on) = front.invoke("/f/bob/sleeper", b"after");
+    assert_eq!((status, output.as_slice()), (200, &b"after"[..]));
+    assert_eq!(ran_on, runner_id);
+    let _ = std::fs::remove_dir_all(aof);
+}

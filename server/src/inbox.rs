@@ -28,8 +28,9 @@ const ERROR_PAUSE: Duration = Duration::from_millis(500);
 /// [`faasm_cluster::Cluster::claim_orphans`]).
 const CLAIM_EVERY: Duration = Duration::from_millis(500);
 
-/// How often storing a result is tried before the call is left to be claimed.
-const COMPLETE_ATTEMPTS: u32 = 5;
+/// How long storing a result is tried (through a Redis restart, say) before it is given up:
+/// the call then stays pending under this host until it leaves and another claims it.
+const COMPLETE_RETRY_FOR: Duration = Duration::from_secs(30);
 
 /// A taken call, with the epoch of the lease it was taken under.
 type Taken = (ForwardedCall, u64);
@@ -293,6 +294,7 @@ fn complete_calls(
     for ((call, epoch), result) in answered {
         let mut rerun = None;
         let mut attempt = 0;
+        let first = Instant::now();
         loop {
             attempt += 1;
             match node
@@ -311,9 +313,10 @@ fn complete_calls(
                     );
                     rerun = Some((call, epoch));
                 }
-                Err(error) if attempt < COMPLETE_ATTEMPTS => {
+                Err(error) if first.elapsed() < COMPLETE_RETRY_FOR => {
                     tracing::warn!(call = call.id, "storing a call's result: {error}");
-                    std::thread::sleep(Duration::from_millis(100) * attempt);
+                    let pause = Duration::from_millis(50).saturating_mul(attempt);
+                    std::thread::sleep(pause.min(Duration::from_secs(1)));
                     continue;
                 }
                 Err(error) => tracing::error!(
