@@ -10,6 +10,11 @@ mod redis_server;
 #[path = "chain_guests/mod.rs"]
 mod chain_guests;
 
+#[path = "support/build.rs"]
+mod build;
+#[path = "support/functions.rs"]
+mod functions;
+
 use serde_json::Value;
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -742,4 +747,54 @@ fn a_redis_restart_mid_run_loses_no_answer_and_no_acknowledged_state() {
     assert_eq!((status, output.as_slice()), (200, &b"after"[..]));
     assert_eq!(ran_on, runner_id);
     let _ = std::fs::remove_dir_all(aof);
+}
+
+#[test]
+fn pi_and_fanout_chained_by_table_index_over_three_hosts_give_the_answers_of_one() {
+    let Some(redis) = redis_server::redis_or_skip("cluster pi") else {
+        return;
+    };
+    let hosts: Vec<ClusterHost> = (1..=3)
+        .map(|n| ClusterHost::start(&format!("pi-{n}"), &redis.url(), "3s"))
+        .collect();
+    assert_eq!(hosts[0].live_addresses().len(), 3);
+    // The examples' answers on one host (functions/README.md), in both languages.
+    let cases = [
+        ("pi", "100", "pi ~= 3.141314"),
+        ("pi", "8", "pi ~= 3.138460"),
+        ("fanout", "100", "50005000"),
+    ];
+    for language in functions::LANGUAGES {
+        let user = language.name();
+        for name in ["pi", "fanout"] {
+            let wasm = fs::read(functions::function(language, name)).expect("example");
+            let (status, body) = hosts[0].request("PUT", &format!("/f/{user}/{name}"), &wasm);
+            assert_eq!(
+                status,
+                200,
+                "{user}/{name}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        for (name, input, answer) in cases {
+            for host in &hosts {
+                let path = format!("/f/{user}/{name}");
+                let (status, output, _) = host.invoke(&path, input.as_bytes());
+                assert_eq!(
+                    (status, String::from_utf8_lossy(&output).as_ref()),
+                    (200, answer),
+                    "{user}/{name} {input} on {}",
+                    host.address()
+                );
+            }
+        }
+        let elsewhere: Vec<u64> = hosts[1..]
+            .iter()
+            .map(|host| calls_counted(host, user, "pi") + calls_counted(host, user, "fanout"))
+            .collect();
+        println!(
+            "{user}: pi and fanout over 3 hosts, calls run on hosts two and three: {elsewhere:?}"
+        );
+        assert!(elsewhere.iter().all(|&n| n > 0), "{elsewhere:?}");
+    }
 }

@@ -321,22 +321,34 @@ impl Host {
     ) -> Result<Admitted, HostError> {
         let id = FunctionId::new(user, function)?;
         let slot = self.admit()?;
-        self.queue(id, slot, input, cmdline)
+        let request = CallRequest {
+            input,
+            cmdline,
+            ..CallRequest::default()
+        };
+        self.queue(id, slot, request)
     }
 
     /// Queues a call another host of the cluster sent here. It is counted in flight but not
     /// refused past the limit: the host takes such calls only while it has room (see
     /// [`Host::room`]), and a refusal would only send the call back.
+    /// A call chained by table index enters at `func_ptr` (0: the function's entry).
     pub(crate) fn submit_forwarded(
         &self,
         user: &str,
         function: &str,
         input: Vec<u8>,
+        func_ptr: i32,
     ) -> Result<Admitted, HostError> {
         let id = FunctionId::new(user, function)?;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         let slot = InFlight(Arc::clone(&self.in_flight));
-        self.queue(id, slot, input, String::new())
+        let request = CallRequest {
+            input,
+            func_ptr,
+            ..CallRequest::default()
+        };
+        self.queue(id, slot, request)
     }
 
     /// How many more calls the host admits now.
@@ -348,16 +360,10 @@ impl Host {
         &self,
         id: FunctionId,
         slot: InFlight,
-        input: Vec<u8>,
-        cmdline: String,
+        request: CallRequest,
     ) -> Result<Admitted, HostError> {
         self.drop_invalidated();
         let cold = !lock(&self.known).contains(&id);
-        let request = CallRequest {
-            input,
-            cmdline,
-            ..CallRequest::default()
-        };
         let handle = match self.scheduler.submit(&id.user, &id.function, request) {
             Ok(handle) => handle,
             Err(SchedulerError::UnknownFunction { .. }) => {

@@ -237,7 +237,8 @@ impl Reader {
     fn run_call(&self, host: &Arc<Host>, taken: Taken) {
         let call = &taken.0;
         let input = call.input.clone();
-        let admitted: Admitted = match host.submit_forwarded(&call.user, &call.function, input) {
+        let submitted = host.submit_forwarded(&call.user, &call.function, input, call.func_ptr);
+        let admitted: Admitted = match submitted {
             Ok(admitted) => admitted,
             Err(error) => {
                 let result = RemoteResult {
