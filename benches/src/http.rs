@@ -130,7 +130,7 @@ impl Results {
 }
 
 /// The nearest-rank percentile `p` of sorted `values`.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -139,7 +139,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// The median of `values` (the upper one of an even count).
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
@@ -176,14 +176,14 @@ pub fn run_floor_if_requested() {
 
 /// A server child process that printed `listening on http://ADDR`; killed on drop.
 #[derive(Debug)]
-struct Listening {
+pub(crate) struct Listening {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Listening {
     /// Starts `command` (stdout piped) and waits for its address line.
-    fn start(mut command: Command, what: &str) -> Result<Listening, String> {
+    pub(crate) fn start(mut command: Command, what: &str) -> Result<Listening, String> {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -226,7 +226,7 @@ fn work_dir() -> PathBuf {
 }
 
 /// The directory of this binary (`target/release`).
-fn profile_dir() -> PathBuf {
+pub(crate) fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("this binary's path");
     exe.parent()
         .expect("a binary has a directory")
@@ -235,7 +235,7 @@ fn profile_dir() -> PathBuf {
 
 /// `faasm-run`: `$FAASM_RUN`, or built now with cargo into this binary's target directory
 /// (a no-op when it is up to date), so that the figures are of the code checked out.
-fn faasm_run() -> Result<PathBuf, String> {
+pub(crate) fn faasm_run() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("FAASM_RUN") {
         return Ok(PathBuf::from(path));
     }
@@ -284,7 +284,7 @@ fn start_floor() -> Result<Listening, String> {
 // Functions.
 
 /// `benches/kernels/http_noop.c` for wasm32-wasi (`clang -O2`).
-fn build_noop(dir: &Path) -> Result<Vec<u8>, String> {
+pub(crate) fn build_noop(dir: &Path) -> Result<Vec<u8>, String> {
     let source = crate::kernels::source_dir().join("http_noop.c");
     let wasm = dir.join("http_noop.wasm");
     let output = Command::new("clang")
@@ -306,7 +306,7 @@ fn build_noop(dir: &Path) -> Result<Vec<u8>, String> {
 
 /// `wasm` with a custom section `faasm-bench` holding `tag` at its end: the same code, other
 /// bytes (and so another hash for any cache keyed by them).
-fn tagged(wasm: &[u8], tag: &str) -> Vec<u8> {
+pub(crate) fn tagged(wasm: &[u8], tag: &str) -> Vec<u8> {
     let name = b"faasm-bench";
     let mut content = leb128(name.len());
     content.extend_from_slice(name);
@@ -333,13 +333,13 @@ fn leb128(mut value: usize) -> Vec<u8> {
 }
 
 /// A blocking HTTP client with keep-alive.
-struct Client {
+pub(crate) struct Client {
     agent: ureq::Agent,
     base: String,
 }
 
 impl Client {
-    fn new(base: &str) -> Client {
+    pub(crate) fn new(base: &str) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
@@ -351,8 +351,17 @@ impl Client {
         }
     }
 
+    /// `GET path`: the answer's body; an error unless it is 200.
+    pub(crate) fn get(&self, path: &str) -> Result<Vec<u8>, String> {
+        self.exchange("GET", path, b"")
+    }
+
     /// Sends a request and reads the whole answer; an error unless it is 200.
-    fn send(&self, method: &str, path: &str, body: &[u8]) -> Result<(), String> {
+    pub(crate) fn send(&self, method: &str, path: &str, body: &[u8]) -> Result<(), String> {
+        self.exchange(method, path, body).map(drop)
+    }
+
+    fn exchange(&self, method: &str, path: &str, body: &[u8]) -> Result<Vec<u8>, String> {
         let url = format!("{}{path}", self.base);
         let request = ureq::http::Request::builder()
             .method(method)
@@ -374,7 +383,7 @@ impl Client {
                 String::from_utf8_lossy(&answer)
             ));
         }
-        Ok(())
+        Ok(answer)
     }
 
     fn upload(&self, function: &str, wasm: &[u8]) -> Result<(), String> {
@@ -409,7 +418,7 @@ fn cold_invokes(client: &Client, noop: &[u8]) -> Result<Vec<f64>, String> {
 
 /// The wrk script: a POST with [`INPUT`] as its body, and one line of results at the end
 /// (requests, duration in µs, socket errors, non-2xx/3xx answers, p50 and p99 in µs).
-const WRK_SCRIPT: &str = r#"-- faasm-benches `http`: POST the same small body on every request.
+pub(crate) const WRK_SCRIPT: &str = r#"-- faasm-benches `http`: POST the same small body on every request.
 wrk.method = "POST"
 wrk.body = "ping"
 wrk.headers["Content-Type"] = "application/octet-stream"
@@ -424,7 +433,7 @@ end
 "#;
 
 /// Whether `wrk` runs.
-fn wrk_installed() -> bool {
+pub(crate) fn wrk_installed() -> bool {
     Command::new("wrk")
         .arg("--version")
         .stdout(Stdio::null())
@@ -434,7 +443,12 @@ fn wrk_installed() -> bool {
 }
 
 /// `wrk` at `connections` for `seconds` against `url`.
-fn wrk(script: &Path, url: &str, connections: u32, seconds: u32) -> Result<Point, String> {
+pub(crate) fn wrk(
+    script: &Path,
+    url: &str,
+    connections: u32,
+    seconds: u32,
+) -> Result<Point, String> {
     let threads = connections.min(2);
     let output = Command::new("wrk")
         .arg(format!("-t{threads}"))
@@ -571,7 +585,7 @@ pub fn measure(settings: Settings) -> Result<Results, String> {
 // Output.
 
 /// `123 µs` below 10 ms, else `12.3 ms`.
-fn micros(us: f64) -> String {
+pub(crate) fn micros(us: f64) -> String {
     if us < 10_000.0 {
         format!("{us:.0} µs")
     } else {

@@ -16,6 +16,7 @@
 
 pub mod chain;
 pub mod chart;
+pub mod cluster;
 pub mod groups;
 pub mod http;
 pub mod kernels;
