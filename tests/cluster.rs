@@ -235,7 +235,7 @@ fn a_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet() {
     );
     // A new version uploaded on host three reaches host two's next calls: its watcher hears
     // of it, the host drops the old Faaslets, and its calls run on host three (warm) until
-    // that host is gone, then fetch version 2.
+    // that host is gone, then on host two, which fetches version 2.
     let mut three = ClusterHost::start("share-3", &redis.url(), "3s");
     let version_two = ZYGOTE.replace(
         "(call $output (i32.const 0) (i32.const 16))",
@@ -252,7 +252,9 @@ fn a_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet() {
         let (status, output, ran_on) = two.invoke("/f/alice/zygote", b"");
         assert_eq!(status, 200);
         if output.len() == 8 {
-            assert_eq!(ran_on, three.id());
+            // On host three, warm; or on host two itself if its view of the cluster (kept
+            // 50 ms) was read before host three joined.
+            assert!(ran_on == three.id() || ran_on == two.id(), "{ran_on}");
             break;
         }
         assert!(

@@ -4,7 +4,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `faasm:cluster:calls:{host}` | stream, group `run` | one entry per call sent to the host: `id`, `user`, `function`, `input`, `func_ptr` (the table index a chained call enters at, 0 for none), `origin` |
-//! | `faasm:cluster:results:{host}` | stream, capped near 100,000 entries | the ids of the calls host `host` sent whose results are stored: what its result watcher reads |
+//! | `faasm:cluster:results:{host}` | stream, capped near 100,000 entries | the ids of the calls host `host` sent whose results are stored, with the result itself when its output is at most 64 KiB: what its result watcher reads |
 //! | `faasm:cluster:call-id` | integer | the last cluster call id given out |
 //! | `faasm:cluster:call-streams` | set | the ids of the hosts that made a stream (to find those of hosts gone) |
 //! | `faasm:cluster:result:{id}` | hash, `PX` expiry | `rv`, `output`, `failure` (empty if none), `timeout` (`1` if it timed out), `host` |
@@ -79,7 +79,13 @@ const COMPLETE_SCRIPT: &str = "if redis.call('hget', KEYS[1], 'epoch') ~= ARGV[1
        redis.call('del', KEYS[3]) \
        redis.call('rpush', KEYS[3], '1') \
        redis.call('pexpire', KEYS[3], ARGV[7]) \
-       redis.call('xadd', KEYS[5], 'MAXLEN', '~', '100000', '*', 'id', ARGV[9]) \
+       if string.len(ARGV[4]) <= 65536 then \
+         redis.call('xadd', KEYS[5], 'MAXLEN', '~', '100000', '*', 'id', ARGV[9], \
+           'rv', ARGV[3], 'output', ARGV[4], 'failure', ARGV[5], 'host', ARGV[6], \
+           'timeout', ARGV[8]) \
+       else \
+         redis.call('xadd', KEYS[5], 'MAXLEN', '~', '100000', '*', 'id', ARGV[9]) \
+       end \
        redis.call('pexpire', KEYS[5], ARGV[7]) \
      end \
      redis.call('xack', KEYS[4], 'run', ARGV[2]) \
@@ -130,6 +136,10 @@ pub struct RemoteResult {
     /// The id of the host that ran it.
     pub host: String,
 }
+
+/// A call whose result was stored, as its sender's results stream announces it: its id, and
+/// its result if it came along.
+pub type Announced = (u64, Option<RemoteResult>);
 
 /// What [`Cluster::complete`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -469,16 +479,17 @@ impl Cluster {
     }
 
     /// The ids of the calls `origin` sent whose results were stored after stream entry
-    /// `after` (`$` for from now on), waiting at most `wait` for the first; with the id of
-    /// the last entry read (to read on from). `con` is a connection of the watcher's own
-    /// ([`Cluster::call_reader`]).
+    /// `after` (`$` for from now on), each with its result if it came along (an output of
+    /// at most 64 KiB; else [`Cluster::call_result`] reads it), waiting at most `wait` for the
+    /// first; with the id of the last entry read (to read on from). `con` is a connection of
+    /// the watcher's own ([`Cluster::call_reader`]).
     pub fn watch_results(
         &self,
         con: &mut redis::Connection,
         origin: &HostId,
         after: &str,
         wait: Duration,
-    ) -> Result<(Vec<u64>, String)> {
+    ) -> Result<(Vec<Announced>, String)> {
         let stream = results_key(origin.as_str());
         let mut cmd = redis::cmd("XREAD");
         cmd.arg("COUNT")
@@ -495,14 +506,31 @@ impl Cluster {
         let mut ids = Vec::new();
         for (entry, fields) in stream_entries(reply) {
             last = entry;
+            let mut id = None;
+            let mut named = Vec::new();
             let mut fields = fields.into_iter();
-            while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-                if let (Value::BulkString(name), Some(id)) = (name, text(value))
-                    && name == b"id"
-                {
-                    ids.extend(id.parse::<u64>().ok());
+            while let (Some(Value::BulkString(name)), Some(Value::BulkString(value))) =
+                (fields.next(), fields.next())
+            {
+                let name = String::from_utf8_lossy(&name).into_owned();
+                if name == "id" {
+                    id = std::str::from_utf8(&value)
+                        .ok()
+                        .and_then(|v| v.parse().ok());
+                } else {
+                    named.push((name, value));
                 }
             }
+            let Some(id) = id else {
+                continue;
+            };
+            let inline = named.iter().any(|(name, _)| name == "rv");
+            let result = if inline {
+                parse_result(&stream, named)?
+            } else {
+                None
+            };
+            ids.push((id, result));
         }
         Ok((ids, last))
     }

@@ -570,7 +570,7 @@ fn a_call_sent_to_a_host_is_taken_answered_and_awaited_without_polling() {
     let (ids, last) = cluster
         .watch_results(&mut watcher, a.id(), "0", wait)
         .unwrap();
-    assert_eq!(ids, [id]);
+    assert_eq!(ids, [(id, Some(result.clone()))]);
     let (ids, _) = cluster
         .watch_results(&mut watcher, a.id(), &last, wait)
         .unwrap();

@@ -107,7 +107,12 @@ pub struct Host {
     cluster: Option<Arc<ClusterNode>>,
     /// The chained calls sent to other hosts (with `--cluster`).
     outbox: Option<Arc<Outbox>>,
+    /// The live hosts as last read, and when (see [`Host::hosts_view`]).
+    hosts_view: Mutex<Option<(Instant, Arc<Vec<HostInfo>>)>>,
 }
+
+/// How long a view of the cluster's hosts is used for placing calls before it is read again.
+pub const HOSTS_VIEW_TTL: Duration = Duration::from_millis(50);
 
 /// Call ids from this number up name calls sent to other hosts of the cluster (the cluster's
 /// id plus this); ids below it are this host's own.
@@ -245,6 +250,7 @@ impl Host {
             batches: Mutex::default(),
             metrics: Metrics::new(),
             outbox: cluster.as_ref().map(|_| Arc::default()),
+            hosts_view: Mutex::default(),
             cluster,
         })
     }
@@ -664,10 +670,20 @@ impl Host {
     }
 
     /// Where a call of `user/function` arriving here over HTTP runs (see [`Host::place_by_rule`]).
-    /// Reads the cluster (blocking).
+    /// Reads the cluster if its view here is older than [`HOSTS_VIEW_TTL`] (blocking).
     pub fn place(&self, user: &str, function: &str) -> Placement {
         let warm_here = self.is_warm(user, function);
-        self.place_by_rule(user, function, warm_here)
+        self.place_by_rule(user, function, warm_here, true)
+            .unwrap_or(Placement::Here)
+    }
+
+    /// [`Host::place`] without I/O: `None` if that needs a fresh view of the cluster (or a
+    /// function this host has not loaded). For async handlers.
+    pub fn place_now(&self, user: &str, function: &str) -> Option<Placement> {
+        if !self.is_warm(user, function) {
+            return None;
+        }
+        self.place_by_rule(user, function, true, false)
     }
 
     /// Where a call of `user/function` a guest here chains runs (see [`Host::place_by_rule`]).
@@ -675,7 +691,8 @@ impl Host {
     pub(crate) fn place_chained(&self, user: &str, function: &str) -> Placement {
         let warm_here =
             self.is_warm(user, function) || self.scheduler.is_registered(user, function);
-        self.place_by_rule(user, function, warm_here)
+        self.place_by_rule(user, function, warm_here, true)
+            .unwrap_or(Placement::Here)
     }
 
     /// Where a call runs, by the rule of Faasm's scheduler: here if the function is warm here
@@ -686,22 +703,30 @@ impl Host {
     /// another host runs there, whatever its load then: a call moves once at most. Another
     /// host's load is the one its last heartbeat published plus the calls this host sent it
     /// since and that have not answered.
-    fn place_by_rule(&self, user: &str, function: &str, warm_here: bool) -> Placement {
+    ///
+    /// `None` if deciding needs a fresh view of the cluster and `may_read` is false.
+    fn place_by_rule(
+        &self,
+        user: &str,
+        function: &str,
+        warm_here: bool,
+        may_read: bool,
+    ) -> Option<Placement> {
         let Some(node) = &self.cluster else {
-            return Placement::Here;
+            return Some(Placement::Here);
         };
         let free_here = self.has_free_worker();
         if warm_here && free_here {
-            return Placement::Here;
+            return Some(Placement::Here);
         }
         let Some(me) = node.host_id() else {
-            return Placement::Here;
+            return Some(Placement::Here);
         };
-        let hosts = match node.live_hosts() {
+        let hosts = match self.hosts_view(node, may_read)? {
             Ok(hosts) => hosts,
             Err(error) => {
                 tracing::warn!("placing a call of {user}/{function} here: {error}");
-                return Placement::Here;
+                return Some(Placement::Here);
             }
         };
         let outstanding = self
@@ -716,19 +741,45 @@ impl Host {
             .filter(|h| h.warm.contains(&name))
             .min_by_key(|h| load(h));
         if let Some(host) = warm_and_free {
-            return Placement::There(host.id.clone());
+            return Some(Placement::There(host.id.clone()));
         }
         if free_here {
-            return Placement::Here;
+            return Some(Placement::Here);
         }
         let stored_here =
             FunctionId::new(user, function).is_ok_and(|id| self.store.function_dir(&id).exists());
         if !stored_here {
-            return Placement::Here;
+            return Some(Placement::Here);
         }
-        free()
-            .min_by_key(|h| load(h))
-            .map_or(Placement::Here, |h| Placement::There(h.id.clone()))
+        Some(
+            free()
+                .min_by_key(|h| load(h))
+                .map_or(Placement::Here, |h| Placement::There(h.id.clone())),
+        )
+    }
+
+    /// The live hosts as this host last read them, read again (if `may_read`) when older than
+    /// [`HOSTS_VIEW_TTL`]: hosts publish their loads once a heartbeat, so a view a few
+    /// milliseconds old is as good as a new one, and a busy host places most calls without
+    /// a round trip to Redis. `None` if the view is stale and `may_read` is false.
+    fn hosts_view(
+        &self,
+        node: &ClusterNode,
+        may_read: bool,
+    ) -> Option<Result<Arc<Vec<HostInfo>>, faasm_cluster::ClusterError>> {
+        if let Some((at, hosts)) = &*lock(&self.hosts_view)
+            && at.elapsed() < HOSTS_VIEW_TTL
+        {
+            return Some(Ok(Arc::clone(hosts)));
+        }
+        if !may_read {
+            return None;
+        }
+        Some(node.live_hosts().map(|hosts| {
+            let hosts = Arc::new(hosts);
+            *lock(&self.hosts_view) = Some((Instant::now(), Arc::clone(&hosts)));
+            hosts
+        }))
     }
 
     /// Lets guests' chained calls run on other hosts of the cluster, placed by
@@ -760,7 +811,16 @@ impl Host {
         };
         node.cluster()
             .forward(to, &me, user, function, input)
-            .map_err(|error| HostError::Cluster(error.to_string()))
+            .map_err(|error| {
+                // The host may have left since the view was read.
+                self.forget_hosts_view();
+                HostError::Cluster(error.to_string())
+            })
+    }
+
+    /// Drops the view of the cluster's hosts: the next placement reads it again.
+    pub(crate) fn forget_hosts_view(&self) {
+        *lock(&self.hosts_view) = None;
     }
 
     /// Waits for the result of call `id` sent to another host, at most the call timeout and

@@ -140,6 +140,8 @@ impl SendCall for SendElsewhere {
             }
             Err(error) => {
                 drop(sent);
+                // The host may have left since the view was read.
+                self.host.forget_hosts_view();
                 done(failed(format!(
                     "sending the call to host {}: {error}",
                     self.to
@@ -218,7 +220,11 @@ fn watch(node: &ClusterNode, id: &HostId, outbox: &Outbox, give_up: Duration, st
                 continue;
             }
         };
-        for call in ids {
+        for (call, inline) in ids {
+            if let Some(result) = inline {
+                outbox.answer(call, local_result(result));
+                continue;
+            }
             let result = match cluster.call_result(call) {
                 Ok(Some(result)) => local_result(result),
                 Ok(None) => failed(format!("the result of call {call} expired")),

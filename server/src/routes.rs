@@ -201,7 +201,9 @@ async fn place(
     function: String,
     input: Vec<u8>,
 ) -> Result<Submitted, ApiError> {
-    if host.runs_here_now(&user, &function) {
+    if host.runs_here_now(&user, &function)
+        || host.place_now(&user, &function) == Some(Placement::Here)
+    {
         return Ok(Submitted::Here(host.submit(
             &user,
             &function,
@@ -214,9 +216,15 @@ async fn place(
         Placement::Here => host
             .submit(&user, &function, input, String::new())
             .map(Submitted::Here),
-        Placement::There(to) => host
-            .forward(&to, &user, &function, &input)
-            .map(Submitted::There),
+        // A host that cannot take it (it left, its stream is full) leaves the call here.
+        Placement::There(to) => match host.forward(&to, &user, &function, &input) {
+            Ok(id) => Ok(Submitted::There(id)),
+            Err(error) => {
+                tracing::warn!("running a call of {user}/{function} here: {error}");
+                host.submit(&user, &function, input, String::new())
+                    .map(Submitted::Here)
+            }
+        },
     })
     .await
 }
