@@ -818,25 +818,32 @@ impl Host {
             })
     }
 
+    /// [`Host::forward`] of a call whose result `done` gets once this host's watcher reads it
+    /// (no thread waits for it). Blocking (one Redis round trip).
+    pub(crate) fn forward_answered(
+        &self,
+        to: &HostId,
+        user: &str,
+        function: &str,
+        input: &[u8],
+        done: crate::outbox::Answered,
+    ) -> Result<u64, HostError> {
+        FunctionId::new(user, function)?;
+        let (Some(node), Some(me), Some(outbox)) = (&self.cluster, self.cluster_id(), &self.outbox)
+        else {
+            return Err(HostError::Cluster("this host is in no cluster".to_owned()));
+        };
+        outbox
+            .send(node, &me, to, user, function, input, 0, done)
+            .map_err(|error| {
+                self.forget_hosts_view();
+                HostError::Cluster(error.to_string())
+            })
+    }
+
     /// Drops the view of the cluster's hosts: the next placement reads it again.
     pub(crate) fn forget_hosts_view(&self) {
         *lock(&self.hosts_view) = None;
-    }
-
-    /// Waits for the result of call `id` sent to another host, at most the call timeout and
-    /// as long again for its time queued there. Blocking.
-    pub fn await_forwarded(&self, id: u64) -> Result<RemoteResult, HostError> {
-        let Some(node) = &self.cluster else {
-            return Err(HostError::UnknownCall(remote_call_id(id)));
-        };
-        let wait = self.config.call_timeout.saturating_mul(2);
-        match node.cluster().await_call(id, wait) {
-            Ok(Some(result)) => Ok(result),
-            Ok(None) => Err(HostError::Cluster(format!(
-                "call {id} sent to another host has no result after {wait:?}"
-            ))),
-            Err(error) => Err(HostError::Cluster(error.to_string())),
-        }
     }
 
     /// The result of call `id` sent to another host, if it has one. Blocking.

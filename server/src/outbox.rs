@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 /// How long one read of the results stream waits (and so how soon the watcher sees a stop).
 const READ_WAIT: Duration = Duration::from_millis(500);
 
-/// What runs when a sent call's result comes back.
-type Done = Box<dyn FnOnce(CallResult) + Send>;
+/// What runs when a sent call's result comes back (or why none will).
+pub(crate) type Answered = Box<dyn FnOnce(Result<RemoteResult, String>) + Send>;
 
 /// A call sent and not yet answered.
 struct Sent {
-    done: Done,
+    done: Answered,
     to: HostId,
     /// When it was sent; past the host's give-up time it fails.
     at: Instant,
@@ -53,8 +53,33 @@ impl Outbox {
         counts
     }
 
+    /// Sends a call of `user/function` (entering at `func_ptr`) with `input` from host `me`
+    /// to host `to`; `done` gets its result once the watcher reads it. The call is sent and
+    /// registered under one lock: the watcher, which takes it to hand a result over, cannot
+    /// see the result before the call is registered. Blocking (a Redis round trip).
+    #[allow(clippy::too_many_arguments, reason = "a call's fields")]
+    pub(crate) fn send(
+        &self,
+        node: &ClusterNode,
+        me: &HostId,
+        to: &HostId,
+        user: &str,
+        function: &str,
+        input: &[u8],
+        func_ptr: i32,
+        done: Answered,
+    ) -> Result<u64, faasm_cluster::ClusterError> {
+        let mut sent = lock(&self.sent);
+        let id = node
+            .cluster()
+            .forward_call(to, me, user, function, input, func_ptr)?;
+        let (to, at) = (to.clone(), Instant::now());
+        sent.insert(id, Sent { done, to, at });
+        Ok(id)
+    }
+
     /// Hands call `id`'s result to its sender, if it is still waiting.
-    fn answer(&self, id: u64, result: CallResult) {
+    fn answer(&self, id: u64, result: Result<RemoteResult, String>) {
         if let Some(sent) = lock(&self.sent).remove(&id) {
             (sent.done)(result);
         }
@@ -78,7 +103,7 @@ impl Outbox {
                 "call {id} sent to host {} has no result after {give_up:?}",
                 sent.to
             );
-            (sent.done)(failed(message));
+            (sent.done)(Err(message));
         }
     }
 }
@@ -112,7 +137,7 @@ struct SendElsewhere {
 }
 
 impl SendCall for SendElsewhere {
-    fn send(self: Box<Self>, request: CallRequest, done: Done) {
+    fn send(self: Box<Self>, request: CallRequest, done: Box<dyn FnOnce(CallResult) + Send>) {
         let (Some(node), Some(me), Some(outbox)) = (
             self.host.cluster(),
             self.host.cluster_id(),
@@ -121,34 +146,45 @@ impl SendCall for SendElsewhere {
             done(failed("this host left its cluster".to_owned()));
             return;
         };
-        // Sent and registered under the lock: the watcher, which takes it to hand a result
-        // over, cannot see the result before the call is registered.
-        let mut sent = lock(&outbox.sent);
-        let forwarded = node.cluster().forward_call(
-            &self.to,
+        let answered: Answered = Box::new(move |result| {
+            done(result.map_or_else(failed, local_result));
+        });
+        // `send` consumes `answered` only when the call went out.
+        let (answered, rejected) = split_once(answered);
+        let sent = outbox.send(
+            node,
             &me,
+            &self.to,
             &self.user,
             &self.function,
             &request.input,
             request.func_ptr,
+            answered,
         );
-        match forwarded {
-            Ok(id) => {
-                let at = Instant::now();
-                let to = self.to;
-                sent.insert(id, Sent { done, to, at });
-            }
-            Err(error) => {
-                drop(sent);
-                // The host may have left since the view was read.
-                self.host.forget_hosts_view();
-                done(failed(format!(
-                    "sending the call to host {}: {error}",
-                    self.to
-                )));
-            }
+        if let Err(error) = sent {
+            // The host may have left since the view was read.
+            self.host.forget_hosts_view();
+            rejected(Err(format!(
+                "sending the call to host {}: {error}",
+                self.to
+            )));
         }
     }
+}
+
+/// Two handles on one callback, for a call that is either registered (the first handle
+/// goes with it) or answered at once (the second): whichever runs first runs it.
+fn split_once(done: Answered) -> (Answered, Answered) {
+    let slot = Arc::new(Mutex::new(Some(done)));
+    let other = Arc::clone(&slot);
+    let run = |slot: Arc<Mutex<Option<Answered>>>| -> Answered {
+        Box::new(move |result| {
+            if let Some(done) = lock(&slot).take() {
+                done(result);
+            }
+        })
+    };
+    (run(slot), run(other))
 }
 
 /// The watcher thread.
@@ -221,14 +257,13 @@ fn watch(node: &ClusterNode, id: &HostId, outbox: &Outbox, give_up: Duration, st
             }
         };
         for (call, inline) in ids {
-            if let Some(result) = inline {
-                outbox.answer(call, local_result(result));
-                continue;
-            }
-            let result = match cluster.call_result(call) {
-                Ok(Some(result)) => local_result(result),
-                Ok(None) => failed(format!("the result of call {call} expired")),
-                Err(error) => failed(format!("reading the result of call {call}: {error}")),
+            let result = match inline {
+                Some(result) => Ok(result),
+                None => match cluster.call_result(call) {
+                    Ok(Some(result)) => Ok(result),
+                    Ok(None) => Err(format!("the result of call {call} expired")),
+                    Err(error) => Err(format!("reading the result of call {call}: {error}")),
+                },
             };
             outbox.answer(call, result);
         }

@@ -171,9 +171,23 @@ async fn invoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let input = body?.to_vec();
-    let call = match place(&host, user, function, input).await? {
+    let call = match place(&host, user, function, input, query.asynchronous).await? {
         Submitted::Here(call) => call,
-        Submitted::There(id) => return forwarded_answer(host, id, query.asynchronous).await,
+        Submitted::There(id) => {
+            let body = serde_json::json!({ "id": remote_call_id(id), "status": "running" });
+            return Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response());
+        }
+        Submitted::Awaited(id, answer) => {
+            let shown = remote_call_id(id);
+            return match answer.await {
+                Ok(Ok(result)) => Ok(remote_response(shown, &result)),
+                Ok(Err(message)) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)),
+                Err(_) => Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("call {shown} was dropped: the host is shutting down"),
+                )),
+            };
+        }
     };
     if query.asynchronous {
         let id = host.track(call);
@@ -188,18 +202,26 @@ async fn invoke(
 enum Submitted {
     /// Queued on this host.
     Here(Admitted),
-    /// Sent to another host of the cluster, as the call with this cluster id.
+    /// Sent to another host of the cluster, as the call with this cluster id (to be polled).
     There(u64),
+    /// Sent to another host, its answer to come over the channel.
+    Awaited(
+        u64,
+        tokio::sync::oneshot::Receiver<Result<RemoteResult, String>>,
+    ),
 }
 
 /// Places a call by the cluster's rule ([`Host::place`]) and submits it there. A call of a
-/// function warm here, with a worker free, is queued at once on the async thread (no I/O);
-/// any other is placed and submitted (or sent) on a blocking thread.
+/// function warm here, with a worker free (or no better host in this host's recent view of
+/// the cluster), is queued at once on the async thread (no I/O); any other is placed and
+/// submitted (or sent) on a blocking thread. A synchronous call sent elsewhere is answered
+/// through this host's results watcher: no thread waits for it.
 async fn place(
     host: &Arc<Host>,
     user: String,
     function: String,
     input: Vec<u8>,
+    asynchronous: bool,
 ) -> Result<Submitted, ApiError> {
     if host.runs_here_now(&user, &function)
         || host.place_now(&user, &function) == Some(Placement::Here)
@@ -212,37 +234,34 @@ async fn place(
         )?));
     }
     let host = Arc::clone(host);
-    blocking(move || match host.place(&user, &function) {
-        Placement::Here => host
-            .submit(&user, &function, input, String::new())
-            .map(Submitted::Here),
-        // A host that cannot take it (it left, its stream is full) leaves the call here.
-        Placement::There(to) => match host.forward(&to, &user, &function, &input) {
-            Ok(id) => Ok(Submitted::There(id)),
-            Err(error) => {
-                tracing::warn!("running a call of {user}/{function} here: {error}");
-                host.submit(&user, &function, input, String::new())
-                    .map(Submitted::Here)
+    blocking(move || {
+        let to = match host.place(&user, &function) {
+            Placement::Here => {
+                return host
+                    .submit(&user, &function, input, String::new())
+                    .map(Submitted::Here);
             }
-        },
+            Placement::There(to) => to,
+        };
+        let sent = if asynchronous {
+            host.forward(&to, &user, &function, &input)
+                .map(Submitted::There)
+        } else {
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            let done = Box::new(move |result| {
+                let _ = answer.send(result);
+            });
+            host.forward_answered(&to, &user, &function, &input, done)
+                .map(|id| Submitted::Awaited(id, answered))
+        };
+        // A host that cannot take it (it left, its stream is full) leaves the call here.
+        sent.or_else(|error| {
+            tracing::warn!("running a call of {user}/{function} here: {error}");
+            host.submit(&user, &function, input, String::new())
+                .map(Submitted::Here)
+        })
     })
     .await
-}
-
-/// The answer to a call sent to another host: its id at once if asynchronous, else its
-/// result once stored (awaited on a blocking thread, blocked in Redis).
-async fn forwarded_answer(
-    host: Arc<Host>,
-    id: u64,
-    asynchronous: bool,
-) -> Result<Response, ApiError> {
-    let shown = remote_call_id(id);
-    if asynchronous {
-        let body = serde_json::json!({ "id": shown, "status": "running" });
-        return Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response());
-    }
-    let result = blocking(move || host.await_forwarded(id)).await?;
-    Ok(remote_response(shown, &result))
 }
 
 /// Submits a call here. One of a loaded function is only queued, here, on the async thread; one
