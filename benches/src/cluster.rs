@@ -17,8 +17,11 @@
 //!
 //! Every host and Redis are started fresh per host count and killed at the end.
 
+use crate::Peer;
 use crate::http::{self, Client, Listening, Point};
+use crate::report::{Row, Unit};
 use crate::state::RedisServer;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -369,4 +372,43 @@ pub fn markdown(results: &Results) -> String {
         },
     ));
     out
+}
+
+/// The group's rows in the report (values: requests per second, µs; nothing in the peers'
+/// columns).
+pub fn value_rows(results: &Results) -> Vec<Row> {
+    let row = |name: String, unit: &'static str, value: f64| Row {
+        group: "cluster",
+        name,
+        medians: BTreeMap::from([(Peer::Ours, value)]),
+        unit: Unit::Value(unit),
+    };
+    let mut rows: Vec<Row> = results
+        .throughput
+        .iter()
+        .map(|(hosts, rps, _)| {
+            let plural = if *hosts == 1 { "" } else { "s" };
+            row(
+                format!("no-op invoke over {hosts} host{plural}, {CONNECTIONS} connections over all, req/s"),
+                "req/s",
+                *rps,
+            )
+        })
+        .collect();
+    rows.push(row(
+        "chain + await round trip across hosts (chainer minus no-op, medians)".into(),
+        "µs",
+        results.cross_round_trip_us(),
+    ));
+    rows.push(row(
+        "chain + await round trip on one host (chainer minus no-op, medians)".into(),
+        "µs",
+        results.local_round_trip_us(),
+    ));
+    rows.push(row(
+        format!("upload on one host to the first call's answer on another, median of {SHARES}"),
+        "µs",
+        med(&results.share_us),
+    ));
+    rows
 }

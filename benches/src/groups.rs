@@ -6,7 +6,7 @@ use faasm_runtime::MemoryStrategy;
 use std::path::{Path, PathBuf};
 
 /// The group names, in report order.
-pub const GROUPS: [&str; 8] = [
+pub const GROUPS: [&str; 9] = [
     "execute",
     "compile",
     "instantiate",
@@ -15,6 +15,7 @@ pub const GROUPS: [&str; 8] = [
     "chain",
     "state",
     "http",
+    "cluster",
 ];
 
 /// Every group's benchmarks, or those of the groups named in `only` if it is not empty.

@@ -54,6 +54,13 @@ fn main() {
             Err(message) => eprintln!("report: http skipped: {message}"),
         }
     }
+    if only.is_empty() || only.iter().any(|group| group == "cluster") {
+        eprintln!("report: cluster, faasm-run serve --cluster hosts over one Redis");
+        match faasm_benches::cluster::measure(faasm_benches::cluster::Settings::default()) {
+            Ok(results) => rows.extend(faasm_benches::cluster::value_rows(&results)),
+            Err(message) => eprintln!("report: cluster skipped: {message}"),
+        }
+    }
     // Value rows come after every timed row: put each group's rows together, in report order.
     rows.sort_by_key(|row| groups::GROUPS.iter().position(|group| *group == row.group));
     let table = report::markdown(&rows);
