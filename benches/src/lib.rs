@@ -108,3 +108,26 @@ pub fn target_dir() -> std::path::PathBuf {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).join("target")
 }
+
+/// `--seconds N` and `--rounds R` (both at least 1) of the `http` and `cluster` binaries, over
+/// `seconds` and `rounds` when absent.
+pub fn seconds_and_rounds(
+    mut args: impl Iterator<Item = String>,
+    mut seconds: u32,
+    mut rounds: usize,
+) -> Result<(u32, usize), String> {
+    while let Some(flag) = args.next() {
+        let mut value = || -> Result<u32, String> {
+            args.next()
+                .and_then(|text| text.parse().ok())
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| format!("{flag} takes a whole number of at least 1"))
+        };
+        match flag.as_str() {
+            "--seconds" => seconds = value()?,
+            "--rounds" => rounds = value()? as usize,
+            _ => return Err(format!("unknown argument `{flag}`")),
+        }
+    }
+    Ok((seconds, rounds))
+}

@@ -343,18 +343,7 @@ impl Cluster {
         wait: Duration,
     ) -> Result<Vec<ForwardedCall>> {
         let stream = stream_key(host);
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(GROUP)
-            .arg(host.as_str())
-            .arg("COUNT")
-            .arg(count.max(1))
-            .arg("BLOCK")
-            .arg(millis(wait))
-            .arg("STREAMS")
-            .arg(&stream)
-            .arg(">");
-        let reply: Value = cmd
+        let reply: Value = read_group(host, &stream, count, Some(wait))
             .query(con)
             .map_err(|e| self.failure("take calls", &stream, e))?;
         parse_entries(&stream, host.as_str(), reply)
@@ -452,15 +441,7 @@ impl Cluster {
     /// Calls sent to `queue` (a host that is gone) that it never took, taken by `me`.
     fn read_unread(&self, me: &HostId, queue: &str, count: usize) -> Result<Vec<ForwardedCall>> {
         let stream = format!("{STREAM_PREFIX}{queue}");
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(GROUP)
-            .arg(me.as_str())
-            .arg("COUNT")
-            .arg(count.max(1))
-            .arg("STREAMS")
-            .arg(&stream)
-            .arg(">");
+        let cmd = read_group(me, &stream, count, None);
         let reply: Value = self.run_once("claim calls", &stream, &cmd)?;
         parse_entries(&stream, queue, reply)
     }
@@ -569,6 +550,22 @@ fn parse_result(key: &str, fields: Vec<(String, Vec<u8>)>) -> Result<Option<Remo
         }
     }
     Ok(Some(result))
+}
+
+/// `XREADGROUP` of at most `count` new entries of `stream` for consumer `me`, waiting at most
+/// `wait` for the first (not at all without).
+fn read_group(me: &HostId, stream: &str, count: usize, wait: Option<Duration>) -> redis::Cmd {
+    let mut cmd = redis::cmd("XREADGROUP");
+    cmd.arg("GROUP")
+        .arg(GROUP)
+        .arg(me.as_str())
+        .arg("COUNT")
+        .arg(count.max(1));
+    if let Some(wait) = wait {
+        cmd.arg("BLOCK").arg(millis(wait));
+    }
+    cmd.arg("STREAMS").arg(stream).arg(">");
+    cmd
 }
 
 /// The consumers an `XPENDING` summary names (`[count, first, last, [[name, n], ...]]`).

@@ -31,20 +31,9 @@ fn main() {
 }
 
 /// `--seconds N` and `--rounds R`, both at least 1.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Settings, String> {
-    let mut settings = Settings::default();
-    while let Some(flag) = args.next() {
-        let mut value = || -> Result<u32, String> {
-            args.next()
-                .and_then(|text| text.parse().ok())
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| format!("{flag} takes a whole number of at least 1"))
-        };
-        match flag.as_str() {
-            "--seconds" => settings.seconds = value()?,
-            "--rounds" => settings.rounds = value()? as usize,
-            _ => return Err(format!("unknown argument `{flag}`")),
-        }
-    }
-    Ok(settings)
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Settings, String> {
+    let defaults = Settings::default();
+    let (seconds, rounds) =
+        faasm_benches::seconds_and_rounds(args, defaults.seconds, defaults.rounds)?;
+    Ok(Settings { seconds, rounds })
 }

@@ -237,14 +237,7 @@ impl CallChaining {
         entry: Arc<FunctionEntry>,
         request: CallRequest,
     ) -> Result<CallId, ChainError> {
-        let queued = self
-            .check_limits(inner, request.input.len())
-            .map_err(|message| {
-                // The invocation's result names the first limit any of its calls ran into.
-                let _ = self.tree.limit.set(message.clone());
-                ChainError::Rejected(message)
-            })?;
-        self.chained.fetch_add(1, Ordering::Relaxed);
+        let queued = self.admit(inner, request.input.len())?;
         inner
             .enqueue(entry, request, &self.tree, self.depth + 1, Some(queued))
             .map(|slot| slot.id)
@@ -259,15 +252,24 @@ impl CallChaining {
         sender: Box<dyn super::SendCall>,
         request: CallRequest,
     ) -> Result<CallId, ChainError> {
-        let queued = self
-            .check_limits(inner, request.input.len())
-            .map_err(|message| {
-                let _ = self.tree.limit.set(message.clone());
-                ChainError::Rejected(message)
-            })?;
-        drop(queued);
-        self.chained.fetch_add(1, Ordering::Relaxed);
+        drop(self.admit(inner, request.input.len())?);
         Ok(inner.send_elsewhere(sender, request, &self.tree).id)
+    }
+
+    /// Counts one more chained call of this call, if the limits allow it (see
+    /// [`Self::check_limits`]); the rejection names the limit otherwise.
+    fn admit(
+        &self,
+        inner: &Arc<Inner>,
+        input_bytes: usize,
+    ) -> Result<super::QueuedCall, ChainError> {
+        let queued = self.check_limits(inner, input_bytes).map_err(|message| {
+            // The invocation's result names the first limit any of its calls ran into.
+            let _ = self.tree.limit.set(message.clone());
+            ChainError::Rejected(message)
+        })?;
+        self.chained.fetch_add(1, Ordering::Relaxed);
+        Ok(queued)
     }
 
     /// Whether this call may chain one more call (see [`super::ChainLimits`]); the chained

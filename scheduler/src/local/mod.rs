@@ -685,27 +685,33 @@ impl Inner {
             depth,
             _queued: queued,
         };
-        let slot = {
-            let mut calls = lock(&self.calls);
-            // Unique among the ids kept (the map is locked from the check to the insert).
-            let id = loop {
-                let id = self.ids.candidate();
-                if !calls.contains_key(&id) {
-                    break id;
-                }
-            };
-            let slot = Arc::new(CallSlot::new(id, tree.id, job));
-            calls.insert(id, Arc::clone(&slot));
-            slot
-        };
+        let slot = self.record(tree, |id| CallSlot::new(id, tree.id, job));
         let id = slot.id;
-        lock(&tree.ids).push(id);
         if let Err(slot) = self.pool.push(self, Arc::clone(&slot)) {
             slot.take_queued();
             lock(&self.calls).remove(&id);
             return Err(SchedulerError::ShutDown);
         }
         Ok(slot)
+    }
+
+    /// Records the slot `make` builds for a call of `tree` under a new id: unique among the
+    /// ids kept (the map is locked from the check to the insert).
+    fn record(&self, tree: &Tree, make: impl FnOnce(CallId) -> CallSlot) -> Arc<CallSlot> {
+        let slot = {
+            let mut calls = lock(&self.calls);
+            let id = loop {
+                let id = self.ids.candidate();
+                if !calls.contains_key(&id) {
+                    break id;
+                }
+            };
+            let slot = Arc::new(make(id));
+            calls.insert(id, Arc::clone(&slot));
+            slot
+        };
+        lock(&tree.ids).push(slot.id);
+        slot
     }
 
     /// The sender of a chained call of `user/function` if the placement sends it elsewhere.
@@ -722,19 +728,7 @@ impl Inner {
         request: CallRequest,
         tree: &Arc<Tree>,
     ) -> Arc<CallSlot> {
-        let slot = {
-            let mut calls = lock(&self.calls);
-            let id = loop {
-                let id = self.ids.candidate();
-                if !calls.contains_key(&id) {
-                    break id;
-                }
-            };
-            let slot = Arc::new(CallSlot::elsewhere(id, tree.id));
-            calls.insert(id, Arc::clone(&slot));
-            slot
-        };
-        lock(&tree.ids).push(slot.id);
+        let slot = self.record(tree, |id| CallSlot::elsewhere(id, tree.id));
         let ends = Arc::clone(&slot);
         sender.send(
             request,
