@@ -9,11 +9,16 @@
 //! - `planner`: Faasm's planner messages on `POST /` (and the paper-era form);
 //! - [`metrics`]: the Prometheus text of `/metrics`;
 //! - `cluster`: the host in a cluster of hosts (`--cluster`), and `GET /cluster`;
+//! - `inbox`: the calls other hosts send here (taken from this host's stream, run, answered
+//!   under this host's lease; the calls of hosts that are gone, claimed);
+//! - `outbox`: the calls sent from here to other hosts (chained calls placed elsewhere, and
+//!   synchronous HTTP calls), and the watcher of their results;
 //! - [`Server`]: binding, one log line per request (through `tracing`), and graceful shutdown
 //!   on SIGINT or SIGTERM.
 //!
 //! Calls run on the scheduler's worker threads; handlers never block the async runtime (the
-//! host's work goes to tokio's blocking threads). It must not parse command lines or print
+//! host's work goes to tokio's blocking threads, and the results of calls come back over
+//! channels from the threads that end them). It must not parse command lines or print
 //! (logs go through `tracing`, whose subscriber the binary sets up), and contains no `unsafe`.
 #![forbid(unsafe_code)]
 
