@@ -336,6 +336,9 @@ fn calls_go_to_a_warm_host_and_answer_sync_async_and_failed_from_there() {
     );
     let (status, _) = third.request("GET", "/calls/not-a-number", b"");
     assert_eq!(status, 404);
+    // An id no call of the cluster was given is unknown, not running.
+    let (status, _) = third.request("GET", &format!("/calls/{}", id + 1_000_000), b"");
+    assert_eq!(status, 404);
     // Nothing is left pending in any host's stream.
     for host in &hosts {
         let pending = redis.command(&format!("XPENDING faasm:cluster:calls:{} run", host.id()));

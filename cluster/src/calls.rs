@@ -312,6 +312,14 @@ impl Cluster {
         parse_result(&key, fields)
     }
 
+    /// The last call id given out (0 before any): an id above it names no call.
+    pub fn last_call_id(&self) -> Result<u64> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(CALL_ID_KEY);
+        let last: Option<u64> = self.run("read the last call id", CALL_ID_KEY, &cmd)?;
+        Ok(last.unwrap_or(0))
+    }
+
     /// Waits at most `timeout` for call `id` to have a result, on a connection of its own
     /// (blocked in `BLMOVE`, no polling); `None` if it has none by then.
     pub fn await_call(&self, id: u64, timeout: Duration) -> Result<Option<RemoteResult>> {

@@ -846,14 +846,21 @@ impl Host {
         *lock(&self.hosts_view) = None;
     }
 
-    /// The result of call `id` sent to another host, if it has one. Blocking.
+    /// The result of call `id` sent to another host, if it has one; unknown if no call has
+    /// that id. Blocking.
     pub fn forwarded_result(&self, id: u64) -> Result<Option<RemoteResult>, HostError> {
         let Some(node) = &self.cluster else {
             return Err(HostError::UnknownCall(remote_call_id(id)));
         };
-        node.cluster()
-            .call_result(id)
-            .map_err(|error| HostError::Cluster(error.to_string()))
+        let cluster = node.cluster();
+        let failed = |error: faasm_cluster::ClusterError| HostError::Cluster(error.to_string());
+        match cluster.call_result(id).map_err(failed)? {
+            Some(result) => Ok(Some(result)),
+            None if id > cluster.last_call_id().map_err(failed)? => {
+                Err(HostError::UnknownCall(remote_call_id(id)))
+            }
+            None => Ok(None),
+        }
     }
 
     /// This host's id in its cluster, if it has joined one.
