@@ -25,6 +25,7 @@ pub mod cli;
 mod client;
 pub mod error;
 mod functions;
+mod logs;
 mod proto;
 pub mod run;
 mod serve;
