@@ -146,6 +146,19 @@ impl ClusterHost {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The log once `ready` holds of it (lines reach the file in batches, every 20 ms), or
+    /// as it is after 5 s.
+    fn log_once(&self, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if ready(&log) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM, then waits (at most 30 s) for the process to end.
     fn stop(&mut self) {
         let status = Command::new("kill")
@@ -223,12 +236,12 @@ fn a_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet() {
         on_two, on_one,
         "host two did not start from host one's Proto-Faaslet"
     );
-    let log = two.log();
-    assert!(
+    let shipped = |log: &str| {
         log.contains("fetched alice/zygote version 1")
-            && log.contains("restored from the shipped Proto-Faaslet"),
-        "{log}"
-    );
+            && log.contains("restored from the shipped Proto-Faaslet")
+    };
+    let log = two.log_once(shipped);
+    assert!(shipped(&log), "{log}");
     assert_eq!(
         two.cluster()["hosts"][0]["warm"],
         serde_json::json!(["alice/zygote"])
@@ -267,11 +280,9 @@ fn a_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet() {
     three.stop();
     let (status, output, ran_on) = two.invoke("/f/alice/zygote", b"");
     assert_eq!((status, output.len(), ran_on), (200, 8, two.id()));
-    assert!(
-        two.log().contains("fetched alice/zygote version 2"),
-        "{}",
-        two.log()
-    );
+    let fetched = |log: &str| log.contains("fetched alice/zygote version 2");
+    let log = two.log_once(fetched);
+    assert!(fetched(&log), "{log}");
     assert_ne!(one_id, two.id());
     // A function no host has is still unknown.
     let (status, _) = two.request("POST", "/f/alice/nobody", b"");
@@ -499,10 +510,11 @@ fn calls_a_killed_host_had_taken_are_run_again_by_a_live_one_and_answered_once()
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let reruns = survivor
-        .log()
-        .matches("running again a call of a host that is gone")
-        .count();
+    let reruns_in = |log: &str| {
+        log.matches("running again a call of a host that is gone")
+            .count()
+    };
+    let reruns = reruns_in(&survivor.log_once(|log| reruns_in(log) >= ids.len()));
     println!(
         "kill -9 with {} calls taken: {} answered, {reruns} run again, 0 failed",
         ids.len(),
