@@ -25,7 +25,6 @@ pub mod cli;
 mod client;
 pub mod error;
 mod functions;
-mod logs;
 mod proto;
 pub mod run;
 mod serve;

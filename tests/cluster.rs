@@ -146,8 +146,8 @@ impl ClusterHost {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// The log once `ready` holds of it (lines reach the file in batches, every 20 ms), or
-    /// as it is after 5 s.
+    /// The log once `ready` holds of it (a thread of the host writes its lines, a moment
+    /// after they happen), or as it is after 5 s.
     fn log_once(&self, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
