@@ -1,8 +1,11 @@
-//! The calls this host's guests chain to other hosts of the cluster: the scheduler's
-//! [`ChainPlacement`] (placing each chained call by the same rule as a call over HTTP), the
-//! registry of calls sent and not yet answered, and a watcher thread that reads this host's
-//! results stream (one blocking read for all of them, no polling) and hands each result to
-//! the chained call's slot, so the guest's await ends as for a local call.
+//! The calls this host sends to other hosts of the cluster and awaits: its guests' chained
+//! calls (through the scheduler's [`ChainPlacement`], placing each by the same rule as a call
+//! over HTTP) and synchronous HTTP calls placed elsewhere. It owns the registry of calls sent
+//! and not yet answered, and a watcher thread that reads this host's results stream (one
+//! blocking read for all of them, no polling) and hands each result over: to the chained
+//! call's slot, so the guest's await ends as for a local call, or to the waiting handler.
+//! A call is sent and registered under the registry's lock (one Redis round trip), so sends
+//! from one host go out one at a time.
 
 use crate::host::{Host, Placement};
 use faasm_cluster::calls::RemoteResult;
