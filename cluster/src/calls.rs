@@ -3,7 +3,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `faasm:cluster:calls:{host}` | stream, group `run` | one entry per call sent to the host: `id`, `user`, `function`, `input`, `func_ptr` (the table index a chained call enters at, 0 for none), `origin` |
+//! | `faasm:cluster:calls:{host}` | stream, group `run` | one entry per call sent to the host: `id`, `user`, `function`, `input`, `func_ptr` (the table index a chained call enters at, 0 for none), `origin`, `retry` (`0`: not to be run twice) |
 //! | `faasm:cluster:results:{host}` | stream, capped near 100,000 entries | the ids of the calls host `host` sent whose results are stored, with the result itself when its output is at most 64 KiB: what its result watcher reads |
 //! | `faasm:cluster:call-id` | integer | the last cluster call id given out |
 //! | `faasm:cluster:call-streams` | set | the ids of the hosts that made a stream (to find those of hosts gone) |
@@ -60,7 +60,7 @@ const FORWARD_SCRIPT: &str = "if redis.call('exists', KEYS[3]) == 0 then \
      end \
      local id = redis.call('incr', KEYS[1]) \
      redis.call('xadd', KEYS[2], '*', 'id', id, 'user', ARGV[2], 'function', ARGV[3], \
-       'input', ARGV[4], 'origin', ARGV[5], 'func_ptr', ARGV[6]) \
+       'input', ARGV[4], 'origin', ARGV[5], 'func_ptr', ARGV[6], 'retry', ARGV[7]) \
      return id";
 
 /// KEYS: the host's lease hash, the result, `done`, the stream, the origin's results stream.
@@ -100,6 +100,22 @@ const DROP_EMPTY_SCRIPT: &str = "if redis.call('xlen', KEYS[1]) == 0 then \
      end \
      return 0";
 
+/// A call to send to another host.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// The function's user.
+    pub user: &'a str,
+    /// The function's name.
+    pub function: &'a str,
+    /// The call's input.
+    pub input: &'a [u8],
+    /// The function-table index it enters at (a call chained by index), 0 for its entry.
+    pub func_ptr: i32,
+    /// Whether, if the host running it is lost, another host may run it again; if not, its
+    /// answer is a failure naming the lost host.
+    pub retryable: bool,
+}
+
 /// A call another host sent to this one, as taken from this host's stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardedCall {
@@ -119,6 +135,11 @@ pub struct ForwardedCall {
     pub func_ptr: i32,
     /// The host that sent it.
     pub origin: String,
+    /// Whether it may run again if the host that took it is lost (see [`Outgoing`]).
+    pub retryable: bool,
+    /// The host (gone) it was claimed from, if it was taken before (see
+    /// [`Cluster::claim_orphans`]): it may have run there, in part.
+    pub claimed_from: Option<String>,
 }
 
 /// The answer to a call that ran on some host of the cluster.
@@ -210,20 +231,26 @@ impl Cluster {
         function: &str,
         input: &[u8],
     ) -> Result<u64> {
-        self.forward_call(to, origin, user, function, input, 0)
+        let call = Outgoing {
+            user,
+            function,
+            input,
+            func_ptr: 0,
+            retryable: true,
+        };
+        self.forward_call(to, origin, &call)
     }
 
-    /// [`Cluster::forward`] of a call entering at function-table index `func_ptr` (a call
-    /// chained by index; 0 for the function's entry).
-    pub fn forward_call(
-        &self,
-        to: &HostId,
-        origin: &HostId,
-        user: &str,
-        function: &str,
-        input: &[u8],
-        func_ptr: i32,
-    ) -> Result<u64> {
+    /// [`Cluster::forward`] of any call (entering at a function-table index, not to be run
+    /// twice).
+    pub fn forward_call(&self, to: &HostId, origin: &HostId, call: &Outgoing<'_>) -> Result<u64> {
+        let Outgoing {
+            user,
+            function,
+            input,
+            func_ptr,
+            retryable,
+        } = *call;
         if input.len() > MAX_FORWARDED_INPUT_BYTES {
             return Err(ClusterError::Invalid(format!(
                 "a call's input of {} bytes is over the {MAX_FORWARDED_INPUT_BYTES} bytes a \
@@ -243,7 +270,8 @@ impl Cluster {
             .arg(function)
             .arg(input)
             .arg(origin.as_str())
-            .arg(func_ptr);
+            .arg(func_ptr)
+            .arg(u8::from(retryable));
         match self.run_once::<i64>("send call", &stream, &cmd)? {
             -1 => Err(ClusterError::Full {
                 host: to.to_string(),
@@ -441,7 +469,11 @@ impl Cluster {
                 Value::BulkString(stream.clone().into_bytes()),
                 Value::Array(entries),
             ])]);
-            claimed.extend(parse_entries(&stream, queue, as_read)?);
+            let mut calls = parse_entries(&stream, queue, as_read)?;
+            for call in &mut calls {
+                call.claimed_from = Some(consumer.clone());
+            }
+            claimed.extend(calls);
         }
         Ok(claimed)
     }
@@ -703,6 +735,8 @@ fn parse_entry(entry: Value) -> std::result::Result<ForwardedCall, &'static str>
         input: Vec::new(),
         func_ptr: 0,
         origin: String::new(),
+        retryable: true,
+        claimed_from: None,
     };
     let mut fields = fields.into_iter();
     while let (Some(Value::BulkString(name)), Some(Value::BulkString(value))) =
@@ -718,6 +752,7 @@ fn parse_entry(entry: Value) -> std::result::Result<ForwardedCall, &'static str>
             b"user" => call.user = text(),
             b"function" => call.function = text(),
             b"origin" => call.origin = text(),
+            b"retry" => call.retryable = value != b"0",
             b"func_ptr" => {
                 call.func_ptr = text()
                     .parse()
@@ -774,6 +809,8 @@ mod tests {
                 input: vec![0, 255],
                 func_ptr: 0,
                 origin: "h1".into(),
+                retryable: true,
+                claimed_from: None,
             }]
         );
         assert!(parse_entries("s", "h2", Value::Nil).unwrap().is_empty());

@@ -531,7 +531,17 @@ fn a_call_sent_to_a_host_is_taken_answered_and_awaited_without_polling() {
     cluster.create_call_stream(b.id()).unwrap();
     let input = [0u8, 1, 255];
     let id = cluster
-        .forward_call(b.id(), a.id(), "demo", "echo", &input, 3)
+        .forward_call(
+            b.id(),
+            a.id(),
+            &faasm_cluster::calls::Outgoing {
+                user: "demo",
+                function: "echo",
+                input: &input,
+                func_ptr: 3,
+                retryable: false,
+            },
+        )
         .unwrap();
     assert_eq!(cluster.call_result(id).unwrap(), None);
 
@@ -554,7 +564,10 @@ fn a_call_sent_to_a_host_is_taken_answered_and_awaited_without_polling() {
         (call.input.as_slice(), call.origin.as_str()),
         (&input[..], a.id().as_str())
     );
-    assert_eq!(call.func_ptr, 3);
+    assert_eq!(
+        (call.func_ptr, call.retryable, &call.claimed_from),
+        (3, false, &None)
+    );
     // Taken once: the next read waits and finds nothing.
     let again = cluster.take_calls(&mut reader, b.id(), 16, Duration::from_millis(100));
     assert!(again.unwrap().is_empty());
@@ -752,6 +765,13 @@ fn the_calls_of_a_host_that_is_gone_are_claimed_once_by_the_live_ones() {
             .chain(&by_c)
             .all(|call| call.queue == b_id.as_str())
     );
+    // The four it had taken were claimed from it; the two it never took, not.
+    let from_b = by_a
+        .iter()
+        .chain(&by_c)
+        .filter(|call| call.claimed_from.as_deref() == Some(b_id.as_str()))
+        .count();
+    assert_eq!(from_b, 4);
     for (host, calls) in [(&a, &by_a), (&c, &by_c)] {
         for call in calls {
             let result = answer(host.id(), &call.input);

@@ -6,7 +6,7 @@
 use crate::cluster::ClusterConfig;
 use crate::metrics::{CallOutcome, Metrics, Readings};
 use crate::outbox::Outbox;
-use faasm_cluster::calls::RemoteResult;
+use faasm_cluster::calls::{Outgoing, RemoteResult};
 use faasm_cluster::{ClusterNode, HostId, HostInfo};
 use faasm_hostcalls::faasm_state::{StateError, StateKey};
 use faasm_runtime::Engine;
@@ -796,26 +796,17 @@ impl Host {
         self.outbox.as_ref()
     }
 
-    /// Sends a call of `user/function` with `input` to host `to` of the cluster; returns its
-    /// cluster-wide id. Blocking.
-    pub fn forward(
-        &self,
-        to: &HostId,
-        user: &str,
-        function: &str,
-        input: &[u8],
-    ) -> Result<u64, HostError> {
-        FunctionId::new(user, function)?;
+    /// Sends `call` to host `to` of the cluster; returns its cluster-wide id. Blocking.
+    pub fn forward(&self, to: &HostId, call: &Outgoing<'_>) -> Result<u64, HostError> {
+        FunctionId::new(call.user, call.function)?;
         let (Some(node), Some(me)) = (&self.cluster, self.cluster_id()) else {
             return Err(HostError::Cluster("this host is in no cluster".to_owned()));
         };
-        node.cluster()
-            .forward(to, &me, user, function, input)
-            .map_err(|error| {
-                // The host may have left since the view was read.
-                self.forget_hosts_view();
-                HostError::Cluster(error.to_string())
-            })
+        node.cluster().forward_call(to, &me, call).map_err(|error| {
+            // The host may have left since the view was read.
+            self.forget_hosts_view();
+            HostError::Cluster(error.to_string())
+        })
     }
 
     /// [`Host::forward`] of a call whose result `done` gets once this host's watcher reads it
@@ -823,22 +814,18 @@ impl Host {
     pub(crate) fn forward_answered(
         &self,
         to: &HostId,
-        user: &str,
-        function: &str,
-        input: &[u8],
+        call: &Outgoing<'_>,
         done: crate::outbox::Answered,
     ) -> Result<u64, HostError> {
-        FunctionId::new(user, function)?;
+        FunctionId::new(call.user, call.function)?;
         let (Some(node), Some(me), Some(outbox)) = (&self.cluster, self.cluster_id(), &self.outbox)
         else {
             return Err(HostError::Cluster("this host is in no cluster".to_owned()));
         };
-        outbox
-            .send(node, &me, to, user, function, input, 0, done)
-            .map_err(|error| {
-                self.forget_hosts_view();
-                HostError::Cluster(error.to_string())
-            })
+        outbox.send(node, &me, to, call, done).map_err(|error| {
+            self.forget_hosts_view();
+            HostError::Cluster(error.to_string())
+        })
     }
 
     /// Drops the view of the cluster's hosts: the next placement reads it again.

@@ -220,12 +220,27 @@ impl Reader {
         match self.node.cluster().claim_orphans(&self.id, &live, count) {
             Ok(calls) => {
                 for call in calls {
+                    self.open.fetch_add(1, Ordering::AcqRel);
+                    if let (false, Some(lost)) = (call.retryable, &call.claimed_from) {
+                        tracing::info!(call = call.id, host = lost, "a call of a lost host ends");
+                        let failure = format!(
+                            "host {lost} was lost while it ran the call (not run again: the \
+                             call was marked not to be retried)"
+                        );
+                        let result = RemoteResult {
+                            return_value: 1,
+                            failure: Some(failure),
+                            host: lost.clone(),
+                            ..RemoteResult::default()
+                        };
+                        let _ = self.results.send(((call, epoch), result));
+                        continue;
+                    }
                     tracing::info!(
                         call = call.id,
                         host = call.queue,
                         "running again a call of a host that is gone"
                     );
-                    self.open.fetch_add(1, Ordering::AcqRel);
                     self.run_call(host, (call, epoch));
                 }
             }

@@ -8,7 +8,7 @@
 //! from one host go out one at a time.
 
 use crate::host::{Host, Placement};
-use faasm_cluster::calls::RemoteResult;
+use faasm_cluster::calls::{Outgoing, RemoteResult};
 use faasm_cluster::{ClusterNode, HostId};
 use faasm_scheduler::{CallRequest, CallResult, ChainPlacement, Failure, SendCall};
 use std::collections::HashMap;
@@ -56,26 +56,20 @@ impl Outbox {
         counts
     }
 
-    /// Sends a call of `user/function` (entering at `func_ptr`) with `input` from host `me`
-    /// to host `to`; `done` gets its result once the watcher reads it. The call is sent and
-    /// registered under one lock: the watcher, which takes it to hand a result over, cannot
-    /// see the result before the call is registered. Blocking (a Redis round trip).
-    #[allow(clippy::too_many_arguments, reason = "a call's fields")]
+    /// Sends `call` from host `me` to host `to`; `done` gets its result once the watcher
+    /// reads it. The call is sent and registered under one lock: the watcher, which takes it
+    /// to hand a result over, cannot see the result before the call is registered. Blocking
+    /// (a Redis round trip).
     pub(crate) fn send(
         &self,
         node: &ClusterNode,
         me: &HostId,
         to: &HostId,
-        user: &str,
-        function: &str,
-        input: &[u8],
-        func_ptr: i32,
+        call: &Outgoing<'_>,
         done: Answered,
     ) -> Result<u64, faasm_cluster::ClusterError> {
         let mut sent = lock(&self.sent);
-        let id = node
-            .cluster()
-            .forward_call(to, me, user, function, input, func_ptr)?;
+        let id = node.cluster().forward_call(to, me, call)?;
         let (to, at) = (to.clone(), Instant::now());
         sent.insert(id, Sent { done, to, at });
         Ok(id)
@@ -154,16 +148,14 @@ impl SendCall for SendElsewhere {
         });
         // `send` consumes `answered` only when the call went out.
         let (answered, rejected) = split_once(answered);
-        let sent = outbox.send(
-            node,
-            &me,
-            &self.to,
-            &self.user,
-            &self.function,
-            &request.input,
-            request.func_ptr,
-            answered,
-        );
+        let call = Outgoing {
+            user: &self.user,
+            function: &self.function,
+            input: &request.input,
+            func_ptr: request.func_ptr,
+            retryable: true,
+        };
+        let sent = outbox.send(node, &me, &self.to, &call, answered);
         if let Err(error) = sent {
             // The host may have left since the view was read.
             self.host.forget_hosts_view();

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use faasm_cluster::HostId;
-use faasm_cluster::calls::RemoteResult;
+use faasm_cluster::calls::{Outgoing, RemoteResult};
 use faasm_hostcalls::faasm_state::StateError;
 use faasm_scheduler::shared_files::SharedFileError;
 use faasm_scheduler::{CallResult, Failure};
@@ -162,6 +162,9 @@ async fn download(
 struct InvokeQuery {
     #[serde(default, rename = "async")]
     asynchronous: bool,
+    /// `false`: if the call runs on another host and that host is lost, its answer is a
+    /// failure naming the host rather than a run elsewhere.
+    retry: Option<bool>,
 }
 
 async fn invoke(
@@ -171,7 +174,8 @@ async fn invoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let input = body?.to_vec();
-    let call = match place(&host, user, function, input, query.asynchronous).await? {
+    let retryable = query.retry.unwrap_or(true);
+    let call = match place(&host, user, function, input, query.asynchronous, retryable).await? {
         Submitted::Here(call) => call,
         Submitted::There(id) => {
             let body = serde_json::json!({ "id": remote_call_id(id), "status": "running" });
@@ -222,6 +226,7 @@ async fn place(
     function: String,
     input: Vec<u8>,
     asynchronous: bool,
+    retryable: bool,
 ) -> Result<Submitted, ApiError> {
     if host.runs_here_now(&user, &function)
         || host.place_now(&user, &function) == Some(Placement::Here)
@@ -243,15 +248,21 @@ async fn place(
             }
             Placement::There(to) => to,
         };
+        let call = Outgoing {
+            user: &user,
+            function: &function,
+            input: &input,
+            func_ptr: 0,
+            retryable,
+        };
         let sent = if asynchronous {
-            host.forward(&to, &user, &function, &input)
-                .map(Submitted::There)
+            host.forward(&to, &call).map(Submitted::There)
         } else {
             let (answer, answered) = tokio::sync::oneshot::channel();
             let done = Box::new(move |result| {
                 let _ = answer.send(result);
             });
-            host.forward_answered(&to, &user, &function, &input, done)
+            host.forward_answered(&to, &call, done)
                 .map(|id| Submitted::Awaited(id, answered))
         };
         // A host that cannot take it (it left, its stream is full) leaves the call here.
