@@ -22,7 +22,7 @@ use crate::http::{self, Client, Listening, Point};
 use crate::report::{Row, Unit};
 use crate::state::RedisServer;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -183,17 +183,6 @@ fn count_hosts(client: &Client) -> Result<usize, String> {
     Ok(String::from_utf8_lossy(&body).matches("\"addr\"").count())
 }
 
-/// `target/cluster-bench`.
-fn work_dir() -> PathBuf {
-    let dir = http::profile_dir()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(crate::target_dir)
-        .join("cluster-bench");
-    std::fs::create_dir_all(&dir).expect("creating target/cluster-bench");
-    dir
-}
-
 /// Times `count` sequential POSTs of `path` (after 20 unmeasured); µs, sorted.
 fn latencies(client: &Client, path: &str, count: usize) -> Result<Vec<f64>, String> {
     for _ in 0..20 {
@@ -237,7 +226,7 @@ pub fn measure(settings: Settings) -> Result<Results, String> {
     if !http::wrk_installed() {
         return Err("wrk is not installed (Debian: apt-get install -y wrk)".into());
     }
-    let dir = work_dir();
+    let dir = http::bench_dir("cluster-bench");
     let script = dir.join("post.lua");
     std::fs::write(&script, http::WRK_SCRIPT).map_err(|e| format!("writing post.lua: {e}"))?;
     let faasm_run = http::faasm_run()?;

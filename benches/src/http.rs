@@ -216,12 +216,18 @@ impl Drop for Listening {
 
 /// `target/http-bench`, next to this binary's profile directory.
 fn work_dir() -> PathBuf {
+    bench_dir("http-bench")
+}
+
+/// `target/NAME` (made if missing), next to this binary's profile directory: a group's
+/// scratch files and logs.
+pub(crate) fn bench_dir(name: &str) -> PathBuf {
     let dir = profile_dir()
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(crate::target_dir)
-        .join("http-bench");
-    std::fs::create_dir_all(&dir).expect("creating target/http-bench");
+        .join(name);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating target/{name}: {e}"));
     dir
 }
 

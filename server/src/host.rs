@@ -105,8 +105,8 @@ pub struct Host {
     metrics: Metrics,
     /// The host's side of its cluster (`--cluster`).
     cluster: Option<Arc<ClusterNode>>,
-    /// The chained calls sent to other hosts (with `--cluster`).
-    outbox: Option<Arc<Outbox>>,
+    /// The calls sent to other hosts and awaited (none outside a cluster).
+    outbox: Arc<Outbox>,
     /// The live hosts as last read, and when (see [`Host::hosts_view`]).
     hosts_view: Mutex<Option<(Instant, Arc<Vec<HostInfo>>)>>,
 }
@@ -249,7 +249,7 @@ impl Host {
             known: Mutex::default(),
             batches: Mutex::default(),
             metrics: Metrics::new(),
-            outbox: cluster.as_ref().map(|_| Arc::default()),
+            outbox: Arc::default(),
             hosts_view: Mutex::default(),
             cluster,
         })
@@ -654,12 +654,6 @@ impl Host {
         self.cluster.as_ref()
     }
 
-    /// Whether a call of `user/function` runs here without asking the cluster: this host is
-    /// alone, or holds the function warm with a worker free (no I/O: for async handlers).
-    pub fn runs_here_now(&self, user: &str, function: &str) -> bool {
-        self.is_warm(user, function) && (self.cluster.is_none() || self.has_free_worker())
-    }
-
     /// Calls running or waiting for a worker here, chained ones included.
     pub fn load(&self) -> usize {
         self.scheduler.load()
@@ -677,8 +671,9 @@ impl Host {
             .unwrap_or(Placement::Here)
     }
 
-    /// [`Host::place`] without I/O: `None` if that needs a fresh view of the cluster (or a
-    /// function this host has not loaded). For async handlers.
+    /// [`Host::place`] without I/O: `None` if that needs a fresh view of the cluster, or a
+    /// function this host has not loaded (submitting it could mean loading it). A warm
+    /// function of a host alone, or with a worker free, runs here. For async handlers.
     pub fn place_now(&self, user: &str, function: &str) -> Option<Placement> {
         if !self.is_warm(user, function) {
             return None;
@@ -729,11 +724,7 @@ impl Host {
                 return Some(Placement::Here);
             }
         };
-        let outstanding = self
-            .outbox
-            .as_ref()
-            .map(|o| o.outstanding())
-            .unwrap_or_default();
+        let outstanding = self.outbox.outstanding();
         let load = |h: &HostInfo| h.in_flight + outstanding.get(&h.id).copied().unwrap_or(0);
         let name = format!("{user}/{function}");
         let free = || hosts.iter().filter(|h| h.id != me && load(h) < h.workers);
@@ -791,41 +782,51 @@ impl Host {
         self.scheduler.set_chain_placement(Arc::new(placement));
     }
 
-    /// The calls this host sent to other hosts (in a cluster).
-    pub(crate) fn outbox(&self) -> Option<&Arc<Outbox>> {
-        self.outbox.as_ref()
+    /// The calls this host sent to other hosts and awaits.
+    pub(crate) fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
     }
 
     /// Sends `call` to host `to` of the cluster; returns its cluster-wide id. Blocking.
     pub fn forward(&self, to: &HostId, call: &Outgoing<'_>) -> Result<u64, HostError> {
-        FunctionId::new(call.user, call.function)?;
-        let (Some(node), Some(me)) = (&self.cluster, self.cluster_id()) else {
-            return Err(HostError::Cluster("this host is in no cluster".to_owned()));
-        };
-        node.cluster().forward_call(to, &me, call).map_err(|error| {
-            // The host may have left since the view was read.
-            self.forget_hosts_view();
-            HostError::Cluster(error.to_string())
-        })
+        let (node, me) = self.sender(call)?;
+        node.cluster()
+            .forward_call(to, &me, call)
+            .map_err(|error| self.not_sent(error))
     }
 
     /// [`Host::forward`] of a call whose result `done` gets once this host's watcher reads it
-    /// (no thread waits for it). Blocking (one Redis round trip).
+    /// (no thread waits for it); `done` is given back, with why, if the call did not go out.
+    /// Blocking (one Redis round trip).
     pub(crate) fn forward_answered(
         &self,
         to: &HostId,
         call: &Outgoing<'_>,
         done: crate::outbox::Answered,
-    ) -> Result<u64, HostError> {
-        FunctionId::new(call.user, call.function)?;
-        let (Some(node), Some(me), Some(outbox)) = (&self.cluster, self.cluster_id(), &self.outbox)
-        else {
-            return Err(HostError::Cluster("this host is in no cluster".to_owned()));
+    ) -> Result<u64, (String, crate::outbox::Answered)> {
+        let (node, me) = match self.sender(call) {
+            Ok(sender) => sender,
+            Err(error) => return Err((error.to_string(), done)),
         };
-        outbox.send(node, &me, to, call, done).map_err(|error| {
-            self.forget_hosts_view();
-            HostError::Cluster(error.to_string())
-        })
+        self.outbox
+            .send(node, &me, to, call, done)
+            .map_err(|(error, done)| (self.not_sent(error).to_string(), done))
+    }
+
+    /// This host's cluster and id, to send `call` from.
+    fn sender(&self, call: &Outgoing<'_>) -> Result<(&Arc<ClusterNode>, HostId), HostError> {
+        FunctionId::new(call.user, call.function)?;
+        match (&self.cluster, self.cluster_id()) {
+            (Some(node), Some(me)) => Ok((node, me)),
+            _ => Err(HostError::Cluster("this host is in no cluster".to_owned())),
+        }
+    }
+
+    /// The error of a call that did not go out; the view of the cluster is dropped, as the
+    /// host it was for may have left since it was read.
+    fn not_sent(&self, error: faasm_cluster::ClusterError) -> HostError {
+        self.forget_hosts_view();
+        HostError::Cluster(error.to_string())
     }
 
     /// Drops the view of the cluster's hosts: the next placement reads it again.

@@ -169,7 +169,7 @@ impl Server {
         };
         if let Some((inbox, watcher)) = server.join_cluster()? {
             server.inbox = Some(inbox);
-            server.watcher = watcher;
+            server.watcher = Some(watcher);
         }
         Ok(server)
     }
@@ -177,7 +177,7 @@ impl Server {
     /// Registers the host in its cluster, if it has one, under the address it listens on.
     /// Returns the inbox taking the calls other hosts send here, and the watcher of the
     /// results of the calls sent from here.
-    fn join_cluster(&self) -> Result<Option<(Inbox, Option<Watcher>)>, ServerError> {
+    fn join_cluster(&self) -> Result<Option<(Inbox, Watcher)>, ServerError> {
         let (Some(node), Some(settings)) = (self.host.cluster(), &self.config.cluster) else {
             return Ok(None);
         };
@@ -198,15 +198,13 @@ impl Server {
         tracing::info!(host = %id, cluster = node.cluster().url(), "joined the cluster");
         let thread_error = |error| HostError::Internal(format!("--cluster: a thread: {error}"));
         let inbox = Inbox::start(&self.host, Arc::clone(node), id.clone()).map_err(thread_error)?;
-        if let Some(outbox) = self.host.outbox() {
-            // A chained call sent elsewhere fails if it has no answer after this long.
-            let give_up = self.config.call_timeout.saturating_mul(2) + Duration::from_secs(30);
-            let watcher = Watcher::start(Arc::clone(node), id, Arc::clone(outbox), give_up)
-                .map_err(thread_error)?;
-            self.host.chain_across_the_cluster();
-            return Ok(Some((inbox, Some(watcher))));
-        }
-        Ok(Some((inbox, None)))
+        // A call sent elsewhere and awaited fails if it has no answer after this long.
+        let give_up = self.config.call_timeout.saturating_mul(2) + Duration::from_secs(30);
+        let outbox = Arc::clone(self.host.outbox());
+        let watcher =
+            Watcher::start(Arc::clone(node), id, outbox, give_up).map_err(thread_error)?;
+        self.host.chain_across_the_cluster();
+        Ok(Some((inbox, watcher)))
     }
 
     /// The address the server listens on.

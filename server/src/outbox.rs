@@ -57,9 +57,9 @@ impl Outbox {
     }
 
     /// Sends `call` from host `me` to host `to`; `done` gets its result once the watcher
-    /// reads it. The call is sent and registered under one lock: the watcher, which takes it
-    /// to hand a result over, cannot see the result before the call is registered. Blocking
-    /// (a Redis round trip).
+    /// reads it, or is given back with the error if the call did not go out. The call is
+    /// sent and registered under one lock: the watcher, which takes it to hand a result over,
+    /// cannot see the result before the call is registered. Blocking (a Redis round trip).
     pub(crate) fn send(
         &self,
         node: &ClusterNode,
@@ -67,12 +67,16 @@ impl Outbox {
         to: &HostId,
         call: &Outgoing<'_>,
         done: Answered,
-    ) -> Result<u64, faasm_cluster::ClusterError> {
+    ) -> Result<u64, (faasm_cluster::ClusterError, Answered)> {
         let mut sent = lock(&self.sent);
-        let id = node.cluster().forward_call(to, me, call)?;
-        let (to, at) = (to.clone(), Instant::now());
-        sent.insert(id, Sent { done, to, at });
-        Ok(id)
+        match node.cluster().forward_call(to, me, call) {
+            Ok(id) => {
+                let (to, at) = (to.clone(), Instant::now());
+                sent.insert(id, Sent { done, to, at });
+                Ok(id)
+            }
+            Err(error) => Err((error, done)),
+        }
     }
 
     /// Hands call `id`'s result to its sender, if it is still waiting.
@@ -135,19 +139,9 @@ struct SendElsewhere {
 
 impl SendCall for SendElsewhere {
     fn send(self: Box<Self>, request: CallRequest, done: Box<dyn FnOnce(CallResult) + Send>) {
-        let (Some(node), Some(me), Some(outbox)) = (
-            self.host.cluster(),
-            self.host.cluster_id(),
-            self.host.outbox(),
-        ) else {
-            done(failed("this host left its cluster".to_owned()));
-            return;
-        };
         let answered: Answered = Box::new(move |result| {
             done(result.map_or_else(failed, local_result));
         });
-        // `send` consumes `answered` only when the call went out.
-        let (answered, rejected) = split_once(answered);
         let call = Outgoing {
             user: &self.user,
             function: &self.function,
@@ -155,31 +149,13 @@ impl SendCall for SendElsewhere {
             func_ptr: request.func_ptr,
             retryable: true,
         };
-        let sent = outbox.send(node, &me, &self.to, &call, answered);
-        if let Err(error) = sent {
-            // The host may have left since the view was read.
-            self.host.forget_hosts_view();
-            rejected(Err(format!(
+        if let Err((error, answered)) = self.host.forward_answered(&self.to, &call, answered) {
+            answered(Err(format!(
                 "sending the call to host {}: {error}",
                 self.to
             )));
         }
     }
-}
-
-/// Two handles on one callback, for a call that is either registered (the first handle
-/// goes with it) or answered at once (the second): whichever runs first runs it.
-fn split_once(done: Answered) -> (Answered, Answered) {
-    let slot = Arc::new(Mutex::new(Some(done)));
-    let other = Arc::clone(&slot);
-    let run = |slot: Arc<Mutex<Option<Answered>>>| -> Answered {
-        Box::new(move |result| {
-            if let Some(done) = lock(&slot).take() {
-                done(result);
-            }
-        })
-    };
-    (run(slot), run(other))
 }
 
 /// The watcher thread.

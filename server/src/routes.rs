@@ -177,10 +177,7 @@ async fn invoke(
     let retryable = query.retry.unwrap_or(true);
     let call = match place(&host, user, function, input, query.asynchronous, retryable).await? {
         Submitted::Here(call) => call,
-        Submitted::There(id) => {
-            let body = serde_json::json!({ "id": remote_call_id(id), "status": "running" });
-            return Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response());
-        }
+        Submitted::There(id) => return Ok(running(remote_call_id(id))),
         Submitted::Awaited(id, answer) => {
             let shown = remote_call_id(id);
             return match answer.await {
@@ -194,9 +191,7 @@ async fn invoke(
         }
     };
     if query.asynchronous {
-        let id = host.track(call);
-        let body = serde_json::json!({ "id": id, "status": "running" });
-        return Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response());
+        return Ok(running(u64::from(host.track(call))));
     }
     let result = host.finished(call).await;
     Ok(call_response(&result, host.cluster_id()))
@@ -228,9 +223,7 @@ async fn place(
     asynchronous: bool,
     retryable: bool,
 ) -> Result<Submitted, ApiError> {
-    if host.runs_here_now(&user, &function)
-        || host.place_now(&user, &function) == Some(Placement::Here)
-    {
+    if host.place_now(&user, &function) == Some(Placement::Here) {
         return Ok(Submitted::Here(host.submit(
             &user,
             &function,
@@ -264,6 +257,7 @@ async fn place(
             });
             host.forward_answered(&to, &call, done)
                 .map(|id| Submitted::Awaited(id, answered))
+                .map_err(|(error, _)| HostError::Cluster(error))
         };
         // A host that cannot take it (it left, its stream is full) leaves the call here.
         sent.or_else(|error| {
@@ -296,22 +290,24 @@ pub async fn submit(
 async fn poll(State(host): State<Arc<Host>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let unknown = || ApiError::new(StatusCode::NOT_FOUND, format!("no call with id {id}"));
     let shown: u64 = id.parse().map_err(|_| unknown())?;
-    let running = || {
-        let body = serde_json::json!({ "id": shown, "status": "running" });
-        (StatusCode::ACCEPTED, axum::Json(body)).into_response()
-    };
     if let Some(remote) = shown.checked_sub(REMOTE_CALL_IDS) {
         let poll_host = Arc::clone(&host);
         return match blocking(move || poll_host.forwarded_result(remote)).await? {
             Some(result) => Ok(remote_response(shown, &result)),
-            None => Ok(running()),
+            None => Ok(running(shown)),
         };
     }
     let local = u32::try_from(shown).map_err(|_| unknown())?;
     match host.poll(local)? {
-        Poll::Running => Ok(running()),
+        Poll::Running => Ok(running(shown)),
         Poll::Finished(result) => Ok(call_response(&result, host.cluster_id())),
     }
+}
+
+/// 202 `{"id": ID, "status": "running"}`: call `id` was accepted and has not ended.
+fn running(id: u64) -> Response {
+    let body = serde_json::json!({ "id": id, "status": "running" });
+    (StatusCode::ACCEPTED, axum::Json(body)).into_response()
 }
 
 /// A call's answer: 200 with the output as the body and the return value in a header (a
