@@ -126,9 +126,7 @@ fn create_key_file(path: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     let mut key = [0u8; 32];
     fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
-    let mut temporary_name = path.file_name().unwrap_or_default().to_os_string();
-    temporary_name.push(format!(".tmp-{}", std::process::id()));
-    let temporary = path.with_file_name(temporary_name);
+    let temporary = temporary_beside(path)?;
     let written = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -149,6 +147,21 @@ fn create_key_file(path: &Path) -> io::Result<()> {
 /// Writes `bytes` to `path` through a temporary file beside it and a rename, so that `path`
 /// never holds a partial file; the temporary file is removed on failure.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let temporary = temporary_beside(path)?;
+    let written = fs::File::create(&temporary).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    let result = written.and_then(|()| fs::rename(&temporary, path));
+    if result.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    result
+}
+
+/// A name for a temporary file beside `path`, unique to this process and this call (threads
+/// of one process writing the same file at once each get their own).
+fn temporary_beside(path: &Path) -> io::Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let file_name = path
         .file_name()
@@ -159,16 +172,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let temporary = path.with_file_name(temporary_name);
-    let written = fs::File::create(&temporary).and_then(|mut file| {
-        file.write_all(bytes)?;
-        file.sync_all()
-    });
-    let result = written.and_then(|()| fs::rename(&temporary, path));
-    if result.is_err() {
-        let _ = fs::remove_file(&temporary);
-    }
-    result
+    Ok(path.with_file_name(temporary_name))
 }
 
 /// Lower-case hexadecimal.
@@ -185,6 +189,33 @@ mod tests {
             std::env::temp_dir().join(format!("faasm-cache-test-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
+    }
+
+    /// Threads of one process loading their first functions at once (a host's first calls)
+    /// all get the key one of them wrote.
+    #[test]
+    fn threads_making_the_key_at_once_agree_on_one() {
+        for round in 0..30 {
+            let path = temp_dir(&format!("racing-key-{round}")).join(KEY_FILE);
+            let start = std::sync::Barrier::new(8);
+            std::thread::scope(|s| {
+                let makers: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            host_key(&path).map(drop)
+                        })
+                    })
+                    .collect();
+                for maker in makers {
+                    maker.join().unwrap().unwrap();
+                }
+            });
+            assert_eq!(fs::read(&path).unwrap().len(), 32);
+            // No temporary file is left beside it.
+            assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+            let _ = fs::remove_dir_all(path.parent().unwrap());
+        }
     }
 
     #[test]
