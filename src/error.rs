@@ -19,6 +19,9 @@ pub enum CliError {
     /// `faasm-run serve` could not start or serve.
     #[error(transparent)]
     Serve(#[from] faasm_server::ServerError),
+    /// `faasm-run serve` could not start the thread that writes its log lines.
+    #[error("cannot start the log thread: {0}")]
+    LogThread(std::io::Error),
     /// A host reached with `--server` could not be reached, or refused the request.
     #[error("{url}: {message}")]
     Remote {
@@ -41,7 +44,7 @@ pub fn exit_status(error: &CliError) -> u8 {
             message,
             ..
         } if message.contains("trapped") => TRAP_EXIT_STATUS,
-        CliError::Serve(_) | CliError::Remote { .. } => ERROR_EXIT_STATUS,
+        CliError::Serve(_) | CliError::LogThread(_) | CliError::Remote { .. } => ERROR_EXIT_STATUS,
     }
 }
 

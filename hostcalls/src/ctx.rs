@@ -302,13 +302,13 @@ enum Preopen {
 }
 
 /// A host directory opened once, to be preopened in many contexts
-/// ([`WasiCtxBuilder::preopened`]): each context gets a duplicate of its descriptor, with no
-/// lookup of the host path (a context per call, on a busy host, would otherwise pay a `stat`
+/// ([`WasiCtxBuilder::preopened`]): every context shares its descriptor, with no lookup of
+/// the host path and no system call (a context per call, on a busy host, would otherwise pay a `stat`
 /// and an `open` of the path each time). It stays the directory it was when opened, wherever
 /// it is moved afterwards.
 #[derive(Debug)]
 pub struct PreopenedDir {
-    dir: Dir,
+    dir: Arc<Dir>,
     host: PathBuf,
     guest: String,
     read_only: bool,
@@ -335,7 +335,7 @@ impl PreopenedDir {
         }
         let dir = crate::sandbox::open_preopen(&host).map_err(preopen_error)?;
         Ok(PreopenedDir {
-            dir,
+            dir: Arc::new(dir),
             host,
             guest,
             read_only,
@@ -351,14 +351,7 @@ fn insert_preopen(fds: &mut FdTable, preopen: Preopen) -> Result<(), WasiCtxErro
             read_only,
         } => PreopenedDir::open(host, guest, read_only)?,
         Preopen::Opened(shared) => PreopenedDir {
-            dir: shared
-                .dir
-                .try_clone()
-                .map_err(|source| WasiCtxError::Preopen {
-                    host: shared.host.clone(),
-                    guest: shared.guest.clone(),
-                    source,
-                })?,
+            dir: Arc::clone(&shared.dir),
             host: shared.host.clone(),
             guest: shared.guest.clone(),
             read_only: shared.read_only,

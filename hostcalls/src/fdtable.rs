@@ -6,6 +6,7 @@ use crate::types::{Fdstat, filetype};
 use cap_std::fs::Dir;
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::sync::Arc;
 
 /// What a descriptor stands for.
 #[derive(Debug)]
@@ -22,7 +23,10 @@ pub(crate) enum Descriptor {
 /// ([`crate::sandbox`]).
 #[derive(Debug)]
 pub(crate) struct OpenDir {
-    pub(crate) dir: Dir,
+    /// Shared by the contexts a [`crate::PreopenedDir`] is preopened in: a `dup` of it would
+    /// share the open file description (position, status flags) all the same, and cost two
+    /// system calls per context (the `dup` and its `close`).
+    pub(crate) dir: Arc<Dir>,
     /// The guest's name for it if it was preopened (`fd_prestat_*`).
     pub(crate) preopen_name: Option<String>,
 }
@@ -185,7 +189,7 @@ impl FdTable {
                 Descriptor::Dir(OpenDir {
                     dir,
                     preopen_name: Some(name),
-                }) => Some((name.as_str(), dir)),
+                }) => Some((name.as_str(), &**dir)),
                 _ => None,
             })
     }

@@ -1,6 +1,6 @@
 //! Every operating-system call of the crate: virtual memory (`mmap`, `mprotect`, `madvise`,
-//! `munmap`), sealed memfd images mapped copy-on-write, signal handlers, alternate signal stacks
-//! and the bounds of the current thread's stack.
+//! `munmap`), sealed memfd images mapped copy-on-write, signal handlers, alternate signal stacks,
+//! the bounds of the current thread's stack and its scheduling policy.
 //!
 //! Wrappers that cannot break memory safety on their own (creating a fresh mapping, querying
 //! state) are safe functions; those that change memory other code may be using are `unsafe fn`.
@@ -266,6 +266,20 @@ pub(crate) fn current_thread_stack_low() -> Option<usize> {
     // SAFETY: `attr` was initialised by pthread_getattr_np and is destroyed once.
     unsafe { libc::pthread_attr_destroy(&mut attr) };
     (rc == 0 && !low.is_null()).then_some(low as usize)
+}
+
+/// Puts the calling thread in the `SCHED_BATCH` policy: it keeps its share of the CPU, but
+/// waking it no longer preempts the thread that woke it.
+pub(crate) fn set_current_thread_batch() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 names the calling thread; `param` is a valid sched_param that outlives
+    // the call, which only reads it and changes nothing but the thread's policy.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// A new memfd named `name` of `len` bytes, zero except for `chunks` (offset, bytes), written

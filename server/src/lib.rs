@@ -14,7 +14,8 @@
 //! - `outbox`: the calls sent from here to other hosts (chained calls placed elsewhere, and
 //!   synchronous HTTP calls), and the watcher of their results;
 //! - [`Server`]: binding, one log line per request (through `tracing`), and graceful shutdown
-//!   on SIGINT or SIGTERM.
+//!   on SIGINT or SIGTERM;
+//! - [`log_lines`]: a writer for those lines that batches them on a thread of its own.
 //!
 //! Calls run on the scheduler's worker threads; handlers never block the async runtime (the
 //! host's work goes to tokio's blocking threads, and the results of calls come back over
@@ -25,6 +26,7 @@
 mod cluster;
 pub mod host;
 mod inbox;
+pub mod log_lines;
 pub mod metrics;
 mod outbox;
 mod planner;

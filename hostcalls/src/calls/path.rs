@@ -15,6 +15,7 @@ use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 use std::borrow::Cow;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The open directory of `fd` (with `rights`) and the guest path at `path`/`len`.
 fn dir_and_path<'c, 'm>(
@@ -304,7 +305,7 @@ fn dir_entry(dir: Dir, request: OpenRequest) -> Result<FdEntry, Errno> {
     }
     Ok(FdEntry {
         descriptor: Descriptor::Dir(OpenDir {
-            dir,
+            dir: Arc::new(dir),
             preopen_name: None,
         }),
         rights_base: request.rights_base & rights::DIRECTORY_BASE,

@@ -1079,6 +1079,45 @@ mod tests {
         );
     }
 
+    /// The scheduling policies of this process's threads named `faasm-worker`.
+    fn worker_policies() -> Vec<u32> {
+        let mut policies = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            if comm.trim() != "faasm-worker" {
+                continue;
+            }
+            // Field 41 of `stat`; the fields after the command name start at field 3.
+            if let Some(policy) = stat
+                .rfind(')')
+                .and_then(|end| stat[end + 1..].split_whitespace().nth(41 - 3))
+                .and_then(|field| field.parse().ok())
+            {
+                policies.push(policy);
+            }
+        }
+        policies
+    }
+
+    #[test]
+    fn worker_threads_run_in_the_batch_policy() {
+        const SCHED_BATCH: u32 = 3;
+        let _scheduler = Scheduler::new(&Engine::default(), 2).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let policies = worker_policies();
+            if policies.contains(&SCHED_BATCH) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no worker in SCHED_BATCH: {policies:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     #[test]
     fn a_scheduler_has_at_least_one_worker() {
         let scheduler = Scheduler::new(&Engine::default(), 0).unwrap();

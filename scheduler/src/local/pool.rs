@@ -4,6 +4,11 @@
 //! have nobody to run them, and takes one again before it goes on ([`Pool::acquire_permit`]),
 //! ahead of queued calls. A call blocked in a host call (a sleep, a read, a lock, the global
 //! tier) does the same through its store's blocking hook ([`LendPermit`]).
+//!
+//! Worker threads run in Linux's batch scheduling policy
+//! ([`faasm_runtime::mark_current_thread_as_guest_runner`]): queuing a call wakes a worker
+//! without preempting the thread that queued it (a server's I/O thread goes on answering its
+//! other connections), and the worker then takes the calls queued meanwhile in a row.
 
 use super::{CallSlot, Inner, lock};
 use faasm_runtime::{BlockingHook, Engine};
@@ -285,7 +290,11 @@ pub(super) fn start_worker(inner: &Arc<Inner>, temporary: bool) -> io::Result<Jo
         .stack_size(inner.pool.stack_size)
         .spawn({
             let inner = Arc::clone(&inner);
-            move || worker_loop(&inner, temporary)
+            move || {
+                // Best effort: a thread left in the default policy runs calls all the same.
+                let _ = faasm_runtime::mark_current_thread_as_guest_runner();
+                worker_loop(&inner, temporary)
+            }
         });
     if started.is_err() && !temporary {
         let mut state = inner.pool.state();
