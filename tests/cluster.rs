@@ -858,3 +858,85 @@ fn pi_and_fanout_chained_by_table_index_over_three_hosts_give_the_answers_of_one
         assert!(elsewhere.iter().sum::<u64>() > 0, "{elsewhere:?}");
     }
 }
+
+/// Echoes its input (at most 64 bytes) after a busy loop of `iterations`: a call that holds its
+/// worker long enough for the host to place the next message of a batch elsewhere.
+fn slow_echo_wat(iterations: u32) -> String {
+    format!(
+        r#"(module {io}
+            (memory (export "memory") 1)
+            (func (export "_start")
+              (local $n i32) (local $len i32)
+              (local.set $len (call $read (i32.const 0) (i32.const 64)))
+              (loop $spin
+                (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                (br_if $spin (i32.lt_u (local.get $n) (i32.const {iterations}))))
+              (call $write (i32.const 0) (local.get $len))))"#,
+        io = chain_guests::IO
+    )
+}
+
+#[test]
+fn a_planner_batch_sent_to_one_host_runs_on_all_three_and_reports_every_answer() {
+    use base64::Engine as _;
+    let Some(redis) = redis_server::redis_or_skip("cluster batch") else {
+        return;
+    };
+    let hosts: Vec<ClusterHost> = (1..=3)
+        .map(|n| ClusterHost::start(&format!("batch-{n}"), &redis.url(), "3s"))
+        .collect();
+    assert_eq!(hosts[0].live_addresses().len(), 3);
+    let wasm = wat::parse_str(slow_echo_wat(50_000_000)).expect("wat");
+    let (status, body) = hosts[0].request("PUT", "/f/demo/slow", &wasm);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let inputs: Vec<String> = (0..12).map(|i| format!("message {i}")).collect();
+    let messages: Vec<Value> = inputs
+        .iter()
+        .map(|input| {
+            serde_json::json!({"user": "demo", "function": "slow",
+                "inputData": base64::engine::general_purpose::STANDARD.encode(input)})
+        })
+        .collect();
+    let planner = |kind: &str, payload: Value| -> Value {
+        let message = serde_json::json!({"http_type": kind, "payload": payload.to_string()});
+        let (status, body) = hosts[0].request("POST", "/", message.to_string().as_bytes());
+        assert_eq!(status, 200, "{kind}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).expect("JSON")
+    };
+    let accepted = planner(
+        "EXECUTE_BATCH",
+        serde_json::json!({"appId": 41, "messages": messages}),
+    );
+    assert_eq!(accepted["appId"], 41);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let results = loop {
+        let status = planner("EXECUTE_BATCH_STATUS", serde_json::json!({"appId": 41}));
+        if status["finished"] == true {
+            break status["messageResults"]
+                .as_array()
+                .expect("results")
+                .clone();
+        }
+        assert!(Instant::now() < deadline, "the batch never finished");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let outputs: Vec<&str> = results
+        .iter()
+        .map(|result| {
+            assert_eq!(result["returnValue"], 0, "{result}");
+            result["output_data"].as_str().expect("output")
+        })
+        .collect();
+    assert_eq!(outputs, inputs);
+    let ran: Vec<u64> = hosts
+        .iter()
+        .map(|host| calls_counted(host, "demo", "slow"))
+        .collect();
+    println!("a batch of 12 messages sent to host one: the hosts ran {ran:?}");
+    assert_eq!(ran.iter().sum::<u64>(), 12, "{ran:?}");
+    assert!(
+        ran.iter().all(|&n| n > 0),
+        "{ran:?}; host one's log:\n{}",
+        hosts[0].log()
+    );
+}

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Results of finished asynchronous calls kept for polling; the oldest go first.
@@ -140,8 +140,18 @@ struct Batches {
     next: i32,
 }
 
-/// A message of a batch: its call's id and its fields.
-type TrackedMessage = (u32, Map<String, Value>);
+/// A message of a batch: its call and its fields.
+type TrackedMessage = (BatchCall, Map<String, Value>);
+
+/// Where a message of a batch runs.
+#[derive(Debug, Clone)]
+enum BatchCall {
+    /// Here, as the asynchronous call with this id.
+    Here(u32),
+    /// On another host of the cluster; its result lands here when that host answers (or
+    /// when this host gives up on it).
+    There(Arc<OnceLock<Arc<CallResult>>>),
+}
 
 /// One message of a planner batch: its call, and its fields as given (echoed in its result).
 #[derive(Debug, Clone)]
@@ -514,8 +524,10 @@ impl Host {
         self.config.workers
     }
 
-    /// Queues every message of a planner batch as an asynchronous call; returns the batch's
-    /// app id (`requested` if given and free, else a new one) and its number of messages.
+    /// Submits every message of a planner batch as an asynchronous call, each placed by the
+    /// cluster's rule (here, or on another host: [`Host::submit_batch_message`]); returns the
+    /// batch's app id (`requested` if given and free, else a new one) and its number of
+    /// messages. Blocking.
     pub fn execute_batch(
         self: &Arc<Host>,
         requested: Option<i32>,
@@ -523,13 +535,7 @@ impl Host {
     ) -> Result<(i32, usize), HostError> {
         let mut calls = Vec::with_capacity(messages.len());
         for message in messages {
-            let call = self.submit(
-                &message.user,
-                &message.function,
-                message.input,
-                message.cmdline,
-            )?;
-            calls.push((self.track(call), message.fields));
+            calls.push(self.submit_batch_message(message)?);
         }
         let count = calls.len();
         let mut batches = lock(&self.batches);
@@ -553,6 +559,47 @@ impl Host {
         Ok((app_id, count))
     }
 
+    /// Places one message of a batch by the cluster's rule ([`Host::place`]) and submits it
+    /// there. A message with a command line runs here: command lines do not travel between
+    /// hosts. Blocking.
+    fn submit_batch_message(
+        self: &Arc<Host>,
+        message: BatchMessage,
+    ) -> Result<TrackedMessage, HostError> {
+        let BatchMessage {
+            fields,
+            user,
+            function,
+            input,
+            cmdline,
+        } = message;
+        if cmdline.is_empty()
+            && let Placement::There(to) = self.place(&user, &function)
+        {
+            let call = Outgoing {
+                user: &user,
+                function: &function,
+                input: &input,
+                func_ptr: 0,
+                retryable: true,
+            };
+            let landed = Arc::new(OnceLock::new());
+            let result = Arc::clone(&landed);
+            let done = Box::new(move |answer| {
+                let _ = result.set(Arc::new(crate::outbox::call_result(answer)));
+            });
+            match self.forward_answered(&to, &call, done) {
+                Ok(_) => return Ok((BatchCall::There(landed), fields)),
+                // A host that cannot take it (it left, its stream is full) leaves it here.
+                Err((error, _)) => {
+                    tracing::warn!("running a call of {user}/{function} here: {error}");
+                }
+            }
+        }
+        let call = self.submit(&user, &function, input, cmdline)?;
+        Ok((BatchCall::Here(self.track(call)), fields))
+    }
+
     /// Each message of batch `app_id` with its result (if it has ended), and whether all have.
     pub fn batch_status(&self, app_id: i32) -> Result<BatchStatus, HostError> {
         let messages = lock(&self.batches)
@@ -562,21 +609,22 @@ impl Host {
             .ok_or(HostError::UnknownApp(app_id))?;
         let mut finished = true;
         let mut results = Vec::with_capacity(messages.len());
-        for (call_id, fields) in messages {
-            let result = match self.poll(call_id) {
-                Ok(Poll::Finished(result)) => Some(result),
-                Ok(Poll::Running) => {
-                    finished = false;
-                    None
-                }
-                // Dropped for newer results: reported as a call that could not be found.
-                Err(_) => Some(Arc::new(CallResult {
-                    id: call_id,
-                    return_value: 1,
-                    failure: Some(Failure::Setup(format!("no call with id {call_id}"))),
-                    ..CallResult::default()
-                })),
+        for (call, fields) in messages {
+            let result = match call {
+                BatchCall::Here(call_id) => match self.poll(call_id) {
+                    Ok(Poll::Finished(result)) => Some(result),
+                    Ok(Poll::Running) => None,
+                    // Dropped for newer results: reported as a call that could not be found.
+                    Err(_) => Some(Arc::new(CallResult {
+                        id: call_id,
+                        return_value: 1,
+                        failure: Some(Failure::Setup(format!("no call with id {call_id}"))),
+                        ..CallResult::default()
+                    })),
+                },
+                BatchCall::There(landed) => landed.get().cloned(),
             };
+            finished &= result.is_some();
             results.push((fields, result));
         }
         Ok((results, finished))

@@ -140,7 +140,7 @@ struct SendElsewhere {
 impl SendCall for SendElsewhere {
     fn send(self: Box<Self>, request: CallRequest, done: Box<dyn FnOnce(CallResult) + Send>) {
         let answered: Answered = Box::new(move |result| {
-            done(result.map_or_else(failed, local_result));
+            done(call_result(result));
         });
         let call = Outgoing {
             user: &self.user,
@@ -241,8 +241,13 @@ fn watch(node: &ClusterNode, id: &HostId, outbox: &Outbox, give_up: Duration, st
     }
 }
 
+/// What another host answered (or why it will not) as the scheduler holds results.
+pub(crate) fn call_result(answer: Result<RemoteResult, String>) -> CallResult {
+    answer.map_or_else(failed, local_result)
+}
+
 /// A result from another host as the scheduler holds results.
-pub(crate) fn local_result(result: RemoteResult) -> CallResult {
+fn local_result(result: RemoteResult) -> CallResult {
     let failure = match result.failure {
         Some(message) => Some(Failure::Remote {
             host: result.host,
