@@ -23,6 +23,7 @@
 //! (logs go through `tracing`, whose subscriber the binary sets up), and contains no `unsafe`.
 #![forbid(unsafe_code)]
 
+mod call_times;
 mod cluster;
 pub mod host;
 mod inbox;
