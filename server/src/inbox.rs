@@ -1,7 +1,8 @@
 //! The calls other hosts of the cluster send to this one: a reader thread takes them from the
 //! host's stream while the host has room, queues them on the scheduler like any other call,
-//! and a completer thread stores each result in the cluster (fenced by the epoch of the lease
-//! under which the call was taken), which acknowledges the call.
+//! and the thread that ends a call stores its result in the cluster (fenced by the epoch of
+//! the lease under which the call was taken), which acknowledges the call; a completer thread
+//! retries the results that could not be stored at once.
 
 use crate::host::{Admitted, Host};
 use faasm_cluster::calls::{Completion, DEFAULT_RESULT_KEEP, ForwardedCall, RemoteResult};
@@ -56,11 +57,13 @@ impl Inbox {
         let open = Arc::new(AtomicUsize::new(0));
         let (results, answered) = std::sync::mpsc::channel();
         let (fenced, to_rerun) = std::sync::mpsc::channel();
+        let inline = Arc::new(AtomicBool::new(true));
         let completer = std::thread::Builder::new()
             .name("faasm-cluster-out".to_owned())
             .spawn({
                 let (node, id, open) = (Arc::clone(&node), id.clone(), Arc::clone(&open));
-                move || complete_calls(&node, &id, &answered, &fenced, &open)
+                let (fenced, inline) = (fenced.clone(), Arc::clone(&inline));
+                move || complete_calls(&node, &id, &answered, &fenced, &open, &inline)
             })?;
         let reader = Reader {
             host: Arc::downgrade(host),
@@ -69,6 +72,8 @@ impl Inbox {
             stop: Arc::clone(&stop),
             open: Arc::clone(&open),
             results,
+            fenced,
+            inline,
             to_rerun,
             waiting: Vec::new(),
         };
@@ -120,6 +125,11 @@ struct Reader {
     stop: Arc<AtomicBool>,
     open: Arc<AtomicUsize>,
     results: Sender<(Taken, RemoteResult)>,
+    /// Calls whose results were refused because the lease they were taken under lapsed, to
+    /// the reader (see `to_rerun`).
+    fenced: Sender<Taken>,
+    /// Whether results are stored on the thread that ends their call (see `run_call`).
+    inline: Arc<AtomicBool>,
     /// Calls whose results were refused because the lease they were taken under lapsed.
     to_rerun: Receiver<Taken>,
     /// Those of them waiting for the host's new lease.
@@ -268,9 +278,28 @@ impl Reader {
             }
         };
         let results = self.results.clone();
-        let id = self.id.to_string();
+        let (node, id) = (Arc::clone(&self.node), self.id.clone());
+        let (fenced, open) = (self.fenced.clone(), Arc::clone(&self.open));
+        let inline = Arc::clone(&self.inline);
         host.when_ended(admitted, move |result| {
-            let _ = results.send((taken, remote_result(&result, id)));
+            let result = remote_result(&result, id.to_string());
+            // The first attempt right here, on the thread that ended the call: one Redis round
+            // trip, and no hand-off to the completer thread (a wake-up) on the way back to the
+            // caller. A failed attempt goes to the completer, which retries; until one of its
+            // attempts succeeds, results go straight to it (a worker does not wait out a
+            // connection's timeout per call while Redis is away).
+            if !inline.load(Ordering::Acquire) {
+                let _ = results.send((taken, result));
+                return;
+            }
+            match complete_once(&node, &id, &taken, &result) {
+                Ok(rerun) => settle(rerun.then_some(taken), &fenced, &open),
+                Err(error) => {
+                    inline.store(false, Ordering::Release);
+                    tracing::warn!(call = taken.0.id, "storing a call's result: {error}");
+                    let _ = results.send((taken, result));
+                }
+            }
         });
     }
 }
@@ -299,54 +328,78 @@ pub(crate) fn remote_result(result: &CallResult, host: String) -> RemoteResult {
     }
 }
 
-/// The completer thread: stores each result, fenced by the epoch its call was taken under.
+/// Stores a call's result once, fenced by the epoch its call was taken under: `Ok(true)` if
+/// the host's lease lapsed since it took the call (to run again under the new one).
+fn complete_once(
+    node: &ClusterNode,
+    id: &HostId,
+    (call, epoch): &Taken,
+    result: &RemoteResult,
+) -> Result<bool, faasm_cluster::ClusterError> {
+    match node
+        .cluster()
+        .complete(id, *epoch, call, result, DEFAULT_RESULT_KEEP)?
+    {
+        Completion::Stored => Ok(false),
+        Completion::AlreadyAnswered => {
+            tracing::info!(call = call.id, "call answered already elsewhere");
+            Ok(false)
+        }
+        Completion::Fenced => {
+            tracing::warn!(
+                call = call.id,
+                "result of a call not stored: this host's lease lapsed after it took the call \
+                 (another host may have run it again)"
+            );
+            Ok(true)
+        }
+    }
+}
+
+/// After a call's result was stored (or given up on): a call to run again stays open (the
+/// reader has it, or has ended, and with it the host's part in the cluster).
+fn settle(rerun: Option<Taken>, fenced: &Sender<Taken>, open: &AtomicUsize) {
+    let still_open = rerun.is_some_and(|taken| fenced.send(taken).is_ok());
+    if !still_open {
+        open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The completer thread: stores the results whose first attempt failed (or was not made),
+/// retrying for [`COMPLETE_RETRY_FOR`]; once it succeeds, results are stored where their calls
+/// end again (`inline`).
 fn complete_calls(
     node: &ClusterNode,
     id: &HostId,
     answered: &Receiver<(Taken, RemoteResult)>,
     fenced: &Sender<Taken>,
     open: &AtomicUsize,
+    inline: &AtomicBool,
 ) {
-    for ((call, epoch), result) in answered {
-        let mut rerun = None;
+    for (taken, result) in answered {
         let mut attempt = 0;
         let first = Instant::now();
-        loop {
+        let rerun = loop {
             attempt += 1;
-            match node
-                .cluster()
-                .complete(id, epoch, &call, &result, DEFAULT_RESULT_KEEP)
-            {
-                Ok(Completion::Stored) => {}
-                Ok(Completion::AlreadyAnswered) => {
-                    tracing::info!(call = call.id, "call answered already elsewhere");
-                }
-                Ok(Completion::Fenced) => {
-                    tracing::warn!(
-                        call = call.id,
-                        "result of a call not stored: this host's lease lapsed after it took \
-                         the call (another host may have run it again)"
-                    );
-                    rerun = Some((call, epoch));
+            match complete_once(node, id, &taken, &result) {
+                Ok(rerun) => {
+                    inline.store(true, Ordering::Release);
+                    break rerun;
                 }
                 Err(error) if first.elapsed() < COMPLETE_RETRY_FOR => {
-                    tracing::warn!(call = call.id, "storing a call's result: {error}");
+                    tracing::warn!(call = taken.0.id, "storing a call's result: {error}");
                     let pause = Duration::from_millis(50).saturating_mul(attempt);
                     std::thread::sleep(pause.min(Duration::from_secs(1)));
-                    continue;
                 }
-                Err(error) => tracing::error!(
-                    call = call.id,
-                    "result of a call not stored after {attempt} attempts: {error}"
-                ),
+                Err(error) => {
+                    tracing::error!(
+                        call = taken.0.id,
+                        "result of a call not stored after {attempt} attempts: {error}"
+                    );
+                    break false;
+                }
             }
-            break;
-        }
-        // A call to run again stays open; the reader has it (or has ended, and with it the
-        // host's part in the cluster).
-        let still_open = rerun.is_some_and(|taken| fenced.send(taken).is_ok());
-        if !still_open {
-            open.fetch_sub(1, Ordering::AcqRel);
-        }
+        };
+        settle(rerun.then_some(taken), fenced, open);
     }
 }
