@@ -22,9 +22,10 @@
  *
  * The two modes differ only in how a worker reaches state:
  * - `shared` (Faaslets): partitions and weights are mapped into its memory with
- *   `__faasm_read_state_ptr` (one copy per host, shared by every worker there, pulled from the
- *   global tier once per host); workers update the weights in place without locks, and the main
- *   call pushes them once per epoch.
+ *   `__faasm_read_state_ptr` (one copy per host, shared by every worker there; partitions
+ *   pulled from the global tier once per host); workers update the weights in place, and every
+ *   1,024 examples (SYNC) each exchanges what it added with the global tier (see `share`), so
+ *   that workers on every host train on the same weights.
  * - `copy` (the container baseline): a worker pulls each partition and the weights from the
  *   global tier (`__faasm_pull_state`), copies them into private memory (`__faasm_read_state`),
  *   trains on its copy of the weights and every 1,024 examples (SYNC) adds its changes to the
@@ -85,11 +86,17 @@ static int read_config(struct config *c) {
  * sequential pass over the weights' cache lines). Branch-free: a test for zero mispredicted on
  * about half of the features and made this pass cost four times the training itself; a batch
  * touches most cache lines of the weights anyway. */
-static void apply(const struct config *c, float *w, float *delta) {
+static void apply(const struct config *c, float *w, float *delta, float *unsynced) {
+    if (unsynced != NULL)
+        __faasm_lock_state_write("sgd_weights");
     for (int32_t f = 0; f < c->features; f++) {
         w[f] += delta[f];
+        if (unsynced != NULL)
+            unsynced[f] += delta[f];
         delta[f] = 0.0f;
     }
+    if (unsynced != NULL)
+        __faasm_unlock_state_write("sgd_weights");
 }
 
 /* SGD over `count` examples of a partition from example `first`: `data` holds K indices then K
@@ -98,7 +105,7 @@ static void apply(const struct config *c, float *w, float *delta) {
  * workers on other cores then see the weights' cache lines change once per batch rather than
  * at every example (HOGWILD! with fewer collisions). */
 static void train(const struct config *c, const unsigned char *data, const float *labels,
-                  int32_t first, int32_t count, float *w, float *delta) {
+                  int32_t first, int32_t count, float *w, float *delta, float *unsynced) {
     for (int32_t i = first; i < first + count; i++) {
         const int32_t *index = (const int32_t *)(data + (size_t)i * c->nnz * 8);
         const float *value = (const float *)(index + c->nnz);
@@ -109,9 +116,9 @@ static void train(const struct config *c, const unsigned char *data, const float
         for (int32_t j = 0; j < c->nnz; j++)
             delta[index[j]] -= step * value[j];
         if ((i - first + 1) % BATCH == 0)
-            apply(c, w, delta);
+            apply(c, w, delta, unsynced);
     }
-    apply(c, w, delta);
+    apply(c, w, delta, unsynced);
 }
 
 /* A private copy of state value `key`, fetched from the global tier first. */
@@ -145,9 +152,33 @@ static void sync(const struct config *c, float *w, float *start) {
     memcpy(start, w, (size_t)weight_bytes);
 }
 
+/* Shared mode's exchange with the workers on other hosts, every SYNC examples: under the
+ * global write lock (and this host's, so that no worker here applies updates meanwhile), this
+ * host's copy of the weights becomes the global tier's, plus what this worker added since its
+ * last exchange (`unsynced`), and is pushed. What the other workers here added since theirs
+ * leaves the host's copy until their own exchange brings it back: every update reaches the
+ * global weights exactly once, wherever its worker ran. */
+static void share(const struct config *c, float *w, float *unsynced) {
+    long weight_bytes = (long)c->features * 4;
+    __faasm_lock_state_global_write("sgd_weights");
+    __faasm_lock_state_write("sgd_weights");
+    __faasm_pull_state("sgd_weights", weight_bytes);
+    for (int32_t f = 0; f < c->features; f++) {
+        w[f] += unsynced[f];
+        unsynced[f] = 0.0f;
+    }
+    /* Written through the mapping: the push must know. */
+    __faasm_flag_state_dirty("sgd_weights", weight_bytes);
+    __faasm_push_state("sgd_weights");
+    __faasm_unlock_state_write("sgd_weights");
+    __faasm_unlock_state_global_write("sgd_weights");
+}
+
 /* The chained entry: worker `k` of the configuration's N, for one epoch. */
 static int worker(int k) {
     struct config c;
+    /* The configuration of this run, wherever this worker runs. */
+    __faasm_pull_state("sgd_config", sizeof c);
     if (read_config(&c) != 0 || k < 0 || k >= c.workers)
         return 1;
     long weight_bytes = (long)c.features * 4;
@@ -156,15 +187,26 @@ static int worker(int k) {
     if (delta == NULL)
         return 1;
     if (c.shared) {
+        float *unsynced = calloc((size_t)c.features, sizeof(float));
+        if (unsynced == NULL)
+            return 1;
         float *w = (float *)__faasm_read_state_ptr("sgd_weights", weight_bytes);
+        /* This host's copy may be from an earlier epoch or run: the global weights first. */
+        share(&c, w, unsynced);
         for (int p = k; p < PARTITIONS; p += c.workers) {
             key_of(data_key, "sgd_data", p);
             key_of(label_key, "sgd_labels", p);
             const unsigned char *data = __faasm_read_state_ptr(data_key, data_bytes(&c));
             const float *labels =
                 (const float *)__faasm_read_state_ptr(label_key, label_bytes(&c));
-            train(&c, data, labels, 0, per_partition(&c), w, delta);
+            for (int32_t first = 0; first < per_partition(&c); first += SYNC) {
+                int32_t count =
+                    per_partition(&c) - first < SYNC ? per_partition(&c) - first : SYNC;
+                train(&c, data, labels, first, count, w, delta, unsynced);
+                share(&c, w, unsynced);
+            }
         }
+        free(unsynced);
         free(delta);
         return 0;
     }
@@ -182,7 +224,7 @@ static int worker(int k) {
             return 1;
         for (int32_t first = 0; first < per_partition(&c); first += SYNC) {
             int32_t count = per_partition(&c) - first < SYNC ? per_partition(&c) - first : SYNC;
-            train(&c, data, labels, first, count, w, delta);
+            train(&c, data, labels, first, count, w, delta, NULL);
             sync(&c, w, start);
         }
         free(data);
@@ -292,11 +334,8 @@ int main(void) {
             faasm_output_str("a worker failed");
             return 1;
         }
-        if (c.shared) {
-            __faasm_flag_state_dirty("sgd_weights", weight_bytes);
-            __faasm_push_state("sgd_weights");
-        }
     }
+    __faasm_pull_state("sgd_weights", weight_bytes);
     __faasm_read_state("sgd_weights", (unsigned char *)w, weight_bytes);
     char text[160];
     snprintf(text, sizeof text, "mode=%s workers=%d epochs=%d loss=%.6e",
