@@ -658,3 +658,18 @@ fn c_traps_end_the_run() {
         }
     }
 }
+
+/// A C guest built with `-msimd128` (loops clang vectorises, and `wasm_simd128.h` intrinsics)
+/// checks its vector results against scalar ones, under both memory strategies.
+#[test]
+fn c_simd() {
+    let mut simd = build::CBuild::guest("simd");
+    simd.flags.push("-msimd128".into());
+    let module = build::build_c(&simd, build::CTarget::Wasi);
+    for strategy in STRATEGIES {
+        run(strategy, &module)
+            .run()
+            .expect_code(0)
+            .expect_stdout(&expected("c", "simd"));
+    }
+}

@@ -303,8 +303,8 @@ struct CompiledPiece {
     calls: Vec<(u32, u32, i64)>,
 }
 
-/// WebAssembly 2.0 as this compiler supports it (SIMD is validated, then rejected by the
-/// translator), and extended constant expressions (`i32`/`i64` `add`, `sub` and `mul` in
+/// WebAssembly 2.0 as this compiler supports it (SIMD included), and extended constant
+/// expressions (`i32`/`i64` `add`, `sub` and `mul` in
 /// initialisers and offsets, standard in 3.0).
 fn wasm_features() -> WasmFeatures {
     WasmFeatures::WASM2 | WasmFeatures::EXTENDED_CONST

@@ -3,6 +3,7 @@
 
 pub(crate) mod env;
 mod numeric;
+mod simd;
 
 use crate::builtins::Builtin;
 use crate::compile::MemoryStrategy;
@@ -243,6 +244,9 @@ impl FuncTranslator {
             return Ok(());
         }
         if numeric::translate(self, b, &op)? {
+            return Ok(());
+        }
+        if simd::translate(self, b, env, &op)? {
             return Ok(());
         }
         Err(CompileError::unsupported(
