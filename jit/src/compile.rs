@@ -303,6 +303,26 @@ struct CompiledPiece {
     calls: Vec<(u32, u32, i64)>,
 }
 
+/// On x86-64, SSE4.1: Cranelift lowers SIMD with it (any x86-64 CPU since 2008 has it). A
+/// machine without it is refused when the compiler is made, not at a module's first `v128`.
+fn require_sse41(isa: &dyn cranelift_codegen::isa::TargetIsa) -> Result<(), CompileError> {
+    if isa.name() != "x64" {
+        return Ok(());
+    }
+    let sse41 = isa
+        .isa_flags()
+        .iter()
+        .find(|flag| flag.name == "has_sse41")
+        .and_then(|flag| flag.as_bool());
+    match sse41 {
+        Some(true) => Ok(()),
+        _ => Err(CompileError::unsupported(
+            0,
+            "this x86-64 CPU lacks SSE4.1, which faasm-rs needs for WebAssembly SIMD",
+        )),
+    }
+}
+
 /// WebAssembly 2.0 as this compiler supports it (SIMD included), and extended constant
 /// expressions (`i32`/`i64` `add`, `sub` and `mul` in
 /// initialisers and offsets, standard in 3.0).
@@ -344,6 +364,7 @@ impl Compiler {
         let isa = isa_builder
             .finish(settings::Flags::new(flags))
             .map_err(|e| CompileError::unsupported(0, format!("host instruction set: {e}")))?;
+        require_sse41(&*isa)?;
         let fingerprint = fingerprint(&config, &*isa);
         let pool = match config.threads {
             0 | 1 => None,
@@ -739,5 +760,26 @@ fn leb128_u32(mut value: u32) -> Vec<u8> {
             return out;
         }
         out.push(byte | 0x80);
+    }
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    use super::*;
+
+    #[test]
+    fn an_x86_64_cpu_without_sse41_is_refused_by_name_and_this_one_is_not() {
+        let mut builder = cranelift_codegen::isa::lookup_by_name("x86_64").expect("x64 ISA");
+        builder.set("has_sse41", "false").expect("has_sse41");
+        let old = builder
+            .finish(settings::Flags::new(settings::builder()))
+            .expect("an x64 ISA");
+        let error = require_sse41(&*old).expect_err("refused");
+        assert!(error.to_string().contains("SSE4.1"), "{error}");
+        let native = cranelift_native::builder()
+            .expect("host ISA")
+            .finish(settings::Flags::new(settings::builder()))
+            .expect("host ISA");
+        require_sse41(&*native).expect("this machine has SSE4.1");
     }
 }
