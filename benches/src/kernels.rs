@@ -1,6 +1,6 @@
 //! The C compute kernels of `benches/kernels/`, built at bench time: for wasm32-wasi with
-//! Debian's clang (`-O2`, a reactor exporting `run`, importing only `bench.start`/`bench.end`)
-//! and for the host with `cc -O2` and the driver `native.c`.
+//! Debian's clang (`-O2`, a reactor exporting `run`, importing only `bench.start`/`bench.end`;
+//! the SIMD kernels with `-msimd128`) and for the host with `cc -O2` and the driver `native.c`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,10 @@ pub const KERNELS: &[&str] = &[
     "mandelbrot",
 ];
 
+/// The SIMD kernels (`benches/kernels/simd_*.c`): built with `-msimd128` for Wasm; natively,
+/// those written with `wasm_simd128.h` intrinsics take their scalar path, with the same result.
+pub const SIMD_KERNELS: &[&str] = &["simd_bytes", "simd_matmul", "simd_hash", "simd_scan"];
+
 /// A kernel built for both targets.
 #[derive(Debug, Clone)]
 pub struct Kernel {
@@ -36,6 +40,8 @@ pub struct Kernel {
     pub wasm: Vec<u8>,
     /// The native executable (`EXE ITERATIONS` prints `NANOSECONDS CHECKSUM`).
     pub native: PathBuf,
+    /// Whether the module uses SIMD (wasmi, without its `simd` feature, does not run it).
+    pub simd: bool,
 }
 
 /// `benches/kernels`.
@@ -50,7 +56,11 @@ pub fn output_dir() -> PathBuf {
 
 /// Builds every kernel for both targets.
 pub fn build_all() -> Vec<Kernel> {
-    KERNELS.iter().map(|name| build(name)).collect()
+    KERNELS
+        .iter()
+        .chain(SIMD_KERNELS)
+        .map(|name| build(name))
+        .collect()
 }
 
 /// Builds kernel `name` for both targets.
@@ -60,9 +70,11 @@ pub fn build(name: &'static str) -> Kernel {
     let source = source_dir().join(format!("{name}.c"));
     let wasm_path = out.join(format!("{name}.wasm"));
     let native = out.join(name);
+    let simd = SIMD_KERNELS.contains(&name);
     compile(
         Command::new("clang")
             .args(["--target=wasm32-wasi", "-O2", "-Wall", "-Werror"])
+            .args(simd.then_some("-msimd128"))
             .args(["-nostartfiles", "-Wl,--no-entry"])
             .arg(&source)
             .arg("-o")
@@ -78,7 +90,12 @@ pub fn build(name: &'static str) -> Kernel {
             .arg("-lm"),
     );
     let wasm = fs::read(&wasm_path).expect("reading the built kernel");
-    Kernel { name, wasm, native }
+    Kernel {
+        name,
+        wasm,
+        native,
+        simd,
+    }
 }
 
 /// Runs a compiler, panicking with its output if it fails.

@@ -143,6 +143,7 @@ fn build(program: &Program, dir: &Path) -> Kernel {
         name: program.name,
         wasm: fs::read(&wasm_path).expect("reading the built program"),
         native: native_path,
+        simd: false,
     }
 }
 
