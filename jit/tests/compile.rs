@@ -104,41 +104,6 @@ fn a_malformed_name_section_is_ignored() {
 }
 
 #[test]
-fn a_function_that_fails_to_translate_leaves_no_state_behind() {
-    // Some SIMD operators validate but are not translated yet (`i8x16.popcnt` among them): the
-    // error comes in the middle of a function, after
-    // its locals and blocks were set up. Every later module compiled on the same thread (one
-    // compile thread: this one) must not see that half-built function.
-    let simd = r#"(module (func (param i32) (result i32)
-        (local i64)
-        (loop (br_if 0 (local.get 0)))
-        (drop (i8x16.popcnt (i8x16.splat (local.get 0))))
-        (local.get 0)))"#;
-    let plain = r#"(module (func (export "f") (param i32) (result i32)
-        (local i64 f32)
-        (block (loop (br_if 1 (i32.eqz (local.get 0)))
-            (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
-            (br 0)))
-        (local.get 0)))"#;
-    let config = faasm_jit::CompilerConfig {
-        threads: 1,
-        ..Default::default()
-    };
-    let compiler = faasm_jit::Compiler::new(config).expect("compiler");
-    for _ in 0..3 {
-        let simd = wat::parse_str(simd).expect("valid wat");
-        assert!(matches!(
-            compiler.compile(&simd),
-            Err(CompileError::Unsupported { .. })
-        ));
-        let plain = wat::parse_str(plain).expect("valid wat");
-        compiler
-            .compile(&plain)
-            .expect("compiles after a failed one");
-    }
-}
-
-#[test]
 fn extended_constant_expressions_compile_and_later_proposals_fail_validation_by_name() {
     let extended = r#"(module
         (import "env" "base" (global $base i32))
