@@ -452,7 +452,8 @@ impl Host {
     }
 
     /// Counts an admitted call when it ends and hands its result to `then`, on the thread that
-    /// ends it (see [`faasm_scheduler::CallHandle::on_done`]): `then` must not block.
+    /// ends it (see [`faasm_scheduler::CallHandle::on_done`]): `then` must be short, and must
+    /// not block at all if this is called on an async thread.
     pub(crate) fn when_ended(
         self: &Arc<Host>,
         call: Admitted,

@@ -283,9 +283,10 @@ impl Reader {
         let inline = Arc::clone(&self.inline);
         host.when_ended(admitted, move |result| {
             let result = remote_result(&result, id.to_string());
-            // The first attempt right here, on the thread that ended the call: one Redis round
-            // trip, and no hand-off to the completer thread (a wake-up) on the way back to the
-            // caller. A failed attempt goes to the completer, which retries; until one of its
+            // The first attempt right here, on the thread that ended the call (a worker, or
+            // the reader if the call had already ended): one Redis round trip, short as
+            // `when_ended` asks while Redis answers, and no hand-off to the completer thread (a
+            // wake-up) on the way back to the caller. A failed attempt goes to the completer, which retries; until one of its
             // attempts succeeds, results go straight to it (a worker does not wait out a
             // connection's timeout per call while Redis is away).
             if !inline.load(Ordering::Acquire) {

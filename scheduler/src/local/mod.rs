@@ -985,7 +985,8 @@ impl CallHandle {
     /// Runs `callback` with the result when the call ends, on the thread that ends it (at once,
     /// on this thread, if it has ended): for callers that must not block a thread waiting,
     /// such as an async server, which sends the result over a channel. `callback` must be
-    /// short and must not block.
+    /// short: it holds the thread that ended the call (a worker, with its permit) while it
+    /// runs, and may run on the caller's own thread (an async one must not block at all).
     pub fn on_done(self, callback: impl FnOnce(CallResult) + Send + 'static) {
         let CallHandle { slot, _tree: tree } = self;
         slot.when_done(Box::new(move |result| {
