@@ -1,9 +1,10 @@
 //! The host's log lines, written in batches by a thread of their own.
 //!
 //! A request's line is appended to a shared buffer under a lock (a copy of ~150 bytes, no
-//! system call); the writer thread wakes when the buffer goes from empty to not, waits
-//! [`BATCH_WINDOW`] for more lines, and writes them all in one `write`. Under load that is one
-//! wake-up and one system call per window instead of a wake-up, a `write` and the channel's
+//! system call); the writer thread wakes when the buffer goes from empty to not, writes what
+//! is there, and then looks again every [`BATCH_WINDOW`] while lines keep coming, writing each
+//! window's lines in one `write`. Under load that is one system call per window, and no
+//! wake-up from the requests, instead of a wake-up, a `write` and the channel's
 //! spinning per line (what `tracing-appender`'s per-line channel cost here: about three system
 //! calls and a context switch per request, measured with `strace -c` under `wrk`).
 //!
@@ -15,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// How long the writer gathers lines after the first one of a batch.
+/// How long the writer waits between two batches while lines keep coming.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(2);
 /// Bytes waiting for the sink past which new lines are dropped.
 pub const MAX_PENDING_BYTES: usize = 8 << 20;
