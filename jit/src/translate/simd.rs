@@ -33,8 +33,7 @@ pub(super) fn translate(
         || int_arith(t, b, op)
         || int_more(t, b, op)
         || compare(t, b, op)
-        || float_arith(t, b, op)
-        || float_more(t, b, op)
+        || float(t, b, op)
         || convert(t, b, op);
     Ok(handled)
 }
@@ -273,41 +272,6 @@ fn int_arith(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>)
     true
 }
 
-/// Lane-wise float `add`, `sub`, `mul`, `div`, `sqrt`, `neg` and `abs`. NaN results are as
-/// the hardware makes them, which the spec allows for these operators (any NaN, or an
-/// arithmetic one).
-fn float_arith(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>) -> bool {
-    use Operator::*;
-    use types::{F32X4, F64X2};
-    let vector = match op {
-        F32x4Add | F32x4Sub | F32x4Mul | F32x4Div | F32x4Sqrt | F32x4Neg | F32x4Abs => F32X4,
-        F64x2Add | F64x2Sub | F64x2Mul | F64x2Div | F64x2Sqrt | F64x2Neg | F64x2Abs => F64X2,
-        _ => return false,
-    };
-    let v = match op {
-        F32x4Sqrt | F64x2Sqrt | F32x4Neg | F64x2Neg | F32x4Abs | F64x2Abs => {
-            let x = pop_as(t, b, vector);
-            match op {
-                F32x4Sqrt | F64x2Sqrt => b.ins().sqrt(x),
-                F32x4Neg | F64x2Neg => b.ins().fneg(x),
-                _ => b.ins().fabs(x),
-            }
-        }
-        _ => {
-            let y = pop_as(t, b, vector);
-            let x = pop_as(t, b, vector);
-            match op {
-                F32x4Add | F64x2Add => b.ins().fadd(x, y),
-                F32x4Sub | F64x2Sub => b.ins().fsub(x, y),
-                F32x4Mul | F64x2Mul => b.ins().fmul(x, y),
-                _ => b.ins().fdiv(x, y),
-            }
-        }
-    };
-    push_v128(t, b, v);
-    true
-}
-
 /// Loads and stores of one lane, loads that zero the other lanes, loads that extend.
 fn lane_memory(
     t: &mut FuncTranslator,
@@ -490,21 +454,74 @@ fn int_more(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>) 
     widen_narrow(t, b, op)
 }
 
-/// Narrowing, widening, extended multiplication, pairwise addition and the dot product.
-fn widen_narrow(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>) -> bool {
+/// Which half of a vector's lanes a widening takes.
+#[derive(Clone, Copy, PartialEq)]
+enum Half {
+    Low,
+    High,
+}
+
+/// A widening operator's source lanes, half and signedness, and whether it then multiplies
+/// (`extmul`) rather than only extends.
+fn widening(op: &Operator<'_>) -> Option<(ir::Type, Half, bool, bool)> {
     use Operator::*;
     use types::{I8X16, I16X8, I32X4};
-    #[derive(Clone, Copy, PartialEq)]
-    enum Half {
-        Low,
-        High,
-    }
-    let widen = |b: &mut FunctionBuilder, x: Value, half: Half, signed: bool| match (half, signed) {
+    Some(match op {
+        I16x8ExtendLowI8x16S => (I8X16, Half::Low, true, false),
+        I16x8ExtendHighI8x16S => (I8X16, Half::High, true, false),
+        I16x8ExtendLowI8x16U => (I8X16, Half::Low, false, false),
+        I16x8ExtendHighI8x16U => (I8X16, Half::High, false, false),
+        I32x4ExtendLowI16x8S => (I16X8, Half::Low, true, false),
+        I32x4ExtendHighI16x8S => (I16X8, Half::High, true, false),
+        I32x4ExtendLowI16x8U => (I16X8, Half::Low, false, false),
+        I32x4ExtendHighI16x8U => (I16X8, Half::High, false, false),
+        I64x2ExtendLowI32x4S => (I32X4, Half::Low, true, false),
+        I64x2ExtendHighI32x4S => (I32X4, Half::High, true, false),
+        I64x2ExtendLowI32x4U => (I32X4, Half::Low, false, false),
+        I64x2ExtendHighI32x4U => (I32X4, Half::High, false, false),
+        I16x8ExtMulLowI8x16S => (I8X16, Half::Low, true, true),
+        I16x8ExtMulHighI8x16S => (I8X16, Half::High, true, true),
+        I16x8ExtMulLowI8x16U => (I8X16, Half::Low, false, true),
+        I16x8ExtMulHighI8x16U => (I8X16, Half::High, false, true),
+        I32x4ExtMulLowI16x8S => (I16X8, Half::Low, true, true),
+        I32x4ExtMulHighI16x8S => (I16X8, Half::High, true, true),
+        I32x4ExtMulLowI16x8U => (I16X8, Half::Low, false, true),
+        I32x4ExtMulHighI16x8U => (I16X8, Half::High, false, true),
+        I64x2ExtMulLowI32x4S => (I32X4, Half::Low, true, true),
+        I64x2ExtMulHighI32x4S => (I32X4, Half::High, true, true),
+        I64x2ExtMulLowI32x4U => (I32X4, Half::Low, false, true),
+        I64x2ExtMulHighI32x4U => (I32X4, Half::High, false, true),
+        _ => return None,
+    })
+}
+
+/// Widens the `half` of `x`'s lanes to twice their width.
+fn widen(b: &mut FunctionBuilder, x: Value, half: Half, signed: bool) -> Value {
+    match (half, signed) {
         (Half::Low, true) => b.ins().swiden_low(x),
         (Half::High, true) => b.ins().swiden_high(x),
         (Half::Low, false) => b.ins().uwiden_low(x),
         (Half::High, false) => b.ins().uwiden_high(x),
-    };
+    }
+}
+
+/// Narrowing, widening, extended multiplication, pairwise addition and the dot product.
+fn widen_narrow(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>) -> bool {
+    use Operator::*;
+    use types::{I8X16, I16X8, I32X4};
+    if let Some((source, half, signed, multiply)) = widening(op) {
+        let v = if multiply {
+            let y = pop_as(t, b, source);
+            let x = pop_as(t, b, source);
+            let (x, y) = (widen(b, x, half, signed), widen(b, y, half, signed));
+            b.ins().imul(x, y)
+        } else {
+            let x = pop_as(t, b, source);
+            widen(b, x, half, signed)
+        };
+        push_v128(t, b, v);
+        return true;
+    }
     match *op {
         I8x16NarrowI16x8S | I8x16NarrowI16x8U | I16x8NarrowI32x4S | I16x8NarrowI32x4U => {
             let source = if matches!(op, I8x16NarrowI16x8S | I8x16NarrowI16x8U) {
@@ -519,68 +536,6 @@ fn widen_narrow(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'
             } else {
                 b.ins().unarrow(x, y)
             };
-            push_v128(t, b, v);
-        }
-        I16x8ExtendLowI8x16S
-        | I16x8ExtendHighI8x16S
-        | I16x8ExtendLowI8x16U
-        | I16x8ExtendHighI8x16U
-        | I32x4ExtendLowI16x8S
-        | I32x4ExtendHighI16x8S
-        | I32x4ExtendLowI16x8U
-        | I32x4ExtendHighI16x8U
-        | I64x2ExtendLowI32x4S
-        | I64x2ExtendHighI32x4S
-        | I64x2ExtendLowI32x4U
-        | I64x2ExtendHighI32x4U => {
-            let (source, half, signed) = match op {
-                I16x8ExtendLowI8x16S => (I8X16, Half::Low, true),
-                I16x8ExtendHighI8x16S => (I8X16, Half::High, true),
-                I16x8ExtendLowI8x16U => (I8X16, Half::Low, false),
-                I16x8ExtendHighI8x16U => (I8X16, Half::High, false),
-                I32x4ExtendLowI16x8S => (I16X8, Half::Low, true),
-                I32x4ExtendHighI16x8S => (I16X8, Half::High, true),
-                I32x4ExtendLowI16x8U => (I16X8, Half::Low, false),
-                I32x4ExtendHighI16x8U => (I16X8, Half::High, false),
-                I64x2ExtendLowI32x4S => (I32X4, Half::Low, true),
-                I64x2ExtendHighI32x4S => (I32X4, Half::High, true),
-                I64x2ExtendLowI32x4U => (I32X4, Half::Low, false),
-                _ => (I32X4, Half::High, false),
-            };
-            let x = pop_as(t, b, source);
-            let v = widen(b, x, half, signed);
-            push_v128(t, b, v);
-        }
-        I16x8ExtMulLowI8x16S
-        | I16x8ExtMulHighI8x16S
-        | I16x8ExtMulLowI8x16U
-        | I16x8ExtMulHighI8x16U
-        | I32x4ExtMulLowI16x8S
-        | I32x4ExtMulHighI16x8S
-        | I32x4ExtMulLowI16x8U
-        | I32x4ExtMulHighI16x8U
-        | I64x2ExtMulLowI32x4S
-        | I64x2ExtMulHighI32x4S
-        | I64x2ExtMulLowI32x4U
-        | I64x2ExtMulHighI32x4U => {
-            let (source, half, signed) = match op {
-                I16x8ExtMulLowI8x16S => (I8X16, Half::Low, true),
-                I16x8ExtMulHighI8x16S => (I8X16, Half::High, true),
-                I16x8ExtMulLowI8x16U => (I8X16, Half::Low, false),
-                I16x8ExtMulHighI8x16U => (I8X16, Half::High, false),
-                I32x4ExtMulLowI16x8S => (I16X8, Half::Low, true),
-                I32x4ExtMulHighI16x8S => (I16X8, Half::High, true),
-                I32x4ExtMulLowI16x8U => (I16X8, Half::Low, false),
-                I32x4ExtMulHighI16x8U => (I16X8, Half::High, false),
-                I64x2ExtMulLowI32x4S => (I32X4, Half::Low, true),
-                I64x2ExtMulHighI32x4S => (I32X4, Half::High, true),
-                I64x2ExtMulLowI32x4U => (I32X4, Half::Low, false),
-                _ => (I32X4, Half::High, false),
-            };
-            let y = pop_as(t, b, source);
-            let x = pop_as(t, b, source);
-            let (x, y) = (widen(b, x, half, signed), widen(b, y, half, signed));
-            let v = b.ins().imul(x, y);
             push_v128(t, b, v);
         }
         I16x8ExtAddPairwiseI8x16S
@@ -691,46 +646,71 @@ fn compare(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>) -
     true
 }
 
-/// Float min/max (Wasm's, NaN-propagating), pseudo-min/max and rounding.
-fn float_more(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>) -> bool {
+/// Lane-wise float arithmetic (`add`, `sub`, `mul`, `div`, `sqrt`, `neg`, `abs`), min/max
+/// (Wasm's, NaN-propagating), pseudo-min/max and rounding. NaN results of the arithmetic are
+/// as the hardware makes them, which the spec allows (any NaN, or an arithmetic one).
+fn float(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>) -> bool {
     use Operator::*;
     use cranelift_codegen::ir::condcodes::FloatCC;
     use types::{F32X4, F64X2};
-    let vector = match op {
-        F32x4Min | F32x4Max | F32x4PMin | F32x4PMax | F32x4Ceil | F32x4Floor | F32x4Trunc
-        | F32x4Nearest => F32X4,
-        F64x2Min | F64x2Max | F64x2PMin | F64x2PMax | F64x2Ceil | F64x2Floor | F64x2Trunc
-        | F64x2Nearest => F64X2,
-        _ => return false,
-    };
-    let v = match op {
-        F32x4Ceil | F32x4Floor | F32x4Trunc | F32x4Nearest | F64x2Ceil | F64x2Floor
-        | F64x2Trunc | F64x2Nearest => {
-            let x = pop_as(t, b, vector);
-            match op {
-                F32x4Ceil | F64x2Ceil => b.ins().ceil(x),
-                F32x4Floor | F64x2Floor => b.ins().floor(x),
-                F32x4Trunc | F64x2Trunc => b.ins().trunc(x),
-                _ => b.ins().nearest(x),
-            }
+    let vector =
+        match op {
+            F32x4Add | F32x4Sub | F32x4Mul | F32x4Div | F32x4Sqrt | F32x4Neg | F32x4Abs
+            | F32x4Min | F32x4Max | F32x4PMin | F32x4PMax | F32x4Ceil | F32x4Floor | F32x4Trunc
+            | F32x4Nearest => F32X4,
+            F64x2Add | F64x2Sub | F64x2Mul | F64x2Div | F64x2Sqrt | F64x2Neg | F64x2Abs
+            | F64x2Min | F64x2Max | F64x2PMin | F64x2PMax | F64x2Ceil | F64x2Floor | F64x2Trunc
+            | F64x2Nearest => F64X2,
+            _ => return false,
+        };
+    let unary = matches!(
+        op,
+        F32x4Sqrt
+            | F64x2Sqrt
+            | F32x4Neg
+            | F64x2Neg
+            | F32x4Abs
+            | F64x2Abs
+            | F32x4Ceil
+            | F64x2Ceil
+            | F32x4Floor
+            | F64x2Floor
+            | F32x4Trunc
+            | F64x2Trunc
+            | F32x4Nearest
+            | F64x2Nearest
+    );
+    let v = if unary {
+        let x = pop_as(t, b, vector);
+        match op {
+            F32x4Sqrt | F64x2Sqrt => b.ins().sqrt(x),
+            F32x4Neg | F64x2Neg => b.ins().fneg(x),
+            F32x4Abs | F64x2Abs => b.ins().fabs(x),
+            F32x4Ceil | F64x2Ceil => b.ins().ceil(x),
+            F32x4Floor | F64x2Floor => b.ins().floor(x),
+            F32x4Trunc | F64x2Trunc => b.ins().trunc(x),
+            _ => b.ins().nearest(x),
         }
-        _ => {
-            let y = pop_as(t, b, vector);
-            let x = pop_as(t, b, vector);
-            match op {
-                F32x4Min | F64x2Min => b.ins().fmin(x, y),
-                F32x4Max | F64x2Max => b.ins().fmax(x, y),
-                // pmin: y < x ? y : x; pmax: x < y ? y : x (no NaN propagation).
-                F32x4PMin | F64x2PMin => {
-                    let take_y = b.ins().fcmp(FloatCC::LessThan, y, x);
-                    let take_y = cast(b, vector, take_y);
-                    b.ins().bitselect(take_y, y, x)
-                }
-                _ => {
-                    let take_y = b.ins().fcmp(FloatCC::LessThan, x, y);
-                    let take_y = cast(b, vector, take_y);
-                    b.ins().bitselect(take_y, y, x)
-                }
+    } else {
+        let y = pop_as(t, b, vector);
+        let x = pop_as(t, b, vector);
+        match op {
+            F32x4Add | F64x2Add => b.ins().fadd(x, y),
+            F32x4Sub | F64x2Sub => b.ins().fsub(x, y),
+            F32x4Mul | F64x2Mul => b.ins().fmul(x, y),
+            F32x4Div | F64x2Div => b.ins().fdiv(x, y),
+            F32x4Min | F64x2Min => b.ins().fmin(x, y),
+            F32x4Max | F64x2Max => b.ins().fmax(x, y),
+            // pmin: y < x ? y : x; pmax: x < y ? y : x (no NaN propagation).
+            F32x4PMin | F64x2PMin => {
+                let take_y = b.ins().fcmp(FloatCC::LessThan, y, x);
+                let take_y = cast(b, vector, take_y);
+                b.ins().bitselect(take_y, y, x)
+            }
+            _ => {
+                let take_y = b.ins().fcmp(FloatCC::LessThan, x, y);
+                let take_y = cast(b, vector, take_y);
+                b.ins().bitselect(take_y, y, x)
             }
         }
     };
