@@ -49,20 +49,14 @@ pub fn all(kernels: &[Kernel], only: &[String]) -> Vec<Benchmark> {
 /// checksum.
 pub fn execute(kernel: &Kernel) -> Benchmark {
     check_checksums(kernel);
-    let mut measures = vec![
-        (Peer::Ours, ours::execute(&kernel.wasm)),
-        (Peer::Wasmtime, peer_wasmtime::execute(&kernel.wasm)),
-    ];
-    // wasmi is built without its `simd` feature: SIMD kernels are ours beside Wasmtime.
-    if !kernel.simd {
-        measures.push((Peer::Wasmi, peer_wasmi::execute(&kernel.wasm)));
-    }
-    measures.push((Peer::Native, native::execute(kernel)));
-    Benchmark {
-        group: "execute",
-        name: kernel.name.to_string(),
-        measures,
-    }
+    Benchmark::execute(
+        kernel.name,
+        kernel.simd,
+        ours::execute(&kernel.wasm),
+        peer_wasmtime::execute(&kernel.wasm),
+        || peer_wasmi::execute(&kernel.wasm),
+        native::execute(kernel),
+    )
 }
 
 /// `execute` of one kernel in ours under the bounded strategy, with the Spectre guard on its

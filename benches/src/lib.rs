@@ -87,6 +87,30 @@ pub struct Benchmark {
     pub measures: Vec<(Peer, Measure)>,
 }
 
+impl Benchmark {
+    /// An `execute` benchmark of module `name`: ours, Wasmtime, wasmi unless the module has
+    /// SIMD (wasmi is built without its `simd` feature), and native code.
+    pub fn execute(
+        name: &str,
+        simd: bool,
+        ours: Measure,
+        wasmtime: Measure,
+        wasmi: impl FnOnce() -> Measure,
+        native: Measure,
+    ) -> Benchmark {
+        let mut measures = vec![(Peer::Ours, ours), (Peer::Wasmtime, wasmtime)];
+        if !simd {
+            measures.push((Peer::Wasmi, wasmi()));
+        }
+        measures.push((Peer::Native, native));
+        Benchmark {
+            group: "execute",
+            name: name.to_string(),
+            measures,
+        }
+    }
+}
+
 impl fmt::Debug for Benchmark {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let peers: Vec<Peer> = self.measures.iter().map(|(peer, _)| *peer).collect();

@@ -9,7 +9,7 @@
 //! unchanged (SQLite's amalgamation takes a while).
 
 use crate::kernels::{self, Kernel};
-use crate::{Benchmark, Peer, native, ours, ours_wasi, peer_wasmi_wasi, peer_wasmtime_wasi};
+use crate::{Benchmark, native, ours, ours_wasi, peer_wasmi_wasi, peer_wasmtime_wasi};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -35,34 +35,29 @@ struct Program {
     native_libs: &'static [&'static str],
 }
 
-/// SQLite's build flags, for both of its builds.
-const SQLITE_FLAGS: &[&str] = &[
-    "-O2",
-    "-DSQLITE_THREADSAFE=0",
-    "-DSQLITE_OMIT_LOAD_EXTENSION",
-    "-DSQLITE_TEMP_STORE=3",
-];
+/// SQLite, built as it is.
+const SQLITE: Program = Program {
+    name: "sqlite",
+    driver: "sqlite",
+    simd: false,
+    package: "sqlite",
+    sources: &["sqlite3.c"],
+    flags: &[
+        "-O2",
+        "-DSQLITE_THREADSAFE=0",
+        "-DSQLITE_OMIT_LOAD_EXTENSION",
+        "-DSQLITE_TEMP_STORE=3",
+    ],
+    wasm_libs: &[],
+    native_libs: &["-lm"],
+};
 
 const PROGRAMS: [Program; 3] = [
-    Program {
-        name: "sqlite",
-        driver: "sqlite",
-        simd: false,
-        package: "sqlite",
-        sources: &["sqlite3.c"],
-        flags: SQLITE_FLAGS,
-        wasm_libs: &[],
-        native_libs: &["-lm"],
-    },
+    SQLITE,
     Program {
         name: "sqlite-simd",
-        driver: "sqlite",
         simd: true,
-        package: "sqlite",
-        sources: &["sqlite3.c"],
-        flags: SQLITE_FLAGS,
-        wasm_libs: &[],
-        native_libs: &["-lm"],
+        ..SQLITE
     },
     Program {
         name: "quickjs",
@@ -226,19 +221,14 @@ fn finish(child: Child, line: &str, output: &Path) {
 /// checksum.
 pub fn execute(program: &Kernel) -> Benchmark {
     check_checksums(program);
-    let mut measures = vec![
-        (Peer::Ours, ours_wasi::execute(&program.wasm)),
-        (Peer::Wasmtime, peer_wasmtime_wasi::execute(&program.wasm)),
-    ];
-    if !program.simd {
-        measures.push((Peer::Wasmi, peer_wasmi_wasi::execute(&program.wasm)));
-    }
-    measures.push((Peer::Native, native::execute(program)));
-    Benchmark {
-        group: "execute",
-        name: program.name.to_string(),
-        measures,
-    }
+    Benchmark::execute(
+        program.name,
+        program.simd,
+        ours_wasi::execute(&program.wasm),
+        peer_wasmtime_wasi::execute(&program.wasm),
+        || peer_wasmi_wasi::execute(&program.wasm),
+        native::execute(program),
+    )
 }
 
 /// Every program's `execute` benchmark (none if their sources are absent).
