@@ -718,20 +718,12 @@ impl Host {
         self.scheduler.load()
     }
 
-    fn has_free_worker(&self) -> bool {
-        self.load() < self.config.workers
-    }
-
-    /// Whether a call queued here now would start within [`FORWARD_COST`]: a worker is free,
-    /// or the calls ahead of it end sooner than a trip to another host would take (judged by
-    /// how long calls ran here lately; with no call ended yet, only a free worker counts).
-    fn starts_soon_here(&self) -> bool {
-        let load = self.load();
-        load < self.config.workers
-            || self
-                .call_times
-                .expected_wait(load, self.config.workers)
-                .is_some_and(|wait| wait <= FORWARD_COST)
+    /// Whether the `load` calls here end sooner than a trip to another host would take
+    /// ([`FORWARD_COST`]), judged by how long calls ran here lately (no, before any ended).
+    fn queue_clears_soon(&self, load: usize) -> bool {
+        self.call_times
+            .expected_wait(load, self.config.workers)
+            .is_some_and(|wait| wait <= FORWARD_COST)
     }
 
     /// Where a call of `user/function` arriving here over HTTP runs (see [`Host::place_by_rule`]).
@@ -783,10 +775,11 @@ impl Host {
         let Some(node) = &self.cluster else {
             return Some(Placement::Here);
         };
-        if warm_here && self.starts_soon_here() {
+        let load = self.load();
+        let free_here = load < self.config.workers;
+        if warm_here && (free_here || self.queue_clears_soon(load)) {
             return Some(Placement::Here);
         }
-        let free_here = self.has_free_worker();
         let Some(me) = node.host_id() else {
             return Some(Placement::Here);
         };
