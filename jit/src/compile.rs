@@ -327,7 +327,7 @@ fn require_sse41(isa: &dyn cranelift_codegen::isa::TargetIsa) -> Result<(), Comp
 /// expressions (`i32`/`i64` `add`, `sub` and `mul` in
 /// initialisers and offsets, standard in 3.0).
 fn wasm_features() -> WasmFeatures {
-    WasmFeatures::WASM2 | WasmFeatures::EXTENDED_CONST
+    WasmFeatures::WASM2 | WasmFeatures::EXTENDED_CONST | WasmFeatures::TAIL_CALL
 }
 
 impl Compiler {

@@ -1283,6 +1283,74 @@ fn more_results_than_return_registers() {
     assert_eq!(call(&mut store, instance, "floats", &[]), Ok(floats));
 }
 
+/// `return_call` and `return_call_indirect` to Wasm and to host functions; with more arguments
+/// than registers (the callee pops them), and deep enough that ordinary calls would overflow the
+/// 1 MiB Wasm stack.
+#[test]
+fn tail_calls_reach_host_functions_and_run_in_constant_stack() {
+    let mut store = Store::new(&Engine::default());
+    let add = host_add(&mut store);
+    let mut linker = Linker::new();
+    linker.define("host", "add", Extern::Func(add));
+    let instance = instantiate(
+        &mut store,
+        &linker,
+        r#"(module
+            (import "host" "add" (func $add (param i32 i32) (result i32)))
+            (type $binary (func (param i32 i32) (result i32)))
+            (type $many (func (param i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64) (result i64)))
+            (table 2 funcref)
+            (elem (i32.const 0) $add $count)
+            (func (export "direct_to_host") (param i32) (result i32)
+                (return_call $add (local.get 0) (i32.const 10)))
+            (func (export "indirect_to_host") (param i32) (result i32)
+                (return_call_indirect (type $binary) (local.get 0) (i32.const 20) (i32.const 0)))
+            ;; Counts $n down to zero, moving the ten other arguments round by one each time.
+            (func $count (type $many)
+                (if (result i64) (i64.eqz (local.get 0))
+                    (then (i64.add (local.get 1) (i64.mul (local.get 10) (i64.const 1000))))
+                    (else (return_call_indirect (type $many)
+                        (i64.sub (local.get 0) (i64.const 1))
+                        (local.get 10) (local.get 1) (local.get 2) (local.get 3) (local.get 4)
+                        (local.get 5) (local.get 6) (local.get 7) (local.get 8) (local.get 9)
+                        (i32.const 1)))))
+            (func $even (param i64) (result i32)
+                (if (result i32) (i64.eqz (local.get 0)) (then (i32.const 1))
+                    (else (return_call $odd (i64.sub (local.get 0) (i64.const 1))))))
+            (func $odd (param i64) (result i32)
+                (if (result i32) (i64.eqz (local.get 0)) (then (i32.const 0))
+                    (else (return_call $even (i64.sub (local.get 0) (i64.const 1))))))
+            (func (export "count") (param i64) (result i64)
+                (return_call $count (local.get 0)
+                    (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4) (i64.const 5)
+                    (i64.const 6) (i64.const 7) (i64.const 8) (i64.const 9) (i64.const 10)))
+            (export "even" (func $even)))"#,
+    );
+    assert_eq!(
+        call(&mut store, instance, "direct_to_host", &[Val::I32(5)]),
+        Ok(vec![Val::I32(15)])
+    );
+    assert_eq!(
+        call(&mut store, instance, "indirect_to_host", &[Val::I32(5)]),
+        Ok(vec![Val::I32(25)])
+    );
+    // A million calls of eleven arguments, each rotating the ten after the counter: after
+    // 1,000,000 rotations (a multiple of 10) they are back in place.
+    assert_eq!(
+        call(&mut store, instance, "count", &[Val::I64(1_000_000)]),
+        Ok(vec![Val::I64(1 + 10 * 1000)])
+    );
+    // After 1,000,003 rotations they have moved by 3: argument 1 holds what started in 8.
+    assert_eq!(
+        call(&mut store, instance, "count", &[Val::I64(1_000_003)]),
+        Ok(vec![Val::I64(8 + 7 * 1000)])
+    );
+    assert_eq!(
+        call(&mut store, instance, "even", &[Val::I64(10_000_001)]),
+        Ok(vec![Val::I32(0)])
+    );
+}
+
 /// A file of `len` zero bytes, already unlinked: like a state value's memfd.
 fn shared_file(len: u64) -> std::fs::File {
     static NEXT: AtomicU32 = AtomicU32::new(0);

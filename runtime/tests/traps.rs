@@ -304,6 +304,8 @@ const LOOPS: &str = r#"(module
     (func (export "spin_calling") (loop $l call $nop br $l))
     (func $callee (loop $l call $nop br $l))
     (func (export "spin_in_callee") call $callee)
+    (func $tail_forever return_call $tail_forever)
+    (export "tail_forever" (func $tail_forever))
     (func (export "quick") (result i32) i32.const 1))"#;
 
 /// Runs `f` on its own thread and fails if it takes longer than `limit`: a call that is never
@@ -346,7 +348,7 @@ fn interrupted_after(name: &'static str, timeout: Duration) -> Duration {
 
 #[test]
 fn a_loop_with_calls_is_interrupted_by_the_timeout() {
-    for name in ["spin_calling", "spin_in_callee"] {
+    for name in ["spin_calling", "spin_in_callee", "tail_forever"] {
         let elapsed = interrupted_after(name, Duration::from_millis(20));
         assert!(
             elapsed >= Duration::from_millis(15),

@@ -363,8 +363,15 @@ impl<'m> FuncEnvironment<'m> {
         })
     }
 
-    /// Calls function `index` with `args`, returning the call instruction.
-    pub(crate) fn call(&mut self, b: &mut FunctionBuilder, index: u32, args: &[Value]) -> ir::Inst {
+    /// Calls function `index` with `args`: a call returning the call instruction, or with
+    /// [`CallKind::Tail`] a `return_call` that ends the block (and returns `None`).
+    pub(crate) fn call(
+        &mut self,
+        b: &mut FunctionBuilder,
+        kind: CallKind,
+        index: u32,
+        args: &[Value],
+    ) -> Option<ir::Inst> {
         let type_index = self.module.functions[index as usize];
         if self.module.is_imported_func(index) {
             let body =
@@ -376,15 +383,27 @@ impl<'m> FuncEnvironment<'m> {
                 true,
             );
             let sig = self.wasm_sig(b, type_index);
-            let mut all = vec![callee_vmctx, self.vmctx];
-            all.extend_from_slice(args);
-            b.ins().call_indirect(sig, body, &all)
+            let all = self.with_vmctxs(callee_vmctx, args);
+            kind.indirect(b, sig, body, &all)
         } else {
             let callee = self.direct_func(b, index, type_index);
-            let mut all = vec![self.vmctx, self.vmctx];
-            all.extend_from_slice(args);
-            b.ins().call(callee, &all)
+            let all = self.with_vmctxs(self.vmctx, args);
+            match kind {
+                CallKind::Normal => Some(b.ins().call(callee, &all)),
+                CallKind::Tail => {
+                    b.ins().return_call(callee, &all);
+                    None
+                }
+            }
         }
+    }
+
+    /// The arguments of a Wasm call: the callee's vmctx, ours (the caller's), then `args`.
+    fn with_vmctxs(&self, callee_vmctx: Value, args: &[Value]) -> Vec<Value> {
+        let mut all = Vec::with_capacity(args.len() + 2);
+        all.extend_from_slice(&[callee_vmctx, self.vmctx]);
+        all.extend_from_slice(args);
+        all
     }
 
     fn direct_func(&mut self, b: &mut FunctionBuilder, index: u32, type_index: u32) -> ir::FuncRef {
@@ -405,15 +424,16 @@ impl<'m> FuncEnvironment<'m> {
         func
     }
 
-    /// `call_indirect`: checks bounds, null and the signature, then calls.
+    /// `call_indirect` (or `return_call_indirect` with [`CallKind::Tail`]): checks bounds, null
+    /// and the signature, then calls.
     pub(crate) fn call_indirect(
         &mut self,
         b: &mut FunctionBuilder,
-        table: u32,
-        type_index: u32,
+        kind: CallKind,
+        (table, type_index): (u32, u32),
         index: Value,
         args: &[Value],
-    ) -> ir::Inst {
+    ) -> Option<ir::Inst> {
         let addr = self.table_element_addr(b, table, index);
         let func_ref = b.ins().load(POINTER, table_flags(), addr, 0);
         b.ins()
@@ -434,9 +454,8 @@ impl<'m> FuncEnvironment<'m> {
             .ins()
             .load(POINTER, vm_flags(), func_ref, vm_func_ref::VMCTX as i32);
         let sig = self.wasm_sig(b, type_index);
-        let mut all = vec![callee_vmctx, self.vmctx];
-        all.extend_from_slice(args);
-        b.ins().call_indirect(sig, code, &all)
+        let all = self.with_vmctxs(callee_vmctx, args);
+        kind.indirect(b, sig, code, &all)
     }
 
     /// Calls `builtin` with `args` (after vmctx); traps with the builtin's trap code on a non-zero
@@ -528,6 +547,37 @@ impl<'m> FuncEnvironment<'m> {
         b.ins().jump(done, &[]);
         b.seal_block(done);
         b.switch_to_block(done);
+    }
+}
+
+/// Whether a Wasm call returns to its caller, or replaces the caller's frame (`return_call*`,
+/// the tail-call proposal). Every translated function uses the `tail` calling convention
+/// ([`WASM_CALL_CONV`]), so a tail call may go to any of them, imported or not, and to the
+/// `wasm_to_host` trampolines: the callee pops the caller's stack arguments, and a chain of tail
+/// calls runs in constant stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CallKind {
+    Normal,
+    Tail,
+}
+
+impl CallKind {
+    /// An indirect call to `callee` with signature `sig`; `None` for a tail call (it has no
+    /// results in this function).
+    fn indirect(
+        self,
+        b: &mut FunctionBuilder,
+        sig: ir::SigRef,
+        callee: Value,
+        args: &[Value],
+    ) -> Option<ir::Inst> {
+        match self {
+            CallKind::Normal => Some(b.ins().call_indirect(sig, callee, args)),
+            CallKind::Tail => {
+                b.ins().return_call_indirect(sig, callee, args);
+                None
+            }
+        }
     }
 }
 

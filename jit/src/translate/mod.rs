@@ -17,7 +17,7 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, Block, BlockArg, InstBuilder, MemFlagsData, Value, types};
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
-use env::{FuncEnvironment, POINTER, clif_type};
+use env::{CallKind, FuncEnvironment, POINTER, clif_type};
 use wasmparser::{BlockType, FunctionBody, MemArg, Operator};
 
 /// One entry of the control stack.
@@ -408,20 +408,22 @@ impl FuncTranslator {
                 self.reachable = false;
             }
             Operator::Call { function_index } => {
-                let arity = env.module.func_type(function_index).params.len();
-                let args = self.popn(arity);
-                let call = env.call(b, function_index, &args);
-                self.push_results(b, call);
+                self.call(env, b, CallKind::Normal, function_index);
+            }
+            Operator::ReturnCall { function_index } => {
+                self.call(env, b, CallKind::Tail, function_index);
             }
             Operator::CallIndirect {
                 type_index,
                 table_index,
             } => {
-                let index = self.pop();
-                let arity = env.module.types[type_index as usize].params.len();
-                let args = self.popn(arity);
-                let call = env.call_indirect(b, table_index, type_index, index, &args);
-                self.push_results(b, call);
+                self.call_indirect(env, b, CallKind::Normal, (table_index, type_index));
+            }
+            Operator::ReturnCallIndirect {
+                type_index,
+                table_index,
+            } => {
+                self.call_indirect(env, b, CallKind::Tail, (table_index, type_index));
             }
             Operator::Drop => {
                 self.pop();
@@ -434,6 +436,44 @@ impl FuncTranslator {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// `call` or `return_call` of function `index`, taking its arguments off the stack.
+    fn call(
+        &mut self,
+        env: &mut FuncEnvironment<'_>,
+        b: &mut FunctionBuilder,
+        kind: CallKind,
+        index: u32,
+    ) {
+        let arity = env.module.func_type(index).params.len();
+        let args = self.popn(arity);
+        let call = env.call(b, kind, index, &args);
+        self.after_call(b, call);
+    }
+
+    /// `call_indirect` or `return_call_indirect` through `table` with type `type_index`.
+    fn call_indirect(
+        &mut self,
+        env: &mut FuncEnvironment<'_>,
+        b: &mut FunctionBuilder,
+        kind: CallKind,
+        (table, type_index): (u32, u32),
+    ) {
+        let index = self.pop();
+        let arity = env.module.types[type_index as usize].params.len();
+        let args = self.popn(arity);
+        let call = env.call_indirect(b, kind, (table, type_index), index, &args);
+        self.after_call(b, call);
+    }
+
+    /// Pushes a call's results; after a tail call (no instruction to return to) the rest of
+    /// the block is unreachable.
+    fn after_call(&mut self, b: &FunctionBuilder, call: Option<ir::Inst>) {
+        match call {
+            Some(call) => self.push_results(b, call),
+            None => self.reachable = false,
+        }
     }
 
     /// Marks the frame `depth` levels up as branched to; returns its target block and arity.
