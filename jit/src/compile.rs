@@ -2,6 +2,7 @@
 
 use crate::error::CompileError;
 use crate::module::{FunctionBody, ImportKind, ModuleInfo};
+use crate::proposals::Proposals;
 use crate::trampoline;
 use crate::translate::env::wasm_signature;
 use crate::translate::{FuncTranslator, TranslationContext};
@@ -17,7 +18,7 @@ use cranelift_frontend::FunctionBuilderContext;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::cell::Cell;
-use wasmparser::{Parser, Payload, Validator, WasmFeatures};
+use wasmparser::{Parser, Payload, Validator};
 
 /// How linear memories are protected: decides which bounds checks the compiler emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,6 +74,8 @@ pub struct CompilerConfig {
     /// Compile threads: 1 compiles on the calling thread, 0 on a process-wide pool with one
     /// thread per available core, `n` on a pool of `n` threads owned by the [`Compiler`].
     pub threads: usize,
+    /// The proposals beyond WebAssembly 2.0 that validation accepts (all by default).
+    pub proposals: Proposals,
 }
 
 impl Default for CompilerConfig {
@@ -84,6 +87,7 @@ impl Default for CompilerConfig {
             opt_level: OptLevel::default(),
             verifier: cfg!(debug_assertions),
             threads: 0,
+            proposals: Proposals::ALL,
         }
     }
 }
@@ -323,13 +327,6 @@ fn require_sse41(isa: &dyn cranelift_codegen::isa::TargetIsa) -> Result<(), Comp
     }
 }
 
-/// WebAssembly 2.0 as this compiler supports it (SIMD included), and extended constant
-/// expressions (`i32`/`i64` `add`, `sub` and `mul` in
-/// initialisers and offsets, standard in 3.0).
-fn wasm_features() -> WasmFeatures {
-    WasmFeatures::WASM2 | WasmFeatures::EXTENDED_CONST | WasmFeatures::TAIL_CALL
-}
-
 impl Compiler {
     /// A compiler for the host's instruction set with `config`.
     pub fn new(config: CompilerConfig) -> Result<Compiler, CompileError> {
@@ -402,7 +399,7 @@ impl Compiler {
 
     /// Validates and compiles `wasm` (binary format).
     pub fn compile(&self, wasm: &[u8]) -> Result<CompiledModule, CompileError> {
-        let (info, bodies) = Self::validate_and_parse(wasm)?;
+        let (info, bodies) = self.validate_and_parse(wasm)?;
         let offsets = VMOffsets::new(&info);
         let mut jobs: Vec<Job> = (0..bodies.len() as u32).map(Job::Function).collect();
         for type_index in 0..info.types.len() as u32 {
@@ -420,7 +417,7 @@ impl Compiler {
     /// Cranelift optimises it (`optimized = false`) or after its mid-end optimisations, just before
     /// lowering (`optimized = true`): what the golden translator tests compare.
     pub fn clif(&self, wasm: &[u8], optimized: bool) -> Result<Vec<String>, CompileError> {
-        let (info, bodies) = Self::validate_and_parse(wasm)?;
+        let (info, bodies) = self.validate_and_parse(wasm)?;
         let offsets = VMOffsets::new(&info);
         let mut translator = FuncTranslator::new();
         let mut fctx = FunctionBuilderContext::new();
@@ -450,10 +447,11 @@ impl Compiler {
         Ok(out)
     }
 
-    fn validate_and_parse(
-        wasm: &[u8],
-    ) -> Result<(ModuleInfo, Vec<FunctionBody<'_>>), CompileError> {
-        Validator::new_with_features(wasm_features()).validate_all(wasm)?;
+    fn validate_and_parse<'w>(
+        &self,
+        wasm: &'w [u8],
+    ) -> Result<(ModuleInfo, Vec<FunctionBody<'w>>), CompileError> {
+        Validator::new_with_features(self.config.proposals.wasm_features()).validate_all(wasm)?;
         ModuleInfo::parse(wasm)
     }
 
@@ -708,6 +706,8 @@ fn fingerprint(config: &CompilerConfig, isa: &dyn TargetIsa) -> String {
         format!("epoch_interruption={}", config.epoch_interruption),
         format!("spectre_guard={}", config.spectre_guard),
         format!("opt_level={:?}", config.opt_level),
+        // Artifacts cached by an engine that accepts more are not for one that accepts less.
+        format!("proposals={}", config.proposals),
         format!("flags={}", shared.join(",")),
         format!("isa_flags={}", specific.join(",")),
     ]

@@ -19,6 +19,7 @@ mod builtins;
 mod compile;
 mod error;
 mod module;
+mod proposals;
 mod trampoline;
 mod translate;
 mod trap;
@@ -35,6 +36,7 @@ pub use module::{
     ConstExpr, ConstOp, DataKind, DataSegment, ElementKind, ElementSegment, EntityIndex, Export,
     Import, ImportKind, ModuleInfo,
 };
+pub use proposals::Proposals;
 pub use trap::TrapCode;
 pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 pub use vmctx::{

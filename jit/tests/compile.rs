@@ -1,6 +1,6 @@
 //! Compiling real modules end to end (no execution: that is the runtime's business).
 
-use faasm_jit::{CompileError, Compiler, CompilerConfig, TrapCode};
+use faasm_jit::{CompileError, Compiler, CompilerConfig, Proposals, TrapCode};
 
 fn compile(wat: &str) -> Result<faasm_jit::CompiledModule, CompileError> {
     let wasm = wat::parse_str(wat).expect("test module parses");
@@ -104,27 +104,47 @@ fn a_malformed_name_section_is_ignored() {
 }
 
 #[test]
-fn extended_constant_expressions_compile_and_later_proposals_fail_validation_by_name() {
+fn supported_proposals_compile_and_others_fail_validation_by_name() {
     let extended = r#"(module
         (import "env" "base" (global $base i32))
         (memory 1)
         (global (export "g") i64 (i64.mul (i64.const 6) (i64.add (i64.const 3) (i64.const 4))))
         (data (offset (i32.add (global.get $base) (i32.sub (i32.const 8) (i32.const 2)))) "x"))"#;
-    compile(extended).expect("extended constant expressions are supported");
-    let unsupported = [
+    // What the validator says when the proposal is off (for extended constants, that the
+    // operator is not constant).
+    let supported = [
+        (extended, "non-constant operator: i64.add"),
         ("(module (func (return_call 0)))", "tail call"),
         ("(module (memory 1) (memory 1))", "multiple memories"),
     ];
-    for (wat, name) in unsupported {
-        let wasm = wat::parse_str(wat).unwrap();
-        let err = Compiler::new(CompilerConfig::default())
-            .unwrap()
-            .compile(&wasm)
-            .unwrap_err();
-        assert!(
-            matches!(err, CompileError::Invalid { .. }),
-            "{name}: not a validation error: {err:?}"
-        );
-        assert!(err.to_string().contains(name), "{name}: {err}");
+    let exactly_2_0 = CompilerConfig {
+        proposals: Proposals::NONE,
+        ..CompilerConfig::default()
+    };
+    for (wat, name) in supported {
+        compile(wat).unwrap_or_else(|e| panic!("{name} is supported: {e}"));
+        expect_invalid(exactly_2_0.clone(), wat, name);
     }
+    let unsupported = [
+        ("(module (memory i64 1))", "memory64"),
+        ("(module (memory 1 1 shared))", "threads"),
+        (
+            "(module (func (drop (i8x16.relaxed_swizzle (v128.const i64x2 0 0) (v128.const i64x2 0 0)))))",
+            "relaxed SIMD",
+        ),
+    ];
+    for (wat, name) in unsupported {
+        expect_invalid(CompilerConfig::default(), wat, name);
+    }
+}
+
+/// `wat` fails validation under `config`, with an error that contains `name`.
+fn expect_invalid(config: CompilerConfig, wat: &str, name: &str) {
+    let wasm = wat::parse_str(wat).unwrap();
+    let err = Compiler::new(config).unwrap().compile(&wasm).unwrap_err();
+    assert!(
+        matches!(err, CompileError::Invalid { .. }),
+        "{name}: not a validation error: {err:?}"
+    );
+    assert!(err.to_string().contains(name), "{name}: {err}");
 }

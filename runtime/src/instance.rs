@@ -7,7 +7,7 @@ use crate::builtins::BUILTINS;
 use crate::func::{Func, FuncData};
 use crate::global::{Global, GlobalData};
 use crate::image::MemoryImage;
-use crate::memory::{Memory, MemoryData};
+use crate::memory::{Memory, MemoryData, PageBudget};
 use crate::module::Module;
 use crate::store::{Store, StoreId, StoreInner};
 use crate::table::{Table, TableData};
@@ -500,6 +500,7 @@ impl<'a> Builder<'a> {
     ) -> Result<(), InstantiateError> {
         let module = self.module();
         let info = module.info();
+        let budget = PageBudget::for_engine(&self.store.engine);
         for (defined, ty) in info.memories[info.num_imported_memories as usize..]
             .iter()
             .enumerate()
@@ -516,8 +517,10 @@ impl<'a> Builder<'a> {
             .ok_or_else(|| resource("null VMContext field"))?;
             let image = image_of(defined);
             let memory = match image {
-                Some(image) => MemoryData::with_image(&self.store.engine, *ty, def, image),
-                None => MemoryData::new(&self.store.engine, *ty, def),
+                Some(image) => {
+                    MemoryData::with_image(&self.store.engine, *ty, def, image, budget.clone())
+                }
+                None => MemoryData::new(&self.store.engine, *ty, def, budget.clone()),
             }
             .map_err(InstantiateError::Resource)?;
             let handle = Memory {

@@ -41,8 +41,8 @@ pub use blocking::{BlockingHook, CallBounds};
 pub use engine::{Config, Engine};
 pub use faasm_jit::{
     ArtifactError, CompileError, CompilerConfig, FuncType, GlobalType, Import, ImportKind,
-    MemoryStrategy, MemoryType, ModuleInfo, OptLevel, RefType, TableType, TrapCode, ValType,
-    is_artifact,
+    MemoryStrategy, MemoryType, ModuleInfo, OptLevel, Proposals, RefType, TableType, TrapCode,
+    ValType, is_artifact,
 };
 pub use func::{Caller, Func, HostReturn, IntoHostFunc, WasmTy};
 pub use global::Global;

@@ -10,6 +10,8 @@ use crate::store::{Store, StoreId, StoreInner};
 use crate::values::Trap;
 use crate::vm::{Definition, VMMemoryDefinition};
 use faasm_jit::{MAX_WASM_PAGES, MemoryStrategy, MemoryType, WASM_PAGE_SIZE};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A linear memory of a store.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -27,6 +29,58 @@ pub(crate) struct MemoryData {
     /// Always `Some` until the store returns it to the pool.
     slot: Option<Slot>,
     def: Definition<VMMemoryDefinition>,
+    /// The pages this memory and its siblings may hold together, and how many of them this
+    /// memory holds (its current size once published).
+    budget: PageBudget,
+    budgeted_pages: u64,
+}
+
+/// The pages all memories of one instance may hold together. The engine's `max_memory_pages`
+/// bounds a Faaslet's memory in all, not each of its memories: a module declaring many memories
+/// (multi-memory) gets no more than one with a single memory. Shared by the memories it covers.
+#[derive(Clone, Debug)]
+pub(crate) struct PageBudget {
+    limit: u64,
+    held: Arc<AtomicU64>,
+}
+
+impl PageBudget {
+    /// A budget of `limit` pages, none held.
+    pub(crate) fn new(limit: u64) -> PageBudget {
+        PageBudget {
+            limit,
+            held: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The budget of `engine`'s memory limit, for one instance (or one host-created memory).
+    pub(crate) fn for_engine(engine: &Engine) -> PageBudget {
+        PageBudget::new(engine.config().max_memory_pages)
+    }
+
+    /// Moves a holder from `old` to `new` pages; false (nothing changed) if the total would
+    /// exceed the limit.
+    fn resize_holding(&self, old: u64, new: u64) -> bool {
+        if new <= old {
+            self.held.fetch_sub(old - new, Ordering::Relaxed);
+            return true;
+        }
+        let extra = new - old;
+        self.held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                held.checked_add(extra).filter(|total| *total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn exceeded(&self, pages: u64) -> String {
+        format!(
+            "memory of {pages} pages would bring this instance's memories to more than the \
+             limit of {} pages in all (held: {})",
+            self.limit,
+            self.held.load(Ordering::Relaxed)
+        )
+    }
 }
 
 impl MemoryData {
@@ -36,19 +90,25 @@ impl MemoryData {
         engine: &Engine,
         ty: MemoryType,
         def: Definition<VMMemoryDefinition>,
+        budget: PageBudget,
     ) -> Result<MemoryData, String> {
         let (max_pages, reservation) = limits(engine, ty, ty.minimum)?;
+        if !budget.resize_holding(0, ty.minimum) {
+            return Err(budget.exceeded(ty.minimum));
+        }
         // `limits` keeps the minimum within the reservation, so the product fits.
         let len = (ty.minimum * WASM_PAGE_SIZE) as usize;
-        let slot = engine
-            .slots()
-            .acquire(reservation, len)
-            .map_err(|e| format!("cannot reserve {reservation} bytes for a memory: {e}"))?;
+        let slot = engine.slots().acquire(reservation, len).map_err(|e| {
+            budget.resize_holding(ty.minimum, 0);
+            format!("cannot reserve {reservation} bytes for a memory: {e}")
+        })?;
         let mut memory = MemoryData {
             declared: ty,
             max_pages,
             slot: Some(slot),
             def,
+            budget,
+            budgeted_pages: ty.minimum,
         };
         memory.publish(len);
         Ok(memory)
@@ -61,18 +121,27 @@ impl MemoryData {
         ty: MemoryType,
         def: Definition<VMMemoryDefinition>,
         image: &MemoryImage,
+        budget: PageBudget,
     ) -> Result<MemoryData, String> {
         let pages = image.pages().max(ty.minimum);
         let (max_pages, reservation) = limits(engine, ty, pages)?;
+        if !budget.resize_holding(0, pages) {
+            return Err(budget.exceeded(pages));
+        }
         let slot = engine
             .slots()
             .acquire_with_image(reservation, image)
-            .map_err(|e| format!("cannot map a memory image: {e}"))?;
+            .map_err(|e| {
+                budget.resize_holding(pages, 0);
+                format!("cannot map a memory image: {e}")
+            })?;
         let mut memory = MemoryData {
             declared: ty,
             max_pages,
             slot: Some(slot),
             def,
+            budget,
+            budgeted_pages: pages,
         };
         memory.publish(image.len());
         if memory.resize_to(pages).is_err() {
@@ -94,7 +163,23 @@ impl MemoryData {
         }
         .map_err(|e| format!("cannot reset a memory to its image: {e}"))?;
         self.publish(len);
+        self.rebudget(len as u64 / WASM_PAGE_SIZE);
         Ok(())
+    }
+
+    /// Moves this memory's share of the budget to `pages`, which it holds already: a reset
+    /// only ever returns to the size the memory had when created, which was within the budget,
+    /// so the total may only exceed the limit by what siblings grew meanwhile (and they, too,
+    /// return to their image at the same reset).
+    fn rebudget(&mut self, pages: u64) {
+        if !self.budget.resize_holding(self.budgeted_pages, pages) {
+            // Count it anyway: the pages are mapped; further growth is refused until the
+            // siblings' resets bring the total back under the limit.
+            self.budget
+                .held
+                .fetch_add(pages - self.budgeted_pages, Ordering::Relaxed);
+        }
+        self.budgeted_pages = pages;
     }
 
     fn publish(&mut self, len: usize) {
@@ -129,7 +214,15 @@ impl MemoryData {
     pub(crate) fn grow(&mut self, delta: u64) -> Option<u64> {
         let old = self.size_pages();
         let new = old.checked_add(delta).filter(|n| *n <= self.max_pages)?;
-        self.resize_to(new).ok()?;
+        if !self.budget.resize_holding(self.budgeted_pages, new) {
+            return None;
+        }
+        let previous_budget = std::mem::replace(&mut self.budgeted_pages, new);
+        if self.resize_to(new).is_err() {
+            self.budget.resize_holding(new, previous_budget);
+            self.budgeted_pages = previous_budget;
+            return None;
+        }
         Some(old)
     }
 
@@ -377,7 +470,8 @@ impl Memory {
             base: std::ptr::null_mut(),
             current_length: 0,
         });
-        let memory = MemoryData::new(&inner.engine, ty, def).map_err(Trap::BadArguments)?;
+        let budget = PageBudget::for_engine(&inner.engine);
+        let memory = MemoryData::new(&inner.engine, ty, def, budget).map_err(Trap::BadArguments)?;
         Ok(Memory {
             store: inner.id,
             index: StoreInner::push(&mut inner.memories, memory),
@@ -585,7 +679,8 @@ mod tests {
             base: std::ptr::null_mut(),
             current_length: 0,
         });
-        MemoryData::new(engine, MemoryType { minimum, maximum }, def)
+        let budget = PageBudget::for_engine(engine);
+        MemoryData::new(engine, MemoryType { minimum, maximum }, def, budget)
     }
 
     #[test]

@@ -1209,6 +1209,53 @@ fn stores_move_between_threads() {
     );
 }
 
+/// The engine's memory limit bounds all memories of an instance together (multi-memory), at
+/// instantiation, on `memory.grow` and on growth from the host; another instance has its own.
+#[test]
+fn the_memory_limit_covers_all_memories_of_an_instance() {
+    for strategy in [MemoryStrategy::default(), MemoryStrategy::Bounded] {
+        let mut config = Config {
+            max_memory_pages: 10,
+            ..Config::default()
+        };
+        config.compiler.memory_strategy = strategy;
+        let engine = Engine::new(config).expect("engine");
+        let mut store = Store::new(&engine);
+        let too_big = compile(&engine, "(module (memory 4) (memory 4) (memory 4))");
+        match Linker::new().instantiate(&mut store, &too_big) {
+            Err(InstantiateError::Resource(message)) => assert!(
+                message.contains("limit of 10 pages in all"),
+                "unexpected message: {message}"
+            ),
+            other => panic!("12 pages in all were accepted: {other:?}"),
+        }
+        let wat = r#"(module
+            (memory $a (export "a") 3) (memory $b 3) (memory $c 3)
+            (func (export "grow_a") (param i32) (result i32) (memory.grow $a (local.get 0)))
+            (func (export "grow_c") (param i32) (result i32) (memory.grow $c (local.get 0))))"#;
+        let instance = instantiate(&mut store, &Linker::new(), wat);
+        let other = instantiate(&mut store, &Linker::new(), wat);
+        let grow = |store: &mut Store, instance: Instance, name: &str, pages: i32| {
+            call(store, instance, name, &[Val::I32(pages)])
+        };
+        assert_eq!(
+            grow(&mut store, instance, "grow_c", 2),
+            Ok(vec![Val::I32(-1)])
+        );
+        assert_eq!(
+            grow(&mut store, instance, "grow_c", 1),
+            Ok(vec![Val::I32(3)])
+        );
+        assert_eq!(
+            grow(&mut store, instance, "grow_a", 1),
+            Ok(vec![Val::I32(-1)])
+        );
+        let a = instance.get_memory(&store, "a").expect("memory a");
+        assert!(matches!(a.grow(&mut store, 1), Err(Trap::BadArguments(_))));
+        assert_eq!(grow(&mut store, other, "grow_a", 1), Ok(vec![Val::I32(3)]));
+    }
+}
+
 #[test]
 fn bounded_memories_work_too() {
     let mut config = Config::default();

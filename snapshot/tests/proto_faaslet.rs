@@ -366,3 +366,78 @@ fn imported_functions_in_tables_are_restored_by_index() {
     faaslet.reset(&mut store).expect("reset");
     assert_eq!(call(&mut store, 1), 43);
 }
+
+/// Three memories (multi-memory): initialisation writes each, `mutate` grows and writes each.
+const THREE_MEMORIES: &str = r#"
+(module
+  (memory $a (export "a") 1 10)
+  (memory $b (export "b") 2 10)
+  (memory $c (export "c") 0 10)
+  (data (memory $b) (i32.const 70000) "bee")
+  (func (export "_initialize")
+    (i32.store $a (i32.const 8) (i32.const 11))
+    (drop (memory.grow $c (i32.const 1)))
+    (i32.store $c (i32.const 8) (i32.const 33)))
+  (func (export "load") (param i32 i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (i32.load $a (local.get 1)))
+      (else (if (result i32) (i32.eq (local.get 0) (i32.const 1))
+        (then (i32.load $b (local.get 1)))
+        (else (i32.load $c (local.get 1)))))))
+  (func (export "sizes") (result i32)
+    (i32.add (i32.mul (memory.size $a) (i32.const 100))
+      (i32.add (i32.mul (memory.size $b) (i32.const 10)) (memory.size $c))))
+  (func (export "mutate")
+    (drop (memory.grow $a (i32.const 1)))
+    (drop (memory.grow $b (i32.const 1)))
+    (drop (memory.grow $c (i32.const 1)))
+    (i32.store $a (i32.const 8) (i32.const -1))
+    (memory.copy $c $b (i32.const 8) (i32.const 70000) (i32.const 4))
+    (memory.fill $b (i32.const 70000) (i32.const 0) (i32.const 3))
+    (i32.store $c (i32.const 70000) (i32.const 5))))
+"#;
+
+#[test]
+fn every_memory_of_a_multi_memory_module_is_snapshotted_and_reset() {
+    for strategy in strategies() {
+        let engine = engine(strategy);
+        let module = compile(&engine, THREE_MEMORIES);
+        let mut store = Store::new(&engine);
+        let prepared = Snapshot::prepare(&mut store, &Linker::new(), &module).expect("prepare");
+        assert_eq!(prepared.memory_bytes(), (1 + 2 + 1) * 65536);
+        let bytes = prepared.serialize().expect("serialise");
+        let snapshot = Snapshot::deserialize(&module, &bytes).expect("load");
+        let mut store = Store::new(&engine);
+        let faaslet = snapshot.spawn(&mut store, &Linker::new()).expect("spawn");
+        let load = |store: &mut Store, memory: i32, at: i32| {
+            call_i32(store, &faaslet, "load", &[Val::I32(memory), Val::I32(at)])
+        };
+        let bee = i32::from_le_bytes(*b"bee\0");
+        for round in 0..3 {
+            assert_eq!(
+                call_i32(&mut store, &faaslet, "sizes", &[]),
+                121,
+                "round {round}"
+            );
+            assert_eq!(load(&mut store, 0, 8), 11, "memory a, round {round}");
+            assert_eq!(load(&mut store, 1, 70000), bee, "memory b, round {round}");
+            assert_eq!(load(&mut store, 2, 8), 33, "memory c, round {round}");
+            faaslet.call(&mut store, "mutate", &[]).expect("mutate");
+            assert_eq!(call_i32(&mut store, &faaslet, "sizes", &[]), 232);
+            assert_eq!(load(&mut store, 0, 8), -1);
+            assert_eq!(load(&mut store, 1, 70000), 0);
+            assert_eq!(load(&mut store, 2, 8), bee);
+            assert_eq!(load(&mut store, 2, 70000), 5);
+            faaslet.reset(&mut store).expect("reset");
+        }
+        // Above each memory's snapshot size, a grown page reads zero again.
+        faaslet.call(&mut store, "mutate", &[]).expect("mutate");
+        faaslet.reset(&mut store).expect("reset");
+        let c = faaslet
+            .instance()
+            .get_memory(&store, "c")
+            .expect("memory c");
+        c.grow(&mut store, 1).expect("grow");
+        assert_eq!(load(&mut store, 2, 70000), 0, "memory c above its snapshot");
+    }
+}
