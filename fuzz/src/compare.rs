@@ -2,7 +2,7 @@
 //! calls with the same arguments, comparing each outcome and the exported state (globals,
 //! memories byte for byte, tables) after every call.
 
-use super::value::{NanMode, Outcome, TrapKind, Type, Value, arbitrary_argument, join};
+use super::value::{NanMode, Outcome, TrapKind, Type, Value, arbitrary_argument, join, zero};
 use arbitrary::Unstructured;
 
 /// Calls beyond "every export once" that a plan may add while the input lasts.
@@ -82,7 +82,6 @@ pub enum Verdict {
 
 /// The calls to make: every exported function once, in declaration order, then up to
 /// [`MAX_EXTRA_CALLS`] more chosen by the input. Arguments come from `u` (zeros once it is empty).
-/// Functions taking `v128` are skipped.
 pub fn plan_calls(u: &mut Unstructured<'_>, exports: &[Export]) -> Vec<Call> {
     let funcs: Vec<(&str, &[Type])> = exports
         .iter()
@@ -93,7 +92,7 @@ pub fn plan_calls(u: &mut Unstructured<'_>, exports: &[Export]) -> Vec<Call> {
         .collect();
     let mut calls: Vec<Call> = funcs
         .iter()
-        .filter_map(|(name, params)| plan_call(u, name, params))
+        .map(|(name, params)| plan_call(u, name, params))
         .collect();
     for _ in 0..MAX_EXTRA_CALLS {
         if funcs.is_empty() || u.is_empty() {
@@ -102,26 +101,21 @@ pub fn plan_calls(u: &mut Unstructured<'_>, exports: &[Export]) -> Vec<Call> {
         let Ok((name, params)) = u.choose(&funcs) else {
             break;
         };
-        calls.extend(plan_call(u, name, params));
+        calls.push(plan_call(u, name, params));
     }
     calls
 }
 
-/// A call of `name` with arguments from `u`, or `None` if a parameter is a `v128`.
-fn plan_call(u: &mut Unstructured<'_>, name: &str, params: &[Type]) -> Option<Call> {
+/// A call of `name` with arguments from `u`.
+fn plan_call(u: &mut Unstructured<'_>, name: &str, params: &[Type]) -> Call {
     let args = params
         .iter()
-        .map(|&ty| {
-            arbitrary_argument(u, ty)
-                .ok()
-                .flatten()
-                .or_else(|| super::value::zero(ty))
-        })
-        .collect::<Option<Vec<Value>>>()?;
-    Some(Call {
+        .map(|&ty| arbitrary_argument(u, ty).unwrap_or_else(|_| zero(ty)))
+        .collect();
+    Call {
         export: name.to_string(),
         args,
-    })
+    }
 }
 
 /// Compares how two engines instantiated the same module. `Ok(Some(..))` when both are ready

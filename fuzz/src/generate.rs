@@ -1,6 +1,7 @@
 //! Module generators: `wasm-smith` with a swarm configuration (a random subset of features and
 //! limits per input, as Wasmtime's fuzzers do) restricted to what faasm-rs supports:
-//! WebAssembly 2.0, without SIMD except where a profile says otherwise.
+//! WebAssembly 2.0 (SIMD included, relaxed SIMD not) and extended constant expressions, for
+//! every profile.
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use wasm_smith::{Config, MemoryOffsetChoices, Module};
@@ -21,10 +22,11 @@ const PAGE_BYTES: u64 = 65536;
 /// What kind of module a target needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
-    /// Anything in WebAssembly 2.0, SIMD included, with imports: for the compiler alone.
+    /// Anything the restriction allows, with imports: for the compiler alone.
     Compile,
-    /// Runs in faasm-rs and wasmi: no imports, everything exported, NaNs canonicalised (their
-    /// payloads are nondeterministic in the spec), every loop and call metered so it terminates.
+    /// Runs in faasm-rs and wasmi: no imports, everything exported, NaNs canonicalised after
+    /// every scalar and vector float operation (their payloads are nondeterministic in the spec),
+    /// every loop and call metered so it terminates.
     Differential,
     /// Like `Differential` but NaNs are left alone (both memory strategies run the same
     /// arithmetic) and memory offsets lean towards the bounds, where the strategies differ.
@@ -49,7 +51,7 @@ pub fn module(u: &mut Unstructured<'_>, profile: Profile) -> Result<Vec<u8>> {
 /// A swarm configuration for `profile`.
 pub fn config(u: &mut Unstructured<'_>, profile: Profile) -> Result<Config> {
     let mut config = Config::arbitrary(u)?;
-    restrict_to_wasm2(&mut config, profile == Profile::Compile);
+    restrict_to_wasm2(&mut config);
     config.max_memory32_bytes = config.max_memory32_bytes.min(MAX_MEMORY_PAGES * PAGE_BYTES);
     config.max_table_elements = config.max_table_elements.min(MAX_TABLE_ELEMENTS);
     if profile != Profile::Compile {
@@ -61,24 +63,46 @@ pub fn config(u: &mut Unstructured<'_>, profile: Profile) -> Result<Config> {
     Ok(config)
 }
 
-/// Turns off every proposal beyond WebAssembly 2.0 (our validator accepts 2.0 and extended
-/// constant expressions), and SIMD unless `simd` (the differential targets do not generate it
-/// yet: their reference engine's SIMD is not set up).
-fn restrict_to_wasm2(config: &mut Config, simd: bool) {
-    config.simd_enabled &= simd;
+/// Extended constant expressions (`i32.add`, `i64.mul`, `global.get` and the like in global
+/// initialisers and segment offsets): our validator accepts them (`jit/src/compile.rs`,
+/// `wasm_features`), and so does wasmi.
+const EXTENDED_CONST: bool = true;
+/// Tail calls (`return_call`, `return_call_indirect`, `return_call_ref`). Off until the JIT
+/// supports them; turning this on is the whole change on this side, for every target (wasmi 1.1
+/// runs them by default, and `ensure_termination` meters them like calls).
+const TAIL_CALLS: bool = false;
+/// Multiple memories, up to [`MAX_MEMORIES_WITH_MULTI_MEMORY`] per module. Off until the JIT
+/// supports them; turning this on is the whole change on this side, for every target (wasmi 1.1
+/// runs them by default, and the comparison checks every exported memory).
+const MULTI_MEMORY: bool = false;
+/// Memories of one module when [`MULTI_MEMORY`] is on: each may hold [`MAX_MEMORY_PAGES`] and
+/// is compared byte for byte after every call, so a few keep an input in milliseconds.
+const MAX_MEMORIES_WITH_MULTI_MEMORY: usize = 4;
+
+/// Restricts the swarm's proposals to what faasm-rs supports, for every profile: WebAssembly 2.0
+/// with SIMD (where the swarm picked it), and [`EXTENDED_CONST`]; [`TAIL_CALLS`] and
+/// [`MULTI_MEMORY`] are one switch each. Everything else is off: relaxed SIMD, threads, exceptions,
+/// GC, memory64 and the rest (our validator refuses them).
+fn restrict_to_wasm2(config: &mut Config) {
+    // Kept as the swarm chose: SIMD, reference types, bulk memory, multi-value, the
+    // sign-extension and saturating conversion operators (all WebAssembly 2.0).
+    config.extended_const_enabled &= EXTENDED_CONST;
+    config.tail_call_enabled &= TAIL_CALLS;
+    config.max_memories = config.max_memories.min(if MULTI_MEMORY {
+        MAX_MEMORIES_WITH_MULTI_MEMORY
+    } else {
+        1
+    });
     config.relaxed_simd_enabled = false;
     config.threads_enabled = false;
     config.shared_everything_threads_enabled = false;
     config.acquire_release_atomics_enabled = false;
-    config.tail_call_enabled = false;
     config.exceptions_enabled = false;
     config.max_tags = 0;
     config.gc_enabled = false;
     config.custom_descriptors_enabled = false;
     config.multibyte_array_access_enabled = false;
     config.memory64_enabled = false;
-    config.max_memories = config.max_memories.min(1);
-    config.extended_const_enabled = false;
     config.wide_arithmetic_enabled = false;
     config.custom_page_sizes_enabled = false;
     config.compact_imports_enabled = false;
@@ -127,6 +151,53 @@ mod tests {
         ] {
             let wasm = module(&mut Unstructured::new(&seed), profile).expect("a module");
             assert!(wasm.starts_with(b"\0asm"), "{profile:?}");
+        }
+    }
+
+    /// Over many inputs, every profile's swarm turns SIMD and extended constant expressions on
+    /// for some and off for others, and never turns on what faasm-rs does not run.
+    #[test]
+    fn every_profile_generates_simd_and_extended_const_and_nothing_unsupported() {
+        for profile in [
+            Profile::Compile,
+            Profile::Differential,
+            Profile::MemoryBounds,
+            Profile::Unmetered,
+        ] {
+            let (mut simd, mut extended_const) = ([false; 2], [false; 2]);
+            for seed in 0..200u32 {
+                let data: Vec<u8> = (0..1024u32)
+                    .map(|i| {
+                        ((i ^ seed.wrapping_mul(0x9e37)).wrapping_mul(2_654_435_761) >> 13) as u8
+                    })
+                    .collect();
+                let config = config(&mut Unstructured::new(&data), profile).expect("a config");
+                simd[usize::from(config.simd_enabled)] = true;
+                extended_const[usize::from(config.extended_const_enabled)] = true;
+                assert!(!config.relaxed_simd_enabled, "{profile:?}: relaxed SIMD");
+                assert!(
+                    TAIL_CALLS || !config.tail_call_enabled,
+                    "{profile:?}: tail calls"
+                );
+                assert!(
+                    MULTI_MEMORY || config.max_memories <= 1,
+                    "{profile:?}: memories"
+                );
+                assert!(
+                    !config.memory64_enabled && !config.threads_enabled,
+                    "{profile:?}"
+                );
+                assert!(
+                    !config.exceptions_enabled && !config.gc_enabled,
+                    "{profile:?}"
+                );
+            }
+            assert_eq!(simd, [true; 2], "{profile:?}: SIMD always or never on");
+            assert_eq!(
+                extended_const,
+                [true, EXTENDED_CONST],
+                "{profile:?}: extended constant expressions"
+            );
         }
     }
 }

@@ -30,6 +30,11 @@ fn engine(budget: Budget) -> &'static Engine {
     cell.get_or_init(|| {
         let mut config = wasmi::Config::default();
         config.consume_fuel(metered);
+        // The SIMD the generator makes (WebAssembly 2.0), needing wasmi's `simd` feature; not
+        // relaxed SIMD, which our validator refuses too. Extended constant expressions, tail
+        // calls and multiple memories are on by default in wasmi 1.1: the generator decides.
+        config.wasm_simd(true);
+        config.wasm_relaxed_simd(false);
         Engine::new(&config)
     })
 }

@@ -154,10 +154,10 @@ fn shared_compiler(
     })
 }
 
-/// `compile`: arbitrary bytes or a wasm-smith module (any WebAssembly 2.0, SIMD included)
-/// through validation and compilation under a chosen strategy and optimisation level. Never a
-/// panic; invalid input gives a typed error; a valid module without SIMD always compiles, the
-/// same with one and two threads, and its artifact round-trips exactly.
+/// `compile`: arbitrary bytes or a wasm-smith module (any WebAssembly 2.0, SIMD included, and
+/// extended constant expressions) through validation and compilation under a chosen strategy and
+/// optimisation level. Never a panic; invalid input gives a typed error; a generated module
+/// always compiles, the same with one and two threads, and its artifact round-trips exactly.
 pub fn compile(data: &[u8]) -> Result<(), Finding> {
     let Some(input) = compile_input(&mut Unstructured::new(data)) else {
         return Ok(());
@@ -234,9 +234,10 @@ fn same_compiled(a: &CompiledModule, b: &CompiledModule) -> Result<(), &'static 
 // ---------------------------------------------------------------------------------------------
 // differential
 
-/// `differential`: a metered wasm-smith module in faasm-rs (either strategy) and in wasmi,
-/// every export called with the same arguments; outcomes, trap kinds, exported globals, memories
-/// and tables must agree (NaNs canonically).
+/// `differential`: a metered wasm-smith module (WebAssembly 2.0 with SIMD, extended constant
+/// expressions) in faasm-rs (either strategy) and in wasmi, every export called with the same
+/// arguments (`v128` ones included); outcomes, trap kinds, exported globals, memories and tables
+/// must agree (scalar float NaNs canonically, `v128` bit for bit).
 pub fn differential(data: &[u8]) -> Result<(), Finding> {
     let mut u = Unstructured::new(data);
     let Ok(wasm) = generate::module(&mut u, Profile::Differential) else {
@@ -414,7 +415,7 @@ impl<S: Sandbox> Sandbox for Punctual<S> {
 
 /// A hand-minimised module (`fuzz/regressions/*.wat`): compiled and instantiated under both
 /// strategies and in wasmi, every exported function called once with zero arguments; all must
-/// agree (NaNs canonically).
+/// agree (scalar float NaNs canonically).
 pub fn module_regression(wasm: &[u8]) -> Result<(), Finding> {
     for strategy in [Strategy::Guarded, Strategy::Bounded] {
         against_reference(wasm, strategy, &mut Unstructured::new(&[]))
@@ -435,6 +436,7 @@ pub fn wasi_paths(data: &[u8]) -> Result<(), Finding> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::compare::Instantiation;
     use super::*;
 
     /// Pseudo-random inputs: a fixed xorshift stream per seed.
@@ -448,6 +450,40 @@ mod tests {
                 state as u8
             })
             .collect()
+    }
+
+    /// `v128` values cross both engines' host boundaries with lane 0 in the low bits, both ways:
+    /// an argument's lanes read back one by one, and a vector built lane by lane.
+    #[test]
+    fn v128_arguments_and_results_mean_the_same_lanes_in_both_engines() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (func (export "lanes") (param v128) (result i32 i32 i64 v128)
+                    (i8x16.extract_lane_u 0 (local.get 0))
+                    (i32x4.extract_lane 3 (local.get 0))
+                    (i64x2.extract_lane 1 (local.get 0))
+                    (i32x4.replace_lane 0 (i32x4.splat (i32.const 7)) (i32.const 1))))"#,
+        )
+        .expect("a valid module");
+        let argument = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210_u128;
+        let expected = Outcome::Returned(vec![
+            Value::I32(0x10),
+            Value::I32(0x0123_4567),
+            Value::I64(0x0123_4567_89ab_cdef),
+            Value::V128(0x0000_0007_0000_0007_0000_0007_0000_0001),
+        ]);
+        let Instantiation::Ready(mut ours) =
+            Ours::instantiate(Strategy::Guarded, &wasm, SAFETY_TIMEOUT)
+        else {
+            panic!("faasm-rs did not instantiate the module");
+        };
+        let Instantiation::Ready(mut reference) = Reference::instantiate(&wasm, Budget::Unlimited)
+        else {
+            panic!("wasmi did not instantiate the module");
+        };
+        let args = [Value::V128(argument)];
+        assert_eq!(ours.call("lanes", &args), expected, "faasm-rs");
+        assert_eq!(reference.call("lanes", &args), expected, "wasmi");
     }
 
     #[test]

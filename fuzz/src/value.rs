@@ -4,7 +4,7 @@
 use arbitrary::{Result, Unstructured};
 use std::fmt;
 
-/// A value type, as both engines see it (SIMD is never generated for execution).
+/// A value type, as both engines see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Type {
     /// `i32`
@@ -15,7 +15,7 @@ pub enum Type {
     F32,
     /// `f64`
     F64,
-    /// `v128`: never passed; a call that needs one is skipped.
+    /// `v128`
     V128,
     /// `funcref`
     FuncRef,
@@ -35,7 +35,8 @@ pub enum Value {
     F32(u32),
     /// `f64` bits
     F64(u64),
-    /// `v128` bits (results only: plans never pass one).
+    /// `v128` bits, lane 0 in the low bits (as `v128.const` and little-endian memory lay
+    /// them out). Always compared bit for bit, whatever the lanes hold: see [`Value::same_as`].
     V128(u128),
     /// `funcref`: whether it is null.
     FuncRef {
@@ -57,6 +58,17 @@ pub enum NanMode {
 
 impl Value {
     /// Whether `self` and `other` are the same value under `nan`.
+    ///
+    /// A `v128` is compared bit for bit in both modes. Its lane shape is not part of its type,
+    /// so equating NaN lanes would also equate integer lanes that happen to hold NaN patterns;
+    /// and it need not be done: the modules compared with [`NanMode::Canonical`] are generated
+    /// with `canonicalize_nans`, which follows every `f32x4`/`f64x2` operation whose NaN
+    /// payload the spec leaves open (add, sub, mul, div, sqrt, min, max, ceil, floor, trunc,
+    /// nearest) with a `v128.bitselect` of the canonical NaN into its NaN lanes. The rest are
+    /// exact in the spec (neg, abs, copysign, `pmin`/`pmax`, comparisons, integer conversions)
+    /// or, for `f32x4.demote_f64x2_zero` and `f64x2.promote_low_f32x4`, the same instruction
+    /// in both engines on x86-64 (as for scalar `f32.demote_f64`, which wasm-smith does not
+    /// canonicalise either).
     pub fn same_as(&self, other: &Value, nan: NanMode) -> bool {
         match (*self, *other, nan) {
             (Value::F32(a), Value::F32(b), NanMode::Canonical) => {
@@ -194,12 +206,16 @@ const SPECIAL_F64: [u64; 8] = [
     1,
 ];
 
-/// An argument of type `ty`, or `None` for `v128` (never generated for execution). Arguments
-/// come from the fuzz input, so both engines get the same ones; when the input runs out they
-/// are zeros.
-pub fn arbitrary_argument(u: &mut Unstructured<'_>, ty: Type) -> Result<Option<Value>> {
+/// Bytes, halfwords and 64-bit patterns for `v128` lanes: zero, one, all ones, the signed
+/// extremes (where saturating, narrowing and `q15mulr` arithmetic turn).
+const SPECIAL_I8: [u8; 6] = [0, 1, 0x7f, 0x80, 0xff, 0x81];
+const SPECIAL_I16: [u16; 6] = [0, 1, 0x7fff, 0x8000, 0xffff, 0x8001];
+
+/// An argument of type `ty`. Arguments come from the fuzz input, so both engines get the same
+/// ones; when the input runs out the caller passes [`zero`].
+pub fn arbitrary_argument(u: &mut Unstructured<'_>, ty: Type) -> Result<Value> {
     let special = u.ratio(1, 3)?;
-    Ok(Some(match ty {
+    Ok(match ty {
         Type::I32 if special => Value::I32(*u.choose(&SPECIAL_I32)?),
         Type::I32 => Value::I32(u.arbitrary()?),
         Type::I64 if special => Value::I64(*u.choose(&SPECIAL_I64)?),
@@ -208,24 +224,52 @@ pub fn arbitrary_argument(u: &mut Unstructured<'_>, ty: Type) -> Result<Option<V
         Type::F32 => Value::F32(u.arbitrary()?),
         Type::F64 if special => Value::F64(*u.choose(&SPECIAL_F64)?),
         Type::F64 => Value::F64(u.arbitrary()?),
+        Type::V128 if special => Value::V128(special_v128(u)?),
+        Type::V128 => Value::V128(u.arbitrary()?),
         Type::FuncRef => Value::FuncRef { null: true },
         Type::ExternRef if special => Value::ExternRef(None),
         Type::ExternRef => Value::ExternRef(Some(u.int_in_range(0..=1000)?)),
-        Type::V128 => return Ok(None),
-    }))
+    })
 }
 
-/// The zero of `ty` (null for references), or `None` for `v128`.
-pub fn zero(ty: Type) -> Option<Value> {
-    Some(match ty {
+/// A `v128` of one lane shape (`i8x16` to `f64x2`, chosen by `u`) whose every lane is one of
+/// that shape's special patterns, chosen lane by lane.
+fn special_v128(u: &mut Unstructured<'_>) -> Result<u128> {
+    fn lanes<T: Copy + Into<u128>>(
+        u: &mut Unstructured<'_>,
+        choices: &[T],
+        bits: u32,
+    ) -> Result<u128> {
+        let mut v = 0u128;
+        for lane in 0..128 / bits {
+            v |= (*u.choose(choices)?).into() << (lane * bits);
+        }
+        Ok(v)
+    }
+    // Signed integers as their two's complement bits, of the lane's width.
+    let i32s = SPECIAL_I32.map(|v| v as u32);
+    let i64s = SPECIAL_I64.map(|v| v as u64);
+    match u.int_in_range(0..=5)? {
+        0 => lanes(u, &SPECIAL_I8, 8),
+        1 => lanes(u, &SPECIAL_I16, 16),
+        2 => lanes(u, &i32s, 32),
+        3 => lanes(u, &i64s, 64),
+        4 => lanes(u, &SPECIAL_F32, 32),
+        _ => lanes(u, &SPECIAL_F64, 64),
+    }
+}
+
+/// The zero of `ty` (null for references).
+pub fn zero(ty: Type) -> Value {
+    match ty {
         Type::I32 => Value::I32(0),
         Type::I64 => Value::I64(0),
         Type::F32 => Value::F32(0),
         Type::F64 => Value::F64(0),
+        Type::V128 => Value::V128(0),
         Type::FuncRef => Value::FuncRef { null: true },
         Type::ExternRef => Value::ExternRef(None),
-        Type::V128 => return None,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -240,5 +284,47 @@ mod tests {
         assert!(!quiet.same_as(&payload, NanMode::Exact));
         assert!(!Value::F32(0).same_as(&Value::F32(0x8000_0000), NanMode::Canonical));
         assert!(!Value::F64(1).same_as(&Value::I64(1), NanMode::Canonical));
+    }
+
+    #[test]
+    fn v128_is_compared_bit_for_bit_in_both_modes() {
+        // Two f32x4 NaN lanes with different payloads: as i32x4 lanes they are different numbers.
+        let a = Value::V128(0x7fc0_0000);
+        let b = Value::V128(0x7fc0_0001);
+        assert!(!a.same_as(&b, NanMode::Canonical));
+        assert!(!a.same_as(&b, NanMode::Exact));
+        assert!(a.same_as(&a, NanMode::Canonical));
+        assert!(!Value::V128(1 << 127).same_as(&Value::V128(1), NanMode::Canonical));
+    }
+
+    #[test]
+    fn special_v128_arguments_fill_every_lane_from_one_shape() {
+        fn all_lanes_in<T: Copy + Into<u128>>(v: u128, choices: &[T], bits: u32) -> bool {
+            let mask = u128::MAX >> (128 - bits);
+            (0..128 / bits).all(|lane| {
+                let bits_of_lane = (v >> (lane * bits)) & mask;
+                choices.iter().any(|&c| c.into() == bits_of_lane)
+            })
+        }
+        let mut shapes_seen = [false; 6];
+        for seed in 0..64u8 {
+            let data: Vec<u8> = (0..64u8)
+                .map(|i| i.wrapping_mul(37).wrapping_add(seed.wrapping_mul(101)))
+                .collect();
+            let v = special_v128(&mut Unstructured::new(&data)).expect("enough input");
+            let shapes = [
+                all_lanes_in(v, &SPECIAL_I8, 8),
+                all_lanes_in(v, &SPECIAL_I16, 16),
+                all_lanes_in(v, &SPECIAL_I32.map(|x| x as u32), 32),
+                all_lanes_in(v, &SPECIAL_I64.map(|x| x as u64), 64),
+                all_lanes_in(v, &SPECIAL_F32, 32),
+                all_lanes_in(v, &SPECIAL_F64, 64),
+            ];
+            assert!(shapes.contains(&true), "{v:#x} is of no special shape");
+            for (seen, is) in shapes_seen.iter_mut().zip(shapes) {
+                *seen |= is;
+            }
+        }
+        assert_eq!(shapes_seen, [true; 6], "shapes never generated");
     }
 }
