@@ -52,7 +52,7 @@ pub fn module(u: &mut Unstructured<'_>, profile: Profile) -> Result<Vec<u8>> {
 pub fn config(u: &mut Unstructured<'_>, profile: Profile) -> Result<Config> {
     let mut config = Config::arbitrary(u)?;
     restrict_to_wasm2(&mut config);
-    config.max_memory32_bytes = config.max_memory32_bytes.min(MAX_MEMORY_PAGES * PAGE_BYTES);
+    share_memory_limit(&mut config);
     config.max_table_elements = config.max_table_elements.min(MAX_TABLE_ELEMENTS);
     if profile != Profile::Compile {
         make_runnable(&mut config, profile);
@@ -63,19 +63,22 @@ pub fn config(u: &mut Unstructured<'_>, profile: Profile) -> Result<Config> {
     Ok(config)
 }
 
+// The proposals beyond WebAssembly 2.0, one switch each, for every target at once. The fuzzing
+// compiler accepts all that faasm-rs supports (`ours::compiler_config` keeps the default
+// `CompilerConfig::proposals`, `Proposals::ALL` in jit/src/proposals.rs), and wasmi 1.1 runs all
+// three by default: turning a switch on is the whole change in the fuzz crate.
+
 /// Extended constant expressions (`i32.add`, `i64.mul`, `global.get` and the like in global
-/// initialisers and segment offsets): our validator accepts them (`jit/src/compile.rs`,
-/// `wasm_features`), and so does wasmi.
+/// initialisers and segment offsets).
 const EXTENDED_CONST: bool = true;
-/// Tail calls (`return_call`, `return_call_indirect`, `return_call_ref`). Off until the JIT
-/// supports them; turning this on is the whole change on this side, for every target (wasmi 1.1
-/// runs them by default, and `ensure_termination` meters them like calls).
+/// Tail calls (`return_call`, `return_call_indirect`). Off for now; `ensure_termination` meters
+/// them like calls once on.
 const TAIL_CALLS: bool = false;
-/// Multiple memories, up to [`MAX_MEMORIES_WITH_MULTI_MEMORY`] per module. Off until the JIT
-/// supports them; turning this on is the whole change on this side, for every target (wasmi 1.1
-/// runs them by default, and the comparison checks every exported memory).
+/// Multiple memories, up to [`MAX_MEMORIES_WITH_MULTI_MEMORY`] per module. Off for now; once
+/// on, [`share_memory_limit`] keeps the engines' different memory limits out of the comparison,
+/// which checks every exported memory.
 const MULTI_MEMORY: bool = false;
-/// Memories of one module when [`MULTI_MEMORY`] is on: each may hold [`MAX_MEMORY_PAGES`] and
+/// Memories of one module when [`MULTI_MEMORY`] is on: they share [`MAX_MEMORY_PAGES`] and each
 /// is compared byte for byte after every call, so a few keep an input in milliseconds.
 const MAX_MEMORIES_WITH_MULTI_MEMORY: usize = 4;
 
@@ -108,6 +111,21 @@ fn restrict_to_wasm2(config: &mut Config) {
     config.compact_imports_enabled = false;
     if !config.reference_types_enabled {
         config.max_tables = config.max_tables.min(1);
+    }
+}
+
+/// Keeps every memory of a module within [`MAX_MEMORY_PAGES`] in all. Our runtime's limit covers
+/// an instance's memories together, wasmi's (`StoreLimits::memory_size`) each memory alone: with
+/// more than one memory allowed, each gets an equal share as its largest size and must declare a
+/// maximum, so neither limit is ever reached and growth stops at the declared maxima in both
+/// engines (the spec's answer). One memory keeps the whole limit, with or without a maximum.
+fn share_memory_limit(config: &mut Config) {
+    let memories = config.max_memories.max(1) as u64;
+    config.max_memory32_bytes = config
+        .max_memory32_bytes
+        .min(MAX_MEMORY_PAGES / memories * PAGE_BYTES);
+    if memories > 1 {
+        config.memory_max_size_required = true;
     }
 }
 
@@ -152,6 +170,26 @@ mod tests {
             let wasm = module(&mut Unstructured::new(&seed), profile).expect("a module");
             assert!(wasm.starts_with(b"\0asm"), "{profile:?}");
         }
+    }
+
+    #[test]
+    fn several_memories_share_the_memory_limit_and_declare_maxima() {
+        let mut config = Config {
+            max_memories: 4,
+            max_memory32_bytes: 1 << 32,
+            ..Config::default()
+        };
+        share_memory_limit(&mut config);
+        assert_eq!(config.max_memory32_bytes, MAX_MEMORY_PAGES / 4 * PAGE_BYTES);
+        assert!(config.memory_max_size_required);
+        let mut single = Config {
+            max_memories: 1,
+            max_memory32_bytes: 1 << 32,
+            ..Config::default()
+        };
+        share_memory_limit(&mut single);
+        assert_eq!(single.max_memory32_bytes, MAX_MEMORY_PAGES * PAGE_BYTES);
+        assert!(!single.memory_max_size_required);
     }
 
     /// Over many inputs, every profile's swarm turns SIMD and extended constant expressions on
