@@ -66,9 +66,9 @@ impl Value {
     /// payload the spec leaves open (add, sub, mul, div, sqrt, min, max, ceil, floor, trunc,
     /// nearest) with a `v128.bitselect` of the canonical NaN into its NaN lanes. The rest are
     /// exact in the spec (neg, abs, copysign, `pmin`/`pmax`, comparisons, integer conversions)
-    /// or, for `f32x4.demote_f64x2_zero` and `f64x2.promote_low_f32x4`, the same instruction
-    /// in both engines on x86-64 (as for scalar `f32.demote_f64`, which wasm-smith does not
-    /// canonicalise either).
+    /// or, for `f32x4.demote_f64x2_zero` and `f64x2.promote_low_f32x4`, the processor's own
+    /// conversion in both engines on x86-64 (SSE `cvt*`: the NaN quietened, the payload's top
+    /// bits kept), as for scalar `f32.demote_f64`, which wasm-smith does not canonicalise either.
     pub fn same_as(&self, other: &Value, nan: NanMode) -> bool {
         match (*self, *other, nan) {
             (Value::F32(a), Value::F32(b), NanMode::Canonical) => {
