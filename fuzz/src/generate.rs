@@ -71,20 +71,20 @@ pub fn config(u: &mut Unstructured<'_>, profile: Profile) -> Result<Config> {
 /// Extended constant expressions (`i32.add`, `i64.mul`, `global.get` and the like in global
 /// initialisers and segment offsets).
 const EXTENDED_CONST: bool = true;
-/// Tail calls (`return_call`, `return_call_indirect`). Off for now; `ensure_termination` meters
-/// them like calls once on.
-const TAIL_CALLS: bool = false;
-/// Multiple memories, up to [`MAX_MEMORIES_WITH_MULTI_MEMORY`] per module. Off for now; once
-/// on, [`share_memory_limit`] keeps the engines' different memory limits out of the comparison,
-/// which checks every exported memory.
-const MULTI_MEMORY: bool = false;
+/// Tail calls (`return_call`, `return_call_indirect`); `ensure_termination` meters them like
+/// calls.
+const TAIL_CALLS: bool = true;
+/// Multiple memories, up to [`MAX_MEMORIES_WITH_MULTI_MEMORY`] per module; [`share_memory_limit`]
+/// keeps the engines' different memory limits out of the comparison, which checks every
+/// exported memory.
+const MULTI_MEMORY: bool = true;
 /// Memories of one module when [`MULTI_MEMORY`] is on: they share [`MAX_MEMORY_PAGES`] and each
 /// is compared byte for byte after every call, so a few keep an input in milliseconds.
 const MAX_MEMORIES_WITH_MULTI_MEMORY: usize = 4;
 
 /// Restricts the swarm's proposals to what faasm-rs supports, for every profile: WebAssembly 2.0
-/// with SIMD (where the swarm picked it), and [`EXTENDED_CONST`]; [`TAIL_CALLS`] and
-/// [`MULTI_MEMORY`] are one switch each. Everything else is off: relaxed SIMD, threads, exceptions,
+/// with SIMD (where the swarm picked it), [`EXTENDED_CONST`], [`TAIL_CALLS`] and
+/// [`MULTI_MEMORY`] (one switch each). Everything else is off: relaxed SIMD, threads, exceptions,
 /// GC, memory64 and the rest (our validator refuses them).
 fn restrict_to_wasm2(config: &mut Config) {
     // Kept as the swarm chose: SIMD, reference types, bulk memory, multi-value, the
