@@ -51,10 +51,9 @@ pub fn execute(kernel: &Kernel) -> Benchmark {
     check_checksums(kernel);
     Benchmark::execute(
         kernel.name,
-        kernel.simd,
         ours::execute(&kernel.wasm),
         peer_wasmtime::execute(&kernel.wasm),
-        || peer_wasmi::execute(&kernel.wasm),
+        peer_wasmi::execute(&kernel.wasm),
         native::execute(kernel),
     )
 }
@@ -76,8 +75,7 @@ pub fn execute_bounded(kernel: &Kernel) -> Vec<Benchmark> {
         .collect()
 }
 
-/// Panics unless ours, Wasmtime and wasmi (for kernels without SIMD) return the native
-/// checksum.
+/// Panics unless ours, Wasmtime and wasmi return the native checksum.
 fn check_checksums(kernel: &Kernel) {
     let expected = native::run(&kernel.native, 1).1;
     let ours_engine = ours::default_engine();
@@ -89,13 +87,11 @@ fn check_checksums(kernel: &Kernel) {
     let wasmtime_engine = peer_wasmtime::default_engine();
     let wasmtime_module = peer_wasmtime::compile_module(&wasmtime_engine, &kernel.wasm);
     let wasmtime = peer_wasmtime::run_kernel(&wasmtime_engine, &wasmtime_module).1;
-    let wasmi = (!kernel.simd).then(|| {
-        let (wasmi_engine, wasmi_module) = peer_wasmi::compile_module(&kernel.wasm);
-        peer_wasmi::run_kernel(&wasmi_engine, &wasmi_module).1
-    });
+    let (wasmi_engine, wasmi_module) = peer_wasmi::compile_module(&kernel.wasm);
+    let wasmi = peer_wasmi::run_kernel(&wasmi_engine, &wasmi_module).1;
     assert!(
-        [ours, wasmtime, wasmi.unwrap_or(expected)] == [expected; 3],
-        "{}: checksums differ: native {expected}, ours {ours}, wasmtime {wasmtime}, wasmi {wasmi:?}",
+        [ours, wasmtime, wasmi] == [expected; 3],
+        "{}: checksums differ: native {expected}, ours {ours}, wasmtime {wasmtime}, wasmi {wasmi}",
         kernel.name
     );
 }

@@ -40,8 +40,6 @@ pub struct Kernel {
     pub wasm: Vec<u8>,
     /// The native executable (`EXE ITERATIONS` prints `NANOSECONDS CHECKSUM`).
     pub native: PathBuf,
-    /// Whether the module uses SIMD (wasmi, without its `simd` feature, does not run it).
-    pub simd: bool,
 }
 
 /// `benches/kernels`.
@@ -90,12 +88,7 @@ pub fn build(name: &'static str) -> Kernel {
             .arg("-lm"),
     );
     let wasm = fs::read(&wasm_path).expect("reading the built kernel");
-    Kernel {
-        name,
-        wasm,
-        native,
-        simd,
-    }
+    Kernel { name, wasm, native }
 }
 
 /// Runs a compiler, panicking with its output if it fails.

@@ -88,25 +88,24 @@ pub struct Benchmark {
 }
 
 impl Benchmark {
-    /// An `execute` benchmark of module `name`: ours, Wasmtime, wasmi unless the module has
-    /// SIMD (wasmi is built without its `simd` feature), and native code.
+    /// An `execute` benchmark of module `name`: ours, Wasmtime, wasmi (built with its `simd`
+    /// feature, so SIMD modules too) and native code.
     pub fn execute(
         name: &str,
-        simd: bool,
         ours: Measure,
         wasmtime: Measure,
-        wasmi: impl FnOnce() -> Measure,
+        wasmi: Measure,
         native: Measure,
     ) -> Benchmark {
-        let mut measures = vec![(Peer::Ours, ours), (Peer::Wasmtime, wasmtime)];
-        if !simd {
-            measures.push((Peer::Wasmi, wasmi()));
-        }
-        measures.push((Peer::Native, native));
         Benchmark {
             group: "execute",
             name: name.to_string(),
-            measures,
+            measures: vec![
+                (Peer::Ours, ours),
+                (Peer::Wasmtime, wasmtime),
+                (Peer::Wasmi, wasmi),
+                (Peer::Native, native),
+            ],
         }
     }
 }

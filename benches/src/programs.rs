@@ -21,7 +21,7 @@ struct Program {
     name: &'static str,
     /// The driver (`benches/programs/DRIVER.c`).
     driver: &'static str,
-    /// Whether the Wasm build has SIMD (`-msimd128`; wasmi, built without SIMD, skips it).
+    /// Whether the Wasm build has SIMD (`-msimd128`).
     simd: bool,
     /// Its key in `paths.txt`: the directory of the package's C sources.
     package: &'static str,
@@ -163,7 +163,6 @@ fn build(program: &Program, dir: &Path) -> Kernel {
         name: program.name,
         wasm: fs::read(&wasm_path).expect("reading the built program"),
         native: native_path,
-        simd: program.simd,
     }
 }
 
@@ -223,10 +222,9 @@ pub fn execute(program: &Kernel) -> Benchmark {
     check_checksums(program);
     Benchmark::execute(
         program.name,
-        program.simd,
         ours_wasi::execute(&program.wasm),
         peer_wasmtime_wasi::execute(&program.wasm),
-        || peer_wasmi_wasi::execute(&program.wasm),
+        peer_wasmi_wasi::execute(&program.wasm),
         native::execute(program),
     )
 }
@@ -236,8 +234,8 @@ pub fn benchmarks() -> Vec<Benchmark> {
     build_all().iter().map(execute).collect()
 }
 
-/// Panics unless ours, Wasmtime and wasmi (for programs without SIMD) return the native
-/// checksum (0 means the driver saw an error).
+/// Panics unless ours, Wasmtime and wasmi return the native checksum (0 means the driver saw
+/// an error).
 fn check_checksums(program: &Kernel) {
     let expected = native::run(&program.native, 1).1;
     assert_ne!(expected, 0, "{}: the native run failed", program.name);
@@ -248,15 +246,13 @@ fn check_checksums(program: &Kernel) {
     let wasmtime_module = wasmtime::Module::new(&wasmtime_engine, &program.wasm)
         .expect("Wasmtime compiles the program");
     let wasmtime = peer_wasmtime_wasi::run_program(&wasmtime_engine, &wasmtime_module).1;
-    let wasmi = (!program.simd).then(|| {
-        let wasmi_engine = wasmi::Engine::default();
-        let wasmi_module =
-            wasmi::Module::new(&wasmi_engine, &program.wasm).expect("wasmi compiles the program");
-        peer_wasmi_wasi::run_program(&wasmi_engine, &wasmi_module).1
-    });
+    let wasmi_engine = wasmi::Engine::default();
+    let wasmi_module =
+        wasmi::Module::new(&wasmi_engine, &program.wasm).expect("wasmi compiles the program");
+    let wasmi = peer_wasmi_wasi::run_program(&wasmi_engine, &wasmi_module).1;
     assert!(
-        [ours, wasmtime, wasmi.unwrap_or(expected)] == [expected; 3],
-        "{}: checksums differ: native {expected}, ours {ours}, wasmtime {wasmtime}, wasmi {wasmi:?}",
+        [ours, wasmtime, wasmi] == [expected; 3],
+        "{}: checksums differ: native {expected}, ours {ours}, wasmtime {wasmtime}, wasmi {wasmi}",
         program.name
     );
 }
