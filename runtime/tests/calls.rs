@@ -154,15 +154,19 @@ fn host_add(store: &mut Store) -> Func {
     )
 }
 
-#[test]
-fn wasm_calls_a_host_function() {
+/// A store with `wat` instantiated, its import `host.add` being [`host_add`] (also returned).
+fn instantiate_with_host_add(wat: &str) -> (Store, Instance, Func) {
     let mut store = Store::new(&Engine::default());
     let add = host_add(&mut store);
     let mut linker = Linker::new();
     linker.define("host", "add", Extern::Func(add));
-    let instance = instantiate(
-        &mut store,
-        &linker,
+    let instance = instantiate(&mut store, &linker, wat);
+    (store, instance, add)
+}
+
+#[test]
+fn wasm_calls_a_host_function() {
+    let (mut store, instance, add) = instantiate_with_host_add(
         r#"(module
             (import "host" "add" (func $add (param i32 i32) (result i32)))
             (func (export "f") (param i32) (result i32)
@@ -1335,13 +1339,7 @@ fn more_results_than_return_registers() {
 /// 1 MiB Wasm stack.
 #[test]
 fn tail_calls_reach_host_functions_and_run_in_constant_stack() {
-    let mut store = Store::new(&Engine::default());
-    let add = host_add(&mut store);
-    let mut linker = Linker::new();
-    linker.define("host", "add", Extern::Func(add));
-    let instance = instantiate(
-        &mut store,
-        &linker,
+    let (mut store, instance, _) = instantiate_with_host_add(
         r#"(module
             (import "host" "add" (func $add (param i32 i32) (result i32)))
             (type $binary (func (param i32 i32) (result i32)))
