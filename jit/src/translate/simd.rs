@@ -722,42 +722,36 @@ fn float(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>) -> 
 fn convert(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>) -> bool {
     use Operator::*;
     use types::{F32X4, F64X2, I32X4, I64X2};
+    let signed = matches!(
+        op,
+        F32x4ConvertI32x4S | F64x2ConvertLowI32x4S | I32x4TruncSatF32x4S | I32x4TruncSatF64x2SZero
+    );
     let v = match op {
         F32x4ConvertI32x4S | F32x4ConvertI32x4U => {
             let x = pop_as(t, b, I32X4);
-            if matches!(op, F32x4ConvertI32x4S) {
-                b.ins().fcvt_from_sint(F32X4, x)
-            } else {
-                b.ins().fcvt_from_uint(F32X4, x)
-            }
+            float_from_int(b, signed, F32X4, x)
         }
         F64x2ConvertLowI32x4S | F64x2ConvertLowI32x4U => {
             let x = pop_as(t, b, I32X4);
-            if matches!(op, F64x2ConvertLowI32x4S) {
-                let wide = b.ins().swiden_low(x);
-                b.ins().fcvt_from_sint(F64X2, wide)
+            let wide = if signed {
+                b.ins().swiden_low(x)
             } else {
-                let wide = b.ins().uwiden_low(x);
-                b.ins().fcvt_from_uint(F64X2, wide)
-            }
+                b.ins().uwiden_low(x)
+            };
+            float_from_int(b, signed, F64X2, wide)
         }
         I32x4TruncSatF32x4S | I32x4TruncSatF32x4U => {
             let x = pop_as(t, b, F32X4);
-            if matches!(op, I32x4TruncSatF32x4S) {
-                b.ins().fcvt_to_sint_sat(I32X4, x)
-            } else {
-                b.ins().fcvt_to_uint_sat(I32X4, x)
-            }
+            int_from_float_sat(b, signed, I32X4, x)
         }
         I32x4TruncSatF64x2SZero | I32x4TruncSatF64x2UZero => {
             let x = pop_as(t, b, F64X2);
             let zeros = b.func.dfg.constants.insert(vec![0u8; 16].into());
             let zeros = b.ins().vconst(I64X2, zeros);
-            if matches!(op, I32x4TruncSatF64x2SZero) {
-                let wide = b.ins().fcvt_to_sint_sat(I64X2, x);
+            let wide = int_from_float_sat(b, signed, I64X2, x);
+            if signed {
                 b.ins().snarrow(wide, zeros)
             } else {
-                let wide = b.ins().fcvt_to_uint_sat(I64X2, x);
                 b.ins().uunarrow(wide, zeros)
             }
         }
@@ -773,4 +767,22 @@ fn convert(t: &mut FuncTranslator, b: &mut FunctionBuilder, op: &Operator<'_>) -
     };
     push_v128(t, b, v);
     true
+}
+
+/// Integer lanes converted to float lanes of type `ty`, read as signed or unsigned.
+fn float_from_int(b: &mut FunctionBuilder, signed: bool, ty: ir::Type, x: Value) -> Value {
+    if signed {
+        b.ins().fcvt_from_sint(ty, x)
+    } else {
+        b.ins().fcvt_from_uint(ty, x)
+    }
+}
+
+/// Float lanes converted, saturating, to signed or unsigned integer lanes of type `ty`.
+fn int_from_float_sat(b: &mut FunctionBuilder, signed: bool, ty: ir::Type, x: Value) -> Value {
+    if signed {
+        b.ins().fcvt_to_sint_sat(ty, x)
+    } else {
+        b.ins().fcvt_to_uint_sat(ty, x)
+    }
 }
