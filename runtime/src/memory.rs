@@ -62,7 +62,7 @@ impl PageBudget {
     /// exceed the limit.
     fn resize_holding(&self, old: u64, new: u64) -> bool {
         if new <= old {
-            self.held.fetch_sub(old - new, Ordering::Relaxed);
+            self.recount(old, new);
             return true;
         }
         let extra = new - old;
@@ -71,6 +71,15 @@ impl PageBudget {
                 held.checked_add(extra).filter(|total| *total <= self.limit)
             })
             .is_ok()
+    }
+
+    /// Moves a holder from `old` to `new` pages whatever the limit: for pages already mapped.
+    fn recount(&self, old: u64, new: u64) {
+        if new >= old {
+            self.held.fetch_add(new - old, Ordering::Relaxed);
+        } else {
+            self.held.fetch_sub(old - new, Ordering::Relaxed);
+        }
     }
 
     fn exceeded(&self, pages: u64) -> String {
@@ -167,18 +176,12 @@ impl MemoryData {
         Ok(())
     }
 
-    /// Moves this memory's share of the budget to `pages`, which it holds already: a reset
-    /// only ever returns to the size the memory had when created, which was within the budget,
-    /// so the total may only exceed the limit by what siblings grew meanwhile (and they, too,
-    /// return to their image at the same reset).
+    /// Moves this memory's share of the budget to `pages`, which it holds already (a reset
+    /// maps them whatever the budget says). A reset returns to the size the memory had when
+    /// created, within the budget then; any excess is what siblings grew meanwhile, and their
+    /// resets return it. Until then, growth is refused.
     fn rebudget(&mut self, pages: u64) {
-        if !self.budget.resize_holding(self.budgeted_pages, pages) {
-            // Count it anyway: the pages are mapped; further growth is refused until the
-            // siblings' resets bring the total back under the limit.
-            self.budget
-                .held
-                .fetch_add(pages - self.budgeted_pages, Ordering::Relaxed);
-        }
+        self.budget.recount(self.budgeted_pages, pages);
         self.budgeted_pages = pages;
     }
 
@@ -219,7 +222,7 @@ impl MemoryData {
         }
         let previous_budget = std::mem::replace(&mut self.budgeted_pages, new);
         if self.resize_to(new).is_err() {
-            self.budget.resize_holding(new, previous_budget);
+            self.budget.recount(new, previous_budget);
             self.budgeted_pages = previous_budget;
             return None;
         }
