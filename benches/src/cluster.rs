@@ -11,6 +11,8 @@
 //!   where it is not, it goes to host 2 (its stream, then host 1's results stream). The round
 //!   trip is the median of `chainer`'s HTTP latency minus the median of a no-op's on the same
 //!   host (both measured over the same keep-alive connection, one call at a time).
+//! - **Redis floor**: a bare round trip through Redis streams between two connections on the
+//!   same server ([`crate::redis_floor`]): what a cross-host round trip cannot go below.
 //! - **Upload to first call on another host**: a fresh module uploaded on host 1, then its
 //!   first call on host 2 through the planner's paper-era form, which runs where it arrives:
 //!   host 2 fetches module and Proto-Faaslet, compiles the module and restores the snapshot.
@@ -32,6 +34,8 @@ pub const HOSTS: [usize; 3] = [1, 2, 3];
 const CONNECTIONS: u32 = 64;
 /// Sequential calls per latency sample set.
 const SAMPLES: usize = 300;
+/// Round trips of the Redis floor.
+const FLOOR_SAMPLES: usize = 2_000;
 /// Fresh modules for the upload-to-call time.
 const SHARES: usize = 10;
 /// The issue's targets.
@@ -105,6 +109,9 @@ pub struct Results {
     pub chain_local_us: Vec<f64>,
     /// Upload on host 1 to the first call's answer on host 2 (µs, sorted).
     pub share_us: Vec<f64>,
+    /// A bare round trip through Redis streams (µs, sorted): the floor under
+    /// `chain_cross_us`.
+    pub redis_floor_us: Vec<f64>,
 }
 
 impl Results {
@@ -137,7 +144,7 @@ fn med(sorted: &[f64]) -> f64 {
 /// A cluster of `n` hosts over a fresh Redis.
 struct Cluster {
     hosts: Vec<Listening>,
-    _redis: RedisServer,
+    redis: RedisServer,
 }
 
 impl Cluster {
@@ -166,10 +173,7 @@ impl Cluster {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        Ok(Cluster {
-            hosts,
-            _redis: redis,
-        })
+        Ok(Cluster { hosts, redis })
     }
 
     fn client(&self, i: usize) -> Client {
@@ -263,6 +267,7 @@ pub fn measure(settings: Settings) -> Result<Results, String> {
     two.send("PUT", "/f/bench/noop2", &http::tagged(&noop, "two"))?;
     let noop_local_host_us = latencies(&two, "/f/bench/noop2", SAMPLES)?;
     let chain_local_us = latencies(&two, "/f/bench/chainer2", SAMPLES)?;
+    let redis_floor_us = crate::redis_floor::round_trips(&cluster.redis.url(), FLOOR_SAMPLES)?;
     let mut share_us = Vec::with_capacity(SHARES);
     for i in 0..SHARES {
         let name = format!("share{i}");
@@ -285,6 +290,7 @@ pub fn measure(settings: Settings) -> Result<Results, String> {
         noop_local_host_us,
         chain_local_us,
         share_us,
+        redis_floor_us,
     })
 }
 
@@ -337,16 +343,22 @@ pub fn markdown(results: &Results) -> String {
         "upload on host 1, then first call on host 2 (fetch, compile, restore)",
         &results.share_us,
     ));
+    out.push_str(&row(
+        "floor: a bare round trip through Redis streams (no host, no HTTP)",
+        &results.redis_floor_us,
+    ));
     let cross = results.cross_round_trip_us();
     let local = results.local_round_trip_us();
     let cost = results.cost_of_hosts();
     out.push_str(&format!(
-        "\nChain + await round trip (chainer minus no-op, medians): cross-host {}, local {}.\n\n\
+        "\nChain + await round trip (chainer minus no-op, medians): cross-host {}, local {}; \
+         the Redis floor alone (two appends, two blocking reads woken): {}.\n\n\
          | target (issue 15) | measured | |\n|---|---:|---|\n\
          | cross-host chain + await round trip ≤ 300 µs | {} | {} |\n\
          | 3 hosts cost ≤ 20% of 1 host's req/s | {:.0}% | {} |\n",
         http::micros(cross),
         http::micros(local),
+        http::micros(med(&results.redis_floor_us)),
         http::micros(cross),
         if cross <= TARGET_ROUND_TRIP_US {
             "met"
@@ -393,6 +405,11 @@ pub fn value_rows(results: &Results) -> Vec<Row> {
         "chain + await round trip on one host (chainer minus no-op, medians)".into(),
         "µs",
         results.local_round_trip_us(),
+    ));
+    rows.push(row(
+        "bare round trip through Redis streams, the floor under the cross-host round trip".into(),
+        "µs",
+        med(&results.redis_floor_us),
     ));
     rows.push(row(
         format!("upload on one host to the first call's answer on another, median of {SHARES}"),

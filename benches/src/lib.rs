@@ -30,6 +30,7 @@ pub mod peer_wasmtime_wasi;
 pub mod programs;
 pub mod progress;
 pub mod proto;
+pub mod redis_floor;
 pub mod report;
 pub mod state;
 pub mod state_read;

@@ -823,6 +823,9 @@ pub(crate) struct CallSlot {
     tree: u64,
     state: Mutex<SlotState>,
     done: Condvar,
+    /// Threads waiting on `done`, counted under `state`'s lock: a call nobody awaits ends
+    /// without a wake-up call to the kernel.
+    waiters: AtomicUsize,
     /// Run with the result when the call ends (see [`CallHandle::on_done`]). Locked after
     /// `state`, never before.
     on_done: Mutex<Vec<DoneCallback>>,
@@ -845,6 +848,7 @@ impl CallSlot {
             tree,
             state: Mutex::new(SlotState::Running),
             done: Condvar::new(),
+            waiters: AtomicUsize::new(0),
             on_done: Mutex::default(),
         }
     }
@@ -855,6 +859,7 @@ impl CallSlot {
             tree,
             state: Mutex::new(SlotState::Queued(Box::new(job))),
             done: Condvar::new(),
+            waiters: AtomicUsize::new(0),
             on_done: Mutex::default(),
         }
     }
@@ -873,12 +878,15 @@ impl CallSlot {
 
     fn finish(&self, result: CallResult) {
         let result = Arc::new(result);
-        let callbacks = {
+        let (callbacks, waiters) = {
             let mut state = lock(&self.state);
             *state = SlotState::Done(Arc::clone(&result));
-            std::mem::take(&mut *lock(&self.on_done))
+            let waiters = self.waiters.load(Ordering::Relaxed);
+            (std::mem::take(&mut *lock(&self.on_done)), waiters)
         };
-        self.done.notify_all();
+        if waiters > 0 {
+            self.done.notify_all();
+        }
         for callback in callbacks {
             callback(Arc::clone(&result));
         }
@@ -910,19 +918,25 @@ impl CallSlot {
             if let SlotState::Done(result) = &*state {
                 return Some(Arc::clone(result));
             }
-            state = match deadline {
+            let left = match deadline {
+                None => None,
+                Some(deadline) => Some(deadline.checked_duration_since(Instant::now())?),
+            };
+            // Counted and uncounted under the lock `finish` reads the count under.
+            self.waiters.fetch_add(1, Ordering::Relaxed);
+            state = match left {
                 None => self
                     .done
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let left = deadline.checked_duration_since(Instant::now())?;
+                Some(left) => {
                     self.done
                         .wait_timeout(state, left)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
                 }
             };
+            self.waiters.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

@@ -195,9 +195,16 @@ impl Pool {
             state.threads += 1;
             state.peak_threads = state.peak_threads.max(state.threads);
         }
+        // The permit goes to a resuming call first, else to an idle thread if a call is
+        // queued; nobody else is woken (a wake-up costs about as much as a no-op call).
+        let wake_resuming = state.resuming > 0;
+        let wake_idle = !wake_resuming && state.idle > 0 && !state.queue.is_empty();
         drop(state);
-        self.changed.notify_all();
-        self.work.notify_all();
+        if wake_resuming {
+            self.changed.notify_all();
+        } else if wake_idle {
+            self.work.notify_one();
+        }
         if spawn && start_worker(inner, true).is_err() {
             // No thread: the queued calls wait for a permit to come back instead.
             let mut state = self.state();
