@@ -4,8 +4,8 @@ use super::compare::{Export, ExportKind, Instantiation, Sandbox};
 use super::generate::{MAX_MEMORY_PAGES, MAX_TABLE_ELEMENTS};
 use super::value::{Outcome, TrapKind, Type, Value};
 use faasm_runtime::{
-    CompilerConfig, Config, Engine, Extern, Instance, InstantiateError, Linker, MemoryStrategy,
-    Module, OptLevel, Store, Trap, TrapCode, Val, ValType,
+    CompilerConfig, Config, Engine, Extern, Instance, InstantiateError, Interruption, Linker,
+    MemoryStrategy, Module, OptLevel, Store, Trap, TrapCode, Val, ValType,
 };
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -33,23 +33,27 @@ impl Strategy {
     }
 }
 
-/// The engine for `strategy`, made once per process: engines own the slot pool and the epoch
-/// ticker, which every input reuses.
-pub fn engine(strategy: Strategy) -> &'static Engine {
-    static GUARDED: OnceLock<Engine> = OnceLock::new();
-    static BOUNDED: OnceLock<Engine> = OnceLock::new();
-    let cell = match strategy {
-        Strategy::Guarded => &GUARDED,
-        Strategy::Bounded => &BOUNDED,
+/// The engine for `strategy` and `interruption`, made once per process: engines own the slot
+/// pool and the epoch ticker, which every input reuses.
+pub fn engine(strategy: Strategy, interruption: Interruption) -> &'static Engine {
+    static ENGINES: [OnceLock<Engine>; 4] = [const { OnceLock::new() }; 4];
+    let index = match (strategy, interruption) {
+        (Strategy::Guarded, Interruption::Signal) => 0,
+        (Strategy::Guarded, Interruption::Epoch) => 1,
+        (Strategy::Bounded, Interruption::Signal) => 2,
+        (Strategy::Bounded, Interruption::Epoch) => 3,
     };
-    cell.get_or_init(|| Engine::new(engine_config(strategy)).expect("a valid fuzzing engine"))
+    ENGINES[index].get_or_init(|| {
+        Engine::new(engine_config(strategy, interruption)).expect("a valid fuzzing engine")
+    })
 }
 
 /// Engine settings for fuzzing: the verifier on (it turns translator bugs into typed errors),
 /// one compile thread (libFuzzer runs one input at a time), limits shared with the generator.
-fn engine_config(strategy: Strategy) -> Config {
+fn engine_config(strategy: Strategy, interruption: Interruption) -> Config {
     Config {
         compiler: compiler_config(strategy.memory_strategy(), OptLevel::Speed, 1),
+        interruption,
         max_memory_pages: MAX_MEMORY_PAGES,
         max_table_elements: MAX_TABLE_ELEMENTS,
         ..Config::default()
@@ -89,9 +93,20 @@ impl std::fmt::Debug for Ours {
 }
 
 impl Ours {
-    /// Compiles and instantiates `wasm` with no imports; every later call has `timeout`.
+    /// Compiles and instantiates `wasm` with no imports; every later call has `timeout`,
+    /// enforced as the runtime does by default (a signal at the deadline).
     pub fn instantiate(strategy: Strategy, wasm: &[u8], timeout: Duration) -> Instantiation<Ours> {
-        let engine = engine(strategy);
+        Ours::instantiate_with(strategy, Interruption::Signal, wasm, timeout)
+    }
+
+    /// [`Ours::instantiate`] with the deadline enforced by `interruption`.
+    pub fn instantiate_with(
+        strategy: Strategy,
+        interruption: Interruption,
+        wasm: &[u8],
+        timeout: Duration,
+    ) -> Instantiation<Ours> {
+        let engine = engine(strategy, interruption);
         let module = match Module::new(engine, wasm) {
             Ok(module) => module,
             Err(e) => return Instantiation::Failed(format!("compile error: {e}")),

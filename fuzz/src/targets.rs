@@ -8,6 +8,7 @@ use super::reference::{Budget, Reference};
 use super::value::{NanMode, Outcome, TrapKind, Value};
 use arbitrary::Unstructured;
 use faasm_jit::{CompileError, CompiledModule, Compiler, MemoryStrategy, OptLevel};
+use faasm_runtime::Interruption;
 use std::fmt;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -298,8 +299,9 @@ fn guarded_against_bounded(wasm: &[u8], u: &mut Unstructured<'_>) -> Result<Verd
 
 /// `interrupt`: an unmetered module (loops and recursion may run forever). Our calls have a
 /// 20 ms deadline, wasmi a fuel budget; while both finish, they must agree as in
-/// `differential`. Every call of ours must end by its deadline plus slack (no loop or call
-/// without an epoch check), and after an interruption the store must keep working.
+/// `differential`. The deadline is enforced by a signal or by epoch checks, as the input
+/// picks. Every call of ours must end by its deadline plus slack (no loop, call or bulk
+/// operation the interruption misses), and after an interruption the store must keep working.
 pub fn interrupt(data: &[u8]) -> Result<(), Finding> {
     let mut u = Unstructured::new(data);
     let Ok(wasm) = generate::module(&mut u, Profile::Unmetered) else {
@@ -310,16 +312,22 @@ pub fn interrupt(data: &[u8]) -> Result<(), Finding> {
     } else {
         Strategy::Guarded
     };
-    interrupt_checks(&wasm, strategy, &mut u)
+    let interruption = if u.arbitrary().unwrap_or(false) {
+        Interruption::Epoch
+    } else {
+        Interruption::Signal
+    };
+    interrupt_checks(&wasm, strategy, interruption, &mut u)
         .map_err(|message| Finding::new("interrupt", message, &wasm))
 }
 
 fn interrupt_checks(
     wasm: &[u8],
     strategy: Strategy,
+    interruption: Interruption,
     u: &mut Unstructured<'_>,
 ) -> Result<(), String> {
-    let ours = Ours::instantiate(strategy, wasm, INTERRUPT_TIMEOUT);
+    let ours = Ours::instantiate_with(strategy, interruption, wasm, INTERRUPT_TIMEOUT);
     let reference = Reference::instantiate(wasm, Budget::Fuel(REFERENCE_FUEL));
     let Some((ours, mut reference)) = compare_instantiation(ours, reference)? else {
         return Ok(());

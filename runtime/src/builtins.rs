@@ -5,8 +5,12 @@
 //! unwind: the C ABI would abort the process.
 
 use crate::instance::InstanceData;
+use crate::interrupt;
 use crate::store::StoreInner;
 use crate::table;
+use crate::traphandlers;
+use crate::values::Trap;
+use faasm_jit::TrapCode;
 use faasm_jit::VMOffsets;
 
 type Vmctx = *mut u8;
@@ -106,12 +110,17 @@ unsafe extern "C" fn memory_fill(vmctx: Vmctx, memory: u32, dst: u32, byte: u32,
         let handle = instance.memory_handle(memory)?;
         let memory = store.memories.get(handle.index as usize)?;
         let target = memory.range_ptr(u64::from(dst), u64::from(len))?;
-        // SAFETY: `range_ptr` checked the range; a raw write forms no reference to memory that
-        // may be mapped shared.
-        unsafe { std::ptr::write_bytes(target, byte as u8, len as usize) };
-        Some(true)
+        for (offset, chunk) in chunks(len as usize, false) {
+            if past_deadline(store) {
+                return Some(Bulk::Interrupted);
+            }
+            // SAFETY: `range_ptr` checked the whole range, of which this chunk is part; a raw
+            // write forms no reference to memory that may be mapped shared.
+            unsafe { std::ptr::write_bytes(target.add(offset), byte as u8, chunk) };
+        }
+        Some(Bulk::Done)
     });
-    status(done)
+    bulk_status(done)
 }
 
 /// `memory.copy`, between two memories or within one (overlap allowed).
@@ -141,14 +150,72 @@ unsafe extern "C" fn memory_copy(
             .memories
             .get(dst_handle.index as usize)?
             .range_ptr(u64::from(dst), len64)?;
-        // SAFETY: both ranges are in bounds of live memories (whose bases never move). Raw
-        // pointers only, no `&`/`&mut` slices that would alias when both are one memory (or
-        // that would span shared pages); `copy` allows the ranges to overlap, as `memory.copy`
-        // within one memory requires.
-        unsafe { std::ptr::copy(source, target, len as usize) };
-        Some(true)
+        // Chunks from the end when the target lies after the source: a chunk never
+        // overwrites source bytes a later chunk still has to read.
+        let backwards = (target as usize) > (source as usize);
+        for (offset, chunk) in chunks(len as usize, backwards) {
+            if past_deadline(store) {
+                return Some(Bulk::Interrupted);
+            }
+            // SAFETY: both ranges are in bounds of live memories (whose bases never move), and
+            // the chunk is part of both. Raw pointers only, no `&`/`&mut` slices that would
+            // alias when both are one memory (or that would span shared pages); `copy` allows
+            // the chunks to overlap, as `memory.copy` within one memory requires.
+            unsafe { std::ptr::copy(source.add(offset), target.add(offset), chunk) };
+        }
+        Some(Bulk::Done)
     });
-    status(done)
+    bulk_status(done)
+}
+
+/// Bytes a bulk memory operation writes between looks at the call's deadline.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Whether the call running a bulk memory operation is past its deadline: its thread's
+/// deadline fired (under `Interruption::Signal`, also an enclosing call's), or the store's
+/// deadline passed (which the epoch mode's checks in generated code would only see after
+/// the operation).
+fn past_deadline(store: &StoreInner) -> bool {
+    interrupt::fired()
+        || store
+            .deadline
+            .is_some_and(|deadline| std::time::Instant::now() >= deadline)
+}
+
+/// How a bulk memory operation that was in bounds ended.
+enum Bulk {
+    Done,
+    /// Stopped between two chunks because the call's deadline passed.
+    Interrupted,
+}
+
+/// The `(offset, length)` of the chunks of `len` bytes, last first if `backwards`.
+fn chunks(len: usize, backwards: bool) -> impl Iterator<Item = (usize, usize)> {
+    let count = len.div_ceil(CHUNK_BYTES);
+    (0..count).map(move |i| {
+        let i = if backwards { count - 1 - i } else { i };
+        let offset = i * CHUNK_BYTES;
+        (offset, CHUNK_BYTES.min(len - offset))
+    })
+}
+
+/// Status of a bulk memory operation (see [`status`]); one the deadline stopped records the
+/// `Interrupt` trap in the current activation, which wins over the out-of-bounds trap that
+/// generated code then raises.
+fn bulk_status(done: Option<Bulk>) -> u32 {
+    match done {
+        Some(Bulk::Done) => OK,
+        Some(Bulk::Interrupted) => {
+            let activation = traphandlers::current_activation();
+            // SAFETY: a non-null current activation lives on this thread's stack until the
+            // call that generated code made into this builtin returns.
+            if let Some(activation) = unsafe { activation.as_ref() } {
+                activation.set_host_trap(Trap::Wasm(TrapCode::Interrupt));
+            }
+            OUT_OF_BOUNDS
+        }
+        None => OUT_OF_BOUNDS,
+    }
 }
 
 /// `memory.init` from a data segment (empty once dropped).

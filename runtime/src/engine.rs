@@ -13,14 +13,34 @@ use std::time::Duration;
 /// checked explicitly and the guards only catch runtime bugs.
 const BOUNDED_GUARD_BYTES: usize = 64 << 10;
 
+/// How calls past their deadline (see [`Store::set_timeout`](crate::Store::set_timeout)) are
+/// stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Interruption {
+    /// The thread running the call is signalled at the deadline and the call is abandoned
+    /// wherever its generated code is (see `interrupt.rs` for why that is sound); generated
+    /// code carries no checks. For Faaslets, which are reset to their snapshot after every
+    /// call, and any embedder that drops or resets an instance after it traps.
+    #[default]
+    Signal,
+    /// Generated code checks the engine's epoch at every function entry and loop header, and
+    /// a ticker thread advances the epoch every [`Config::epoch_tick`]: a call stops only at
+    /// those points. For embedders that keep using an instance after it timed out.
+    Epoch,
+}
+
 /// Settings of an engine.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Settings of the compiler, including the memory strategy.
+    /// Settings of the compiler, including the memory strategy. Its `epoch_interruption` is
+    /// set from [`Config::interruption`].
     pub compiler: CompilerConfig,
+    /// How calls past their deadline are stopped.
+    pub interruption: Interruption,
     /// Stack space generated code may use below the host's entry point, in bytes.
     pub max_wasm_stack: usize,
-    /// How often the epoch advances once a store has set a timeout.
+    /// How often the epoch advances once a store has set a timeout (under
+    /// [`Interruption::Epoch`] only).
     pub epoch_tick: Duration,
     /// Limit in pages for memories without a declared maximum, and for any growth.
     pub max_memory_pages: u64,
@@ -32,6 +52,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             compiler: CompilerConfig::default(),
+            interruption: Interruption::default(),
             max_wasm_stack: 1 << 20,
             epoch_tick: Duration::from_millis(1),
             max_memory_pages: faasm_jit::MAX_WASM_PAGES,
@@ -63,7 +84,8 @@ struct TypeRegistry {
 
 impl Engine {
     /// An engine with `config`.
-    pub fn new(config: Config) -> Result<Engine, CompileError> {
+    pub fn new(mut config: Config) -> Result<Engine, CompileError> {
+        config.compiler.epoch_interruption = config.interruption == Interruption::Epoch;
         let compiler = Compiler::new(config.compiler.clone())?;
         let guard = match config.compiler.memory_strategy {
             MemoryStrategy::Guarded { guard_bytes } => usize::try_from(guard_bytes)

@@ -2,13 +2,15 @@
 //! the trap-catching entry), host functions (a context generated code calls through the
 //! module's `wasm_to_host` trampoline), and what a host function sees of its caller.
 
+use crate::engine::Interruption;
 use crate::instance::Instance;
+use crate::interrupt;
 use crate::store::{Store, StoreId, StoreInner};
 use crate::traphandlers;
 use crate::values::{Trap, Val};
 use crate::vm::VMFuncRef;
 use crate::{CallBounds, Extern, Memory};
-use faasm_jit::{FuncType, VMCTX_MAGIC, VMOffsets, ValType};
+use faasm_jit::{FuncType, TrapCode, VMCTX_MAGIC, VMOffsets, ValType};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
@@ -310,14 +312,21 @@ pub(crate) unsafe fn enter_wasm(
     args: [usize; 4],
 ) -> Result<(), Trap> {
     let inner = store.inner_mut();
+    let mut armed = None;
     if inner.active_calls == 0 {
         inner.arm_limits();
         inner.last_backtrace = None;
+        if inner.engine.config().interruption == Interruption::Signal && inner.deadline.is_some() {
+            armed = traphandlers::init_interrupt_handler()
+                .and_then(|()| interrupt::arm(inner.deadline))
+                .map_err(|e| Trap::Host(format!("cannot arm the call's deadline: {e}")))?;
+        }
     }
     inner.active_calls += 1;
     let store_ptr: *mut Store = store;
     // SAFETY: forwarded to the caller; `store` is not used until the call returns.
     let result = unsafe { traphandlers::enter(store_ptr, trampoline, args) };
+    drop(armed);
     let inner = store.inner_mut();
     inner.active_calls -= 1;
     result.map_err(|trapped| {
@@ -499,6 +508,12 @@ unsafe fn enter_host(
         };
         catch_unwind(AssertUnwindSafe(|| run(ctx, &mut caller, slots)))
             .unwrap_or_else(|panic| Err(panicked(&*panic)))
+    };
+    // Under `Interruption::Signal`, a deadline that passed while the host function ran ends
+    // the call here, before generated code (which has no checks) goes on.
+    let outcome = match outcome {
+        Ok(()) if interrupt::fired() => Err(Trap::Wasm(TrapCode::Interrupt)),
+        other => other,
     };
     match outcome {
         Ok(()) => 0,

@@ -23,6 +23,7 @@ mod func;
 mod global;
 mod image;
 mod instance;
+mod interrupt;
 mod linker;
 mod memory;
 mod module;
@@ -38,7 +39,7 @@ mod vm;
 pub use artifact_key::ArtifactKey;
 pub use backtrace::{FrameInfo, WasmBacktrace};
 pub use blocking::{BlockingHook, CallBounds};
-pub use engine::{Config, Engine};
+pub use engine::{Config, Engine, Interruption};
 pub use faasm_jit::{
     ArtifactError, CompileError, CompilerConfig, FuncType, GlobalType, Import, ImportKind,
     MemoryStrategy, MemoryType, ModuleInfo, OptLevel, Proposals, RefType, TableType, TrapCode,

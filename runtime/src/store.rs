@@ -4,7 +4,7 @@
 
 use crate::backtrace::WasmBacktrace;
 use crate::blocking::{BlockingHook, CallBounds};
-use crate::engine::Engine;
+use crate::engine::{Engine, Interruption};
 use crate::func::{Func, FuncData};
 use crate::global::GlobalData;
 use crate::instance::InstanceData;
@@ -102,8 +102,9 @@ impl Store {
     /// with the same trap ([`Store::call_bounds`]). `None` (or a timeout past what the clock
     /// can express) removes the deadline.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
-        if timeout.is_some() {
-            self.inner().engine.start_ticker();
+        let engine = &self.inner().engine;
+        if timeout.is_some() && engine.config().interruption == Interruption::Epoch {
+            engine.start_ticker();
         }
         self.inner_mut().timeout = timeout;
     }

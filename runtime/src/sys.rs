@@ -154,6 +154,49 @@ pub(crate) unsafe fn install_handler(
     Ok(())
 }
 
+/// Installs `handler` for `signum` with `SA_SIGINFO | SA_ONSTACK | SA_RESTART`, the signal
+/// itself blocked while it runs: for a signal that interrupts rather than reports a fault
+/// (system calls it lands in are restarted).
+///
+/// # Safety
+/// `handler` must be async-signal-safe and hand on what it does not own.
+pub(crate) unsafe fn install_interrupt_handler(
+    signum: libc::c_int,
+    handler: SigInfoHandler,
+) -> io::Result<()> {
+    // SAFETY: sigaction is plain data; all-zero is a valid value that we fill in below.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = handler as usize;
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+    // SAFETY: `action.sa_mask` is a valid sigset_t to initialise.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // SAFETY: `action` is fully initialised; the caller vouches for the handler.
+    let rc = unsafe { libc::sigaction(signum, &action, ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// This process's id.
+pub(crate) fn process_id() -> libc::pid_t {
+    // SAFETY: getpid takes no arguments and cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// The calling thread's id.
+pub(crate) fn current_thread_id() -> libc::pid_t {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Sends `signum` to thread `tid` of process `pid` (`tgkill(2)`); a thread that has exited
+/// is not an error worth reporting (the caller's registry says who is alive).
+pub(crate) fn signal_thread(pid: libc::pid_t, tid: libc::pid_t, signum: libc::c_int) {
+    // SAFETY: tgkill only takes ids and a signal number.
+    unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, signum) };
+}
+
 /// Restores the default action of `signum`. Async-signal-safe.
 pub(crate) fn reset_to_default(signum: libc::c_int) {
     // SAFETY: sigaction is plain data; all-zero with `SIG_DFL` is the default action.

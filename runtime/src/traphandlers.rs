@@ -14,6 +14,7 @@
 //! (see [`crate::backtrace`]); [`enter`] turns them into a [`WasmBacktrace`] after landing.
 
 use crate::backtrace::{RawBacktrace, WasmBacktrace};
+use crate::interrupt;
 use crate::registry;
 use crate::store::Store;
 use crate::sys;
@@ -158,6 +159,9 @@ impl Activation {
     fn outcome(&self) -> Trapped {
         let host_trap = self.host_trap.borrow_mut().take();
         let (trap, from_host) = match (self.wasm_trap.get(), host_trap) {
+            // A builtin stopped by the deadline reports it, then returns "out of bounds" to
+            // make generated code trap: the deadline is the cause.
+            (_, Some(Trap::Wasm(TrapCode::Interrupt))) => (Trap::Wasm(TrapCode::Interrupt), false),
             (Some(TrapCode::HostError) | None, Some(trap)) => (trap, true),
             (Some(code), _) => (Trap::Wasm(code), false),
             (None, None) => (
@@ -337,7 +341,20 @@ unsafe fn resume_at_landing_pad(
             abort_with_report(signum, pc, address);
         }
     }
+    // SAFETY: `gregs` are the registers of generated code interrupted in `activation`.
+    unsafe { land(activation, gregs, code) };
+    true
+}
+
+/// Records `code` in `activation` with the backtrace of the interrupted generated code, and
+/// rewrites its registers so that the signal returns into the landing pad.
+///
+/// # Safety
+/// `gregs` must be the saved registers of generated code that `activation` (the innermost
+/// activation of this thread) entered, interrupted by the signal being handled.
+unsafe fn land(activation: &Activation, gregs: &mut [libc::greg_t], code: TrapCode) {
     activation.wasm_trap.set(Some(code));
+    let pc = gregs[libc::REG_RIP as usize] as usize;
     let frame_pointer = gregs[libc::REG_RBP as usize] as usize;
     let stack_pointer = gregs[libc::REG_RSP as usize] as usize;
     // SAFETY: the registers are those of generated code interrupted inside this activation.
@@ -345,7 +362,71 @@ unsafe fn resume_at_landing_pad(
     gregs[libc::REG_RIP as usize] = faasm_runtime_landing_pad as *const () as i64;
     gregs[libc::REG_RDI as usize] = activation.jmpbuf.as_ptr() as i64;
     gregs[libc::REG_RSP as usize] = activation.jmpbuf.get() as i64;
-    true
+}
+
+/// The action installed for [`interrupt::SIGNAL`] before ours.
+static PREVIOUS_INTERRUPT: OnceLock<libc::sigaction> = OnceLock::new();
+
+/// Installs the handler of [`interrupt::SIGNAL`], once per process (on the first deadline
+/// armed under `Interruption::Signal`).
+pub(crate) fn init_interrupt_handler() -> io::Result<()> {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let previous = sys::current_action(interrupt::SIGNAL).map_err(|e| e.to_string())?;
+            let _ = PREVIOUS_INTERRUPT.set(previous);
+            // SAFETY: `handle_interrupt` only touches async-signal-safe state and hands every
+            // signal that is not a fired deadline of this thread to the previous action.
+            unsafe { sys::install_interrupt_handler(interrupt::SIGNAL, handle_interrupt) }
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(io::Error::other)
+}
+
+/// The handler of [`interrupt::SIGNAL`]: if this thread's deadline fired and it is running
+/// generated code, the call lands with an `Interrupt` trap in the innermost activation (see
+/// [`crate::interrupt`] for why that is sound); in host code it returns, and the host code
+/// sees the fired deadline when it returns to Wasm. A signal that is not a fired deadline
+/// (one that arrived after its call ended, or that someone else sent) goes to the previous
+/// action: nothing for the default action (ignore) or `SIG_IGN`.
+///
+/// # Safety
+/// Installed with `SA_SIGINFO`; only the kernel calls it, with its own arguments.
+unsafe extern "C" fn handle_interrupt(
+    signum: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    let slot = interrupt::current_slot();
+    // SAFETY: a non-null slot of this thread lives while the thread does.
+    let fired = !slot.is_null() && unsafe { (*slot).is_fired() };
+    if !fired {
+        if let Some(previous) = PREVIOUS_INTERRUPT.get() {
+            let handler = previous.sa_sigaction;
+            if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
+                // SAFETY: the kernel's arguments, handed on unchanged.
+                unsafe { run_previous(previous, signum, info, context) };
+            }
+        }
+        return;
+    }
+    let activation = CURRENT.get();
+    if activation.is_null() {
+        return;
+    }
+    let context: *mut libc::ucontext_t = context.cast();
+    // SAFETY: the kernel's ucontext is valid and exclusively ours during the handler.
+    let gregs = unsafe { &mut (*context).uc_mcontext.gregs };
+    let pc = gregs[libc::REG_RIP as usize] as usize;
+    if !registry::is_code(pc) {
+        return;
+    }
+    // SAFETY: CURRENT only holds activations that live on this thread's stack below `enter`;
+    // the PC is in generated code, which only runs inside the innermost activation.
+    let activation = unsafe { &*activation };
+    // SAFETY: the registers are those of that generated code, interrupted by this signal.
+    unsafe { land(activation, gregs, TrapCode::Interrupt) };
 }
 
 /// Whether `address` lies in the inaccessible part (guard regions, reservation above the
@@ -502,6 +583,24 @@ unsafe fn forward_to_previous(
     {
         PREVIOUS_SPENT[i].store(true, Ordering::Release);
     }
+    // SAFETY: forwarded from the caller.
+    unsafe { run_previous(&previous, signum, info, context) };
+}
+
+/// Runs the handler of `previous` (not `SIG_DFL` or `SIG_IGN`) as the kernel would have: its
+/// `sa_mask` (and the signal itself unless `SA_NODEFER`) blocked, with one or three arguments
+/// as `SA_SIGINFO` says.
+///
+/// # Safety
+/// The arguments must be the kernel's arguments to the signal handler of `signum`, and
+/// `previous` an action with a handler.
+unsafe fn run_previous(
+    previous: &libc::sigaction,
+    signum: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    let handler = previous.sa_sigaction;
     let mut blocked = previous.sa_mask;
     if previous.sa_flags & libc::SA_NODEFER == 0 {
         sys::add_to_set(&mut blocked, signum);

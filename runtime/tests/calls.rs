@@ -1559,3 +1559,33 @@ fn a_memory_with_shared_pages_is_reached_by_copies_not_whole_slices() {
         "a private memory is a slice again"
     );
 }
+
+#[test]
+fn overlapping_copies_larger_than_a_chunk_move_like_memmove() {
+    // Bulk copies run in 1 MiB chunks (to look at the deadline between them): overlapping
+    // copies of several chunks, both ways, must still read every byte before overwriting it.
+    const LEN: usize = 3 << 20;
+    let mut store = Store::new(&Engine::default());
+    let instance = instantiate(
+        &mut store,
+        &Linker::new(),
+        r#"(module (memory (export "memory") 80)
+            (func (export "copy") (param i32 i32 i32)
+              (memory.copy (local.get 0) (local.get 1) (local.get 2))))"#,
+    );
+    let memory = instance.get_memory(&store, "memory").expect("memory");
+    let pattern: Vec<u8> = (0..LEN + 4096).map(|i| (i * 7 + i / 251) as u8).collect();
+    for (dst, src) in [(4099_usize, 0_usize), (0, 4099), (1, 0), (0, 1)] {
+        memory.write(&mut store, 0, &pattern).expect("write");
+        let mut expected = pattern.clone();
+        expected.copy_within(src..src + LEN - 8192, dst);
+        let args = [dst, src, LEN - 8192].map(|v| Val::I32(v as i32));
+        call(&mut store, instance, "copy", &args).expect("copy");
+        let mut got = vec![0; pattern.len()];
+        memory.read(&store, 0, &mut got).expect("read");
+        assert!(
+            got == expected,
+            "memory.copy to {dst} from {src} differs from memmove"
+        );
+    }
+}

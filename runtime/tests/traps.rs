@@ -370,6 +370,7 @@ fn a_loop_without_calls_or_stores_is_interrupted_by_the_timeout() {
 fn the_epoch_can_be_advanced_by_hand() {
     let engine = Engine::new(Config {
         epoch_tick: Duration::from_secs(3600),
+        interruption: Interruption::Epoch,
         ..Config::default()
     })
     .expect("engine");
@@ -393,6 +394,126 @@ fn the_epoch_can_be_advanced_by_hand() {
         );
     });
     bumper.join().expect("bumper");
+}
+
+/// Loops of every shape that never end on their own: without calls, with calls, recursion,
+/// tail calls, `memory.fill` of 4 GiB over and over, a host call that waits as long as the
+/// call's deadline lets it.
+const FOREVER: &str = r#"(module
+    (import "host" "wait" (func $wait))
+    (memory 65536)
+    (func $nop)
+    (func (export "spin") (loop $l br $l))
+    (func (export "spin_calling") (loop $l call $nop br $l))
+    (func $deep (param i32)
+      (if (local.get 0) (then (call $deep (i32.sub (local.get 0) (i32.const 1))))))
+    (func (export "recurse") (loop $l (call $deep (i32.const 1000)) br $l))
+    (func $tail (return_call $tail))
+    (export "tail" (func $tail))
+    (func (export "fill_4_gib") (loop $l
+      (memory.fill (i32.const 0) (i32.const 0) (i32.const -1)) br $l))
+    (func (export "host_wait") (loop $l call $wait br $l))
+    (func (export "quick") (result i32) i32.const 1))"#;
+
+/// How late, past a 20 ms deadline, `name` of [`FOREVER`] ended (the least of 3 tries: the
+/// machine may be busy with other tests); fails if it ran 10 s.
+fn lateness(engine: &Engine, name: &'static str) -> Duration {
+    const TIMEOUT: Duration = Duration::from_millis(20);
+    let engine = engine.clone();
+    with_watchdog(name, Duration::from_secs(10), move || {
+        let mut store = Store::new(&engine);
+        let wait = Func::new(&mut store, FuncType::new([], []), |caller, _, _| {
+            let bounds = caller.call_bounds();
+            std::thread::sleep(
+                bounds
+                    .cap(Some(Duration::from_secs(60)))
+                    .unwrap_or_default(),
+            );
+            Ok(())
+        });
+        let mut linker = Linker::new();
+        linker.define("host", "wait", Extern::Func(wait));
+        let module = Module::new(&engine, &wat::parse_str(FOREVER).expect("wat")).expect("compile");
+        let instance = linker
+            .instantiate(&mut store, &module)
+            .expect("instantiate");
+        store.set_timeout(Some(TIMEOUT));
+        let mut least = Duration::MAX;
+        for _ in 0..3 {
+            let start = Instant::now();
+            expect_trap(&mut store, instance, name, &[], TrapCode::Interrupt);
+            least = least.min(start.elapsed().saturating_sub(TIMEOUT));
+            assert!(
+                start.elapsed() >= TIMEOUT,
+                "{name} stopped before its deadline"
+            );
+        }
+        assert_eq!(
+            call(&mut store, instance, "quick", &[]),
+            Ok(vec![Val::I32(1)]),
+            "the instance still runs after {name} timed out"
+        );
+        least
+    })
+}
+
+#[test]
+fn loops_of_every_shape_end_within_10_ms_of_the_deadline() {
+    let strategies = [
+        ("guarded", MemoryStrategy::default()),
+        ("bounded", MemoryStrategy::Bounded),
+    ];
+    let modes = [
+        ("signal", Interruption::Signal),
+        ("epoch", Interruption::Epoch),
+    ];
+    let shapes = [
+        "spin",
+        "spin_calling",
+        "recurse",
+        "tail",
+        "fill_4_gib",
+        "host_wait",
+    ];
+    let mut late = Vec::new();
+    for (strategy_name, strategy) in strategies {
+        for (mode_name, interruption) in modes {
+            let mut config = Config {
+                interruption,
+                ..Config::default()
+            };
+            config.compiler.memory_strategy = strategy;
+            let engine = Engine::new(config).expect("engine");
+            for shape in shapes {
+                let lateness = lateness(&engine, shape);
+                if lateness > Duration::from_millis(10) {
+                    late.push(format!(
+                        "{shape} ({strategy_name}, {mode_name}): {lateness:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        late.is_empty(),
+        "ended more than 10 ms after the deadline: {late:?}"
+    );
+}
+
+#[test]
+fn only_the_epoch_mode_compiles_epoch_checks() {
+    let compiles_checks = |interruption| {
+        let mut config = Config {
+            interruption,
+            ..Config::default()
+        };
+        // Whatever the compiler settings say, the interruption mode decides.
+        config.compiler.epoch_interruption = interruption == Interruption::Signal;
+        let engine = Engine::new(config).expect("engine");
+        engine.config().compiler.epoch_interruption
+    };
+    assert!(!compiles_checks(Interruption::Signal));
+    assert!(compiles_checks(Interruption::Epoch));
 }
 
 /// Env var telling a re-executed test binary which fault to commit.
