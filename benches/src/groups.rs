@@ -24,6 +24,7 @@ pub fn all(kernels: &[Kernel], only: &[String]) -> Vec<Benchmark> {
     let mut benchmarks = Vec::new();
     if wanted("execute") {
         benchmarks.extend(kernels.iter().map(execute));
+        benchmarks.extend(kernels.iter().map(execute_with_epoch_checks));
         benchmarks.extend(kernels.iter().flat_map(execute_bounded));
         benchmarks.extend(crate::programs::benchmarks());
     }
@@ -56,6 +57,16 @@ pub fn execute(kernel: &Kernel) -> Benchmark {
         peer_wasmi::execute(&kernel.wasm),
         native::execute(kernel),
     )
+}
+
+/// `execute` of one kernel in ours with epoch checks in generated code instead of a signal at
+/// the deadline: the two interruption modes side by side.
+pub fn execute_with_epoch_checks(kernel: &Kernel) -> Benchmark {
+    Benchmark {
+        group: "execute",
+        name: format!("{}{}", kernel.name, crate::report::EPOCH_CHECKS),
+        measures: vec![(Peer::Ours, ours::execute_with_epoch_checks(&kernel.wasm))],
+    }
 }
 
 /// `execute` of one kernel in ours under the bounded strategy, with the Spectre guard on its

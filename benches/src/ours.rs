@@ -3,8 +3,8 @@
 use crate::stopwatch::Stopwatch;
 use crate::{Measure, repeat};
 use faasm_runtime::{
-    Caller, CompilerConfig, Config, Engine, Extern, Func, FuncType, Linker, MemoryStrategy, Module,
-    Store, Val,
+    Caller, CompilerConfig, Config, Engine, Extern, Func, FuncType, Interruption, Linker,
+    MemoryStrategy, Module, Store, Val,
 };
 use std::time::{Duration, Instant};
 
@@ -32,10 +32,16 @@ pub fn compile_module(engine: &Engine, wasm: &[u8]) -> Module {
     Module::new(engine, wasm).expect("our engine compiles the module")
 }
 
-/// Instantiates a kernel with `bench.start`/`bench.end`, calls `run`, and returns the measured
-/// time and the checksum.
+/// The timeout every measured call of ours runs with, as a Faaslet's call does: what stops a
+/// runaway call is part of what is measured (a signal at the deadline by default, epoch
+/// checks in the rows that say so).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Instantiates a kernel with `bench.start`/`bench.end`, calls `run` (with [`CALL_TIMEOUT`]),
+/// and returns the measured time and the checksum.
 pub fn run_kernel(engine: &Engine, module: &Module) -> (Duration, u32) {
     let mut store = Store::new(engine);
+    store.set_timeout(Some(CALL_TIMEOUT));
     let mut linker = Linker::new();
     let stopwatch = Stopwatch::default();
     define_bench_imports(&mut linker, &mut store, &stopwatch);
@@ -69,6 +75,18 @@ pub fn define_bench_imports(linker: &mut Linker, store: &mut Store, stopwatch: &
 /// `execute`: runs the precompiled kernel, timed between `bench.start` and `bench.end`.
 pub fn execute(wasm: &[u8]) -> Measure {
     let engine = default_engine();
+    let module = compile_module(&engine, wasm);
+    Box::new(move |iterations| repeat(iterations, || run_kernel(&engine, &module).0))
+}
+
+/// `execute` with the deadline enforced by epoch checks in generated code instead of a
+/// signal: what the checks cost.
+pub fn execute_with_epoch_checks(wasm: &[u8]) -> Measure {
+    let engine = Engine::new(Config {
+        interruption: Interruption::Epoch,
+        ..Config::default()
+    })
+    .expect("creating our engine");
     let module = compile_module(&engine, wasm);
     Box::new(move |iterations| repeat(iterations, || run_kernel(&engine, &module).0))
 }

@@ -9,9 +9,10 @@ use faasm_runtime::{Engine, Linker, Module, Store, Val};
 use std::time::Duration;
 
 /// Instantiates a program with WASI and `bench.start`/`bench.end`, runs `_initialize` and then
-/// `run`, and returns the measured time and the checksum.
+/// `run` (with [`ours::CALL_TIMEOUT`]), and returns the measured time and the checksum.
 pub fn run_program(engine: &Engine, module: &Module) -> (Duration, u32) {
     let mut store = Store::new(engine);
+    store.set_timeout(Some(ours::CALL_TIMEOUT));
     let mut linker = Linker::new();
     let stopwatch = Stopwatch::default();
     ours::define_bench_imports(&mut linker, &mut store, &stopwatch);

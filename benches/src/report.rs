@@ -194,8 +194,30 @@ pub fn markdown(rows: &[Row]) -> String {
         if let Some(mean) = geomean(&ratios) {
             let _ = writeln!(table, "| **{group} geomean** | | | | | **{mean:.2}** |");
         }
+        if let Some(mean) = geomean(&epoch_check_ratios(&in_group)) {
+            let _ = writeln!(
+                table,
+                "| **{group} geomean, ours with epoch checks** | | | | | **{mean:.2}** |"
+            );
+        }
     }
     table
+}
+
+/// Suffix of the rows that run ours with epoch checks instead of a signal at the deadline.
+pub const EPOCH_CHECKS: &str = " (epoch checks)";
+
+/// For every row `X (epoch checks)` of a group: its time over Wasmtime's time in row `X`.
+fn epoch_check_ratios(in_group: &[&Row]) -> Vec<f64> {
+    in_group
+        .iter()
+        .filter_map(|row| {
+            let plain = row.name.strip_suffix(EPOCH_CHECKS)?;
+            let ours = row.medians.get(&Peer::Ours)?;
+            let peer = in_group.iter().find(|other| other.name == plain)?;
+            Some(ours / peer.medians.get(&Peer::Wasmtime)?)
+        })
+        .collect()
 }
 
 fn table_row(row: &Row) -> String {
