@@ -203,6 +203,9 @@ fn this_thread_slot() -> io::Result<*const ThreadSlot> {
         tid: sys::current_thread_id(),
     });
     lock(timer).push(Arc::clone(&slot));
+    // A thread that blocked the signal (some runtimes block everything in their threads)
+    // would never see its deadline.
+    sys::unblock_signal(SIGNAL);
     let pointer = Arc::as_ptr(&slot);
     OWNER.with(|owner| *owner.borrow_mut() = Some(SlotOwner { slot }));
     SLOT.set(pointer);
@@ -291,6 +294,25 @@ mod tests {
         // SAFETY: this thread armed a deadline above, so its slot exists.
         let armed = unsafe { (*current_slot()).armed.load(Ordering::Acquire) };
         assert_eq!(armed, NONE);
+    }
+
+    #[test]
+    fn a_thread_that_blocked_the_signal_gets_it_again() {
+        std::thread::spawn(|| {
+            // SAFETY: sigset_t is plain data; sigemptyset initialises it.
+            let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+            // SAFETY: `set` is a valid sigset_t.
+            unsafe { libc::sigemptyset(&mut set) };
+            sys::add_to_set(&mut set, SIGNAL);
+            sys::block_signals(&set).expect("block");
+            let _armed = arm(Some(Instant::now() + Duration::from_secs(3600))).expect("arm");
+            let now = sys::block_signals(&set).expect("query");
+            // SAFETY: `now` is a valid sigset_t.
+            let blocked = unsafe { libc::sigismember(&now, SIGNAL) };
+            assert_eq!(blocked, 0, "the deadline signal is still blocked");
+        })
+        .join()
+        .expect("the thread");
     }
 
     #[test]

@@ -140,10 +140,24 @@ pub(crate) unsafe fn install_handler(
     signum: libc::c_int,
     handler: SigInfoHandler,
 ) -> io::Result<()> {
+    let flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+    // SAFETY: forwarded from the caller.
+    unsafe { install(signum, handler, flags) }
+}
+
+/// Installs `handler` for `signum` with `flags` and an empty `sa_mask`.
+///
+/// # Safety
+/// As for [`install_handler`].
+unsafe fn install(
+    signum: libc::c_int,
+    handler: SigInfoHandler,
+    flags: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: sigaction is plain data; all-zero is a valid value that we fill in below.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = handler as usize;
-    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+    action.sa_flags = flags;
     // SAFETY: `action.sa_mask` is a valid sigset_t to initialise.
     unsafe { libc::sigemptyset(&mut action.sa_mask) };
     // SAFETY: `action` is fully initialised; the caller vouches for the handler.
@@ -164,18 +178,9 @@ pub(crate) unsafe fn install_interrupt_handler(
     signum: libc::c_int,
     handler: SigInfoHandler,
 ) -> io::Result<()> {
-    // SAFETY: sigaction is plain data; all-zero is a valid value that we fill in below.
-    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = handler as usize;
-    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
-    // SAFETY: `action.sa_mask` is a valid sigset_t to initialise.
-    unsafe { libc::sigemptyset(&mut action.sa_mask) };
-    // SAFETY: `action` is fully initialised; the caller vouches for the handler.
-    let rc = unsafe { libc::sigaction(signum, &action, ptr::null_mut()) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+    // SAFETY: forwarded from the caller.
+    unsafe { install(signum, handler, flags) }
 }
 
 /// This process's id.
@@ -226,6 +231,19 @@ pub(crate) fn block_signals(set: &libc::sigset_t) -> Option<libc::sigset_t> {
     // SAFETY: `set` and `old` are valid sigset_t pointers.
     let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, &mut old) };
     (rc == 0).then_some(old)
+}
+
+/// Unblocks `signum` in the calling thread.
+pub(crate) fn unblock_signal(signum: libc::c_int) {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t to initialise and add to.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signum);
+    }
+    // SAFETY: `set` is a valid sigset_t; a null old-mask pointer is allowed.
+    unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, ptr::null_mut()) };
 }
 
 /// Makes `set` the calling thread's signal mask. Async-signal-safe.
