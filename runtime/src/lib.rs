@@ -1,10 +1,11 @@
 //! `faasm-runtime` runs the code `faasm-jit` compiles. It owns the engine (compiler, canonical
-//! type ids, epoch counter, pool of memory slots), modules (code published read-execute, W^X,
+//! type ids, epoch counter, pool of memory slots, the process's deadline timer), modules (code published read-execute, W^X,
 //! and registered for trap lookup), stores and the instances in them (VMContexts laid out
 //! exactly as `faasm_jit::VMOffsets` says, checked by `offset_of!` tests), linear memories in
 //! pooled slots with guard regions, tables, globals, the host-function linker, the entry into
-//! generated code with its signal handlers and trap landing pad, stack limits and epoch
-//! interruption (and the call deadline host functions wait by, [`CallBounds`]), and the
+//! generated code with its signal handlers and trap landing pad, stack limits, calls stopped
+//! at their deadline (by a signal, or by epoch checks: [`Interruption`]; and the deadline host
+//! functions wait by, [`CallBounds`]), and the
 //! copy-on-write primitives snapshots need (memory images in sealed memfds,
 //! [`Instance::capture`], [`Linker::instantiate_from_image`], [`Instance::reset`]).
 //! Higher layers (snapshots, host calls, the Faasm CLI) build on its safe API.

@@ -98,9 +98,10 @@ impl Store {
     }
 
     /// Sets the deadline of every later top-level call: it traps with `Interrupt` once
-    /// `timeout` has passed (measured in epoch ticks), and host functions that wait end by then
-    /// with the same trap ([`Store::call_bounds`]). `None` (or a timeout past what the clock
-    /// can express) removes the deadline.
+    /// `timeout` has passed (stopped by a signal, or at its next epoch check, as the engine's
+    /// [`Interruption`] says), and host functions that wait end by then with the same trap
+    /// ([`Store::call_bounds`]). `None` (or a timeout past what the clock can express) removes
+    /// the deadline.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
         let engine = &self.inner().engine;
         if timeout.is_some() && engine.config().interruption == Interruption::Epoch {

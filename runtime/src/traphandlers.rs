@@ -161,7 +161,9 @@ impl Activation {
         let (trap, from_host) = match (self.wasm_trap.get(), host_trap) {
             // A builtin stopped by the deadline reports it, then returns "out of bounds" to
             // make generated code trap: the deadline is the cause.
-            (_, Some(Trap::Wasm(TrapCode::Interrupt))) => (Trap::Wasm(TrapCode::Interrupt), false),
+            (Some(code), Some(Trap::Wasm(TrapCode::Interrupt))) if code != TrapCode::HostError => {
+                (Trap::Wasm(TrapCode::Interrupt), false)
+            }
             (Some(TrapCode::HostError) | None, Some(trap)) => (trap, true),
             (Some(code), _) => (Trap::Wasm(code), false),
             (None, None) => (
