@@ -7,6 +7,8 @@
 //! wake-ups between the processes (on this machine, each system call and each switch between
 //! threads is costly; see the report).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long each blocking read waits before it is sent again (only matters if a round trip
@@ -37,11 +39,11 @@ pub fn round_trips(url: &str, count: usize) -> Result<Vec<f64>, String> {
             .arg("$")
             .arg("MKSTREAM"),
     )?;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let answering = std::thread::spawn({
-        let stop = std::sync::Arc::clone(&stop);
+        let stop = Arc::clone(&stop);
         move || -> Result<(), String> {
-            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+            while !stop.load(Ordering::Acquire) {
                 let taken = query(
                     &mut answerer,
                     redis::cmd("XREADGROUP")
@@ -101,7 +103,7 @@ pub fn round_trips(url: &str, count: usize) -> Result<Vec<f64>, String> {
         }
         Ok::<(), String>(())
     })();
-    stop.store(true, std::sync::atomic::Ordering::Release);
+    stop.store(true, Ordering::Release);
     let answered = answering
         .join()
         .unwrap_or_else(|_| Err("the answering thread panicked".into()));

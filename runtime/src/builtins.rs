@@ -10,8 +10,7 @@ use crate::store::StoreInner;
 use crate::table;
 use crate::traphandlers;
 use crate::values::Trap;
-use faasm_jit::TrapCode;
-use faasm_jit::VMOffsets;
+use faasm_jit::{TrapCode, VMOffsets};
 
 type Vmctx = *mut u8;
 
