@@ -13,6 +13,7 @@
 //! | machine code | `u64` length + bytes |
 //! | functions, `array_to_wasm`, `wasm_to_host` | each `u32` count + (`u32` offset, `u32` length)* |
 //! | trap table | `u32` count + (`u32` offset, `u8` trap code)* |
+//! | memory writers | `u32` count + one `u8` (0 or 1) per defined function |
 //! | checksum | SHA-256 of every byte before it |
 //!
 //! The module's declarations are not serialised field by field: the artifact keeps the module's
@@ -34,7 +35,7 @@ use sha2::{Digest, Sha256};
 /// The first bytes of every artifact.
 pub const ARTIFACT_MAGIC: [u8; 8] = *b"FAASMAOT";
 /// Version of the layout above; bumped on any change to it.
-pub const ARTIFACT_VERSION: u32 = 1;
+pub const ARTIFACT_VERSION: u32 = 2;
 
 const CHECKSUM_LEN: usize = 32;
 const HEADER_LEN: usize = ARTIFACT_MAGIC.len() + 4;
@@ -70,6 +71,8 @@ impl Compiler {
             out.extend_from_slice(&offset.to_le_bytes());
             out.push(code.as_u8());
         }
+        out.extend_from_slice(&(module.writes_memory.len() as u32).to_le_bytes());
+        out.extend(module.writes_memory.iter().map(|writes| u8::from(*writes)));
         let checksum = Sha256::digest(&out);
         out.extend_from_slice(&checksum);
         out
@@ -95,6 +98,7 @@ impl Compiler {
         let array_to_wasm = reader.locations("array-to-wasm trampolines")?;
         let wasm_to_host = reader.locations("wasm-to-host trampolines")?;
         let traps = reader.traps()?;
+        let writes_memory = reader.flags("memory writers")?;
         reader.finish()?;
         let (info, _) = ModuleInfo::parse(&wasm_sections)
             .map_err(|e| ArtifactError::Malformed(format!("module sections do not parse: {e}")))?;
@@ -106,6 +110,7 @@ impl Compiler {
             array_to_wasm,
             wasm_to_host,
             traps,
+            writes_memory,
             memory_strategy: self.config().memory_strategy,
             wasm_sha256,
             wasm_sections,
@@ -269,6 +274,20 @@ impl<'a> Reader<'a> {
             .collect()
     }
 
+    /// A `u32` count and that many bytes, each 0 or 1.
+    fn flags(&mut self, what: &str) -> Result<Vec<bool>, ArtifactError> {
+        let count = self.count(1, what)?;
+        (0..count)
+            .map(|i| match self.u8(what)? {
+                0 => Ok(false),
+                1 => Ok(true),
+                byte => Err(ArtifactError::Malformed(format!(
+                    "{what}: flag {i} is {byte}, not 0 or 1"
+                ))),
+            })
+            .collect()
+    }
+
     fn finish(self) -> Result<(), ArtifactError> {
         let trailing = self.bytes.len() - self.position;
         if trailing == 0 {
@@ -291,7 +310,8 @@ mod tests {
         (memory 1)
         (data (i32.const 8) "hello")
         (func $callee (param i32) (result i32) (i32.div_s (local.get 0) (i32.const 0)))
-        (func $caller (export "f") (param i32) (result i32) (call $callee (local.get 0))))"#;
+        (func $caller (export "f") (param i32) (result i32) (call $callee (local.get 0)))
+        (func $store (i32.store8 (i32.const 0) (i32.const 1))))"#;
 
     fn compiler_for(memory_strategy: MemoryStrategy) -> Compiler {
         Compiler::new(CompilerConfig {
@@ -319,6 +339,7 @@ mod tests {
         assert_eq!(loaded.array_to_wasm, module.array_to_wasm);
         assert_eq!(loaded.wasm_to_host, module.wasm_to_host);
         assert_eq!(loaded.traps, module.traps);
+        assert_eq!(loaded.writes_memory, [false, false, true]);
         assert_eq!(loaded.wasm_sha256, module.wasm_sha256);
         assert_eq!(loaded.offsets, module.offsets);
         assert_eq!(format!("{:?}", loaded.info), format!("{:?}", module.info));
@@ -362,10 +383,10 @@ mod tests {
             Err(ArtifactError::Truncated { len: 20 })
         ));
         let mut newer = bytes.clone();
-        newer[8] = 2;
+        newer[8] = ARTIFACT_VERSION as u8 + 1;
         assert!(matches!(
             compiler.deserialize(&newer),
-            Err(ArtifactError::Version { found: 2, .. })
+            Err(ArtifactError::Version { found, .. }) if found == ARTIFACT_VERSION + 1
         ));
         let mut flipped = bytes.clone();
         let middle = bytes.len() / 2;
@@ -387,8 +408,11 @@ mod tests {
     #[test]
     fn inconsistent_contents_with_a_valid_checksum_are_rejected() {
         let (compiler, module) = compiled();
-        let corruptions: [fn(&mut CompiledModule); 4] = [
+        let corruptions: [fn(&mut CompiledModule); 5] = [
             |m| m.functions[0].len = u32::MAX,
+            |m| {
+                m.writes_memory.pop();
+            },
             |m| m.traps.reverse(),
             |m| {
                 m.functions.pop();

@@ -128,6 +128,10 @@ pub struct CompiledModule {
     pub wasm_to_host: Vec<FunctionLoc>,
     /// Trap sites: code offset of a trapping instruction and its code, sorted by offset.
     pub traps: Vec<(u32, TrapCode)>,
+    /// Whether a call to each defined function (by defined-function index) may write linear
+    /// memory, directly or through its callees (see [`crate::effects`]'s rules): false is a
+    /// promise the runtime relies on to skip resetting memories.
+    pub writes_memory: Vec<bool>,
     /// The memory strategy the code was compiled for.
     pub memory_strategy: MemoryStrategy,
     /// SHA-256 of the module's bytes as given to the compiler.
@@ -200,7 +204,9 @@ fn check_counts(compiled: &CompiledModule) -> Result<(), String> {
     if info.global_inits.len() != info.num_defined_globals() as usize {
         return Err("global initialiser count does not match the globals".to_string());
     }
-    if compiled.functions.len() != info.num_defined_funcs() as usize {
+    if compiled.functions.len() != info.num_defined_funcs() as usize
+        || compiled.writes_memory.len() != compiled.functions.len()
+    {
         return Err("function count does not match the module".to_string());
     }
     let types = info.types.len();
@@ -407,7 +413,9 @@ impl Compiler {
             jobs.push(Job::WasmToHost(type_index));
         }
         let pieces = self.compile_jobs(&info, &offsets, &bodies, &jobs)?;
+        let writes_memory = crate::effects::memory_writers(&info, &bodies)?;
         let mut module = self.link(info, offsets, &jobs, pieces);
+        module.writes_memory = writes_memory;
         module.wasm_sha256 = Sha256::digest(wasm).into();
         module.wasm_sections = sections_without_code(wasm)?;
         Ok(module)
@@ -677,6 +685,7 @@ impl Compiler {
             array_to_wasm,
             wasm_to_host,
             traps,
+            writes_memory: Vec::new(),
             memory_strategy: self.config.memory_strategy,
             wasm_sha256: [0; 32],
             wasm_sections: Vec::new(),

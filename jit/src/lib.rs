@@ -17,6 +17,7 @@
 mod artifact;
 mod builtins;
 mod compile;
+mod effects;
 mod error;
 mod module;
 mod proposals;

@@ -283,6 +283,9 @@ fn call_wasm(
     let trampoline = module.array_to_wasm(type_index).ok_or_else(unknown)?;
     let mut values = vec![0u128; ty.array_slots().max(1)];
     encode_params(inner, ty, params, &mut values)?;
+    if module.may_write_memory(func_index) {
+        store.inner_mut().memory_writes += 1;
+    }
     let args = [
         func_ref.vmctx as usize,
         func_ref.vmctx as usize,

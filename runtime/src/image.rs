@@ -8,8 +8,8 @@ use faasm_jit::{ConstOp, DataKind, ModuleInfo, WASM_PAGE_SIZE};
 use std::fmt;
 use std::fs::File;
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Below this many bytes of active data, a memory's segments are copied at instantiation rather
 /// than mapped from an image: copying a few KiB costs less than mapping one (and each image holds
@@ -22,6 +22,31 @@ pub struct MemoryImage {
     file: File,
     len: usize,
     id: u64,
+    /// A read-only view of the bytes, mapped on first use (resets copy written pages back
+    /// from it); `None` if mapping failed.
+    view: OnceLock<Option<View>>,
+}
+
+/// A read-only shared mapping of a sealed image file.
+struct View {
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the view is an immutable mapping (its file is sealed against writes), owned by the
+// image; sharing its address between threads shares only reads.
+unsafe impl Send for View {}
+// SAFETY: as for `Send`: nothing can write through or behind the mapping.
+unsafe impl Sync for View {}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: the view's mapping is ours, and the image that lent out slices of it is
+            // being dropped, so none remain.
+            let _ = unsafe { sys::unmap(self.ptr.cast_mut(), self.len) };
+        }
+    }
 }
 
 impl MemoryImage {
@@ -51,6 +76,7 @@ impl MemoryImage {
             file,
             len,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            view: OnceLock::new(),
         })
     }
 
@@ -124,6 +150,19 @@ impl MemoryImage {
 
     pub(crate) fn file(&self) -> &File {
         &self.file
+    }
+
+    /// The image's bytes, through a read-only mapping made on first use; `None` if it cannot
+    /// be mapped (out of address space or mappings).
+    pub(crate) fn bytes(&self) -> Option<&[u8]> {
+        let view = self.view.get_or_init(|| {
+            let ptr = sys::map_file_read_only(&self.file, self.len).ok()?;
+            Some(View { ptr, len: self.len })
+        });
+        // SAFETY: the view maps `len` bytes of a file sealed against writes and resizing
+        // (`sys::sealed_memfd`), so the bytes never change; it lives as long as `self`.
+        view.as_ref()
+            .map(|view| unsafe { std::slice::from_raw_parts(view.ptr, view.len) })
     }
 }
 

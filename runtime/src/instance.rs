@@ -518,7 +518,15 @@ impl<'a> Builder<'a> {
             let image = image_of(defined);
             let memory = match image {
                 Some(image) => {
-                    MemoryData::with_image(&self.store.engine, *ty, def, image, budget.clone())
+                    let writes = self.store.memory_writes_outside_calls();
+                    MemoryData::with_image(
+                        &self.store.engine,
+                        *ty,
+                        def,
+                        image,
+                        budget.clone(),
+                        writes,
+                    )
                 }
                 None => MemoryData::new(&self.store.engine, *ty, def, budget.clone()),
             }

@@ -226,8 +226,9 @@ fn restore(
     let module = data.module.clone();
     let info = module.info();
     let memories = &data.memories[info.num_imported_memories as usize..];
+    let writes = store.memory_writes_outside_calls();
     for (memory, memory_image) in memories.iter().zip(&image.memories) {
-        store.memories[memory.index as usize].reset_to_image(memory_image)?;
+        store.memories[memory.index as usize].reset_to_image(memory_image, writes)?;
     }
     restore_globals_and_tables(store, data, image, info)?;
     data.data_dropped.clone_from(&image.dropped_data);
@@ -301,5 +302,78 @@ impl Builder<'_> {
             .map_err(crate::InstantiateError::Resource)?;
         self.instance.data_dropped.clone_from(&image.dropped_data);
         Ok(self.instance.handle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Engine, Instance, Linker, Memory, Module, Store, Val};
+
+    const MODULE: &str = r#"(module
+        (memory (export "memory") 1)
+        (data (i32.const 0) "snapshot")
+        (func (export "noop"))
+        (func (export "peek") (param i32) (result i32) (i32.load8_u (local.get 0)))
+        (func $poke (export "poke") (param i32) (i32.store8 (local.get 0) (i32.const 7)))
+        (func (export "poke_through_a_call") (param i32) (call $poke (local.get 0))))"#;
+
+    fn call(store: &mut Store, instance: Instance, name: &str, params: &[Val]) {
+        let func = instance.get_func(store, name).expect("export");
+        func.call(store, params).expect("call");
+    }
+
+    /// Writes `byte` at `offset` behind the runtime's back, as generated code would: no host
+    /// API marks the memory written.
+    fn write_unseen(store: &Store, memory: Memory, offset: usize, byte: u8) {
+        let base = memory.data(store).as_ptr().cast_mut();
+        // SAFETY: `offset` lies inside the memory's first page, accessible and private; no
+        // slice over it is alive.
+        unsafe { base.add(offset).write(byte) };
+    }
+
+    #[test]
+    fn a_reset_after_calls_that_cannot_write_leaves_memory_alone() {
+        let engine = Engine::new(Config::default()).expect("engine");
+        let wasm = wat::parse_str(MODULE).expect("wat");
+        let module = Module::new(&engine, &wasm).expect("compile");
+        let mut store = Store::new(&engine);
+        let linker = Linker::new();
+        let first = linker
+            .instantiate(&mut store, &module)
+            .expect("instantiate");
+        let image = first.capture(&store).expect("capture");
+        let instance = linker
+            .instantiate_from_image(&mut store, &module, &image)
+            .expect("from image");
+        let memory = instance.get_memory(&store, "memory").expect("memory");
+        let byte_at = |store: &Store, offset: usize| memory.data(store)[offset];
+
+        // After calls that cannot write, the reset is skipped: an unseen write survives it.
+        write_unseen(&store, memory, 100, 1);
+        call(&mut store, instance, "noop", &[]);
+        call(&mut store, instance, "peek", &[Val::I32(0)]);
+        instance.reset(&mut store, &image).expect("reset");
+        assert_eq!(byte_at(&store, 100), 1, "the reset did nothing");
+
+        // A call that may write (directly or through a callee) makes the reset restore.
+        for writer in ["poke", "poke_through_a_call"] {
+            write_unseen(&store, memory, 100, 1);
+            call(&mut store, instance, writer, &[Val::I32(200)]);
+            instance.reset(&mut store, &image).expect("reset");
+            assert_eq!(
+                (byte_at(&store, 100), byte_at(&store, 200)),
+                (0, 0),
+                "{writer}"
+            );
+            assert_eq!(&memory.data(&store)[..8], b"snapshot");
+        }
+
+        // Host writes mark the memory themselves.
+        memory.write(&mut store, 300, &[9]).expect("write");
+        instance.reset(&mut store, &image).expect("reset");
+        assert_eq!(byte_at(&store, 300), 0, "host write undone");
+        memory.grow(&mut store, 1).expect("grow");
+        instance.reset(&mut store, &image).expect("reset");
+        assert_eq!(memory.size_pages(&store), 1, "growth undone");
     }
 }

@@ -7,7 +7,9 @@
 //! at their deadline (by a signal, or by epoch checks: [`Interruption`]; and the deadline host
 //! functions wait by, [`CallBounds`]), and the
 //! copy-on-write primitives snapshots need (memory images in sealed memfds,
-//! [`Instance::capture`], [`Linker::instantiate_from_image`], [`Instance::reset`]).
+//! [`Instance::capture`], [`Linker::instantiate_from_image`], [`Instance::reset`], which
+//! costs time in proportion to the pages a call wrote and nothing after a call that cannot
+//! write memory).
 //! Higher layers (snapshots, host calls, the Faasm CLI) build on its safe API.
 //!
 //! It must not know about Faasm's ABI (WASI, the `env` interface) or the semantics of state and
@@ -60,6 +62,17 @@ pub use values::{InstantiateError, Trap, Val};
 /// The size of the host's memory pages: the granularity of [`Memory::map_shared`].
 pub fn host_page_size() -> usize {
     sys::page_size()
+}
+
+/// Most host pages written since its last reset that a memory's reset copies back from its
+/// image, keeping them resident; beyond that it discards every written page (`madvise`).
+pub const RESET_COPY_LIMIT_PAGES: usize = pool::MAX_RESTORED_PAGES;
+
+/// Whether resets here find written pages by asking the kernel (Linux ≥ 6.7 with userfaultfd
+/// allowed: asynchronous write-protection and `PAGEMAP_SCAN`). Without it, every reset of a
+/// written memory discards its pages, and written pages fault again on the next call.
+pub fn resets_track_written_pages() -> bool {
+    sys::written_pages::available()
 }
 
 /// Marks the calling thread as one that runs guest code: Linux's `SCHED_BATCH` policy, which

@@ -33,6 +33,10 @@ pub(crate) struct MemoryData {
     /// memory holds (its current size once published).
     budget: PageBudget,
     budgeted_pages: u64,
+    /// The store's memory-write count ([`StoreInner::memory_writes`]) when the memory last held
+    /// exactly the image its slot maps; `None` once the host wrote it (or if it never did). While
+    /// it equals the store's count, nothing can have written the memory since.
+    clean_at: Option<u64>,
 }
 
 /// The pages all memories of one instance may hold together. The engine's `max_memory_pages`
@@ -118,19 +122,23 @@ impl MemoryData {
             def,
             budget,
             budgeted_pages: ty.minimum,
+            clean_at: None,
         };
         memory.publish(len);
         Ok(memory)
     }
 
     /// A memory of type `ty` whose contents are `image`, mapped copy-on-write, and zeros above
-    /// it up to the type's minimum size if the image is shorter.
+    /// it up to the type's minimum size if the image is shorter. `writes` is the store's
+    /// memory-write count now (`None` during a call: see
+    /// [`StoreInner::memory_writes_outside_calls`]).
     pub(crate) fn with_image(
         engine: &Engine,
         ty: MemoryType,
         def: Definition<VMMemoryDefinition>,
         image: &MemoryImage,
         budget: PageBudget,
+        writes: Option<u64>,
     ) -> Result<MemoryData, String> {
         let pages = image.pages().max(ty.minimum);
         let (max_pages, reservation) = limits(engine, ty, pages)?;
@@ -151,6 +159,7 @@ impl MemoryData {
             def,
             budget,
             budgeted_pages: pages,
+            clean_at: writes.filter(|_| pages == image.pages()),
         };
         memory.publish(image.len());
         if memory.resize_to(pages).is_err() {
@@ -162,9 +171,18 @@ impl MemoryData {
     }
 
     /// Returns the memory to the image it was created with (see `Slot::reset_to_image`), or to
-    /// `image` if that is another one.
-    pub(crate) fn reset_to_image(&mut self, image: &MemoryImage) -> Result<(), String> {
+    /// `image` if that is another one. Nothing to do if it holds `image` and nothing wrote it
+    /// since it last did: the store's memory-write count is still `writes` (`None` during a
+    /// call: see [`StoreInner::memory_writes_outside_calls`]).
+    pub(crate) fn reset_to_image(
+        &mut self,
+        image: &MemoryImage,
+        writes: Option<u64>,
+    ) -> Result<(), String> {
         let slot = self.slot.as_mut().ok_or("the memory has no slot")?;
+        if self.clean_at.is_some() && self.clean_at == writes && slot.holds_image(image) {
+            return Ok(());
+        }
         let len = if slot.holds_image(image) {
             slot.reset_to_image(Some(image))
         } else {
@@ -173,7 +191,13 @@ impl MemoryData {
         .map_err(|e| format!("cannot reset a memory to its image: {e}"))?;
         self.publish(len);
         self.rebudget(len as u64 / WASM_PAGE_SIZE);
+        self.clean_at = writes;
         Ok(())
+    }
+
+    /// Notes that the memory may differ from its image from now on.
+    pub(crate) fn mark_written(&mut self) {
+        self.clean_at = None;
     }
 
     /// Moves this memory's share of the budget to `pages`, which it holds already (a reset
@@ -215,6 +239,7 @@ impl MemoryData {
 
     /// Grows by `delta` pages; the old size in pages, or `None` beyond the limits.
     pub(crate) fn grow(&mut self, delta: u64) -> Option<u64> {
+        self.mark_written();
         let old = self.size_pages();
         let new = old.checked_add(delta).filter(|n| *n <= self.max_pages)?;
         if !self.budget.resize_holding(self.budgeted_pages, new) {
@@ -254,6 +279,7 @@ impl MemoryData {
 
     /// The accessible bytes, mutably.
     pub(crate) fn data_mut(&mut self) -> &mut [u8] {
+        self.mark_written();
         match &self.slot {
             // SAFETY: as in `data`; `&mut self` makes this the only Rust access.
             Some(slot) => unsafe {
@@ -279,6 +305,7 @@ impl MemoryData {
     /// Copies `bytes` to `offset` (a raw copy: `bytes` may even lie in this memory); false
     /// (nothing written) if out of bounds.
     pub(crate) fn write(&mut self, offset: u64, bytes: &[u8]) -> bool {
+        self.mark_written();
         let Some(target) = self.range_ptr(offset, bytes.len() as u64) else {
             return false;
         };
@@ -290,6 +317,7 @@ impl MemoryData {
     /// Sets `len` bytes from `offset` to `byte` (a raw fill, as `write`); false (nothing
     /// written) if out of bounds.
     pub(crate) fn fill(&mut self, offset: u64, len: u64, byte: u8) -> bool {
+        self.mark_written();
         let Some(target) = self.range_ptr(offset, len) else {
             return false;
         };
@@ -344,6 +372,7 @@ impl MemoryData {
         file: &std::fs::File,
         file_offset: u64,
     ) -> Result<(), String> {
+        self.mark_written();
         let page = crate::sys::page_size() as u64;
         let aligned = [offset, len, file_offset]
             .iter()
@@ -399,6 +428,15 @@ impl MemoryData {
         let def = self.def.get_mut();
         def.current_length = 0;
         self.slot.take()
+    }
+
+    /// [`MemoryData::take_slot`] for the store's end, whose memory-write count is `writes`: a
+    /// memory unwritten since its last reset gives a slot the pool keeps without a discard.
+    pub(crate) fn take_slot_at_end(&mut self, writes: u64) -> Option<Slot> {
+        let clean = self.clean_at == Some(writes);
+        let mut slot = self.take_slot()?;
+        slot.set_clean(clean);
+        Some(slot)
     }
 }
 
@@ -640,6 +678,7 @@ impl Memory {
         if memory.overlaps_shared(offset, len) {
             return None;
         }
+        memory.mark_written();
         let start = memory.range_ptr(offset, len)?;
         // SAFETY: as in `private_slice`; `&mut Store` makes this the only access.
         Some(unsafe { std::slice::from_raw_parts_mut(start, len as usize) })

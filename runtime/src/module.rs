@@ -162,6 +162,15 @@ impl Module {
         })
     }
 
+    /// Whether a call to function `func_index` (function index space) may write linear memory;
+    /// imported functions may, unknown indices are answered "may" too.
+    pub(crate) fn may_write_memory(&self, func_index: u32) -> bool {
+        let defined = func_index.checked_sub(self.info().num_imported_funcs);
+        defined
+            .and_then(|d| self.inner.artifact.writes_memory.get(d as usize))
+            .is_none_or(|writes| *writes)
+    }
+
     /// Canonical id of type `type_index`.
     pub(crate) fn type_id(&self, type_index: u32) -> Option<u32> {
         self.inner.type_ids.get(type_index as usize).copied()

@@ -2,8 +2,16 @@
 //! all `PROT_NONE` except the accessible prefix of the reservation. Released slots have their
 //! pages discarded and are kept on a free list with their access rights and memory image, so
 //! creating an instance does not map and unmap gigabytes of address space each time, and a memory
-//! of the same size (and image) as the slot's last one costs no system call to set up: the
-//! instantiate + drop cycle of a module is one `madvise`.
+//! of the same size (and image) as the slot's last one costs no system call to set up.
+//!
+//! Resetting a slot to its image costs time in proportion to the pages written, not to the
+//! image: where the kernel can track writes ([`sys::written_pages`]), the image's range is
+//! write-protected when mapped, a reset asks which pages were written since (one `ioctl`) and
+//! copies the image's bytes back into them, and those pages stay resident and writable, so the
+//! next call writing them again takes no fault. Past [`MAX_RESTORED_PAGES`] written pages (or
+//! after growth or shared mappings), the slot falls back to one `madvise` over everything and
+//! protects the image again. A slot whose memory was not written since its last reset is
+//! returned to the pool as it is, without a system call.
 
 use crate::image::MemoryImage;
 use crate::sys::{self, Protection};
@@ -15,6 +23,12 @@ use std::sync::Mutex;
 /// How many released slots the pool keeps (per pool) before unmapping the rest: bounds the
 /// address space held by idle slots (about 4 GiB each with guard regions).
 const MAX_FREE_SLOTS: usize = 64;
+
+/// Most written pages a reset copies back from the image (256 KiB with 4 KiB pages); beyond
+/// that it discards them all with `madvise`. Copying a page costs about a tenth of the fault
+/// that brings a discarded page back, so keeping written pages resident pays until the copies
+/// outgrow the faults; this also bounds the resident memory a free slot keeps.
+pub(crate) const MAX_RESTORED_PAGES: usize = 64;
 
 /// One reserved region for a linear memory. Unmapped when dropped, unless returned to the pool.
 #[derive(Debug)]
@@ -29,6 +43,14 @@ pub(crate) struct Slot {
     /// Ranges `(offset, len)` where a file is mapped `MAP_SHARED` (see [`Slot::map_shared`]),
     /// removed by every discard.
     shared: Vec<(usize, usize)>,
+    /// Whether the image's range is registered for write tracking and was write-protected
+    /// when its contents were last the image's: then the pages written since are exactly those
+    /// [`sys::written_pages::scan_written`] reports.
+    tracked: bool,
+    /// Set by the slot's owner when giving it back: its contents are its image's (or its
+    /// zeros), it is accessible exactly over the image and maps nothing shared. The pool then
+    /// keeps it without discarding anything.
+    clean: bool,
 }
 
 /// Which image a slot maps at its base.
@@ -58,6 +80,8 @@ impl Slot {
             accessible: 0,
             image: None,
             shared: Vec::new(),
+            tracked: false,
+            clean: false,
         })
     }
 
@@ -155,6 +179,9 @@ impl Slot {
             len: image.len(),
         });
         self.accessible = image.len();
+        self.tracked = sys::written_pages::available()
+            // SAFETY: the image's range is a page-aligned mapping we just made.
+            && unsafe { sys::written_pages::track(self.base, image.len()) }.is_ok();
         Ok(())
     }
 
@@ -165,6 +192,11 @@ impl Slot {
     /// plus one `mprotect` if the memory grew. Without an image, the slot is emptied. `image`
     /// is the image the slot holds, which lets shared mappings over it be undone in place.
     pub(crate) fn reset_to_image(&mut self, image: Option<&MemoryImage>) -> io::Result<usize> {
+        if let Some(image) = image
+            && self.restore_written_pages(image)
+        {
+            return Ok(image.len());
+        }
         let own_file = image
             .filter(|image| self.holds_image(image))
             .map(MemoryImage::file);
@@ -172,6 +204,46 @@ impl Slot {
         let image_len = self.image.map_or(0, |m| m.len);
         self.set_accessible(image_len)?;
         Ok(image_len)
+    }
+
+    /// Copies `image`'s bytes back into the pages written since the slot last held exactly the
+    /// image, if the slot is tracked, holds `image` over exactly its accessible range with
+    /// nothing shared, and at most [`MAX_RESTORED_PAGES`] pages were written. False (nothing
+    /// done) otherwise: the caller discards instead. The pages stay written (unprotected): the
+    /// next reset copies them again, and the next call writing them takes no fault.
+    fn restore_written_pages(&mut self, image: &MemoryImage) -> bool {
+        let restorable = self.tracked
+            && self.holds_image(image)
+            && self.shared.is_empty()
+            && self.accessible == image.len();
+        let Some(bytes) = image.bytes().filter(|_| restorable) else {
+            return false;
+        };
+        let mut regions = [(0, 0); sys::written_pages::MAX_REGIONS];
+        let found = sys::written_pages::scan_written(
+            self.base,
+            image.len(),
+            MAX_RESTORED_PAGES,
+            &mut regions,
+        );
+        let Ok(Some(found)) = found else {
+            return false;
+        };
+        for &(offset, len) in &regions[..found] {
+            let source = &bytes[offset..offset + len];
+            // SAFETY: the scan reports ranges inside `[base, base + image.len())`, which is
+            // accessible (checked above) and owned by this slot, whose owner is resetting it and
+            // holds no reference into it; `source` is the image's view, a separate mapping.
+            unsafe { std::ptr::copy_nonoverlapping(source.as_ptr(), self.base.add(offset), len) };
+        }
+        true
+    }
+
+    /// Marks the slot as holding exactly its image (or zeros), accessible over exactly it, with
+    /// nothing shared: [`SlotPool::release`] then keeps it as it is. Only the owner, which
+    /// knows nothing was written since its last reset, may say so.
+    pub(crate) fn set_clean(&mut self, clean: bool) {
+        self.clean = clean;
     }
 
     /// Whether `image` is the one mapped at the base.
@@ -194,6 +266,7 @@ impl Slot {
             // nothing references it.
             unsafe { sys::map_anonymous_fixed(self.base, image.len)? };
             self.image = None;
+            self.tracked = false;
         }
         Ok(())
     }
@@ -201,10 +274,31 @@ impl Slot {
     /// Discards what was written: shared mappings are removed (see [`Slot::unmap_shared`]), the
     /// image's bytes (or zeros) show through again. Access rights stay as they are.
     fn discard(&mut self, image_file: Option<&File>) -> io::Result<()> {
-        self.unmap_shared(image_file)?;
+        let remapped = self.unmap_shared(image_file)?;
         // SAFETY: the accessible prefix is ours and its owner asked to drop what it wrote (or
         // the memory that used it is gone).
-        unsafe { sys::discard(self.base, self.accessible) }
+        unsafe { sys::discard(self.base, self.accessible)? };
+        self.protect_image(remapped);
+        Ok(())
+    }
+
+    /// After a discard, when the slot holds its image again: write-protects the image's range
+    /// anew (discarded pages lose their protection), registering it again if parts of it were
+    /// mapped anew (`register`). If that fails, the slot is no longer tracked and its resets
+    /// discard.
+    fn protect_image(&mut self, register: bool) {
+        let Some(image) = self.image.filter(|_| self.tracked) else {
+            return;
+        };
+        // SAFETY: the image's range is a page-aligned part of our reservation.
+        let protected = unsafe {
+            if register {
+                sys::written_pages::track(self.base, image.len)
+            } else {
+                sys::written_pages::protect(self.base, image.len)
+            }
+        };
+        self.tracked = protected.is_ok();
     }
 
     /// Maps `len` bytes of `file` from `file_offset` at `offset` in the slot, `MAP_SHARED`: the
@@ -259,9 +353,10 @@ impl Slot {
     /// write) below the image's end, zeroed anonymous memory above it. `image_file` is the file
     /// of the image the slot holds, if the caller has it; without it, a shared mapping over the
     /// image makes the slot forget the image (its pages cannot be put back).
-    fn unmap_shared(&mut self, image_file: Option<&File>) -> io::Result<()> {
+    /// True if parts of the image's range were mapped anew.
+    fn unmap_shared(&mut self, image_file: Option<&File>) -> io::Result<bool> {
         if self.shared.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let image_len = self.image.map_or(0, |m| m.len);
         let over_image = self.shared.iter().any(|(offset, _)| *offset < image_len);
@@ -269,6 +364,7 @@ impl Slot {
             self.forget_image()?;
         }
         let image_len = self.image.map_or(0, |m| m.len);
+        let mut remapped = false;
         while let Some((offset, len)) = self.shared.pop() {
             let end = offset + len;
             let image_end = image_len.clamp(offset, end);
@@ -285,6 +381,7 @@ impl Slot {
                         offset as u64,
                         libc::MAP_PRIVATE,
                     )?;
+                    remapped = true;
                 }
                 let above = self.base.add(image_end);
                 if end <= self.accessible {
@@ -294,7 +391,7 @@ impl Slot {
                 }
             }
         }
-        Ok(())
+        Ok(remapped)
     }
 }
 
@@ -367,10 +464,11 @@ impl SlotPool {
         }
     }
 
-    /// Discards `slot`'s contents and keeps it for reuse, with its access rights and image (or
-    /// unmaps it if the pool is full or the discard failed).
+    /// Discards `slot`'s contents (unless its owner marked it clean) and keeps it for reuse,
+    /// with its access rights and image (or unmaps it if the pool is full or the discard
+    /// failed).
     pub(crate) fn release(&self, mut slot: Slot) {
-        if slot.discard(None).is_err() {
+        if !std::mem::take(&mut slot.clean) && slot.discard(None).is_err() {
             return;
         }
         let mut free = self.lock();
@@ -485,6 +583,123 @@ mod tests {
             0,
             "a plain slot has no image"
         );
+    }
+
+    /// A slot holding an image of `pages` host pages, every byte of which depends on its
+    /// offset, and the image.
+    fn patterned_image(pool: &SlotPool, host_pages: usize) -> (Slot, MemoryImage) {
+        let len = (host_pages * sys::page_size()).next_multiple_of(64 << 10);
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 4096) as u8).collect();
+        let image = MemoryImage::new(&bytes).expect("image");
+        let slot = pool.acquire_with_image(4 << 20, &image).expect("map");
+        (slot, image)
+    }
+
+    /// Writes one byte into each of `pages` (host page indices) of the slot.
+    fn write_pages(slot: &Slot, pages: impl IntoIterator<Item = usize>) {
+        for page in pages {
+            // SAFETY: callers pass pages inside the accessible image.
+            unsafe { slot.base().add(page * sys::page_size() + 5).write(0xee) };
+        }
+    }
+
+    fn assert_holds(slot: &Slot, image: &MemoryImage) {
+        // SAFETY: the image's range is accessible and nothing else writes it.
+        let now = unsafe { std::slice::from_raw_parts(slot.base(), image.len()) };
+        assert!(
+            now == image.bytes().expect("view"),
+            "differs from the image"
+        );
+    }
+
+    #[test]
+    fn written_pages_are_copied_back_up_to_the_limit_and_discarded_beyond() {
+        assert!(
+            sys::written_pages::available(),
+            "write tracking needs Linux 6.7 or later with userfaultfd allowed"
+        );
+        let pool = SlotPool::new(64 << 10);
+        let (mut slot, image) = patterned_image(&pool, 4 * MAX_RESTORED_PAGES);
+        assert!(slot.tracked, "a fresh image is tracked");
+        assert!(
+            slot.restore_written_pages(&image),
+            "nothing written: nothing to do"
+        );
+        // Every other page, up to the limit: many regions, all copied back.
+        write_pages(&slot, (0..MAX_RESTORED_PAGES).map(|p| 2 * p));
+        assert!(slot.restore_written_pages(&image));
+        assert_holds(&slot, &image);
+        // Copied pages stay written: writing them again and resetting copies them again.
+        write_pages(&slot, [0, 2]);
+        assert!(slot.restore_written_pages(&image));
+        assert_holds(&slot, &image);
+        // One page more than the limit: the scan gives up and the reset discards.
+        write_pages(&slot, [1]);
+        assert!(!slot.restore_written_pages(&image), "beyond the limit");
+        assert_eq!(
+            slot.reset_to_image(Some(&image)).expect("reset"),
+            image.len()
+        );
+        assert_holds(&slot, &image);
+        // The discard protected the image again: nothing counts as written.
+        assert!(slot.tracked);
+        write_pages(&slot, [3]);
+        assert!(slot.restore_written_pages(&image));
+        assert_holds(&slot, &image);
+        pool.release(slot);
+    }
+
+    #[test]
+    fn growth_and_shared_mappings_take_the_discarding_reset() {
+        let pool = SlotPool::new(64 << 10);
+        let (mut slot, image) = patterned_image(&pool, 16);
+        write_pages(&slot, [1]);
+        slot.make_accessible(image.len() + (64 << 10))
+            .expect("grow");
+        assert!(!slot.restore_written_pages(&image), "grown");
+        slot.reset_to_image(Some(&image)).expect("reset");
+        assert_holds(&slot, &image);
+        let page = sys::page_size();
+        let path = std::env::temp_dir().join(format!("faasm-pool-test-{}", std::process::id()));
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .expect("file");
+        std::fs::remove_file(&path).expect("unlink");
+        file.set_len(page as u64).expect("size");
+        slot.map_shared(page, page, &file, 0).expect("share");
+        assert!(!slot.restore_written_pages(&image), "shared");
+        slot.reset_to_image(Some(&image)).expect("reset");
+        assert_holds(&slot, &image);
+        assert!(slot.tracked, "registered again over the remapped page");
+        write_pages(&slot, [1]);
+        assert!(slot.restore_written_pages(&image));
+        assert_holds(&slot, &image);
+        pool.release(slot);
+    }
+
+    #[test]
+    fn a_slot_released_clean_keeps_what_it_holds() {
+        let pool = SlotPool::new(64 << 10);
+        let (mut slot, image) = patterned_image(&pool, 16);
+        // A write the owner did not report: a clean release keeps it, which is why only an
+        // owner that knows nothing was written may say clean.
+        write_pages(&slot, [2]);
+        let base = slot.base();
+        slot.set_clean(true);
+        pool.release(slot);
+        let again = pool.acquire_with_image(4 << 20, &image).expect("reuse");
+        assert_eq!(again.base(), base);
+        // SAFETY: the image is accessible.
+        assert_eq!(unsafe { base.add(2 * sys::page_size() + 5).read() }, 0xee);
+        assert!(!again.clean, "cleanliness is said once, at release");
+        pool.release(again);
+        let third = pool.acquire_with_image(4 << 20, &image).expect("reuse");
+        assert_holds(&third, &image);
+        pool.release(third);
     }
 
     #[test]

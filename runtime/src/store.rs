@@ -61,6 +61,10 @@ pub(crate) struct StoreInner {
     pub(crate) tables: Vec<TableData>,
     pub(crate) memories: Vec<MemoryData>,
     pub(crate) globals: Vec<GlobalData>,
+    /// Counts the calls into generated code that may write linear memory (see
+    /// `Module::may_write_memory`): a memory whose reset saw this count, unchanged since, was
+    /// not written by generated code (host writes mark the memory itself).
+    pub(crate) memory_writes: u64,
 }
 
 impl Store {
@@ -86,6 +90,7 @@ impl Store {
             tables: Vec::new(),
             memories: Vec::new(),
             globals: Vec::new(),
+            memory_writes: 0,
         });
         Store {
             inner: NonNull::from(Box::leak(inner)),
@@ -177,12 +182,21 @@ impl fmt::Debug for Store {
     }
 }
 
+impl StoreInner {
+    /// The memory-write count, if no call into generated code is in progress: a memory reset
+    /// (or made) from inside a host function may be written by the code that called it without
+    /// the count moving, so it is never recorded as clean.
+    pub(crate) fn memory_writes_outside_calls(&self) -> Option<u64> {
+        (self.active_calls == 0).then_some(self.memory_writes)
+    }
+}
+
 impl Drop for StoreInner {
     fn drop(&mut self) {
         // Memories go back to the engine's pool; definitions inside VMContexts are freed with
         // the instances below.
         for memory in &mut self.memories {
-            if let Some(slot) = memory.take_slot() {
+            if let Some(slot) = memory.take_slot_at_end(self.memory_writes) {
                 self.engine.slots().release(slot);
             }
         }

@@ -1,9 +1,12 @@
 //! Every operating-system call of the crate: virtual memory (`mmap`, `mprotect`, `madvise`,
 //! `munmap`), sealed memfd images mapped copy-on-write, signal handlers, alternate signal stacks,
-//! the bounds of the current thread's stack and its scheduling policy.
+//! the bounds of the current thread's stack and its scheduling policy; and, in
+//! [`written_pages`], which pages of a range were written.
 //!
 //! Wrappers that cannot break memory safety on their own (creating a fresh mapping, querying
 //! state) are safe functions; those that change memory other code may be using are `unsafe fn`.
+
+pub(crate) mod written_pages;
 
 use std::fs::File;
 use std::io;
@@ -469,4 +472,28 @@ pub(crate) unsafe fn map_anonymous_fixed(addr: *mut u8, len: usize) -> io::Resul
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Maps the first `len` bytes of `file` read-only and shared: a view of a sealed image's bytes
+/// (reading it faults the file's pages in, sharing them with every other mapping).
+pub(crate) fn map_file_read_only(file: &File, len: usize) -> io::Result<*const u8> {
+    use std::os::fd::AsRawFd;
+    if len == 0 {
+        return Ok(ptr::NonNull::dangling().as_ptr());
+    }
+    // SAFETY: a new mapping at an address the kernel chooses overlaps nothing in use.
+    let ptr = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ptr.cast_const().cast())
 }

@@ -441,3 +441,92 @@ fn every_memory_of_a_multi_memory_module_is_snapshotted_and_reset() {
         assert_eq!(load(&mut store, 2, 70000), 0, "memory c above its snapshot");
     }
 }
+
+/// Initialisation fills all 8 pages (512 KiB) with bytes that depend on their offset, so any
+/// byte a reset fails to restore shows.
+const PATTERNED: &str = r#"
+(module
+  (memory (export "memory") 8 16)
+  (func (export "_initialize")
+    (local $i i32)
+    (loop $fill
+      (i32.store8 (local.get $i)
+        (i32.add (i32.mul (local.get $i) (i32.const 7)) (i32.shr_u (local.get $i) (i32.const 12))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $fill (i32.lt_u (local.get $i) (i32.const 524288)))))
+  (func (export "poke") (param i32 i32) (i32.store8 (local.get 0) (local.get 1)))
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))
+"#;
+
+/// A small deterministic generator (xorshift64*), so a failure replays.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+}
+
+#[test]
+fn resets_restore_every_byte_whatever_was_written() {
+    let page = faasm_runtime::host_page_size();
+    let limit = faasm_runtime::RESET_COPY_LIMIT_PAGES;
+    // Page counts on both sides of the copy limit, and random ones.
+    let counts = [0, 1, 4, limit - 1, limit, limit + 1, 2 * limit, 16];
+    for strategy in strategies() {
+        let engine = engine(strategy);
+        let module = compile(&engine, PATTERNED);
+        let snapshot =
+            Snapshot::prepare(&mut Store::new(&engine), &Linker::new(), &module).expect("prepare");
+        let expected = snapshot.image().memories[0].to_vec().expect("image bytes");
+        let host_pages = expected.len() / page;
+        let mut random = Random(0x9e37_79b9_7f4a_7c15);
+        let mut store = Store::new(&engine);
+        let mut faaslet = snapshot.spawn(&mut store, &Linker::new()).expect("spawn");
+        for round in 0..60 {
+            let count = match round % 10 {
+                8 | 9 => random.below(host_pages),
+                i => counts[i],
+            };
+            let poke = |store: &mut Store, address: usize, value: usize| {
+                let params = [Val::I32(address as i32), Val::I32(value as i32)];
+                faaslet.call(store, "poke", &params).expect("poke");
+            };
+            for _ in 0..count {
+                let address = random.below(host_pages) * page + random.below(page);
+                poke(&mut store, address, random.below(256));
+            }
+            let memory = faaslet
+                .instance()
+                .get_memory(&store, "memory")
+                .expect("memory");
+            if random.below(4) == 0 {
+                let address = random.below(expected.len() - 8) as u64;
+                memory
+                    .write(&mut store, address, b"by host!")
+                    .expect("host write");
+            }
+            if random.below(4) == 0 {
+                faaslet
+                    .call(&mut store, "grow", &[Val::I32(1 + random.below(3) as i32)])
+                    .expect("grow");
+                poke(&mut store, expected.len() + random.below(page), 1);
+            }
+            faaslet.reset(&mut store).expect("reset");
+            let context = format!("{strategy:?}, round {round}, {count} pages written");
+            assert_eq!(memory.byte_len(&store), expected.len() as u64, "{context}");
+            assert!(memory.data(&store) == expected, "{context}: bytes differ");
+            if random.below(5) == 0 {
+                // A new store: the slot goes back to the pool (clean) and is reused.
+                store = Store::new(&engine);
+                faaslet = snapshot.spawn(&mut store, &Linker::new()).expect("spawn");
+                let memory = faaslet.instance().get_memory(&store, "memory");
+                let bytes = memory.map(|m| m.data(&store).to_vec()).expect("memory");
+                assert!(bytes == expected, "{context}: a respawned Faaslet differs");
+            }
+        }
+    }
+}
