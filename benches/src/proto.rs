@@ -1,7 +1,8 @@
 //! The `proto` group (issue 6): Proto-Faaslets against Wasmtime 48 with its pooling allocator
 //! and copy-on-write memory images, for two C functions of `benches/kernels/` built at bench
 //! time: `proto_noop` (does nothing) and `proto_heap16` (its constructor, run by the reactor's
-//! `_initialize`, fills 16 MiB of heap).
+//! `_initialize`, fills 16 MiB of heap), and `proto_write`, whose exports write 1, 4, 16 or 64
+//! pages of its data (spawn + call + reset only: the reset's cost per page written).
 //!
 //! Timings ([`timing`]) are ordinary [`Benchmark`]s, also in the criterion suite: a cold start
 //! without a snapshot (instantiate + initialise + call, the module already compiled; Wasmtime
@@ -27,8 +28,10 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The export every function's call runs.
+/// The export the `noop` and `heap16` functions' calls run.
 const CALL: &str = "noop";
+/// How many 4 KiB pages the writing functions of `proto_write.c` write, one export each.
+const WRITTEN_PAGES: [usize; 4] = [1, 4, 16, 64];
 /// The reactor's initialisation export.
 const INITIALIZE: &str = "_initialize";
 /// The memory cap per function of the bounded strategy's density figure: 16 MiB in pages.
@@ -104,12 +107,12 @@ fn our_snapshot(engine: &Engine, wasm: &[u8]) -> Snapshot {
     Snapshot::prepare(&mut store, &Linker::new(), &module).expect("preparing the Proto-Faaslet")
 }
 
-/// One Proto-Faaslet's life: a store, spawn, the no-op call, reset, drop.
-fn our_spawn_call_reset(engine: &Engine, snapshot: &Snapshot, linker: &Linker) {
+/// One Proto-Faaslet's life: a store, spawn, the call of `export`, reset, drop.
+fn our_spawn_call_reset(engine: &Engine, snapshot: &Snapshot, linker: &Linker, export: &str) {
     let mut store = Store::new(engine);
     let faaslet = snapshot.spawn(&mut store, linker).expect("spawns");
     faaslet
-        .call_and_reset(&mut store, CALL, &[])
+        .call_and_reset(&mut store, export, &[])
         .expect("resets")
         .expect("the call returns");
 }
@@ -161,13 +164,13 @@ fn our_cached_cold_measure(wasm: &[u8]) -> Measure {
     })
 }
 
-fn our_spawn_measure(wasm: &[u8], strategy: MemoryStrategy) -> Measure {
+fn our_spawn_measure(wasm: &[u8], strategy: MemoryStrategy, export: &'static str) -> Measure {
     let engine = our_engine(strategy, None);
     let snapshot = our_snapshot(&engine, wasm);
     let linker = Linker::new();
     Box::new(move |iterations| {
         timed(iterations, || {
-            our_spawn_call_reset(&engine, &snapshot, &linker)
+            our_spawn_call_reset(&engine, &snapshot, &linker, export)
         })
     })
 }
@@ -195,15 +198,17 @@ fn wasmtime_engine(instances: Option<u32>) -> wasmtime::Engine {
 struct WasmtimeFunction {
     engine: wasmtime::Engine,
     pre: wasmtime::InstancePre<()>,
+    export: &'static str,
     results: usize,
 }
 
 impl WasmtimeFunction {
-    fn new(engine: wasmtime::Engine, wasm: &[u8]) -> WasmtimeFunction {
+    /// The module `wasm`, whose calls run `export`.
+    fn new(engine: wasmtime::Engine, wasm: &[u8], export: &'static str) -> WasmtimeFunction {
         let module = wasmtime::Module::new(&engine, wasm).expect("Wasmtime compiles it");
-        let results = match module.get_export(CALL) {
+        let results = match module.get_export(export) {
             Some(wasmtime::ExternType::Func(ty)) => ty.results().len(),
-            _ => panic!("the function exports `{CALL}`"),
+            _ => panic!("the function exports `{export}`"),
         };
         let pre = wasmtime::Linker::new(&engine)
             .instantiate_pre(&module)
@@ -211,6 +216,7 @@ impl WasmtimeFunction {
         WasmtimeFunction {
             engine,
             pre,
+            export,
             results,
         }
     }
@@ -249,12 +255,12 @@ impl WasmtimeFunction {
     /// Instantiate, initialise, call, drop.
     fn instantiate_call(&self) {
         let (mut store, instance) = self.ready();
-        self.call(&mut store, instance, CALL, self.results);
+        self.call(&mut store, instance, self.export, self.results);
     }
 }
 
-fn wasmtime_measure(wasm: &[u8], pooling: bool) -> Measure {
-    let function = WasmtimeFunction::new(wasmtime_engine(pooling.then_some(64)), wasm);
+fn wasmtime_measure(wasm: &[u8], pooling: bool, export: &'static str) -> Measure {
+    let function = WasmtimeFunction::new(wasmtime_engine(pooling.then_some(64)), wasm, export);
     Box::new(move |iterations| timed(iterations, || function.instantiate_call()))
 }
 
@@ -274,7 +280,7 @@ pub fn timing(functions: &[Function]) -> Vec<Benchmark> {
             name: format!("cold start + call, {} (no snapshot)", function.label),
             measures: vec![
                 (Peer::Ours, our_cold_measure(wasm)),
-                (Peer::Wasmtime, wasmtime_measure(wasm, false)),
+                (Peer::Wasmtime, wasmtime_measure(wasm, false, CALL)),
             ],
         });
         benchmarks.push(Benchmark {
@@ -296,8 +302,40 @@ pub fn timing(functions: &[Function]) -> Vec<Benchmark> {
                     function.label
                 ),
                 measures: vec![
-                    (Peer::Ours, our_spawn_measure(wasm, strategy)),
-                    (Peer::Wasmtime, wasmtime_measure(wasm, true)),
+                    (Peer::Ours, our_spawn_measure(wasm, strategy, CALL)),
+                    (Peer::Wasmtime, wasmtime_measure(wasm, true, CALL)),
+                ],
+            });
+        }
+    }
+    benchmarks.extend(writer_timing(&build("write", "proto_write")));
+    benchmarks
+}
+
+/// Spawn + call + reset of a function writing 1, 4, 16 and 64 pages of its data, under both
+/// strategies, against Wasmtime's pooling, copy-on-write instantiate + `_initialize` + call:
+/// what a reset costs in proportion to the pages written.
+fn writer_timing(function: &Function) -> Vec<Benchmark> {
+    let mut benchmarks = Vec::new();
+    for pages in WRITTEN_PAGES {
+        let export: &'static str = match pages {
+            1 => "write1",
+            4 => "write4",
+            16 => "write16",
+            _ => "write64",
+        };
+        for (label, strategy) in [
+            ("guard", MemoryStrategy::default()),
+            ("bounded", MemoryStrategy::Bounded),
+        ] {
+            benchmarks.push(Benchmark {
+                group: "proto",
+                name: format!(
+                    "spawn + call + reset, writes {pages} pages ({label}) vs pooling instantiate + call"
+                ),
+                measures: vec![
+                    (Peer::Ours, our_spawn_measure(&function.wasm, strategy, export)),
+                    (Peer::Wasmtime, wasmtime_measure(&function.wasm, true, export)),
                 ],
             });
         }
@@ -331,13 +369,20 @@ fn per_second_on_all_cores(duration: Duration, once: &(dyn Fn() + Sync)) -> f64 
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// The median of three one-second runs of `once` on all cores, in operations per second.
-fn churn(once: &(dyn Fn() + Sync)) -> f64 {
-    let mut runs: Vec<f64> = (0..3)
-        .map(|_| per_second_on_all_cores(Duration::from_secs(1), once))
-        .collect();
+/// Five one-second runs of `once` on all cores, in operations per second, sorted: the median
+/// is the figure, the first and last the spread.
+fn churn(once: &(dyn Fn() + Sync)) -> [f64; 5] {
+    let mut runs = [0.0; 5];
+    for run in &mut runs {
+        *run = per_second_on_all_cores(Duration::from_secs(1), once);
+    }
     runs.sort_by(f64::total_cmp);
-    runs[1]
+    runs
+}
+
+/// `min–max` of sorted runs, in thousands per second.
+fn spread(runs: &[f64; 5]) -> String {
+    format!("{:.0}k–{:.0}k", runs[0] / 1e3, runs[4] / 1e3)
 }
 
 /// Churn rows: ours (spawn + call + reset, guard) against Wasmtime (pooling instantiate +
@@ -346,17 +391,20 @@ fn churn_rows(function: &Function) -> Row {
     let engine = our_engine(MemoryStrategy::default(), None);
     let snapshot = our_snapshot(&engine, &function.wasm);
     let linker = Linker::new();
-    let ours = churn(&|| our_spawn_call_reset(&engine, &snapshot, &linker));
-    let wasmtime = WasmtimeFunction::new(wasmtime_engine(Some(64)), &function.wasm);
+    let ours = churn(&|| our_spawn_call_reset(&engine, &snapshot, &linker, CALL));
+    let wasmtime = WasmtimeFunction::new(wasmtime_engine(Some(64)), &function.wasm, CALL);
     let peer = churn(&|| wasmtime.instantiate_call());
     value_row(
         format!(
-            "churn, {}: spawn + call + reset per second, all cores",
-            function.label
+            "churn, {}: spawn + call + reset per second, all cores (median of 5 one-second \
+             runs; spread ours {}, Wasmtime {})",
+            function.label,
+            spread(&ours),
+            spread(&peer)
         ),
         Unit::Value("calls/s"),
-        Some(ours),
-        Some(peer),
+        Some(ours[2]),
+        Some(peer[2]),
     )
 }
 
@@ -449,7 +497,7 @@ fn memory_child(peer: &str, path: &Path, n: usize) -> String {
         }
         _ => {
             let total = u32::try_from(n + 1).expect("a pool size");
-            let function = WasmtimeFunction::new(wasmtime_engine(Some(total)), &wasm);
+            let function = WasmtimeFunction::new(wasmtime_engine(Some(total)), &wasm, CALL);
             idle_delta(n, || function.ready())
         }
     };
@@ -476,7 +524,8 @@ fn idle_delta<T>(n: usize, mut make: impl FnMut() -> T) -> (f64, f64) {
 /// guards.
 fn density_child(peer: &str, strategy: &str, path: &Path, cap: usize) -> String {
     // Reserved before the address space fills up, to read `/proc/self/maps` into afterwards.
-    let mut maps = Vec::with_capacity(64 << 20);
+    let mut maps = Vec::with_capacity(256 << 20);
+    let before = rss_pss_kib();
     let wasm = std::fs::read(path).expect("reading the function");
     let bounded = strategy == "bounded";
     match peer {
@@ -494,19 +543,25 @@ fn density_child(peer: &str, strategy: &str, path: &Path, cap: usize) -> String 
                     .map_err(|e| e.to_string())?;
                 Ok((store, faaslet))
             });
-            density_line(&alive, &stopped, &mut maps)
+            density_line(&alive, &stopped, before, &mut maps)
         }
         _ => {
-            let function = WasmtimeFunction::new(wasmtime_density_engine(bounded), &wasm);
+            let function = WasmtimeFunction::new(wasmtime_density_engine(bounded), &wasm, CALL);
             let (alive, stopped) = fill_until_failure(cap, || function.try_ready());
-            density_line(&alive, &stopped, &mut maps)
+            density_line(&alive, &stopped, before, &mut maps)
         }
     }
 }
 
 /// The density child's line, taken while `alive` still is: count, mappings (read into
-/// `buffer`, reserved beforehand), `vm.max_map_count`, virtual size in KiB, what stopped it.
-fn density_line<T>(alive: &[T], stopped: &str, buffer: &mut Vec<u8>) -> String {
+/// `buffer`, reserved beforehand), `vm.max_map_count`, virtual size in KiB, RSS and PSS added
+/// per instance in KiB (from `before`), what stopped it.
+fn density_line<T>(
+    alive: &[T],
+    stopped: &str,
+    (rss_before, pss_before): (u64, u64),
+    buffer: &mut Vec<u8>,
+) -> String {
     let mappings = std::fs::File::open("/proc/self/maps")
         .and_then(|mut file| std::io::Read::read_to_end(&mut file, buffer))
         .map_or(0, |_| {
@@ -518,7 +573,10 @@ fn density_line<T>(alive: &[T], stopped: &str, buffer: &mut Vec<u8>) -> String {
     let max_maps = read_number("/proc/sys/vm/max_map_count", "");
     let vm_size_kib = read_number("/proc/self/status", "VmSize:");
     let count = alive.len();
-    format!("{count}\t{mappings}\t{max_maps}\t{vm_size_kib}\t{stopped}")
+    let (rss, pss) = rss_pss_kib();
+    let per = |after: u64, before: u64| after.saturating_sub(before) as f64 / count.max(1) as f64;
+    let (rss, pss) = (per(rss, rss_before), per(pss, pss_before));
+    format!("{count}\t{mappings}\t{max_maps}\t{vm_size_kib}\t{rss}\t{pss}\t{stopped}")
 }
 
 /// Wasmtime's on-demand allocator: its defaults, or (`bounded`) a 16 MiB reservation that
@@ -620,44 +678,111 @@ fn parse_pair(line: &str) -> (f64, f64) {
     )
 }
 
+/// Idle Faaslets the bounded density row aims for.
+const DENSITY_TARGET: usize = 1_000_000;
+
 /// Density rows for the no-op function under both strategies; the row names say what stopped
-/// ours (the error goes to stderr).
+/// ours (the error goes to stderr). The bounded row aims for [`DENSITY_TARGET`] Faaslets, which
+/// needs two mappings each: `vm.max_map_count` is raised for it (see [`MapCountRaised`]). It
+/// also gives the PSS and RSS per idle Faaslet with that many alive.
 fn density_rows(noop: &Function) -> Vec<Row> {
     let path = noop.path.display().to_string();
-    [("guard", 60_000), ("bounded", 300_000)]
-        .into_iter()
-        .map(|(strategy, cap)| {
-            let child = |peer: &str| {
-                let task = [
-                    "density".into(),
-                    peer.into(),
-                    strategy.into(),
-                    path.clone(),
-                    cap.to_string(),
-                ];
-                let line = run_child(&task)?;
-                let density = Density::parse(&line);
-                eprintln!("report: density, {peer}, {strategy}: {line}");
-                density
-            };
-            let ours = child("ours");
-            let wasmtime = child("wasmtime");
-            let limit = ours
-                .as_ref()
-                .map_or_else(|| "the child failed".to_string(), Density::limit);
-            let label = if strategy == "guard" {
-                "guard"
-            } else {
-                "bounded, 16 MiB cap"
-            };
-            value_row(
-                format!("idle Faaslets in one process ({label}); ours stopped by {limit}"),
-                Unit::Value("Faaslets"),
-                ours.map(|d| d.count as f64),
-                wasmtime.map(|d| d.count as f64),
-            )
-        })
-        .collect()
+    let mut rows = Vec::new();
+    for (strategy, cap) in [("guard", 60_000), ("bounded", DENSITY_TARGET)] {
+        let _raised = (strategy == "bounded").then(|| MapCountRaised::to(3 * cap as u64));
+        let child = |peer: &str| {
+            let task = [
+                "density".into(),
+                peer.into(),
+                strategy.into(),
+                path.clone(),
+                cap.to_string(),
+            ];
+            let line = run_child(&task)?;
+            let density = Density::parse(&line);
+            eprintln!("report: density, {peer}, {strategy}: {line}");
+            density
+        };
+        let ours = child("ours");
+        let wasmtime = child("wasmtime");
+        let limit = ours
+            .as_ref()
+            .map_or_else(|| "the child failed".to_string(), Density::limit);
+        let label = if strategy == "guard" {
+            "guard"
+        } else {
+            "bounded, 16 MiB cap"
+        };
+        rows.push(value_row(
+            format!("idle Faaslets in one process ({label}); ours stopped by {limit}"),
+            Unit::Value("Faaslets"),
+            ours.as_ref().map(|d| d.count as f64),
+            wasmtime.as_ref().map(|d| d.count as f64),
+        ));
+        if strategy == "bounded" {
+            let alive = ours.as_ref().map_or(0, |d| d.count);
+            for (metric, pick) in [
+                ("PSS", Density::pss_kib as fn(&Density) -> f64),
+                ("RSS", Density::rss_kib),
+            ] {
+                rows.push(value_row(
+                    format!(
+                        "{metric} per idle Faaslet, noop, {label} ({} alive)",
+                        thousands(alive as f64)
+                    ),
+                    Unit::Value("KiB"),
+                    ours.as_ref().map(pick),
+                    wasmtime.as_ref().map(pick),
+                ));
+            }
+        }
+    }
+    rows
+}
+
+/// `vm.max_map_count` raised for as long as this lives, then put back. A process holding a
+/// million idle Faaslets has two mappings per Faaslet (the accessible image; the inaccessible
+/// rest of its slot, merged with its neighbours' guard regions), more than the kernel's default
+/// of 65,530 allows. Raising it needs root: without, the row shows where the default stops.
+struct MapCountRaised {
+    previous: Option<u64>,
+}
+
+impl MapCountRaised {
+    const PATH: &str = "/proc/sys/vm/max_map_count";
+
+    fn to(wanted: u64) -> MapCountRaised {
+        let current = read_number(Self::PATH, "");
+        if current >= wanted {
+            return MapCountRaised { previous: None };
+        }
+        match std::fs::write(Self::PATH, wanted.to_string()) {
+            Ok(()) => {
+                eprintln!(
+                    "report: vm.max_map_count raised from {current} to {wanted} for the density rows"
+                );
+                MapCountRaised {
+                    previous: Some(current),
+                }
+            }
+            Err(error) => {
+                eprintln!(
+                    "report: cannot raise vm.max_map_count to {wanted} ({error}); as root, `sysctl -w vm.max_map_count={wanted}`"
+                );
+                MapCountRaised { previous: None }
+            }
+        }
+    }
+}
+
+impl Drop for MapCountRaised {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous
+            && std::fs::write(Self::PATH, previous.to_string()).is_ok()
+        {
+            eprintln!("report: vm.max_map_count put back to {previous}");
+        }
+    }
 }
 
 /// What a density child printed.
@@ -667,20 +792,26 @@ struct Density {
     mappings: u64,
     max_mappings: u64,
     vm_size_kib: u64,
+    rss_per_instance_kib: f64,
+    pss_per_instance_kib: f64,
     error: String,
 }
 
 impl Density {
     fn parse(line: &str) -> Option<Density> {
-        let mut fields = line.splitn(5, '\t');
+        let mut fields = line.splitn(7, '\t');
         let mut number = || fields.next()?.parse::<u64>().ok();
         let (count, mappings, max_mappings, vm_size_kib) =
             (number()?, number()?, number()?, number()?);
+        let mut real = || fields.next()?.parse::<f64>().ok();
+        let (rss_per_instance_kib, pss_per_instance_kib) = (real()?, real()?);
         Some(Density {
             count: usize::try_from(count).ok()?,
             mappings,
             max_mappings,
             vm_size_kib,
+            rss_per_instance_kib,
+            pss_per_instance_kib,
             error: fields.next().unwrap_or("").to_string(),
         })
     }
@@ -688,6 +819,14 @@ impl Density {
     /// The limit that was hit: the 47-bit address space (128 TiB; the last few GiB are
     /// fragmented below the size of one guarded slot), `vm.max_map_count` (within 16 mappings),
     /// or else the error itself.
+    fn rss_kib(&self) -> f64 {
+        self.rss_per_instance_kib
+    }
+
+    fn pss_kib(&self) -> f64 {
+        self.pss_per_instance_kib
+    }
+
     fn limit(&self) -> String {
         const NEARLY_ALL_USER_SPACE_KIB: u64 = (128 << 30) - (512 << 20);
         let tib = self.vm_size_kib as f64 / (1u64 << 30) as f64;

@@ -136,7 +136,7 @@ impl MemoryData {
         engine: &Engine,
         ty: MemoryType,
         def: Definition<VMMemoryDefinition>,
-        image: &MemoryImage,
+        image: &Arc<MemoryImage>,
         budget: PageBudget,
         writes: Option<u64>,
     ) -> Result<MemoryData, String> {
@@ -176,7 +176,7 @@ impl MemoryData {
     /// call: see [`StoreInner::memory_writes_outside_calls`]).
     pub(crate) fn reset_to_image(
         &mut self,
-        image: &MemoryImage,
+        image: &Arc<MemoryImage>,
         writes: Option<u64>,
     ) -> Result<(), String> {
         let slot = self.slot.as_mut().ok_or("the memory has no slot")?;

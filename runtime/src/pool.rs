@@ -6,7 +6,8 @@
 //!
 //! Resetting a slot to its image costs time in proportion to the pages written, not to the
 //! image: where the kernel can track writes ([`sys::written_pages`]), the image's range is
-//! write-protected when mapped, a reset asks which pages were written since (one `ioctl`) and
+//! write-protected from the slot's first reset on, a reset asks which pages were written since
+//! (one `ioctl`) and
 //! copies the image's bytes back into them, and those pages stay resident and writable, so the
 //! next call writing them again takes no fault. Past [`MAX_RESTORED_PAGES`] written pages (or
 //! after growth or shared mappings), the slot falls back to one `madvise` over everything and
@@ -18,7 +19,7 @@ use crate::sys::{self, Protection};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How many released slots the pool keeps (per pool) before unmapping the rest: bounds the
 /// address space held by idle slots (about 4 GiB each with guard regions).
@@ -53,12 +54,9 @@ pub(crate) struct Slot {
     clean: bool,
 }
 
-/// Which image a slot maps at its base.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct MappedImage {
-    id: u64,
-    len: usize,
-}
+/// The image a slot maps at its base (kept so that a released slot can restore the pages
+/// written in it; the mapping holds the image's file open anyway).
+type MappedImage = Arc<MemoryImage>;
 
 // SAFETY: a slot is an exclusively owned mapping; its pointers are addresses, not shared Rust data.
 unsafe impl Send for Slot {}
@@ -150,7 +148,7 @@ impl Slot {
 
     /// Makes a live slot hold `image` at its base instead of its current contents: what was
     /// written is discarded, then the image is installed (see [`Slot::install_image`]).
-    pub(crate) fn map_image(&mut self, image: &MemoryImage) -> io::Result<()> {
+    pub(crate) fn map_image(&mut self, image: &Arc<MemoryImage>) -> io::Result<()> {
         let own_file = self.holds_image(image).then(|| image.file());
         self.discard(own_file)?;
         self.install_image(image)
@@ -160,7 +158,7 @@ impl Slot {
     /// copy-on-write, with nothing accessible above it. A slot that already maps this image
     /// only needs its access rights adjusted (often nothing); otherwise the image is mapped with
     /// one `mmap`, O(1) in its size.
-    fn install_image(&mut self, image: &MemoryImage) -> io::Result<()> {
+    fn install_image(&mut self, image: &Arc<MemoryImage>) -> io::Result<()> {
         if image.len() > self.reservation {
             return Err(io::Error::other(
                 "memory image beyond the slot's reservation",
@@ -174,14 +172,12 @@ impl Slot {
         // SAFETY: `[base, base + len)` lies in our reservation, is inaccessible (so
         // unreferenced), and the image's file is at least `len` bytes long.
         unsafe { sys::map_file_private_fixed(self.base, image.len(), image.file())? };
-        self.image = Some(MappedImage {
-            id: image.id(),
-            len: image.len(),
-        });
+        self.image = Some(Arc::clone(image));
         self.accessible = image.len();
-        self.tracked = sys::written_pages::available()
-            // SAFETY: the image's range is a page-aligned mapping we just made.
-            && unsafe { sys::written_pages::track(self.base, image.len()) }.is_ok();
+        // Tracked from its first discard on (see `protect_image`), not now: write-protecting
+        // allocates page tables over the image, which an idle Faaslet that is never called
+        // should not hold.
+        self.tracked = false;
         Ok(())
     }
 
@@ -201,7 +197,7 @@ impl Slot {
             .filter(|image| self.holds_image(image))
             .map(MemoryImage::file);
         self.discard(own_file)?;
-        let image_len = self.image.map_or(0, |m| m.len);
+        let image_len = self.image_len();
         self.set_accessible(image_len)?;
         Ok(image_len)
     }
@@ -239,6 +235,14 @@ impl Slot {
         true
     }
 
+    /// [`Slot::restore_written_pages`] of the image the slot maps, if any.
+    fn restore_own_image(&mut self) -> bool {
+        let Some(image) = self.image.clone() else {
+            return false;
+        };
+        self.restore_written_pages(&image)
+    }
+
     /// Marks the slot as holding exactly its image (or zeros), accessible over exactly it, with
     /// nothing shared: [`SlotPool::release`] then keeps it as it is. Only the owner, which
     /// knows nothing was written since its last reset, may say so.
@@ -253,18 +257,23 @@ impl Slot {
 
     /// The id of the image mapped at the base, if any.
     fn image_id(&self) -> Option<u64> {
-        self.image.map(|m| m.id)
+        self.image.as_ref().map(|image| image.id())
+    }
+
+    /// The length of the image mapped at the base (0 without one).
+    fn image_len(&self) -> usize {
+        self.image.as_ref().map_or(0, |image| image.len())
     }
 
     /// Replaces a mapped image by plain anonymous memory, inaccessible over the image's range
     /// and zero above it.
     fn forget_image(&mut self) -> io::Result<()> {
-        if let Some(image) = self.image {
+        if self.image.is_some() {
             // The fresh mapping is inaccessible: keep the accessible range a prefix.
             self.set_accessible(0)?;
             // SAFETY: the image's range lies in our reservation and is inaccessible now, so
             // nothing references it.
-            unsafe { sys::map_anonymous_fixed(self.base, image.len)? };
+            unsafe { sys::map_anonymous_fixed(self.base, self.image_len())? };
             self.image = None;
             self.tracked = false;
         }
@@ -283,19 +292,22 @@ impl Slot {
     }
 
     /// After a discard, when the slot holds its image again: write-protects the image's range
-    /// anew (discarded pages lose their protection), registering it again if parts of it were
-    /// mapped anew (`register`). If that fails, the slot is no longer tracked and its resets
-    /// discard.
-    fn protect_image(&mut self, register: bool) {
-        let Some(image) = self.image.filter(|_| self.tracked) else {
+    /// (discarded pages lose their protection), registering it first if it is not tracked yet
+    /// or parts of it were mapped anew (`remapped`). From then on, resets copy written pages
+    /// back instead of discarding. If that fails (or the kernel cannot track writes), the slot
+    /// is not tracked and its resets discard.
+    fn protect_image(&mut self, remapped: bool) {
+        let image_len = self.image_len();
+        if self.image.is_none() || !sys::written_pages::available() {
             return;
-        };
+        }
+        let register = remapped || !self.tracked;
         // SAFETY: the image's range is a page-aligned part of our reservation.
         let protected = unsafe {
             if register {
-                sys::written_pages::track(self.base, image.len)
+                sys::written_pages::track(self.base, image_len)
             } else {
-                sys::written_pages::protect(self.base, image.len)
+                sys::written_pages::protect(self.base, image_len)
             }
         };
         self.tracked = protected.is_ok();
@@ -358,12 +370,12 @@ impl Slot {
         if self.shared.is_empty() {
             return Ok(false);
         }
-        let image_len = self.image.map_or(0, |m| m.len);
+        let image_len = self.image_len();
         let over_image = self.shared.iter().any(|(offset, _)| *offset < image_len);
         if over_image && image_file.is_none() {
             self.forget_image()?;
         }
-        let image_len = self.image.map_or(0, |m| m.len);
+        let image_len = self.image_len();
         let mut remapped = false;
         while let Some((offset, len)) = self.shared.pop() {
             let end = offset + len;
@@ -436,7 +448,7 @@ impl SlotPool {
     pub(crate) fn acquire_with_image(
         &self,
         reservation: usize,
-        image: &MemoryImage,
+        image: &Arc<MemoryImage>,
     ) -> io::Result<Slot> {
         let mut slot = self.take(reservation, Some(image.id()))?;
         if let Err(error) = slot.install_image(image) {
@@ -468,7 +480,8 @@ impl SlotPool {
     /// with its access rights and image (or unmaps it if the pool is full or the discard
     /// failed).
     pub(crate) fn release(&self, mut slot: Slot) {
-        if !std::mem::take(&mut slot.clean) && slot.discard(None).is_err() {
+        let clean = std::mem::take(&mut slot.clean) || slot.restore_own_image();
+        if !clean && slot.discard(None).is_err() {
             return;
         }
         let mut free = self.lock();
@@ -539,7 +552,7 @@ mod tests {
         let mut bytes = vec![0u8; 128 << 10];
         bytes[5] = 5;
         bytes[(128 << 10) - 1] = 9;
-        let image = MemoryImage::new(&bytes).expect("image");
+        let image = Arc::new(MemoryImage::new(&bytes).expect("image"));
         let mut slot = pool.acquire_with_image(1 << 20, &image).expect("map");
         assert_eq!(slot.accessible(), 128 << 10);
         let base = slot.base();
@@ -587,10 +600,10 @@ mod tests {
 
     /// A slot holding an image of `pages` host pages, every byte of which depends on its
     /// offset, and the image.
-    fn patterned_image(pool: &SlotPool, host_pages: usize) -> (Slot, MemoryImage) {
+    fn patterned_image(pool: &SlotPool, host_pages: usize) -> (Slot, Arc<MemoryImage>) {
         let len = (host_pages * sys::page_size()).next_multiple_of(64 << 10);
         let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 4096) as u8).collect();
-        let image = MemoryImage::new(&bytes).expect("image");
+        let image = Arc::new(MemoryImage::new(&bytes).expect("image"));
         let slot = pool.acquire_with_image(4 << 20, &image).expect("map");
         (slot, image)
     }
@@ -620,7 +633,15 @@ mod tests {
         );
         let pool = SlotPool::new(64 << 10);
         let (mut slot, image) = patterned_image(&pool, 4 * MAX_RESTORED_PAGES);
-        assert!(slot.tracked, "a fresh image is tracked");
+        assert!(
+            !slot.tracked,
+            "an image is tracked from its first discard on"
+        );
+        write_pages(&slot, [7]);
+        assert!(!slot.restore_written_pages(&image), "not tracked yet");
+        slot.reset_to_image(Some(&image)).expect("reset");
+        assert_holds(&slot, &image);
+        assert!(slot.tracked, "tracked after the first discard");
         assert!(
             slot.restore_written_pages(&image),
             "nothing written: nothing to do"
@@ -646,13 +667,23 @@ mod tests {
         write_pages(&slot, [3]);
         assert!(slot.restore_written_pages(&image));
         assert_holds(&slot, &image);
+        // Released written: the pool copies the page back too, and the slot stays tracked.
+        write_pages(&slot, [9]);
+        let base = slot.base();
         pool.release(slot);
+        let again = pool.acquire_with_image(4 << 20, &image).expect("reuse");
+        assert_eq!(again.base(), base);
+        assert!(again.tracked);
+        assert_holds(&again, &image);
+        pool.release(again);
     }
 
     #[test]
     fn growth_and_shared_mappings_take_the_discarding_reset() {
         let pool = SlotPool::new(64 << 10);
         let (mut slot, image) = patterned_image(&pool, 16);
+        slot.reset_to_image(Some(&image))
+            .expect("first reset: tracking starts");
         write_pages(&slot, [1]);
         slot.make_accessible(image.len() + (64 << 10))
             .expect("grow");
