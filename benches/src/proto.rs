@@ -117,6 +117,23 @@ fn our_spawn_call_reset(engine: &Engine, snapshot: &Snapshot, linker: &Linker, e
         .expect("the call returns");
 }
 
+/// A warm Faaslet's call and reset, as the host runs calls: one store and Faaslet for all
+/// iterations, reset after each call.
+fn our_warm_measure(wasm: &[u8], strategy: MemoryStrategy, export: &'static str) -> Measure {
+    let engine = our_engine(strategy, None);
+    let snapshot = our_snapshot(&engine, wasm);
+    let mut store = Store::new(&engine);
+    let faaslet = snapshot.spawn(&mut store, &Linker::new()).expect("spawns");
+    Box::new(move |iterations| {
+        timed(iterations, || {
+            faaslet
+                .call_and_reset(&mut store, export, &[])
+                .expect("resets")
+                .expect("the call returns");
+        })
+    })
+}
+
 /// Cold start without a snapshot: a store, instantiation, `_initialize`, the call, drop.
 fn our_cold_start(module: &Module, linker: &Linker) {
     let mut store = Store::new(module.engine());
@@ -306,6 +323,17 @@ pub fn timing(functions: &[Function]) -> Vec<Benchmark> {
                     (Peer::Wasmtime, wasmtime_measure(wasm, true, CALL)),
                 ],
             });
+            benchmarks.push(Benchmark {
+                group: "proto",
+                name: format!(
+                    "call + reset of a warm Faaslet, {} ({label}) vs pooling instantiate + call",
+                    function.label
+                ),
+                measures: vec![
+                    (Peer::Ours, our_warm_measure(wasm, strategy, CALL)),
+                    (Peer::Wasmtime, wasmtime_measure(wasm, true, CALL)),
+                ],
+            });
         }
     }
     benchmarks.extend(writer_timing(&build("write", "proto_write")));
@@ -336,6 +364,23 @@ fn writer_timing(function: &Function) -> Vec<Benchmark> {
                 measures: vec![
                     (Peer::Ours, our_spawn_measure(&function.wasm, strategy, export)),
                     (Peer::Wasmtime, wasmtime_measure(&function.wasm, true, export)),
+                ],
+            });
+            benchmarks.push(Benchmark {
+                group: "proto",
+                name: format!(
+                    "call + reset of a warm Faaslet, writes {pages} pages ({label}) vs pooling \
+                     instantiate + call"
+                ),
+                measures: vec![
+                    (
+                        Peer::Ours,
+                        our_warm_measure(&function.wasm, strategy, export),
+                    ),
+                    (
+                        Peer::Wasmtime,
+                        wasmtime_measure(&function.wasm, true, export),
+                    ),
                 ],
             });
         }
@@ -380,9 +425,9 @@ fn churn(once: &(dyn Fn() + Sync)) -> [f64; 5] {
     runs
 }
 
-/// `min–max` of sorted runs, in thousands per second.
+/// `min–max` of sorted runs.
 fn spread(runs: &[f64; 5]) -> String {
-    format!("{:.0}k–{:.0}k", runs[0] / 1e3, runs[4] / 1e3)
+    format!("{}–{}", thousands(runs[0]), thousands(runs[4]))
 }
 
 /// Churn rows: ours (spawn + call + reset, guard) against Wasmtime (pooling instantiate +
@@ -613,7 +658,10 @@ fn fill_until_failure<T>(
             return (alive, stopped);
         }
     }
-    (alive, format!("the benchmark's cap of {cap}"))
+    (
+        alive,
+        format!("the benchmark's cap of {}", thousands(cap as f64)),
+    )
 }
 
 /// The number after `prefix` on the first line of `file` that starts with it (0 if none).

@@ -188,7 +188,7 @@ impl Func {
                 let ctx = unsafe { &*ctx };
                 let mut slots = vec![0u128; ctx.ty.array_slots()];
                 encode_params(inner, &ctx.ty, params, &mut slots)?;
-                invoke_host(store, None, ctx, &mut slots)?;
+                invoke_host(store, ctx, &mut slots)?;
                 let inner = store.inner();
                 Ok(ctx
                     .ty
@@ -338,15 +338,13 @@ pub(crate) unsafe fn enter_wasm(
     })
 }
 
-/// Runs a host function's closure on `slots` (parameters in, results out), turning a panic
-/// into a trap.
-fn invoke_host(
-    store: &mut Store,
-    instance: Option<Instance>,
-    ctx: &HostContext,
-    slots: &mut [u128],
-) -> Result<(), Trap> {
-    let mut caller = Caller { store, instance };
+/// Runs a host function's closure on `slots` (parameters in, results out) for a caller in the
+/// host (no calling instance), turning a panic into a trap.
+fn invoke_host(store: &mut Store, ctx: &HostContext, slots: &mut [u128]) -> Result<(), Trap> {
+    let mut caller = Caller {
+        store,
+        caller_vmctx: std::ptr::null_mut(),
+    };
     catch_unwind(AssertUnwindSafe(|| (ctx.func)(&mut caller, slots)))
         .unwrap_or_else(|panic| Err(panicked(&*panic)))
 }
@@ -506,8 +504,7 @@ unsafe fn enter_host(
             // SAFETY: the activation's store is borrowed mutably by the call that entered
             // generated code and not used by it until we return.
             store: unsafe { &mut *store },
-            // SAFETY: generated code passes its own VMContext.
-            instance: unsafe { instance_of_vmctx(caller_vmctx) },
+            caller_vmctx,
         };
         catch_unwind(AssertUnwindSafe(|| run(ctx, &mut caller, slots)))
             .unwrap_or_else(|panic| Err(panicked(&*panic)))
@@ -565,18 +562,21 @@ unsafe fn instance_of_vmctx(vmctx: *mut u8) -> Option<Instance> {
 /// store (to call back into Wasm, for example).
 pub struct Caller<'a> {
     store: &'a mut Store,
-    instance: Option<Instance>,
+    /// The VMContext of the calling instance (generated code passes its own), null if the host
+    /// called. Resolved to an [`Instance`] only when asked: most host functions never do, and
+    /// a no-op host call should not pay for it.
+    caller_vmctx: *mut u8,
 }
 
 impl Caller<'_> {
     /// An export of the calling instance (`None` if the host called the function directly).
     pub fn get_export(&self, name: &str) -> Option<Extern> {
-        self.instance?.get_export(self.store, name)
+        self.instance()?.get_export(self.store, name)
     }
 
     /// The calling instance's memory 0 as a handle (to grow it, for example), exported or not.
     pub fn memory(&self) -> Option<Memory> {
-        self.instance?.memory(self.store, 0)
+        self.instance()?.memory(self.store, 0)
     }
 
     /// The calling instance's memory 0, if it has one.
@@ -586,13 +586,15 @@ impl Caller<'_> {
     /// If the memory has shared mappings (see [`Memory::data_mut`]); the handle from
     /// [`Caller::memory`] reads and writes such a memory.
     pub fn memory_mut(&mut self) -> Option<&mut [u8]> {
-        let memory: Memory = self.instance?.memory(self.store, 0)?;
+        let memory: Memory = self.instance()?.memory(self.store, 0)?;
         Some(memory.data_mut(self.store))
     }
 
     /// The calling instance, if Wasm called.
     pub fn instance(&self) -> Option<Instance> {
-        self.instance
+        // SAFETY: `caller_vmctx` is null or the VMContext generated code passed, of an instance
+        // of this store that outlives the call.
+        unsafe { instance_of_vmctx(self.caller_vmctx) }
     }
 
     /// The store.
@@ -614,7 +616,7 @@ impl Caller<'_> {
 impl fmt::Debug for Caller<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Caller")
-            .field("instance", &self.instance)
+            .field("instance", &self.instance())
             .finish_non_exhaustive()
     }
 }

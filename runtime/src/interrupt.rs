@@ -57,6 +57,7 @@ pub(crate) struct ThreadSlot {
 
 impl ThreadSlot {
     /// Whether the deadline of the call running on this slot's thread passed.
+    #[inline]
     pub(crate) fn is_fired(&self) -> bool {
         self.armed.load(Ordering::Acquire) == FIRED
     }

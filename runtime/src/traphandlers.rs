@@ -146,6 +146,7 @@ pub(crate) fn current_activation() -> *const Activation {
 
 impl Activation {
     /// The store of this activation.
+    #[inline]
     pub(crate) fn store(&self) -> *mut Store {
         self.store
     }

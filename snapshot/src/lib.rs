@@ -6,7 +6,8 @@
 //! Snapshots serialise to a versioned, checksummed format ([`Snapshot::serialize`],
 //! [`Snapshot::deserialize`]) that is bound to the engine's fingerprint and the module's hash.
 //!
-//! The mechanics (memfd images, `MAP_PRIVATE` mapping, `madvise` resets) live in
+//! The mechanics (memfd images, `MAP_PRIVATE` mapping, resets that copy written pages back or
+//! discard them) live in
 //! `faasm-runtime`; this crate has no `unsafe` and knows nothing of WASI or state. The CLI and
 //! the server use it.
 
@@ -156,10 +157,12 @@ impl Faaslet {
         Ok(outcome)
     }
 
-    /// Returns the Faaslet to its snapshot. Memories: one `madvise(MADV_DONTNEED)` over the
-    /// accessible range (written pages fall back to the snapshot's image, pages above it to
-    /// zero; the kernel's cost is proportional to the pages the memory had mapped, not to its
-    /// size), one `mprotect` if the call grew memory. Mutable globals and tables are copied
+    /// Returns the Faaslet to its snapshot. Memories: nothing if no call since the last reset
+    /// could write them; otherwise the pages written are found (one `ioctl`) and the image's
+    /// bytes copied back into them, or, beyond 64 pages, after growth or with state mapped in
+    /// (or where the kernel cannot track writes), one `madvise(MADV_DONTNEED)` over the
+    /// accessible range and one `mprotect` if the call grew memory: time in proportion to the
+    /// pages written, not to the memory's size. Mutable globals and tables are copied
     /// (proportional to their number and size).
     pub fn reset(&self, store: &mut Store) -> Result<(), RestoreError> {
         self.instance

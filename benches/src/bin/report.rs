@@ -8,6 +8,11 @@ use faasm_benches::progress::Progress;
 use faasm_benches::report::{self, Row, Settings};
 use faasm_benches::{groups, kernels};
 
+/// The allocator `faasm-run` uses, so that allocation costs what it costs a host; both peers
+/// run in this process and share it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     faasm_benches::proto::run_child_if_requested();
     faasm_benches::http::run_floor_if_requested();
