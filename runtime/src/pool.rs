@@ -7,12 +7,11 @@
 //! Resetting a slot to its image costs time in proportion to the pages written, not to the
 //! image: where the kernel can track writes ([`sys::written_pages`]), the image's range is
 //! write-protected from the slot's first reset on, a reset asks which pages were written since
-//! (one `ioctl`) and
-//! copies the image's bytes back into them, and those pages stay resident and writable, so the
-//! next call writing them again takes no fault. Past [`MAX_RESTORED_PAGES`] written pages (or
-//! after growth or shared mappings), the slot falls back to one `madvise` over everything and
-//! protects the image again. A slot whose memory was not written since its last reset is
-//! returned to the pool as it is, without a system call.
+//! (one `ioctl`) and copies the image's bytes back into them, and those pages stay resident and
+//! writable, so the next call writing them again takes no fault. Past [`MAX_RESTORED_PAGES`]
+//! written pages (or after growth or shared mappings), the slot falls back to one `madvise`
+//! over everything and protects the image again. A slot whose memory was not written since its
+//! last reset is returned to the pool as it is, without a system call.
 
 use crate::image::MemoryImage;
 use crate::sys::{self, Protection};
@@ -181,12 +180,14 @@ impl Slot {
         Ok(())
     }
 
-    /// Returns the slot to its image: pages written since it was mapped are discarded (the
-    /// image's bytes show through again, pages above it read as zero) and access above the
-    /// image is removed. Costs one `madvise` over the accessible range (the kernel walks the
-    /// page tables of that range: proportional to what was mapped, not to the image's size)
-    /// plus one `mprotect` if the memory grew. Without an image, the slot is emptied. `image`
-    /// is the image the slot holds, which lets shared mappings over it be undone in place.
+    /// Returns the slot to its image: the image's bytes are copied back into the pages written
+    /// since (see [`Slot::restore_written_pages`]: one `ioctl` and the copies), or, where that
+    /// does not apply, written pages are discarded (the image's bytes show through again,
+    /// pages above it read as zero) and access above the image is removed: one `madvise` over
+    /// the accessible range (the kernel walks the page tables of that range: proportional to
+    /// what was mapped, not to the image's size) plus one `mprotect` if the memory grew.
+    /// Without an image, the slot is emptied. `image` is the image the slot holds, which lets
+    /// shared mappings over it be undone in place.
     pub(crate) fn reset_to_image(&mut self, image: Option<&MemoryImage>) -> io::Result<usize> {
         if let Some(image) = image
             && self.restore_written_pages(image)
