@@ -13,13 +13,15 @@
 //! - `serve`: `faasm-run serve`, the HTTP host of `faasm_server`;
 //! - `client`: `upload`, `invoke` and `state` through a running host (`--server URL`);
 //! - `values`: command-line text to Wasm values and back;
-//! - [`error`]: the errors a user sees and the exit status of each.
+//! - [`error`]: the errors a user sees and the exit status of each;
+//! - [`sys`]: the global allocator of `faasm-run` (glibc's `malloc`, mimalloc once `serve`
+//!   starts a host).
 //!
 //! Modules call only downwards, never back into their caller: `run` calls the drivers
 //! (`proto`, `functions`, `state`, `serve`; `serve` uses `functions` for the store's place),
 //! the drivers call `client`, `cli`, `values` and `error`, and all of them the crates
-//! `faasm_scheduler` and `faasm_server`. It must not contain `unsafe`.
-#![forbid(unsafe_code)]
+//! `faasm_scheduler` and `faasm_server`. Its only `unsafe` code is the allocator in `sys`.
+#![deny(unsafe_code)]
 
 pub mod cli;
 mod client;
@@ -29,6 +31,8 @@ mod proto;
 pub mod run;
 mod serve;
 mod state;
+#[allow(unsafe_code)]
+pub mod sys;
 mod values;
 
 pub use error::CliError;

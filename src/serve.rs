@@ -10,6 +10,8 @@ use std::io::Write;
 
 /// Runs the host; returns when it has shut down.
 pub(crate) fn serve(options: &ServeOptions) -> Result<(), CliError> {
+    // Before the first thread (the log writer's): the host's threads allocate from mimalloc.
+    crate::sys::allocate_for_many_threads();
     // Lines still queued are written when the guard drops, after the server has shut down.
     let _log_guard = init_logs(options.log_format)?;
     let store = functions::function_store(&options.store)?;

@@ -9,7 +9,8 @@
 //! `proto`'s memory, density and churn figures, `chain`'s invocations per second, the `state`
 //! group (push and pull on Redis next to `redis-benchmark`) and the `http` group (`faasm-run
 //! serve` under wrk next to a minimal HTTP server; also alone: `--bin http`), which are not
-//! durations, only run in the report (see [`proto`], [`chain`], [`state`] and [`http`]).
+//! durations, only run in the report (see [`proto`], [`chain`], [`state`] and [`http`]), as do
+//! the start-up rows of `proto` (`faasm-run hello.wasm` started again and again, [`startup`]).
 //! Nothing depends on this crate, and no test target builds it: `cargo test --workspace` never
 //! compiles the peers.
 #![forbid(unsafe_code)]
@@ -32,6 +33,7 @@ pub mod progress;
 pub mod proto;
 pub mod redis_floor;
 pub mod report;
+pub mod startup;
 pub mod state;
 pub mod state_read;
 pub mod stopwatch;

@@ -175,9 +175,16 @@ fn temporary_beside(path: &Path) -> io::Result<PathBuf> {
     Ok(path.with_file_name(temporary_name))
 }
 
-/// Lower-case hexadecimal.
+/// Lower-case hexadecimal. Digit by digit from a table: formatting each byte made a string
+/// per byte, a hundred allocations for every cache entry name a run looks up.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -216,6 +223,12 @@ mod tests {
             assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
             let _ = fs::remove_dir_all(path.parent().unwrap());
         }
+    }
+
+    #[test]
+    fn hex_is_two_lower_case_digits_per_byte() {
+        assert_eq!(hex(&[]), "");
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     }
 
     #[test]

@@ -11,10 +11,10 @@ use clap::error::ErrorKind;
 use faasm::cli::Cli;
 use std::process::ExitCode;
 
-/// mimalloc: a host's threads (HTTP, workers, logs) allocate and free each other's request
-/// buffers and results, on which glibc's arenas contend.
+/// glibc's `malloc` for a run, which is over in milliseconds; mimalloc once `serve` starts a
+/// host, whose threads free each other's blocks (see `faasm::sys`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: faasm::sys::HostAllocator = faasm::sys::HostAllocator;
 
 /// Exit status of a bad command line, as clap and most tools use it.
 const USAGE_EXIT_STATUS: u8 = 2;

@@ -42,6 +42,8 @@ fn main() {
         eprintln!("report: proto memory, density and churn (memory and density in children)");
         let functions = faasm_benches::proto::build_functions();
         rows.extend(faasm_benches::proto::value_rows(&functions));
+        eprintln!("report: proto start-up, faasm-run hello.wasm from a warm cache");
+        rows.extend(faasm_benches::startup::value_rows());
     }
     if only.is_empty() || only.iter().any(|group| group == "chain") {
         eprintln!("report: chain, no-op invocations per second through the scheduler");
