@@ -308,41 +308,14 @@ pub fn timing(functions: &[Function]) -> Vec<Benchmark> {
             ),
             measures: vec![(Peer::Ours, our_cached_cold_measure(wasm))],
         });
-        for (label, strategy) in [
-            ("guard", MemoryStrategy::default()),
-            ("bounded", MemoryStrategy::Bounded),
-        ] {
-            benchmarks.push(Benchmark {
-                group: "proto",
-                name: format!(
-                    "spawn + call + reset, {} ({label}) vs pooling instantiate + call",
-                    function.label
-                ),
-                measures: vec![
-                    (Peer::Ours, our_spawn_measure(wasm, strategy, CALL)),
-                    (Peer::Wasmtime, wasmtime_measure(wasm, true, CALL)),
-                ],
-            });
-            benchmarks.push(Benchmark {
-                group: "proto",
-                name: format!(
-                    "call + reset of a warm Faaslet, {} ({label}) vs pooling instantiate + call",
-                    function.label
-                ),
-                measures: vec![
-                    (Peer::Ours, our_warm_measure(wasm, strategy, CALL)),
-                    (Peer::Wasmtime, wasmtime_measure(wasm, true, CALL)),
-                ],
-            });
-        }
+        benchmarks.extend(reset_timing(wasm, function.label, CALL));
     }
     benchmarks.extend(writer_timing(&build("write", "proto_write")));
     benchmarks
 }
 
-/// Spawn + call + reset of a function writing 1, 4, 16 and 64 pages of its data, under both
-/// strategies, against Wasmtime's pooling, copy-on-write instantiate + `_initialize` + call:
-/// what a reset costs in proportion to the pages written.
+/// Spawn + call + reset of a function writing 1, 4, 16 and 64 pages of its data: what a reset
+/// costs in proportion to the pages written.
 fn writer_timing(function: &Function) -> Vec<Benchmark> {
     let mut benchmarks = Vec::new();
     for pages in WRITTEN_PAGES {
@@ -352,35 +325,38 @@ fn writer_timing(function: &Function) -> Vec<Benchmark> {
             16 => "write16",
             _ => "write64",
         };
-        for (label, strategy) in [
-            ("guard", MemoryStrategy::default()),
-            ("bounded", MemoryStrategy::Bounded),
-        ] {
+        let what = format!("writes {pages} pages");
+        benchmarks.extend(reset_timing(&function.wasm, &what, export));
+    }
+    benchmarks
+}
+
+/// Under both strategies, spawn + call + reset (a new store each time) and call + reset of a
+/// warm Faaslet, calling `export` of `wasm` (`what` in the row names), each against Wasmtime's
+/// pooling, copy-on-write instantiate + `_initialize` + call.
+fn reset_timing(wasm: &[u8], what: &str, export: &'static str) -> Vec<Benchmark> {
+    let mut benchmarks = Vec::new();
+    for (label, strategy) in [
+        ("guard", MemoryStrategy::default()),
+        ("bounded", MemoryStrategy::Bounded),
+    ] {
+        let rows: [(&str, Measure); 2] = [
+            (
+                "spawn + call + reset",
+                our_spawn_measure(wasm, strategy, export),
+            ),
+            (
+                "call + reset of a warm Faaslet",
+                our_warm_measure(wasm, strategy, export),
+            ),
+        ];
+        for (kind, ours) in rows {
             benchmarks.push(Benchmark {
                 group: "proto",
-                name: format!(
-                    "spawn + call + reset, writes {pages} pages ({label}) vs pooling instantiate + call"
-                ),
+                name: format!("{kind}, {what} ({label}) vs pooling instantiate + call"),
                 measures: vec![
-                    (Peer::Ours, our_spawn_measure(&function.wasm, strategy, export)),
-                    (Peer::Wasmtime, wasmtime_measure(&function.wasm, true, export)),
-                ],
-            });
-            benchmarks.push(Benchmark {
-                group: "proto",
-                name: format!(
-                    "call + reset of a warm Faaslet, writes {pages} pages ({label}) vs pooling \
-                     instantiate + call"
-                ),
-                measures: vec![
-                    (
-                        Peer::Ours,
-                        our_warm_measure(&function.wasm, strategy, export),
-                    ),
-                    (
-                        Peer::Wasmtime,
-                        wasmtime_measure(&function.wasm, true, export),
-                    ),
+                    (Peer::Ours, ours),
+                    (Peer::Wasmtime, wasmtime_measure(wasm, true, export)),
                 ],
             });
         }
