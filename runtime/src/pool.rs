@@ -203,16 +203,22 @@ impl Slot {
         Ok(image_len)
     }
 
-    /// Copies `image`'s bytes back into the pages written since the slot last held exactly the
-    /// image, if the slot is tracked, holds `image` over exactly its accessible range with
-    /// nothing shared, and at most [`MAX_RESTORED_PAGES`] pages were written. False (nothing
-    /// done) otherwise: the caller discards instead. The pages stay written (unprotected): the
-    /// next reset copies them again, and the next call writing them takes no fault.
+    /// [`Slot::restore_own_image`], if `image` is the image the slot maps.
     fn restore_written_pages(&mut self, image: &MemoryImage) -> bool {
-        let restorable = self.tracked
-            && self.holds_image(image)
-            && self.shared.is_empty()
-            && self.accessible == image.len();
+        self.holds_image(image) && self.restore_own_image()
+    }
+
+    /// Copies the bytes of the image the slot maps back into the pages written since the slot
+    /// last held exactly that image, if the slot is tracked, the image covers exactly its
+    /// accessible range with nothing shared, and at most [`MAX_RESTORED_PAGES`] pages were
+    /// written. False (nothing done) otherwise: the caller discards instead. The pages stay
+    /// written (unprotected): the next reset copies them again, and the next call writing them
+    /// takes no fault.
+    fn restore_own_image(&mut self) -> bool {
+        let Some(image) = self.image.as_ref() else {
+            return false;
+        };
+        let restorable = self.tracked && self.shared.is_empty() && self.accessible == image.len();
         let Some(bytes) = image.bytes().filter(|_| restorable) else {
             return false;
         };
@@ -234,14 +240,6 @@ impl Slot {
             unsafe { std::ptr::copy_nonoverlapping(source.as_ptr(), self.base.add(offset), len) };
         }
         true
-    }
-
-    /// [`Slot::restore_written_pages`] of the image the slot maps, if any.
-    fn restore_own_image(&mut self) -> bool {
-        let Some(image) = self.image.clone() else {
-            return false;
-        };
-        self.restore_written_pages(&image)
     }
 
     /// Marks the slot as holding exactly its image (or zeros), accessible over exactly it, with
