@@ -457,9 +457,12 @@ where
 /// trap. Returns 0 with the results in `values`, or 1 after recording the trap in the current
 /// activation (the trampoline then traps with `HostError`, which lands in that activation).
 ///
-/// The slot check guards the dynamic entry; a typed entry skips it (a debug assertion stays):
-/// the trampoline passes the slots of the import's type, and linking made sure that type is
-/// the function's.
+/// The slot check guards the dynamic entry; a typed entry skips it and takes the `len` slots
+/// the trampoline passes (a debug assertion stays): the trampoline passes the slots of the
+/// import's type, and linking made sure that type is the function's.
+///
+/// Every Wasm → host call runs this, so the successful path holds only what it needs: each
+/// failure goes through [`host_call_failed`], out of line.
 ///
 /// # Safety
 /// Called by generated code only: `ctx` is a live host context, `caller_vmctx` the calling
@@ -484,44 +487,90 @@ unsafe fn enter_host(
     let store = activation.store();
     // SAFETY: the context lives as long as its store, which outlives the call.
     let ctx = unsafe { &*ctx };
-    let slots_needed = ctx.ty.array_slots();
-    let slots_missing = || (len as usize) < slots_needed || (slots_needed > 0 && values.is_null());
-    debug_assert!(check_slots || !slots_missing());
-    let outcome = if store.is_null() {
-        Err(Trap::Host(
-            "host function called outside a store".to_string(),
-        ))
-    } else if check_slots && slots_missing() {
-        Err(slot_count_error(&ctx.ty, len))
-    } else {
-        let slots: &mut [u128] = if slots_needed == 0 {
-            &mut []
-        } else {
-            // SAFETY: generated code passes `len >= slots_needed` valid slots.
-            unsafe { std::slice::from_raw_parts_mut(values, slots_needed) }
-        };
-        let mut caller = Caller {
-            // SAFETY: the activation's store is borrowed mutably by the call that entered
-            // generated code and not used by it until we return.
-            store: unsafe { &mut *store },
-            caller_vmctx,
-        };
-        catch_unwind(AssertUnwindSafe(|| run(ctx, &mut caller, slots)))
-            .unwrap_or_else(|panic| Err(panicked(&*panic)))
-    };
-    // Under `Interruption::Signal`, a deadline that passed while the host function ran ends
-    // the call here, before generated code (which has no checks) goes on.
-    let outcome = match outcome {
-        Ok(()) if interrupt::fired() => Err(Trap::Wasm(TrapCode::Interrupt)),
-        other => other,
-    };
-    match outcome {
-        Ok(()) => 0,
-        Err(trap) => {
-            activation.set_host_trap(trap);
-            1
-        }
+    if store.is_null() {
+        return outside_store(activation);
     }
+    let slot_count = if check_slots {
+        let needed = ctx.ty.array_slots();
+        if (len as usize) < needed || (needed > 0 && values.is_null()) {
+            return host_call_failed(activation, HostFailure::SlotCount(&ctx.ty, len));
+        }
+        needed
+    } else {
+        debug_assert!(len as usize >= ctx.ty.array_slots() && !values.is_null());
+        len as usize
+    };
+    let slots: &mut [u128] = if slot_count == 0 {
+        &mut []
+    } else {
+        // SAFETY: generated code passes `len >= slot_count` valid slots.
+        unsafe { std::slice::from_raw_parts_mut(values, slot_count) }
+    };
+    let mut caller = Caller {
+        // SAFETY: the activation's store is borrowed mutably by the call that entered generated
+        // code and not used by it until we return.
+        store: unsafe { &mut *store },
+        caller_vmctx,
+    };
+    // The closure's trap is recorded inside, so that what crosses `catch_unwind` is a flag:
+    // a `Result<(), Trap>` there would live in memory on every call.
+    let returned = catch_unwind(AssertUnwindSafe(|| match run(ctx, &mut caller, slots) {
+        Ok(()) => true,
+        Err(trap) => {
+            host_call_failed(activation, HostFailure::Trapped(trap));
+            false
+        }
+    }));
+    match returned {
+        // Under `Interruption::Signal`, a deadline that passed while the host function ran
+        // ends the call here, before generated code (which has no checks) goes on.
+        Ok(true) if !interrupt::fired() => 0,
+        Ok(true) => interrupted(activation),
+        Ok(false) => 1,
+        Err(panic) => host_call_failed(activation, HostFailure::Panicked(panic)),
+    }
+}
+
+/// A host function called while the current activation has no store.
+#[cold]
+#[inline(never)]
+fn outside_store(activation: &traphandlers::Activation) -> u32 {
+    let trap = Trap::Host("host function called outside a store".to_string());
+    activation.set_host_trap(trap);
+    1
+}
+
+/// The call's deadline passed while a host function ran.
+#[cold]
+#[inline(never)]
+fn interrupted(activation: &traphandlers::Activation) -> u32 {
+    activation.set_host_trap(Trap::Wasm(TrapCode::Interrupt));
+    1
+}
+
+/// Why a host call did not return normally.
+enum HostFailure<'a> {
+    /// A dynamic entry got fewer slots than its type needs.
+    SlotCount(&'a FuncType, u32),
+    /// The closure returned this trap.
+    Trapped(Trap),
+    /// The closure panicked.
+    Panicked(Box<dyn std::any::Any + Send>),
+}
+
+/// Records why a host call failed in `activation` and returns the status that makes the
+/// trampoline trap. Out of line, like [`outside_store`] and [`interrupted`], which take no
+/// payload so that their calls are jumps: the successful path needs no stack frame.
+#[cold]
+#[inline(never)]
+fn host_call_failed(activation: &traphandlers::Activation, failure: HostFailure<'_>) -> u32 {
+    let trap = match failure {
+        HostFailure::SlotCount(ty, len) => slot_count_error(ty, len),
+        HostFailure::Trapped(trap) => trap,
+        HostFailure::Panicked(panic) => panicked(&*panic),
+    };
+    activation.set_host_trap(trap);
+    1
 }
 
 /// The trap a host function's panic becomes.

@@ -282,6 +282,12 @@ fn host_errors_panics_and_exits_reach_the_caller() {
         Err(Trap::Host("no such file".to_string()))
     });
     let panic = Func::new(&mut store, unit.clone(), |_, _, _| panic!("host bug"));
+    let typed_panic = Func::wrap(&mut store, |_: &mut Caller<'_>, x: i32| -> i32 {
+        if x == 7 {
+            panic!("typed host bug");
+        }
+        x + 1
+    });
     let exit = Func::new(&mut store, unit.clone(), |_, _, _| Err(Trap::Exit(3)));
     let bad_result = Func::new(
         &mut store,
@@ -295,6 +301,7 @@ fn host_errors_panics_and_exits_reach_the_caller() {
     linker
         .define("host", "fail", Extern::Func(fail))
         .define("host", "panic", Extern::Func(panic))
+        .define("host", "typed_panic", Extern::Func(typed_panic))
         .define("host", "exit", Extern::Func(exit))
         .define("host", "bad_result", Extern::Func(bad_result));
     let instance = instantiate(
@@ -303,11 +310,14 @@ fn host_errors_panics_and_exits_reach_the_caller() {
         r#"(module
             (import "host" "fail" (func $fail))
             (import "host" "panic" (func $panic))
+            (import "host" "typed_panic" (func $typed_panic (param i32) (result i32)))
             (import "host" "exit" (func $exit))
             (import "host" "bad_result" (func $bad_result (result i32)))
             (global $g (export "g") (mut i32) (i32.const 0))
             (func (export "fail") i32.const 1 global.set $g call $fail i32.const 2 global.set $g)
             (func (export "panic") call $panic)
+            (func (export "typed_panic") (param i32) (result i32)
+              (call $typed_panic (local.get 0)))
             (func (export "exit") call $exit unreachable)
             (func (export "bad_result") (result i32) call $bad_result))"#,
     );
@@ -325,6 +335,15 @@ fn host_errors_panics_and_exits_reach_the_caller() {
         Err(Trap::Host(message)) => assert!(message.contains("host bug"), "{message}"),
         other => panic!("expected a host trap, got {other:?}"),
     }
+    match call(&mut store, instance, "typed_panic", &[Val::I32(7)]) {
+        Err(Trap::Host(message)) => assert!(message.contains("typed host bug"), "{message}"),
+        other => panic!("expected a host trap, got {other:?}"),
+    }
+    assert_eq!(
+        call(&mut store, instance, "typed_panic", &[Val::I32(8)]),
+        Ok(vec![Val::I32(9)]),
+        "a typed host function answers normally after one of its calls panicked"
+    );
     assert_eq!(call(&mut store, instance, "exit", &[]), Err(Trap::Exit(3)));
     assert!(matches!(
         call(&mut store, instance, "bad_result", &[]),
