@@ -181,7 +181,7 @@ pub struct UploadOptions {
     /// The function's name: its user (the namespace of its chained calls) and its name.
     #[arg(value_name = "USER/FUNC")]
     pub function: FunctionId,
-    /// The module: `.wasm` or `.wat`.
+    /// The module (`.wasm` or `.wat`), or a Python function's source (`.py`).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// The function store.
@@ -338,6 +338,10 @@ pub struct StoreOptions {
     /// $XDG_DATA_HOME/faasm-rs/functions, else ~/.local/share/faasm-rs/functions].
     #[arg(long = "store", value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// The Python runtime that runs Python functions: the directory `python/build.sh` writes
+    /// [default: $FAASM_PYTHON_DIR; without either, Python functions cannot run].
+    #[arg(long = "python", value_name = "DIR")]
+    pub python: Option<PathBuf>,
 }
 
 // `faasm-run snapshot FILE [-o OUT]`.

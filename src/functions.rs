@@ -9,6 +9,7 @@ use crate::error::CliError;
 use faasm_scheduler::functions::{self, StoreSource};
 use faasm_scheduler::global_state::GlobalTierLocation;
 use faasm_scheduler::modules::{self, ModuleFile};
+use faasm_scheduler::python::PythonRuntime;
 use faasm_scheduler::{CallRequest, Error, Failure, FunctionStore, Scheduler, SchedulerConfig};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -22,6 +23,14 @@ const UPLOAD_WAIT: Duration = Duration::from_secs(600);
 /// `faasm-run upload USER/FUNC FILE`: every error names the function (and its file).
 pub(crate) fn upload(options: &UploadOptions) -> Result<(), CliError> {
     if let Some(server) = &options.server {
+        if is_python_source(options) {
+            let why = Error::Usage(format!(
+                "{}: uploading a Python function to a running host is not supported yet; \
+                 upload it into the host's store instead (without --server)",
+                options.file.display()
+            ));
+            return Err(CliError::Host(upload_error(options, why)));
+        }
         let wasm = module_bytes(options).map_err(|error| upload_error(options, error))?;
         Client::new(server, UPLOAD_WAIT).upload(&options.function, &wasm)?;
         println!("uploaded {} to {server}", options.function);
@@ -48,7 +57,61 @@ fn module_bytes(options: &UploadOptions) -> Result<Vec<u8>, Error> {
     }
 }
 
+/// Whether FILE is a Python function's source.
+fn is_python_source(options: &UploadOptions) -> bool {
+    options.file.extension().is_some_and(|ext| ext == "py")
+}
+
+/// The Python runtime of `--python`, else of `$FAASM_PYTHON_DIR`, if any.
+pub(crate) fn python_runtime(options: &StoreOptions) -> Result<Option<PythonRuntime>, Error> {
+    match &options.python {
+        Some(dir) => PythonRuntime::open(dir).map(Some),
+        None => PythonRuntime::from_env(),
+    }
+}
+
+fn upload_python_function(options: &UploadOptions) -> Result<(), Error> {
+    let id = &options.function;
+    let store = function_store(&options.store)?;
+    let runtime = python_runtime(&options.store)?.ok_or_else(|| {
+        Error::Usage(
+            "a Python function needs a Python runtime: give --python DIR or set \
+             FAASM_PYTHON_DIR (the output of python/build.sh)"
+                .to_string(),
+        )
+    })?;
+    let engine = options
+        .engine
+        .engine(options.max_memory.map(|pages| pages.0))?;
+    let start = Instant::now();
+    let source = std::fs::read(&options.file).map_err(|source| Error::Read {
+        path: options.file.clone(),
+        source,
+    })?;
+    let (_, uploaded) = functions::upload_python(
+        &engine,
+        &store,
+        &runtime,
+        id,
+        source,
+        &options.file,
+        options.timeout,
+        options.engine.log(),
+    )?;
+    println!(
+        "uploaded Python function {id} to {} (source {}, snapshot {}) in {}",
+        uploaded.dir.display(),
+        size(uploaded.wasm_bytes),
+        size(uploaded.snapshot_bytes),
+        modules::millis(start.elapsed())
+    );
+    Ok(())
+}
+
 fn upload_function(options: &UploadOptions) -> Result<(), Error> {
+    if is_python_source(options) {
+        return upload_python_function(options);
+    }
     let id = &options.function;
     let store = function_store(&options.store)?;
     let engine = options
@@ -125,7 +188,8 @@ fn invoke_here(options: &InvokeOptions, input: Vec<u8>) -> Result<u8, Error> {
         .engine
         .engine(options.max_memory.map(|pages| pages.0))?;
     let start = Instant::now();
-    let function = functions::load_function(&engine, &store, id, log)?;
+    let python = python_runtime(&options.store)?.map(Arc::new);
+    let function = functions::load_any_function(&engine, &store, python.as_deref(), id, log)?;
     log.say(format!(
         "loaded {id} from {} in {}",
         store.function_dir(id).display(),
@@ -149,12 +213,17 @@ fn invoke_here(options: &InvokeOptions, input: Vec<u8>) -> Result<u8, Error> {
     config = config.with_global_tier(global);
     let scheduler = Scheduler::with_config(&engine, config)?;
     scheduler.register(&id.user, &id.function, function);
-    scheduler.set_source(Arc::new(StoreSource::new(engine.clone(), store, log)));
+    let mut source = StoreSource::new(engine.clone(), store, log);
+    if let Some(python) = python {
+        source = source.with_python(python);
+    }
+    scheduler.set_source(Arc::new(source));
     let request = CallRequest {
         input,
         cmdline: options.cmdline.clone(),
         func_ptr: options.func_ptr,
         timeout: options.timeout,
+        py_entry: String::new(),
     };
     let result = scheduler.invoke(&id.user, &id.function, request)?;
     log.say(format!("{id} ran in {}", modules::millis(result.duration)));

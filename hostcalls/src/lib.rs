@@ -58,7 +58,7 @@ pub use ctx::{
 pub use errno::Errno;
 pub use faasm::{
     CallId, ChainError, ChainResult, Chaining, ENV_MODULE, FaasmCtx, FaasmHandle,
-    add_faasm_to_linker, faasm_signatures,
+    MAX_PY_ENTRY_BYTES, add_faasm_to_linker, check_py_entry, faasm_signatures,
 };
 pub use linker::{WASI_MODULE, add_to_linker, call_wasi, signatures};
 pub use memory::{GuestError, GuestMemory};

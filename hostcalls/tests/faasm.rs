@@ -42,6 +42,10 @@ impl Chaining for FakeChaining {
         self.chain(&format!("#{func_idx}"), input)
     }
 
+    fn chain_py(&self, entry: &str, input: &[u8]) -> Result<CallId, ChainError> {
+        self.chain(&format!("py:{entry}"), input)
+    }
+
     fn await_call(&self, id: CallId, timeout: Option<Duration>) -> ChainResult {
         self.awaited.lock().unwrap().push((id, timeout));
         self.results
@@ -248,6 +252,69 @@ fn chaining_by_name_and_by_index_goes_to_the_chaining() {
     );
     let message = host_message(guest.call("__faasm_chain_name", &[48, 0, 0]));
     assert!(message.contains("no function `demo/missing`"), "{message}");
+}
+
+#[test]
+fn python_entries_are_checked_chained_and_read_back() {
+    let fake = Arc::new(FakeChaining::default());
+    let mut guest = Guest::new(
+        FaasmCtx::new()
+            .with_chaining(fake.clone())
+            .with_py_entry("square"),
+    );
+    // "worker" at 16 is an entry name too.
+    assert_eq!(guest.call("__faasm_chain_py", &[16, 32, 7]), Ok(Some(101)));
+    assert_eq!(
+        fake.chained.lock().unwrap().clone(),
+        [("py:worker".to_string(), b"payload".to_vec())]
+    );
+    // A name that is no identifier is refused before anything is chained.
+    let mut bad = Guest::from_wat(
+        &proxy_wat(true).replace(
+            r#"(data (i32.const 48) "missing\00")"#,
+            r#"(data (i32.const 48) "no-entry\00")"#,
+        ),
+        FaasmCtx::new().with_chaining(fake.clone()),
+    );
+    let message = host_message(bad.call("__faasm_chain_py", &[48, 32, 7]));
+    assert!(
+        message.contains("`no-entry` is not a Python entry"),
+        "{message}"
+    );
+
+    assert_eq!(guest.call("__faasm_get_py_entry", &[1024, 7]), Ok(None));
+    assert_eq!(&guest.memory()[1024..1031], b"square\0");
+    let message = host_message(guest.call("__faasm_get_py_entry", &[1024, 6]));
+    assert!(
+        message.contains("a buffer of 6 bytes cannot hold `square`"),
+        "{message}"
+    );
+    let message = host_message(guest.call("__faasm_get_py_entry", &[131_070, 7]));
+    assert!(message.contains("__faasm_get_py_entry"), "{message}");
+}
+
+#[test]
+fn python_entry_names_are_identifiers_of_at_most_255_bytes() {
+    use faasm_hostcalls::{MAX_PY_ENTRY_BYTES, check_py_entry};
+    for good in [
+        "faasm_main",
+        "_private",
+        "x9",
+        &"a".repeat(MAX_PY_ENTRY_BYTES),
+    ] {
+        assert_eq!(check_py_entry(good), Ok(()), "{good}");
+    }
+    for bad in [
+        "",
+        "9lives",
+        "a-b",
+        "a.b",
+        "é",
+        "a b",
+        &"a".repeat(MAX_PY_ENTRY_BYTES + 1),
+    ] {
+        assert!(check_py_entry(bad).is_err(), "{bad} was accepted");
+    }
 }
 
 #[test]

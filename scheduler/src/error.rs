@@ -67,12 +67,14 @@ pub enum Error {
         source: InstantiateError,
     },
     /// A snapshot could not be made (initialisation failed, for example).
-    #[error("cannot snapshot {}: {source}", path.display())]
+    #[error("cannot snapshot {}: {source}{}", path.display(), crate::local::stderr_suffix(stderr))]
     Snapshot {
         /// The module's file.
         path: PathBuf,
         /// Why.
         source: faasm_snapshot::SnapshotError,
+        /// What the initialisation wrote to stderr (empty if nothing, or not captured).
+        stderr: String,
     },
     /// A snapshot was rejected, or a Faaslet could not be spawned from it or reset.
     #[error("{}: {source}", path.display())]

@@ -13,14 +13,17 @@
 use crate::error::Error;
 use crate::local::{Function, FunctionSource, SchedulerError};
 use crate::modules::{self, Log};
+use crate::python::{self, PythonRuntime};
 use crate::shared_files;
 use crate::store::{
-    ARTIFACT_FILE, FunctionId, FunctionStore, SNAPSHOT_FILE, StoreError, StoredFunction, WASM_FILE,
+    ARTIFACT_FILE, FunctionId, FunctionStore, PYTHON_SOURCE_DIR, SNAPSHOT_FILE, StoreError,
+    StoredFunction, WASM_FILE,
 };
 use faasm_runtime::{ArtifactError, ArtifactKey, Engine, Module};
 use faasm_snapshot::{RestoreError, Snapshot};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What an upload stored.
@@ -85,6 +88,86 @@ pub fn upload(
     Ok((function, uploaded))
 }
 
+/// Largest source of a Python function.
+pub const MAX_PYTHON_SOURCE_BYTES: usize = 16 << 20;
+
+/// Prepares the Proto-Faaslet of a Python function whose source is `source` (named `origin` in
+/// errors) with `runtime`'s interpreter, within `init_timeout` (its top-level code runs
+/// there), and stores the source and the Proto-Faaslet as function `id`. Returns the function,
+/// ready to register, and what was stored (`wasm_bytes` counts the source; `artifact_bytes`
+/// is 0: every Python function shares the interpreter's code).
+#[allow(clippy::too_many_arguments, reason = "each is one input of an upload")]
+pub fn upload_python(
+    engine: &Engine,
+    store: &FunctionStore,
+    runtime: &PythonRuntime,
+    id: &FunctionId,
+    source: Vec<u8>,
+    origin: &Path,
+    init_timeout: Duration,
+    log: Log,
+) -> Result<(Function, Uploaded), Error> {
+    let start = Instant::now();
+    if source.len() > MAX_PYTHON_SOURCE_BYTES {
+        return Err(Error::Usage(format!(
+            "{}: a Python function's source has at most {MAX_PYTHON_SOURCE_BYTES} bytes, this \
+             one {}",
+            origin.display(),
+            source.len()
+        )));
+    }
+    if std::str::from_utf8(&source).is_err() {
+        return Err(Error::Usage(format!(
+            "{}: a Python function's source is UTF-8",
+            origin.display()
+        )));
+    }
+    let staging = store.python_staging_dir(id)?;
+    let prepared = write_source(&staging, &source)
+        .and_then(|()| runtime.prepare(engine, &staging, init_timeout, log))
+        .and_then(|function| {
+            let snapshot = function
+                .snapshot()
+                .serialize()
+                .map_err(|source| Error::Write {
+                    path: store.function_dir(id).join(SNAPSHOT_FILE),
+                    source,
+                })?;
+            Ok((function, snapshot))
+        });
+    let (function, snapshot) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(error);
+        }
+    };
+    log.say(format!(
+        "prepared the Proto-Faaslet in {}",
+        modules::millis(start.elapsed())
+    ));
+    store.put_python(id, &staging, &snapshot)?;
+    // Its calls read the source where the store keeps it now.
+    let source_dir = store.function_dir(id).join(PYTHON_SOURCE_DIR);
+    let function =
+        Function::with_setup(function.snapshot().clone(), runtime.call_setup(&source_dir));
+    let function = with_shared_files(function, store, log);
+    let uploaded = Uploaded {
+        dir: store.function_dir(id),
+        wasm_bytes: source.len(),
+        artifact_bytes: 0,
+        snapshot_bytes: snapshot.len(),
+        duration: start.elapsed(),
+    };
+    Ok((function, uploaded))
+}
+
+/// Writes a Python function's source into `dir`.
+fn write_source(dir: &Path, source: &[u8]) -> Result<(), Error> {
+    let path = dir.join(python::SOURCE_FILE);
+    std::fs::write(&path, source).map_err(|source| Error::Write { path, source })
+}
+
 /// What `Function::prepare` reports, as errors about `file`.
 fn prepare_error(file: &Path, error: SchedulerError) -> Error {
     match error {
@@ -92,9 +175,10 @@ fn prepare_error(file: &Path, error: SchedulerError) -> Error {
             path: file.to_path_buf(),
             missing,
         },
-        SchedulerError::Prepare(source) => Error::Snapshot {
+        SchedulerError::Prepare { source, stderr } => Error::Snapshot {
             path: file.to_path_buf(),
             source,
+            stderr,
         },
         other => Error::Scheduler(other),
     }
@@ -136,8 +220,56 @@ pub fn load_function(
     id: &FunctionId,
     log: Log,
 ) -> Result<Function, Error> {
-    let function = load_stored(engine, store, id, log)?;
+    load_any_function(engine, store, None, id, log)
+}
+
+/// [`load_function`] for a store that may hold Python functions, which `python` runs (a
+/// Python function without a runtime is an error that says so).
+pub fn load_any_function(
+    engine: &Engine,
+    store: &FunctionStore,
+    python: Option<&PythonRuntime>,
+    id: &FunctionId,
+    log: Log,
+) -> Result<Function, Error> {
+    let function = match store.python_source_dir(id) {
+        Some(source_dir) => load_python(engine, store, python, id, &source_dir, log)?,
+        None => load_stored(engine, store, id, log)?,
+    };
     Ok(with_shared_files(function, store, log))
+}
+
+/// Python function `id`: its stored Proto-Faaslet, or, if the interpreter changed since, its
+/// source prepared again (in memory; the store is left as it is).
+fn load_python(
+    engine: &Engine,
+    store: &FunctionStore,
+    python: Option<&PythonRuntime>,
+    id: &FunctionId,
+    source_dir: &Path,
+    log: Log,
+) -> Result<Function, Error> {
+    let runtime = python.ok_or_else(|| Error::Load {
+        function: id.clone(),
+        path: source_dir.join(python::SOURCE_FILE),
+        reason: "it is a Python function, and this host has no Python runtime (give --python \
+                 DIR or set FAASM_PYTHON_DIR to the output of python/build.sh)"
+            .to_string(),
+    })?;
+    let bytes = store.snapshot(id)?;
+    let module = runtime.module(engine, log)?;
+    match Snapshot::deserialize(&module, &bytes) {
+        Ok(snapshot) => Ok(Function::with_setup(
+            snapshot,
+            runtime.call_setup(source_dir),
+        )),
+        Err(why) => {
+            log.say(format!(
+                "{id}: its Proto-Faaslet does not fit this interpreter ({why}); preparing it again"
+            ));
+            runtime.prepare(engine, source_dir, crate::DEFAULT_INIT_TIMEOUT, log)
+        }
+    }
 }
 
 /// [`load_function`] without the shared files.
@@ -199,20 +331,33 @@ fn load_stored(
 pub struct StoreSource {
     engine: Engine,
     store: FunctionStore,
+    python: Option<Arc<PythonRuntime>>,
     log: Log,
 }
 
 impl StoreSource {
     /// Loads functions of `store` for `engine`, saying what happens to `log`.
     pub fn new(engine: Engine, store: FunctionStore, log: Log) -> StoreSource {
-        StoreSource { engine, store, log }
+        StoreSource {
+            engine,
+            store,
+            python: None,
+            log,
+        }
+    }
+
+    /// Runs the store's Python functions with `runtime`.
+    pub fn with_python(mut self, runtime: Arc<PythonRuntime>) -> StoreSource {
+        self.python = Some(runtime);
+        self
     }
 }
 
 impl FunctionSource for StoreSource {
     fn load(&self, user: &str, name: &str) -> Result<Option<Function>, String> {
         let id = FunctionId::new(user, name).map_err(|error| error.to_string())?;
-        match load_function(&self.engine, &self.store, &id, self.log) {
+        let python = self.python.as_deref();
+        match load_any_function(&self.engine, &self.store, python, &id, self.log) {
             Ok(function) => Ok(Some(function)),
             Err(Error::Store(StoreError::NotFound { .. })) => Ok(None),
             // The scheduler names the function already.

@@ -6,6 +6,8 @@
 //! - [`instance`] and [`wasi`]: running a module directly (the engine for a memory strategy,
 //!   WASI, the import check, instantiation and calls), with the sightglass [`bench`](mod@bench) timer;
 //! - [`proto`]: Proto-Faaslets of modules in files (prepare, write, read back);
+//! - [`python`]: Python functions, run by our CPython for wasm32-wasi with their source
+//!   imported in their Proto-Faaslet;
 //! - [`store`] and [`functions`]: the function store (module, artifact and Proto-Faaslet of
 //!   each `USER/FUNC`), uploads into it and loads from it;
 //! - [`shared_files`]: the store's shared files, which every call of its functions reads at
@@ -31,14 +33,15 @@ pub mod instance;
 pub mod local;
 pub mod modules;
 pub mod proto;
+pub mod python;
 pub mod shared_files;
 pub mod store;
 pub mod wasi;
 
 pub use error::Error;
 pub use local::{
-    CallHandle, CallRequest, CallResult, ChainLimits, ChainPlacement, DEFAULT_INIT_TIMEOUT,
-    Failure, Function, FunctionSource, Scheduler, SchedulerConfig, SchedulerError, SendCall,
-    StateLimits,
+    CallHandle, CallRequest, CallResult, CallSetup, ChainLimits, ChainPlacement,
+    DEFAULT_INIT_TIMEOUT, Failure, Function, FunctionSource, Scheduler, SchedulerConfig,
+    SchedulerError, SendCall, StateLimits,
 };
 pub use store::{FunctionId, FunctionStore};

@@ -38,6 +38,7 @@ pub fn write_snapshot(
             Error::Snapshot {
                 path: file.to_path_buf(),
                 source,
+                stderr: String::new(),
             }
         })?;
     let write_error = |source| Error::Write {
@@ -68,6 +69,7 @@ pub fn obtain_snapshot(
         return Snapshot::prepare(store, linker, module).map_err(|source| Error::Snapshot {
             path: module_file.to_path_buf(),
             source,
+            stderr: String::new(),
         });
     };
     let bytes = std::fs::read(path).map_err(|source| Error::Read {

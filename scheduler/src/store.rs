@@ -27,6 +27,9 @@ pub const WASM_FILE: &str = "function.wasm";
 pub const ARTIFACT_FILE: &str = "function.cwasm";
 /// Its Proto-Faaslet.
 pub const SNAPSHOT_FILE: &str = "function.snap";
+/// A Python function's source directory (holding [`crate::python::SOURCE_FILE`]), in place of
+/// the module and its artifact.
+pub const PYTHON_SOURCE_DIR: &str = "source";
 
 /// The file of the store's artifact key; no user is named so.
 const KEY_FILE: &str = "#artifact.key";
@@ -194,6 +197,17 @@ impl FunctionStore {
             path: dir.clone(),
             source,
         })?;
+        // A Python function of that name is replaced.
+        let source_dir = dir.join(PYTHON_SOURCE_DIR);
+        match fs::remove_dir_all(&source_dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(StoreError::Io {
+                    path: source_dir,
+                    source: e,
+                });
+            }
+            _ => {}
+        }
         for (file, bytes) in [
             (WASM_FILE, &function.wasm),
             (ARTIFACT_FILE, &function.artifact),
@@ -228,6 +242,67 @@ impl FunctionStore {
         })
     }
 
+    /// Stores (or replaces) Python function `id`: its source directory is replaced by
+    /// `source_dir` (moved; a directory of the same file system, under the function's
+    /// directory), the Proto-Faaslet written last, and a module and artifact of an earlier
+    /// upload of that name removed.
+    pub fn put_python(
+        &self,
+        id: &FunctionId,
+        source_dir: &Path,
+        snapshot: &[u8],
+    ) -> Result<(), StoreError> {
+        let dir = self.function_dir(id);
+        let io = |path: PathBuf| move |source| StoreError::Io { path, source };
+        // Incomplete until the new snapshot is in place.
+        remove_if_present(&dir.join(SNAPSHOT_FILE)).map_err(io(dir.join(SNAPSHOT_FILE)))?;
+        for file in [WASM_FILE, ARTIFACT_FILE] {
+            remove_if_present(&dir.join(file)).map_err(io(dir.join(file)))?;
+        }
+        let target = dir.join(PYTHON_SOURCE_DIR);
+        match fs::remove_dir_all(&target) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io(target)(e)),
+            _ => {}
+        }
+        fs::rename(source_dir, &target).map_err(io(target.clone()))?;
+        let path = dir.join(SNAPSHOT_FILE);
+        cache::write_atomically(&path, snapshot).map_err(io(path.clone()))
+    }
+
+    /// A fresh directory for the source of Python function `id` while its upload is
+    /// prepared (see [`FunctionStore::put_python`]).
+    pub fn python_staging_dir(&self, id: &FunctionId) -> Result<PathBuf, StoreError> {
+        let dir = self
+            .function_dir(id)
+            .join(format!("{PYTHON_SOURCE_DIR}.{}.new", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(dir)
+    }
+
+    /// The source directory of function `id`, if it is a Python function.
+    pub fn python_source_dir(&self, id: &FunctionId) -> Option<PathBuf> {
+        let dir = self.function_dir(id).join(PYTHON_SOURCE_DIR);
+        dir.join(crate::python::SOURCE_FILE)
+            .is_file()
+            .then_some(dir)
+    }
+
+    /// The Proto-Faaslet of function `id` (the file that marks an upload complete).
+    pub fn snapshot(&self, id: &FunctionId) -> Result<Vec<u8>, StoreError> {
+        let path = self.function_dir(id).join(SNAPSHOT_FILE);
+        fs::read(&path).map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => StoreError::NotFound {
+                id: id.clone(),
+                dir: self.dir.clone(),
+            },
+            _ => StoreError::Io { path, source },
+        })
+    }
+
     /// Every complete function in the store, sorted.
     pub fn list(&self) -> Result<Vec<FunctionId>, StoreError> {
         let mut found = Vec::new();
@@ -242,6 +317,14 @@ impl FunctionStore {
             }
         }
         Ok(found)
+    }
+}
+
+/// Removes file `path` if it exists.
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 

@@ -93,6 +93,17 @@ unsigned int __faasm_chain_this(int idx, const unsigned char *inputData, long in
 FAASM_IMPORT(__faasm_get_idx)
 int __faasm_get_idx(void);
 
+/* Python functions (the interpreter's entry points, python/faasm_main.c): calls this same
+ * function at its Python entry `entry` (1 to 255 ASCII letters, digits and `_`, not first a
+ * digit; anything else traps) with the input; returns the call id. */
+FAASM_IMPORT(__faasm_chain_py)
+unsigned int __faasm_chain_py(const char *entry, const unsigned char *inputData,
+                              long inputDataSize);
+/* Writes this call's Python entry (empty: the function's main entry) and a NUL into `buffer`;
+ * a buffer too small for both traps. */
+FAASM_IMPORT(__faasm_get_py_entry)
+void __faasm_get_py_entry(unsigned char *buffer, long bufferLen);
+
 /* ---------------------------------------------------------------------------------------- */
 /* State                                                                                     */
 /* ---------------------------------------------------------------------------------------- */

@@ -954,7 +954,7 @@ fn upload_error(error: faasm_scheduler::Error) -> HostError {
         | Error::Syntax(_)
         | Error::MissingImports { .. }
         | Error::Snapshot { .. }
-        | Error::Scheduler(SchedulerError::MissingImports(_) | SchedulerError::Prepare(_)) => {
+        | Error::Scheduler(SchedulerError::MissingImports(_) | SchedulerError::Prepare { .. }) => {
             HostError::BadModule(error)
         }
         other => HostError::Internal(other.to_string()),

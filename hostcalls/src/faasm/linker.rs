@@ -36,6 +36,8 @@ pub fn faasm_signatures() -> impl Iterator<Item = (&'static str, FuncType)> {
             FuncType::new([I32, I32, I32], [I32]),
         ),
         ("__faasm_get_idx", FuncType::new([], [I32])),
+        ("__faasm_chain_py", chain()),
+        ("__faasm_get_py_entry", FuncType::new([I32, I32], [])),
         ("__faasm_conf_flag", FuncType::new([I32], [I32])),
         ("__sbrk", FuncType::new([I32], [I32])),
         ("mmap", FuncType::new([I32, I32, I32, I32, I32, I64], [I32])),
@@ -109,6 +111,24 @@ pub fn add_faasm_to_linker(
             ),
         );
     }
+    let h = handle.clone();
+    define(
+        "__faasm_chain_py",
+        Func::wrap(
+            store,
+            move |caller: &mut Caller<'_>, entry_ptr: u32, input: u32, len: u32| {
+                chain_py(&h, caller, entry_ptr, input, len)
+            },
+        ),
+    );
+    let h = handle.clone();
+    define(
+        "__faasm_get_py_entry",
+        Func::wrap(store, move |caller: &mut Caller<'_>, buf: u32, len: u32| {
+            let entry = h.lock().py_entry().to_string();
+            write_c_str(caller, "__faasm_get_py_entry", buf, len, &entry)
+        }),
+    );
     let h = handle.clone();
     define(
         "__faasm_await_call",
@@ -262,6 +282,48 @@ fn chain_name(
     };
     let chaining = chaining(handle, call)?;
     to_guest_id(call, chaining.chain(&name, &data))
+}
+
+fn chain_py(
+    handle: &FaasmHandle,
+    caller: &mut Caller<'_>,
+    entry_ptr: u32,
+    input: u32,
+    len: u32,
+) -> Result<i32, Trap> {
+    const CALL: &str = "__faasm_chain_py";
+    let (entry, data) = {
+        let mem = GuestMemory::of_caller(caller);
+        let entry = mem.c_str(entry_ptr).map_err(fault(CALL))?;
+        let data = mem.bytes(input, len).map_err(fault(CALL))?.into_owned();
+        (entry, data)
+    };
+    super::check_py_entry(&entry)
+        .map_err(|why| Trap::Host(format!("{ENV_MODULE}::{CALL}: {why}")))?;
+    let chaining = chaining(handle, CALL)?;
+    to_guest_id(CALL, chaining.chain_py(&entry, &data))
+}
+
+/// Writes `text` and a NUL into the guest's buffer of `len` bytes at `buf`; a buffer too small
+/// for both traps (a truncated name would name something else).
+fn write_c_str(
+    caller: &mut Caller<'_>,
+    call: &'static str,
+    buf: u32,
+    len: u32,
+    text: &str,
+) -> Result<(), Trap> {
+    let mut mem = GuestMemory::of_caller(caller);
+    mem.range(buf, u64::from(len)).map_err(fault(call))?;
+    if text.len() >= len as usize {
+        return Err(Trap::Host(format!(
+            "{ENV_MODULE}::{call}: a buffer of {len} bytes cannot hold `{text}` and its NUL"
+        )));
+    }
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.push(0);
+    mem.write_bytes(buf, &bytes).map_err(fault(call))
 }
 
 fn await_call_output(

@@ -103,11 +103,40 @@ pub trait Chaining: Send + Sync {
     /// `func_idx`, with `input`; returns its id.
     fn chain_index(&self, func_idx: i32, input: &[u8]) -> Result<CallId, ChainError>;
 
+    /// Queues a call of the calling (Python) function itself, entered at its Python function
+    /// `entry` (checked by [`check_py_entry`]), with `input`; returns its id.
+    fn chain_py(&self, entry: &str, input: &[u8]) -> Result<CallId, ChainError>;
+
     /// Blocks until call `id` ends, or `timeout` passes (a failure then). An unknown id is a
     /// failure too, and so is an id the calling call may not await (one of another
     /// invocation or user): answered exactly as an unknown id, so awaits reveal nothing of
     /// other tenants' calls.
     fn await_call(&self, id: CallId, timeout: Option<Duration>) -> ChainResult;
+}
+
+/// The longest Python entry name a call may carry, in bytes.
+pub const MAX_PY_ENTRY_BYTES: usize = 255;
+
+/// Checks a Python entry's name: 1 to [`MAX_PY_ENTRY_BYTES`] ASCII letters, digits and `_`,
+/// not starting with a digit (an identifier the guest looks up in its module).
+pub fn check_py_entry(entry: &str) -> Result<(), String> {
+    let mut chars = entry.chars();
+    let starts_well = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if entry.len() > MAX_PY_ENTRY_BYTES {
+        return Err(format!(
+            "a Python entry has at most {MAX_PY_ENTRY_BYTES} bytes, got {}",
+            entry.len()
+        ));
+    }
+    if !starts_well || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "`{}` is not a Python entry (ASCII letters, digits and `_`, not first a digit)",
+            entry.escape_debug()
+        ));
+    }
+    Ok(())
 }
 
 /// The largest output of one call by default: 64 MiB.
@@ -118,6 +147,7 @@ pub struct FaasmCtx {
     input: Vec<u8>,
     output: Vec<u8>,
     func_index: i32,
+    py_entry: String,
     conf_flags: Arc<HashMap<String, i32>>,
     chaining: Option<Arc<dyn Chaining>>,
     await_timeout: Option<Duration>,
@@ -151,6 +181,7 @@ impl FaasmCtx {
             input: Vec::new(),
             output: Vec::new(),
             func_index: 0,
+            py_entry: String::new(),
             conf_flags: Arc::default(),
             chaining: None,
             await_timeout: None,
@@ -172,6 +203,13 @@ impl FaasmCtx {
     /// Sets the function-table index the call was entered at (`__faasm_get_idx`; 0 for `_start`).
     pub fn with_func_index(mut self, func_index: i32) -> FaasmCtx {
         self.func_index = func_index;
+        self
+    }
+
+    /// Sets the Python entry the call runs (`__faasm_get_py_entry`; empty for the function's
+    /// main entry).
+    pub fn with_py_entry(mut self, entry: impl Into<String>) -> FaasmCtx {
+        self.py_entry = entry.into();
         self
     }
 
@@ -252,6 +290,11 @@ impl FaasmCtx {
     /// The function-table index of the call.
     pub fn func_index(&self) -> i32 {
         self.func_index
+    }
+
+    /// The Python entry of the call (empty: the main entry).
+    pub fn py_entry(&self) -> &str {
+        &self.py_entry
     }
 
     /// The value of configuration flag `key` (0 if unset).

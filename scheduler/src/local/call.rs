@@ -103,6 +103,7 @@ pub(super) fn execute(
         FaasmCtx::new()
             .with_input(request.input)
             .with_func_index(func_ptr)
+            .with_py_entry(request.py_entry)
             .with_conf_flags(Arc::clone(&inner.conf_flags))
             .with_chaining(Arc::new(chaining))
             .with_await_timeout(inner.config.await_timeout)
@@ -348,6 +349,25 @@ impl Chaining for CallChaining {
         if let Some(sender) = inner.elsewhere(&self.entry.user, &self.entry.name) {
             return self.send(&inner, sender, request);
         }
+        self.enqueue(&inner, Arc::clone(&self.entry), request)
+    }
+
+    fn chain_py(&self, entry: &str, input: &[u8]) -> Result<CallId, ChainError> {
+        let inner = self.scheduler()?;
+        if inner
+            .elsewhere(&self.entry.user, &self.entry.name)
+            .is_some()
+        {
+            // The calls between hosts carry a table index, not yet a Python entry.
+            return Err(ChainError::Rejected(format!(
+                "{}/{} runs on another host, and Python entries are chained on this host only",
+                self.entry.user, self.entry.name
+            )));
+        }
+        let request = CallRequest {
+            py_entry: entry.to_string(),
+            ..CallRequest::with_input(input)
+        };
         self.enqueue(&inner, Arc::clone(&self.entry), request)
     }
 

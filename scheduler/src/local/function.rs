@@ -3,7 +3,8 @@
 
 use super::{SchedulerError, lock};
 use faasm_hostcalls::{
-    FaasmCtx, FaasmHandle, PreopenedDir, WasiCtx, WasiHandle, add_faasm_to_linker,
+    FaasmCtx, FaasmHandle, Output, PreopenedDir, WasiCtx, WasiHandle, WritePipe,
+    add_faasm_to_linker,
 };
 use faasm_runtime::{ImportKind, Linker, Module, Store};
 use faasm_snapshot::{Faaslet, Snapshot};
@@ -13,6 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+/// The most of a failed initialisation's stderr kept for its error.
+const MAX_PREPARE_STDERR: usize = 64 << 10;
+
 /// How long a function's initialisation (constructors and zygote) may take by default.
 pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -21,11 +25,19 @@ pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct Function {
     snapshot: Snapshot,
-    preopens: Vec<Preopen>,
+    setup: CallSetup,
     /// The preopens, opened by the first call that could open them all and shared by every
     /// later call (and every clone of this function): a call then duplicates descriptors
     /// instead of looking up host paths.
     opened: Arc<OnceLock<Vec<Arc<PreopenedDir>>>>,
+}
+
+/// What every call of a function sees through WASI besides its command line and stdio:
+/// environment variables and preopened host directories. A function prepared with
+/// [`Function::prepare_seeing`] sees them during its initialisation too.
+#[derive(Debug, Clone, Default)]
+pub struct CallSetup {
+    preopens: Vec<Preopen>,
     env: Vec<(String, String)>,
 }
 
@@ -37,15 +49,65 @@ struct Preopen {
     read_only: bool,
 }
 
+impl CallSetup {
+    /// Preopens host directory `host` as `guest`.
+    pub fn preopen_dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Self {
+        self.preopens.push(Preopen {
+            host: host.into(),
+            guest: guest.into(),
+            read_only: false,
+        });
+        self
+    }
+
+    /// Preopens host directory `host` as `guest`, for reading only (see
+    /// [`faasm_hostcalls::WasiCtxBuilder::preopen_dir_read_only`]).
+    pub fn preopen_dir_read_only(
+        mut self,
+        host: impl Into<PathBuf>,
+        guest: impl Into<String>,
+    ) -> Self {
+        self.preopens.push(Preopen {
+            host: host.into(),
+            guest: guest.into(),
+            read_only: true,
+        });
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// A WASI context builder with this environment and these preopens, looked up now.
+    fn wasi_builder(&self) -> faasm_hostcalls::WasiCtxBuilder {
+        let mut builder = WasiCtx::builder().envs(self.env.iter().cloned());
+        for preopen in &self.preopens {
+            builder = if preopen.read_only {
+                builder.preopen_dir_read_only(&preopen.host, &preopen.guest)
+            } else {
+                builder.preopen_dir(&preopen.host, &preopen.guest)
+            };
+        }
+        builder
+    }
+}
+
 impl Function {
     /// A function from a Proto-Faaslet prepared with the host interface's imports (see
     /// [`Function::prepare`]).
     pub fn new(snapshot: Snapshot) -> Function {
+        Function::with_setup(snapshot, CallSetup::default())
+    }
+
+    /// A function from a Proto-Faaslet whose calls see `setup`.
+    pub fn with_setup(snapshot: Snapshot, setup: CallSetup) -> Function {
         Function {
             snapshot,
-            preopens: Vec::new(),
+            setup,
             opened: Arc::default(),
-            env: Vec::new(),
         }
     }
 
@@ -60,16 +122,38 @@ impl Function {
     /// [`Function::prepare`] with `timeout` for the whole initialisation (host calls
     /// included): a module whose constructors or zygote run longer fails to prepare.
     pub fn prepare_within(module: &Module, timeout: Duration) -> Result<Function, SchedulerError> {
+        Function::prepare_seeing(module, timeout, CallSetup::default())
+    }
+
+    /// [`Function::prepare_within`] for a function whose initialisation reads what its calls
+    /// will: `setup`'s environment and preopened directories, which its calls then see too.
+    pub fn prepare_seeing(
+        module: &Module,
+        timeout: Duration,
+        setup: CallSetup,
+    ) -> Result<Function, SchedulerError> {
         let mut store = Store::new(module.engine());
         let mut linker = Linker::new();
-        link(&mut linker, &mut store);
+        // What the initialisation writes to stderr (a traceback, say) explains its failure.
+        let stderr = WritePipe::with_limit(MAX_PREPARE_STDERR);
+        let wasi_ctx = setup
+            .wasi_builder()
+            .stderr(Output::Pipe(stderr.clone()))
+            .build()
+            .map_err(|error| SchedulerError::PrepareWasi(error.to_string()))?;
+        faasm_hostcalls::add_to_linker(&mut linker, &mut store, wasi_ctx);
+        add_faasm_to_linker(&mut linker, &mut store, FaasmCtx::new());
         let missing = missing_imports(&linker, module);
         if !missing.is_empty() {
             return Err(SchedulerError::MissingImports(missing));
         }
-        Ok(Function::new(Snapshot::prepare_within(
-            &mut store, &linker, module, timeout,
-        )?))
+        match Snapshot::prepare_within(&mut store, &linker, module, timeout) {
+            Ok(snapshot) => Ok(Function::with_setup(snapshot, setup)),
+            Err(source) => Err(SchedulerError::Prepare {
+                source,
+                stderr: String::from_utf8_lossy(&stderr.take()).into_owned(),
+            }),
+        }
     }
 
     /// Every import of `module` the host interface (WASI and the Faasm `env` calls) does not
@@ -84,11 +168,7 @@ impl Function {
     /// Preopens host directory `host` as `guest` in every call.
     pub fn preopen_dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Function {
         self.opened = Arc::default();
-        self.preopens.push(Preopen {
-            host: host.into(),
-            guest: guest.into(),
-            read_only: false,
-        });
+        self.setup = self.setup.preopen_dir(host, guest);
         self
     }
 
@@ -100,17 +180,13 @@ impl Function {
         guest: impl Into<String>,
     ) -> Function {
         self.opened = Arc::default();
-        self.preopens.push(Preopen {
-            host: host.into(),
-            guest: guest.into(),
-            read_only: true,
-        });
+        self.setup = self.setup.preopen_dir_read_only(host, guest);
         self
     }
 
     /// Sets an environment variable for every call.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Function {
-        self.env.push((key.into(), value.into()));
+        self.setup = self.setup.env(key, value);
         self
     }
 
@@ -121,20 +197,13 @@ impl Function {
 
     /// A WASI context builder with this function's environment and preopens.
     pub(super) fn wasi_builder(&self) -> faasm_hostcalls::WasiCtxBuilder {
-        let mut builder = WasiCtx::builder().envs(self.env.iter().cloned());
-        if let Some(opened) = self.opened_preopens() {
-            for dir in opened {
-                builder = builder.preopened(Arc::clone(dir));
-            }
-            return builder;
-        }
-        // A preopen that cannot be opened now is left to the builder, whose error names it.
-        for preopen in &self.preopens {
-            builder = if preopen.read_only {
-                builder.preopen_dir_read_only(&preopen.host, &preopen.guest)
-            } else {
-                builder.preopen_dir(&preopen.host, &preopen.guest)
-            };
+        let Some(opened) = self.opened_preopens() else {
+            // A preopen that cannot be opened now is left to the builder, whose error names it.
+            return self.setup.wasi_builder();
+        };
+        let mut builder = WasiCtx::builder().envs(self.setup.env.iter().cloned());
+        for dir in opened {
+            builder = builder.preopened(Arc::clone(dir));
         }
         builder
     }
@@ -147,6 +216,7 @@ impl Function {
             return Some(opened);
         }
         let opened = self
+            .setup
             .preopens
             .iter()
             .map(|p| PreopenedDir::open(&p.host, &p.guest, p.read_only).map(Arc::new))

@@ -80,7 +80,7 @@ mod pool;
 mod remote;
 
 pub use faasm_hostcalls::faasm_state::StateLimits;
-pub use function::{DEFAULT_INIT_TIMEOUT, Function, FunctionSource};
+pub use function::{CallSetup, DEFAULT_INIT_TIMEOUT, Function, FunctionSource};
 pub use remote::{ChainPlacement, SendCall};
 
 use crate::local::function::FunctionEntry;
@@ -210,6 +210,9 @@ pub struct CallRequest {
     pub cmdline: String,
     /// Function-table index to enter at; 0 (or less) runs `_start`.
     pub func_ptr: i32,
+    /// The Python function a call of a Python function runs (`__faasm_get_py_entry`); empty
+    /// for its main entry.
+    pub py_entry: String,
     /// Wall-clock limit of this call (`None`: the scheduler's default).
     pub timeout: Option<Duration>,
 }
@@ -329,14 +332,33 @@ pub enum SchedulerError {
     #[error("missing imports: {}", .0.join(", "))]
     MissingImports(Vec<String>),
     /// Initialising the module for its Proto-Faaslet failed.
-    #[error("cannot prepare the Proto-Faaslet: {0}")]
-    Prepare(#[from] SnapshotError),
+    #[error("cannot prepare the Proto-Faaslet: {source}{}", stderr_suffix(stderr))]
+    Prepare {
+        /// Why.
+        source: SnapshotError,
+        /// What the initialisation wrote to stderr (a Python traceback, for example).
+        stderr: String,
+    },
+    /// The WASI context a Proto-Faaslet's initialisation sees could not be made (a preopened
+    /// directory that cannot be opened, for example).
+    #[error("cannot set up the Proto-Faaslet's WASI: {0}")]
+    PrepareWasi(String),
     /// The scheduler is shutting down.
     #[error("the scheduler is shutting down")]
     ShutDown,
     /// A worker thread could not start.
     #[error("cannot start a worker thread: {0}")]
     Thread(#[source] std::io::Error),
+}
+
+/// `":\n"` and what a failed initialisation wrote to stderr, trimmed; empty if it wrote nothing.
+pub(crate) fn stderr_suffix(stderr: &str) -> String {
+    let stderr = stderr.trim_end();
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("; its stderr:\n{stderr}")
+    }
 }
 
 /// Runs calls of registered functions on a pool of worker threads. Dropping it stops the
