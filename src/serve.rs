@@ -7,6 +7,7 @@ use crate::functions;
 use faasm_server::log_lines::{LogLines, LogWriterGuard};
 use faasm_server::{ClusterConfig, Server, ServerConfig};
 use std::io::Write;
+use std::sync::Arc;
 
 /// Runs the host; returns when it has shut down.
 pub(crate) fn serve(options: &ServeOptions) -> Result<(), CliError> {
@@ -32,6 +33,7 @@ pub(crate) fn serve(options: &ServeOptions) -> Result<(), CliError> {
             url,
             lease: options.cluster_lease,
         }),
+        python: functions::python_runtime(&options.store)?.map(Arc::new),
     };
     let server = Server::bind(config)?;
     let mut stdout = std::io::stdout().lock();

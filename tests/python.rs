@@ -435,3 +435,47 @@ fn faasm_run_uploads_and_invokes_a_python_file() {
     let _ = std::fs::remove_dir_all(store.dir());
     let _ = std::fs::remove_file(&source);
 }
+
+/// The summary `functions/python/matmul.py` answers for SIZE, computed here.
+fn matmul_summary(size: usize) -> String {
+    let a = |i: usize, j: usize| ((i * 7 + j * 3) % 11) as f64 - 5.0;
+    let b = |i: usize, j: usize| (((i * 5 + j) % 13) as f64 - 6.0) / 4.0;
+    let c = |i: usize, j: usize| (0..size).map(|k| a(i, k) * b(k, j)).sum::<f64>();
+    let total: f64 = (0..size)
+        .flat_map(|i| (0..size).map(move |j| (i, j)))
+        .map(|(i, j)| c(i, j))
+        .sum();
+    let trace: f64 = (0..size).map(|i| c(i, i)).sum();
+    format!(
+        "{size}x{size}: sum {total:.2}, trace {trace:.2}, c[0][{}] {:.2}",
+        size - 1,
+        c(0, size - 1)
+    )
+}
+
+#[test]
+fn the_matrix_example_gives_the_same_answer_for_1_2_and_4_workers() {
+    let config = SchedulerConfig {
+        workers: 2,
+        ..SchedulerConfig::default()
+    };
+    let host = Host::new("matmul", config);
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/python/matmul.py"),
+    )
+    .expect("functions/python/matmul.py");
+    host.upload("matmul", &source).expect("matmul uploads");
+    let expected = matmul_summary(24);
+    for workers in [1, 2, 4] {
+        let result = host.invoke("matmul", format!("24 {workers}").as_bytes());
+        expect_success(&result);
+        assert_eq!(text(&result.output), expected, "{workers} workers");
+    }
+    let result = host.invoke("matmul", b"24 0");
+    assert_eq!(result.failure, Some(Failure::Exit(1)));
+    assert!(
+        text(&result.output).contains("ValueError"),
+        "{}",
+        text(&result.output)
+    );
+}

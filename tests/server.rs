@@ -1311,3 +1311,84 @@ fn waiting_calls_do_not_hold_up_new_ones() {
         "the new call was answered only after the first sleeping call had ended"
     );
 }
+
+/// The Python runtime of `python/build.sh` (`$FAASM_PYTHON_DIR`, else `target/python`).
+fn python_runtime_dir() -> PathBuf {
+    let dir = std::env::var_os("FAASM_PYTHON_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python"));
+    assert!(
+        dir.join("python.wasm").is_file(),
+        "no Python runtime in {} (tests/run.sh runs `bash python/build.sh` first)",
+        dir.display()
+    );
+    dir
+}
+
+const PYTHON_ECHO: &str = "def faasm_main(data):\n    return b'py: ' + data\n\ndef shout(data):\n    return data.upper()\n";
+
+#[test]
+fn python_functions_over_http_and_planner_messages() {
+    let runtime = python_runtime_dir();
+    let host = Host::start("python", &["--python", runtime.to_str().unwrap()]);
+    let reply = host.request("PUT", "/p/py/echo", PYTHON_ECHO.as_bytes());
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "Python function upload complete");
+    let reply = host.request("POST", "/f/py/echo", b"hi");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "py: hi"));
+
+    // Faasm's planner names the script in py_user/py_func, its entry in py_entry.
+    let batch = json!({
+        "appId": 9,
+        "messages": [
+            {"user": "python", "function": "py_func", "python": true, "py_user": "py",
+             "py_func": "echo", "input_data": BASE64.encode("one")},
+            {"user": "python", "function": "py_func", "python": true, "py_user": "py",
+             "py_func": "echo", "py_entry": "shout", "input_data": BASE64.encode("two")},
+        ],
+    });
+    let reply = host.planner(&json!({"http_type": "EXECUTE_BATCH", "payload": batch.to_string()}));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let results = loop {
+        let status = host
+            .planner(&json!({"http_type": "EXECUTE_BATCH_STATUS",
+                             "payload": json!({"appId": 9}).to_string()}))
+            .json();
+        if status["finished"] == true {
+            break status["messageResults"].as_array().unwrap().clone();
+        }
+        assert!(Instant::now() < deadline, "the batch never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let outputs: Vec<&str> = results
+        .iter()
+        .map(|result| result["output_data"].as_str().unwrap())
+        .collect();
+    assert_eq!(outputs, ["py: one", "TWO"]);
+
+    let bad = json!({"messages": [{"python": true, "py_user": "py", "py_func": "echo",
+                                   "py_entry": "not an entry"}]});
+    let reply = host.planner(&json!({"http_type": "EXECUTE_BATCH", "payload": bad.to_string()}));
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(
+        reply.error().contains("is not a Python entry"),
+        "{}",
+        reply.text()
+    );
+
+    let reply = host.request("PUT", "/p/py/broken", b"raise SystemError('at import')\n");
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(
+        reply.error().contains("SystemError: at import"),
+        "{}",
+        reply.text()
+    );
+
+    // A host without a Python runtime says so.
+    let plain = Host::start("python-none", &[]);
+    let reply = plain.request("PUT", "/p/py/echo", PYTHON_ECHO.as_bytes());
+    assert_eq!(reply.status, 501, "{}", reply.text());
+    assert!(reply.error().contains("--python"), "{}", reply.text());
+}

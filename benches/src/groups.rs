@@ -6,7 +6,7 @@ use faasm_runtime::MemoryStrategy;
 use std::path::{Path, PathBuf};
 
 /// The group names, in report order.
-pub const GROUPS: [&str; 9] = [
+pub const GROUPS: [&str; 10] = [
     "execute",
     "compile",
     "instantiate",
@@ -16,6 +16,7 @@ pub const GROUPS: [&str; 9] = [
     "state",
     "http",
     "cluster",
+    "python",
 ];
 
 /// Every group's benchmarks, or those of the groups named in `only` if it is not empty.

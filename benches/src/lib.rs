@@ -31,6 +31,7 @@ pub mod peer_wasmtime_wasi;
 pub mod programs;
 pub mod progress;
 pub mod proto;
+pub mod python;
 pub mod redis_floor;
 pub mod report;
 pub mod startup;

@@ -13,6 +13,7 @@ use faasm_hostcalls::faasm_state::{StateError, StateKey};
 use faasm_runtime::Engine;
 use faasm_scheduler::functions::{self, StoreSource};
 use faasm_scheduler::modules::Log;
+use faasm_scheduler::python::PythonRuntime;
 use faasm_scheduler::shared_files::{SharedFileError, SharedFilePath};
 use faasm_scheduler::store::BadFunctionId;
 use faasm_scheduler::{
@@ -47,6 +48,8 @@ pub struct HostConfig {
     pub state_limits: StateLimits,
     /// The cluster to share functions with and fetch them from (`None`: this host alone).
     pub cluster: Option<ClusterConfig>,
+    /// The CPython that runs Python functions (`None`: the host runs none).
+    pub python: Option<Arc<PythonRuntime>>,
 }
 
 /// Why the host did not do what it was asked.
@@ -89,6 +92,10 @@ pub enum HostError {
     /// The cluster could not take or answer a call sent to another host.
     #[error("{0}")]
     Cluster(String),
+    /// The host does not do what was asked (Python functions without a Python runtime, for
+    /// example).
+    #[error("{0}")]
+    NotSupported(String),
 }
 
 /// One host: store, scheduler, admission, asynchronous calls and metrics.
@@ -174,6 +181,8 @@ pub struct BatchMessage {
     pub input: Vec<u8>,
     /// The guest's arguments after `argv[0]`.
     pub cmdline: String,
+    /// The Python function a call of a Python function runs (empty: its main entry).
+    pub py_entry: String,
 }
 
 /// The asynchronous calls: running ones, and the results of finished ones (bounded).
@@ -250,11 +259,13 @@ impl Host {
         let cluster = crate::cluster::node(&config, &engine, &store)?;
         match &cluster {
             Some(node) => scheduler.set_source(Arc::clone(node) as Arc<_>),
-            None => scheduler.set_source(Arc::new(StoreSource::new(
-                engine.clone(),
-                store.clone(),
-                Log::quiet(),
-            ))),
+            None => {
+                let mut source = StoreSource::new(engine.clone(), store.clone(), Log::quiet());
+                if let Some(python) = &config.python {
+                    source = source.with_python(Arc::clone(python));
+                }
+                scheduler.set_source(Arc::new(source));
+            }
         }
         Ok(Host {
             engine,
@@ -323,6 +334,49 @@ impl Host {
         Ok(())
     }
 
+    /// Uploads `source` as Python function `user/function`: its Proto-Faaslet prepared with
+    /// the source imported, both stored; later calls run the new version. Not on a host
+    /// without a Python runtime, nor (yet) on a host of a cluster: Python functions are not
+    /// shared between hosts.
+    pub fn upload_python(
+        &self,
+        user: &str,
+        function: &str,
+        source: Vec<u8>,
+    ) -> Result<(), HostError> {
+        let id = FunctionId::new(user, function)?;
+        let runtime = self.config.python.as_ref().ok_or_else(|| {
+            HostError::NotSupported(
+                "this host runs no Python functions: start it with --python DIR (the output \
+                 of python/build.sh)"
+                    .to_string(),
+            )
+        })?;
+        if self.cluster.is_some() {
+            return Err(HostError::NotSupported(
+                "Python functions are not shared between the hosts of a cluster yet: upload \
+                 them to hosts outside one"
+                    .to_string(),
+            ));
+        }
+        let origin = Path::new(&format!("{id}.py")).to_path_buf();
+        let uploaded = functions::upload_python(
+            &self.engine,
+            &self.store,
+            runtime,
+            &id,
+            source,
+            &origin,
+            self.config.init_timeout,
+            Log::quiet(),
+        );
+        self.metrics.upload(uploaded.is_ok());
+        let (function, _) = uploaded.map_err(upload_error)?;
+        self.scheduler.register(&id.user, &id.function, function);
+        lock(&self.known).insert(id);
+        Ok(())
+    }
+
     /// The module of `user/function` as uploaded.
     pub fn module(&self, user: &str, function: &str) -> Result<Vec<u8>, HostError> {
         let id = FunctionId::new(user, function)?;
@@ -344,13 +398,23 @@ impl Host {
         input: Vec<u8>,
         cmdline: String,
     ) -> Result<Admitted, HostError> {
-        let id = FunctionId::new(user, function)?;
-        let slot = self.admit()?;
         let request = CallRequest {
             input,
             cmdline,
             ..CallRequest::default()
         };
+        self.submit_request(user, function, request)
+    }
+
+    /// Admits and queues `request`, a call of `user/function`.
+    fn submit_request(
+        &self,
+        user: &str,
+        function: &str,
+        request: CallRequest,
+    ) -> Result<Admitted, HostError> {
+        let id = FunctionId::new(user, function)?;
+        let slot = self.admit()?;
         self.queue(id, slot, request)
     }
 
@@ -583,8 +647,11 @@ impl Host {
             function,
             input,
             cmdline,
+            py_entry,
         } = message;
+        // Neither command lines nor Python entries travel between hosts (yet).
         if cmdline.is_empty()
+            && py_entry.is_empty()
             && let Placement::There(to) = self.place(&user, &function)
         {
             let call = Outgoing {
@@ -607,7 +674,16 @@ impl Host {
                 }
             }
         }
-        let call = self.submit(&user, &function, input, cmdline)?;
+        let call = self.submit_request(
+            &user,
+            &function,
+            CallRequest {
+                input,
+                cmdline,
+                py_entry,
+                ..CallRequest::default()
+            },
+        )?;
         Ok((BatchCall::Here(self.track(call)), fields))
     }
 
@@ -954,6 +1030,7 @@ fn upload_error(error: faasm_scheduler::Error) -> HostError {
         | Error::Syntax(_)
         | Error::MissingImports { .. }
         | Error::Snapshot { .. }
+        | Error::Usage(_)
         | Error::Scheduler(SchedulerError::MissingImports(_) | SchedulerError::Prepare { .. }) => {
             HostError::BadModule(error)
         }
@@ -994,6 +1071,7 @@ impl HostError {
             HostError::File(_) => "file",
             HostError::ShuttingDown => "shutting_down",
             HostError::Cluster(_) => "cluster",
+            HostError::NotSupported(_) => "not_supported",
         }
     }
 }

@@ -38,6 +38,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use faasm_scheduler::python::PythonRuntime;
 use faasm_scheduler::{ChainLimits, StateLimits};
 use host::{Host, HostConfig, HostError};
 use inbox::Inbox;
@@ -81,6 +82,8 @@ pub struct ServerConfig {
     pub state_limits: StateLimits,
     /// The cluster to join (`None`: this host alone).
     pub cluster: Option<ClusterConfig>,
+    /// The CPython that runs Python functions (`None`: the host runs none).
+    pub python: Option<Arc<PythonRuntime>>,
 }
 
 impl Default for ServerConfig {
@@ -97,6 +100,7 @@ impl Default for ServerConfig {
             chain_limits: ChainLimits::default(),
             state_limits: StateLimits::default(),
             cluster: None,
+            python: None,
         }
     }
 }
@@ -147,6 +151,7 @@ impl Server {
                 chain_limits: config.chain_limits,
                 state_limits: config.state_limits,
                 cluster: config.cluster.clone(),
+                python: config.python.clone(),
             },
         )?;
         let listen_error = |source| ServerError::Listen {

@@ -210,10 +210,31 @@ async fn execute_batch(host: Arc<Host>, batch: Map<String, Value>) -> Result<Res
                 .or_else(|| fallback.clone())
                 .ok_or_else(|| bad_request(format!("message {index} names no {}", names[0])))
         };
+        // Faasm names a Python function's script in `py_user`/`py_func` (its `user` and
+        // `function` name the interpreter); here a Python function is stored under its own.
+        let python = bool_field(fields, &["python", "isPython", "is_python"]);
+        let (user, function) = if python {
+            (
+                name(&["py_user", "pythonUser", "python_user"], &None)?,
+                name(&["py_func", "pythonFunction", "python_function"], &None)?,
+            )
+        } else {
+            (
+                name(&["user"], &batch_user)?,
+                name(&["function"], &batch_function)?,
+            )
+        };
+        let py_entry =
+            string_field(fields, &["py_entry", "pythonEntry", "python_entry"]).unwrap_or_default();
+        if !py_entry.is_empty() {
+            faasm_scheduler::check_py_entry(&py_entry)
+                .map_err(|why| bad_request(format!("message {index}: {why}")))?;
+        }
         parsed.push(BatchMessage {
             cmdline: string_field(fields, &["cmdline"]).unwrap_or_default(),
-            user: name(&["user"], &batch_user)?,
-            function: name(&["function"], &batch_function)?,
+            py_entry,
+            user,
+            function,
             input: bytes_field(fields, &["input_data", "inputData"])
                 .map_err(|why| bad_request(format!("message {index}: {why}")))?,
             fields: fields.clone(),
@@ -285,6 +306,13 @@ fn epoch_millis(duration: std::time::Duration) -> (u128, u128) {
         .unwrap_or_default();
     let start = now.saturating_sub(duration);
     (start.as_millis(), now.as_millis())
+}
+
+/// A boolean field (absent, or not a boolean: false).
+fn bool_field(object: &Map<String, Value>, names: &[&str]) -> bool {
+    field(object, names)
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 /// A string field.

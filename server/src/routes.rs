@@ -36,6 +36,7 @@ pub fn router() -> Router<Arc<Host>> {
             "/f/{user}/{function}",
             put(upload).get(download).post(invoke),
         )
+        .route("/p/{user}/{function}", put(upload_python))
         .route("/calls/{id}", get(poll))
         .route(
             "/s/{user}/{key}",
@@ -96,6 +97,7 @@ impl From<HostError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             HostError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            HostError::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
             HostError::State(state) => state_status(state),
             HostError::File(file) => file_status(file),
         };
@@ -148,6 +150,17 @@ async fn upload(
     let wasm = body?.to_vec();
     blocking(move || host.upload(&user, &function, wasm)).await?;
     Ok("Function upload complete")
+}
+
+/// `PUT /p/{user}/{func}`: a Python function's source, as Faasm's upload server takes it.
+async fn upload_python(
+    State(host): State<Arc<Host>>,
+    Path((user, function)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<&'static str, ApiError> {
+    let source = body?.to_vec();
+    blocking(move || host.upload_python(&user, &function, source)).await?;
+    Ok("Python function upload complete")
 }
 
 async fn download(

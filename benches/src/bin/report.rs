@@ -68,6 +68,10 @@ fn main() {
             Err(message) => eprintln!("report: cluster skipped: {message}"),
         }
     }
+    if only.is_empty() || only.iter().any(|group| group == "python") {
+        eprintln!("report: python, Python functions next to native python3.11");
+        rows.extend(faasm_benches::python::value_rows());
+    }
     // Value rows come after every timed row: put each group's rows together, in report order.
     rows.sort_by_key(|row| groups::GROUPS.iter().position(|group| *group == row.group));
     let table = report::markdown(&rows);
