@@ -17,6 +17,7 @@
 
 use std::fs::File;
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::OnceLock;
 
@@ -184,22 +185,24 @@ fn range(ptr: *mut u8, len: usize) -> UffdioRange {
     }
 }
 
-/// Most regions one scan reports; a scan finding more says so (`None`). As many as the pages
-/// a reset copies back, so that only the page count limits a scan.
+/// Most regions (runs of contiguous written pages) one scan reports; a scan finding more says
+/// so, and the reset discards instead. As many as the pages a reset may copy back, so that only
+/// the page count limits a scan (a call into CPython writes pages scattered over its heap).
 pub(crate) const MAX_REGIONS: usize = crate::pool::MAX_RESTORED_PAGES;
 
-/// The written pages of `[ptr, ptr + len)` as up to [`MAX_REGIONS`] ranges `(offset, len)`
-/// relative to `ptr`, written into `out`; their number, or `None` if more than `max_pages`
-/// pages (or more than [`MAX_REGIONS`] regions) were written: the scan stopped early. One
-/// system call; the kernel reads page-table entries only, never `struct page`.
+/// Calls `each(offset, len)` for every run of written pages of `[ptr, ptr + len)` (offsets
+/// relative to `ptr`) and returns true, or returns false without calling it if more than
+/// `max_pages` pages (or more than [`MAX_REGIONS`] runs) were written: the scan stopped
+/// early. One system call; the kernel reads page-table entries only, never `struct page`.
 pub(crate) fn scan_written(
     ptr: *mut u8,
     len: usize,
     max_pages: usize,
-    out: &mut [(usize, usize); MAX_REGIONS],
-) -> io::Result<Option<usize>> {
+    mut each: impl FnMut(usize, usize),
+) -> io::Result<bool> {
     let tracker = tracker().ok_or_else(|| io::Error::other("no userfaultfd"))?;
-    let mut regions = [PageRegion::default(); MAX_REGIONS];
+    // Not initialised: the kernel writes the entries it reports, and only those are read.
+    let mut regions = [const { MaybeUninit::<PageRegion>::uninit() }; MAX_REGIONS];
     let (start, end) = (ptr as u64, ptr as u64 + len as u64);
     let mut arg = PmScanArg {
         size: size_of::<PmScanArg>() as u64,
@@ -219,20 +222,20 @@ pub(crate) fn scan_written(
     // SAFETY: PAGEMAP_SCAN takes one `pm_scan_arg` and writes at most `vec_len` regions to
     // `vec`, which is `regions`, alive and unborrowed until the call returns.
     let found = unsafe { ioctl(&tracker.pagemap, PAGEMAP_SCAN, &mut arg)? } as usize;
-    let found = found.min(MAX_REGIONS);
+    // SAFETY: the kernel wrote the first `found` entries (its return value), at most
+    // `vec_len`; `MaybeUninit<PageRegion>` has `PageRegion`'s layout.
+    let regions: &[PageRegion] =
+        unsafe { std::slice::from_raw_parts(regions.as_ptr().cast(), found.min(MAX_REGIONS)) };
     let page = super::page_size() as u64;
-    let pages: u64 = regions[..found]
-        .iter()
-        .map(|r| (r.end - r.start) / page)
-        .sum();
+    let pages: u64 = regions.iter().map(|r| (r.end - r.start) / page).sum();
     if arg.walk_end < end || pages > max_pages as u64 {
-        return Ok(None);
+        return Ok(false);
     }
-    for (slot, region) in out.iter_mut().zip(&regions[..found]) {
-        *slot = (
+    for region in regions {
+        each(
             (region.start - start) as usize,
             (region.end - region.start) as usize,
         );
     }
-    Ok(Some(found))
+    Ok(true)
 }
