@@ -49,8 +49,13 @@ machine_archive() {
     local codename uri
     codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
     [[ -n "$codename" ]] || die "cannot tell this machine's Debian suite from /etc/os-release"
-    uri="$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
-        grep -oE 'https?://[^ ]+/debian/?' | grep -v security | head -n1 || true)"
+    # `URIs:` fields of deb822 files and the URI of one-line `deb` entries; never comments.
+    uri="$({
+        grep -hE '^[[:space:]]*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
+            awk '{ print $2 }'
+        grep -hE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list 2>/dev/null |
+            sed -E 's/\[[^]]*\]//' | awk '{ print $2 }'
+    } | grep -E '^https?://.*/debian/?$' | head -n1 || true)"
     [[ -n "$uri" ]] || die "cannot find this machine's Debian archive in its apt sources"
     echo "$uri $codename"
 }

@@ -44,6 +44,12 @@ impl Client {
             .map(|_| ())
     }
 
+    /// `PUT /p/{user}/{func}`: a Python function's source.
+    pub(crate) fn upload_python(&self, id: &FunctionId, source: &[u8]) -> Result<(), CliError> {
+        self.send("PUT", &format!("/p/{}/{}", id.user, id.function), source)
+            .map(|_| ())
+    }
+
     /// `POST /f/{user}/{func}`: the call's output and return value.
     pub(crate) fn invoke(&self, id: &FunctionId, input: &[u8]) -> Result<Answer, CliError> {
         let path = format!("/f/{}/{}", id.user, id.function);

@@ -24,12 +24,16 @@ const UPLOAD_WAIT: Duration = Duration::from_secs(600);
 pub(crate) fn upload(options: &UploadOptions) -> Result<(), CliError> {
     if let Some(server) = &options.server {
         if is_python_source(options) {
-            let why = Error::Usage(format!(
-                "{}: uploading a Python function to a running host is not supported yet; \
-                 upload it into the host's store instead (without --server)",
-                options.file.display()
-            ));
-            return Err(CliError::Host(upload_error(options, why)));
+            let source = std::fs::read(&options.file).map_err(|source| {
+                let error = Error::Read {
+                    path: options.file.clone(),
+                    source,
+                };
+                CliError::Host(upload_error(options, error))
+            })?;
+            Client::new(server, UPLOAD_WAIT).upload_python(&options.function, &source)?;
+            println!("uploaded Python function {} to {server}", options.function);
+            return Ok(());
         }
         let wasm = module_bytes(options).map_err(|error| upload_error(options, error))?;
         Client::new(server, UPLOAD_WAIT).upload(&options.function, &wasm)?;

@@ -1338,6 +1338,26 @@ fn python_functions_over_http_and_planner_messages() {
     let reply = host.request("POST", "/f/py/echo", b"hi");
     assert_eq!((reply.status, reply.text().as_str()), (200, "py: hi"));
 
+    // The command line uploads a `.py` through `PUT /p` and invokes it like any function.
+    let source = scratch().join("python").join("shout.py");
+    fs::write(&source, "def faasm_main(data):\n    return data.upper()\n").unwrap();
+    let upload = faasm_run(&[
+        "upload",
+        "py/shout",
+        source.to_str().unwrap(),
+        "--server",
+        &host.base,
+    ]);
+    assert!(upload.status.success(), "{upload:?}");
+    let invoke = faasm_run(&[
+        "invoke", "py/shout", "--input", "quiet", "--server", &host.base,
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&invoke.stdout),
+        "QUIET",
+        "{invoke:?}"
+    );
+
     // Faasm's planner names the script in py_user/py_func, its entry in py_entry.
     let batch = json!({
         "appId": 9,

@@ -602,7 +602,9 @@ mod tests {
         let len = (host_pages * sys::page_size()).next_multiple_of(64 << 10);
         let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 4096) as u8).collect();
         let image = Arc::new(MemoryImage::new(&bytes).expect("image"));
-        let slot = pool.acquire_with_image(len.max(4 << 20), &image).expect("map");
+        let slot = pool
+            .acquire_with_image(len.max(4 << 20), &image)
+            .expect("map");
         (slot, image)
     }
 
