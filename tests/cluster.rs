@@ -1026,3 +1026,56 @@ fn sgd_with_workers_on_three_hosts_trains_as_on_one() {
         assert!(loss < 1e-3, "copy on {what}: {loss:.3e}");
     }
 }
+
+/// The Python runtime of `python/build.sh` (`$FAASM_PYTHON_DIR`, else `target/python`).
+fn python_runtime_dir() -> String {
+    let dir = std::env::var_os("FAASM_PYTHON_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/python"));
+    assert!(
+        dir.join("python.wasm").is_file(),
+        "no Python runtime in {} (tests/run.sh runs `bash python/build.sh` first)",
+        dir.display()
+    );
+    dir.to_str().expect("a UTF-8 path").to_owned()
+}
+
+/// A token drawn once, at import: the same in every call started from one Proto-Faaslet.
+const PYTHON_TOKEN: &str = "import random\nTOKEN = random.getrandbits(64)\n\ndef faasm_main(data):\n    return f'{TOKEN} {data.decode()}'\n";
+
+#[test]
+fn a_python_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet() {
+    let Some(redis) = redis_server::redis_or_skip("cluster Python functions") else {
+        return;
+    };
+    let python = python_runtime_dir();
+    let args = [
+        "--cluster",
+        &redis.url(),
+        "--cluster-lease",
+        "3s",
+        "--python",
+        &python,
+    ];
+    let mut one = ClusterHost::start_with("py-1", &args);
+    let two = ClusterHost::start_with("py-2", &args);
+    let (status, body) = one.request("PUT", "/p/alice/token", PYTHON_TOKEN.as_bytes());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, on_one, ran_on) = one.invoke("/f/alice/token", b"x");
+    assert_eq!((status, ran_on), (200, one.id()));
+    one.stop();
+    let (status, on_two, ran_on) = two.invoke("/f/alice/token", b"x");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&on_two));
+    assert_eq!(ran_on, two.id());
+    assert_eq!(
+        on_two, on_one,
+        "host two did not start from host one's Proto-Faaslet (its import ran again)"
+    );
+    let shipped = |log: &str| {
+        log.contains("fetched alice/token version 1")
+            && log.contains("restored from the shipped Proto-Faaslet")
+    };
+    let log = two.log_once(shipped);
+    assert!(shipped(&log), "{log}");
+}

@@ -34,11 +34,15 @@
 //! an engine with this host's fingerprint, so the function is never initialised again there;
 //! otherwise it prepares its own and says so in its log. The version it installed is kept
 //! beside the function in its store, so a later `sync` costs one small round trip when nothing
-//! changed and refetches after a new upload anywhere.
+//! changed and refetches after a new upload anywhere. A Python function travels the same way,
+//! its source in place of the module (`kind` `python`): a host installs the source and keeps
+//! the shipped Proto-Faaslet if its own Python runtime, on its engine, can restore it (the same
+//! interpreter build), else prepares its own; a host without a Python runtime refuses it by
+//! name.
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `faasm:cluster:fn:{user}/{function}` | hash | `version`, `sha256` (hex, of `wasm`), `wasm`, `snapshot` |
+//! | `faasm:cluster:fn:{user}/{function}` | hash | `version`, `sha256` (hex, of `wasm`), `wasm` (the module, or a Python function's source), `snapshot`, `kind` (`wasm` or `python`) |
 //! | `faasm:cluster:fn-updates` (channel) | pub/sub | `user/function version` after each share, `flush HOST` after a flush |
 //!
 //! # Bounds

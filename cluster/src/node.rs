@@ -11,6 +11,7 @@ use crate::{Cluster, ClusterError, Result};
 use faasm_runtime::Engine;
 use faasm_scheduler::functions::StoreSource;
 use faasm_scheduler::modules::Log;
+use faasm_scheduler::python::PythonRuntime;
 use faasm_scheduler::{Function, FunctionId, FunctionSource, FunctionStore};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +56,7 @@ pub struct ClusterNode {
     engine: Engine,
     store: FunctionStore,
     init_timeout: Duration,
+    python: Option<Arc<PythonRuntime>>,
     log: Log,
     registration: Mutex<Option<Registration>>,
     warm: Mutex<BTreeSet<String>>,
@@ -83,12 +85,20 @@ impl ClusterNode {
             engine,
             store,
             init_timeout,
+            python: None,
             log,
             registration: Mutex::new(None),
             warm: Mutex::default(),
             watch: Arc::default(),
             watcher: Mutex::new(None),
         }
+    }
+
+    /// Runs the cluster's Python functions with `runtime` (without one, fetching a Python
+    /// function fails, naming the missing runtime).
+    pub fn with_python(mut self, runtime: Arc<PythonRuntime>) -> ClusterNode {
+        self.python = Some(runtime);
+        self
     }
 
     /// The cluster.
@@ -200,6 +210,7 @@ impl ClusterNode {
             &self.cluster,
             &self.engine,
             &self.store,
+            self.python.as_deref(),
             id,
             self.init_timeout,
             self.log,
@@ -385,7 +396,10 @@ impl FunctionSource for ClusterNode {
                 other => return Err(other.to_string()),
             }
         }
-        let local = StoreSource::new(self.engine.clone(), self.store.clone(), self.log);
+        let mut local = StoreSource::new(self.engine.clone(), self.store.clone(), self.log);
+        if let Some(python) = &self.python {
+            local = local.with_python(Arc::clone(python));
+        }
         let loaded = local.load(user, name)?;
         if loaded.is_some() {
             self.note_warm(&id);

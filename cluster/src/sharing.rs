@@ -8,6 +8,7 @@ use crate::{Cluster, ClusterError, PREFIX, Result};
 use faasm_runtime::{Engine, Module};
 use faasm_scheduler::cache::{hex, write_atomically};
 use faasm_scheduler::modules::{self, Log};
+use faasm_scheduler::python::{self, PythonRuntime};
 use faasm_scheduler::store::{SNAPSHOT_FILE, StoredFunction};
 use faasm_scheduler::{Error, Function, FunctionId, FunctionStore};
 use faasm_snapshot::{RestoreError, Snapshot};
@@ -26,10 +27,11 @@ pub const VERSION_FILE: &str = "cluster.version";
 /// The channel each share publishes `user/function version` on.
 pub const UPDATES_CHANNEL: &str = "faasm:cluster:fn-updates";
 
-/// Stores a new version (`KEYS[1]`: the function's hash; `ARGV`: the name, sha256, wasm,
-/// snapshot) and publishes it; returns the version.
+/// Stores a new version (`KEYS[1]`: the function's hash; `ARGV`: the name, sha256, wasm (or a
+/// Python function's source), snapshot, kind) and publishes it; returns the version.
 const SHARE_SCRIPT: &str = "local v = redis.call('hincrby', KEYS[1], 'version', 1) \
-     redis.call('hset', KEYS[1], 'sha256', ARGV[2], 'wasm', ARGV[3], 'snapshot', ARGV[4]) \
+     redis.call('hset', KEYS[1], 'sha256', ARGV[2], 'wasm', ARGV[3], 'snapshot', ARGV[4], \
+       'kind', ARGV[5]) \
      redis.call('publish', KEYS[2], ARGV[1] .. ' ' .. v) \
      return v";
 
@@ -41,14 +43,16 @@ const VERSION_SCRIPT: &str = "local v = redis.call('hget', KEYS[1], 'version') \
 
 /// The whole function (`KEYS[1]`) if its module and snapshot take at most `ARGV[1]` bytes:
 /// `{}` if it is not shared, `{0, bytes}` if it is too large, else
-/// `{1, version, sha256, wasm, snapshot}`.
+/// `{1, version, sha256, wasm, snapshot, kind}` (a function shared before kinds existed is
+/// `wasm`).
 const FETCH_SCRIPT: &str = "local v = redis.call('hget', KEYS[1], 'version') \
      if not v then return {} end \
      local bytes = redis.call('hstrlen', KEYS[1], 'wasm') \
        + redis.call('hstrlen', KEYS[1], 'snapshot') \
      if bytes > tonumber(ARGV[1]) then return {0, bytes} end \
      return {1, v, string.sub(redis.call('hget', KEYS[1], 'sha256') or '', 1, 64), \
-       redis.call('hget', KEYS[1], 'wasm') or '', redis.call('hget', KEYS[1], 'snapshot') or ''}";
+       redis.call('hget', KEYS[1], 'wasm') or '', redis.call('hget', KEYS[1], 'snapshot') or '', \
+       redis.call('hget', KEYS[1], 'kind') or 'wasm'}";
 
 /// A version of a function in the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,12 +63,32 @@ pub struct SharedVersion {
     pub sha256: String,
 }
 
+/// What a shared function is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedKind {
+    /// A Wasm module.
+    Wasm,
+    /// A Python function: its source, run by each host's Python runtime.
+    Python,
+}
+
+impl SharedKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            SharedKind::Wasm => "wasm",
+            SharedKind::Python => "python",
+        }
+    }
+}
+
 /// A function as fetched from the cluster.
 #[derive(Debug, Clone)]
 pub struct SharedFunction {
     /// Its version.
     pub version: SharedVersion,
-    /// The module as uploaded.
+    /// What it is.
+    pub kind: SharedKind,
+    /// The module as uploaded, or a Python function's source (what the version's hash is of).
     pub wasm: Vec<u8>,
     /// Its serialised Proto-Faaslet, as the uploading host's engine made it.
     pub snapshot: Vec<u8>,
@@ -108,11 +132,26 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// Puts function `id` of `store` (its module and Proto-Faaslet) into the cluster as its next
-/// version, and notes that version beside it in `store`. Returns the version.
+/// Puts function `id` of `store` (its module, or a Python function's source, and its
+/// Proto-Faaslet) into the cluster as its next version, and notes that version beside it in
+/// `store`. Returns the version.
 pub fn share(cluster: &Cluster, store: &FunctionStore, id: &FunctionId) -> Result<SharedVersion> {
-    let stored = store.get(id).map_err(|e| host_error(id, Error::Store(e)))?;
-    let bytes = (stored.wasm.len() + stored.snapshot.len()) as u64;
+    let (kind, code, snapshot) = match store.python_source_dir(id) {
+        Some(dir) => {
+            let path = dir.join(python::SOURCE_FILE);
+            let source = std::fs::read(&path)
+                .map_err(|source| host_error(id, Error::Read { path, source }))?;
+            let snapshot = store
+                .snapshot(id)
+                .map_err(|e| host_error(id, Error::Store(e)))?;
+            (SharedKind::Python, source, snapshot)
+        }
+        None => {
+            let stored = store.get(id).map_err(|e| host_error(id, Error::Store(e)))?;
+            (SharedKind::Wasm, stored.wasm, stored.snapshot)
+        }
+    };
+    let bytes = (code.len() + snapshot.len()) as u64;
     if bytes > cluster.max_function_bytes() {
         return Err(ClusterError::TooLarge {
             function: id.clone(),
@@ -120,7 +159,7 @@ pub fn share(cluster: &Cluster, store: &FunctionStore, id: &FunctionId) -> Resul
             limit: cluster.max_function_bytes(),
         });
     }
-    let sha256 = sha256_hex(&stored.wasm);
+    let sha256 = sha256_hex(&code);
     let key = function_key(id);
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(SHARE_SCRIPT)
@@ -129,8 +168,9 @@ pub fn share(cluster: &Cluster, store: &FunctionStore, id: &FunctionId) -> Resul
         .arg(UPDATES_CHANNEL)
         .arg(id.to_string())
         .arg(&sha256)
-        .arg(&stored.wasm)
-        .arg(&stored.snapshot);
+        .arg(&code)
+        .arg(&snapshot)
+        .arg(kind.as_str());
     let version: u64 = cluster.run_once("share", &key, &cmd)?;
     let shared = SharedVersion { version, sha256 };
     write_version(store, id, &shared)?;
@@ -197,16 +237,27 @@ pub fn fetch(cluster: &Cluster, id: &FunctionId) -> Result<Option<SharedFunction
             limit,
         });
     }
-    let [version, sha256, wasm, snapshot] =
-        <[redis::Value; 4]>::try_from(parts.collect::<Vec<_>>())
-            .map_err(|rest| bad(format!("{} parts after the status, not 4", rest.len())))?;
+    let [version, sha256, wasm, snapshot, kind] =
+        <[redis::Value; 5]>::try_from(parts.collect::<Vec<_>>())
+            .map_err(|rest| bad(format!("{} parts after the status, not 5", rest.len())))?;
     let version = String::from_utf8(bytes(version)?).map_err(|e| bad(e.to_string()))?;
     let sha256 = String::from_utf8(bytes(sha256)?).map_err(|e| bad(e.to_string()))?;
+    let kind = match bytes(kind)?.as_slice() {
+        b"wasm" => SharedKind::Wasm,
+        b"python" => SharedKind::Python,
+        other => {
+            return Err(bad(format!(
+                "unknown kind `{}`",
+                String::from_utf8_lossy(other)
+            )));
+        }
+    };
     let shared = SharedFunction {
         version: SharedVersion {
             version: parse_version(&version, &key, "fetch")?,
             sha256,
         },
+        kind,
         wasm: bytes(wasm)?,
         snapshot: bytes(snapshot)?,
     };
@@ -229,6 +280,7 @@ pub fn sync(
     cluster: &Cluster,
     engine: &Engine,
     store: &FunctionStore,
+    python: Option<&PythonRuntime>,
     id: &FunctionId,
     init_timeout: Duration,
     log: Log,
@@ -243,7 +295,112 @@ pub fn sync(
     let Some(shared) = fetch(cluster, id)? else {
         return Ok(Synced::NotShared);
     };
-    install(engine, store, id, &shared, init_timeout, log).map(Synced::Installed)
+    match shared.kind {
+        SharedKind::Wasm => install(engine, store, id, &shared, init_timeout, log),
+        SharedKind::Python => install_python(engine, store, python, id, &shared, init_timeout, log),
+    }
+    .map(Synced::Installed)
+}
+
+/// Stores Python function `shared` as `id` in `store`: its source, and its Proto-Faaslet as
+/// shipped if `python`'s interpreter on `engine` can restore it (the same build, the same
+/// engine settings), else one this host prepares within `init_timeout` (said in `log`).
+pub fn install_python(
+    engine: &Engine,
+    store: &FunctionStore,
+    python: Option<&PythonRuntime>,
+    id: &FunctionId,
+    shared: &SharedFunction,
+    init_timeout: Duration,
+    log: Log,
+) -> Result<Installed> {
+    let start = Instant::now();
+    let runtime = python.ok_or_else(|| {
+        host_error(
+            id,
+            Error::Usage(format!(
+                "{id} is a Python function, and this host has no Python runtime (--python DIR)"
+            )),
+        )
+    })?;
+    let staging = store
+        .python_staging_dir(id)
+        .map_err(|e| host_error(id, Error::Store(e)))?;
+    let installed = install_python_from(
+        engine,
+        store,
+        runtime,
+        id,
+        shared,
+        &staging,
+        init_timeout,
+        log,
+    );
+    if installed.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    let restored = installed?;
+    write_version(store, id, &shared.version)?;
+    Ok(Installed {
+        version: shared.version.clone(),
+        restored,
+        duration: start.elapsed(),
+    })
+}
+
+/// [`install_python`] with its source written into `staging`; whether the shipped
+/// Proto-Faaslet was kept.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "install_python's inputs, and where to stage"
+)]
+fn install_python_from(
+    engine: &Engine,
+    store: &FunctionStore,
+    runtime: &PythonRuntime,
+    id: &FunctionId,
+    shared: &SharedFunction,
+    staging: &Path,
+    init_timeout: Duration,
+    log: Log,
+) -> Result<bool> {
+    let path = staging.join(python::SOURCE_FILE);
+    std::fs::write(&path, &shared.wasm)
+        .map_err(|source| host_error(id, Error::Write { path, source }))?;
+    let module = runtime.module(engine, log).map_err(|e| host_error(id, e))?;
+    let (snapshot, restored) = match Snapshot::deserialize(&module, &shared.snapshot) {
+        Ok(_) => (shared.snapshot.clone(), true),
+        Err(why @ (RestoreError::EngineMismatch(_) | RestoreError::ModuleMismatch)) => {
+            log.say(format!(
+                "{id}: the cluster's Proto-Faaslet (version {}) does not fit this host's \
+                 interpreter ({why}); preparing this host's own",
+                shared.version.version
+            ));
+            let function = runtime
+                .prepare(engine, staging, init_timeout, log)
+                .map_err(|e| host_error(id, e))?;
+            let snapshot = function.snapshot().serialize().map_err(|source| {
+                host_error(
+                    id,
+                    Error::Write {
+                        path: store.function_dir(id).join(SNAPSHOT_FILE),
+                        source,
+                    },
+                )
+            })?;
+            (snapshot, false)
+        }
+        Err(e) => {
+            return Err(ClusterError::Corrupt {
+                function: id.clone(),
+                reason: format!("its Proto-Faaslet is rejected: {e}"),
+            });
+        }
+    };
+    store
+        .put_python(id, staging, &snapshot)
+        .map_err(|e| host_error(id, Error::Store(e)))?;
+    Ok(restored)
 }
 
 /// Stores `shared` as function `id` in `store`: its module compiled by `engine` (the artifact

@@ -273,7 +273,7 @@ fn a_function_uploaded_on_one_host_runs_on_another_without_initialising_again() 
     let (engine_a, engine_b) = (guarded_engine(), guarded_engine());
     let (store_a, store_b) = (store("host-a"), store("host-b"));
     assert_eq!(
-        sharing::sync(&cluster, &engine_b, &store_b, &id, INIT, Log::quiet()).expect("sync"),
+        sharing::sync(&cluster, &engine_b, &store_b, None, &id, INIT, Log::quiet()).expect("sync"),
         Synced::NotShared
     );
     upload(&engine_a, &store_a, &id, 1);
@@ -284,7 +284,7 @@ fn a_function_uploaded_on_one_host_runs_on_another_without_initialising_again() 
     assert_eq!(on_a[16..], 1u32.to_le_bytes(), "the zygote ran once");
 
     let Synced::Installed(installed) =
-        sharing::sync(&cluster, &engine_b, &store_b, &id, INIT, Log::quiet()).expect("sync")
+        sharing::sync(&cluster, &engine_b, &store_b, None, &id, INIT, Log::quiet()).expect("sync")
     else {
         panic!("B did not install the function");
     };
@@ -297,12 +297,12 @@ fn a_function_uploaded_on_one_host_runs_on_another_without_initialising_again() 
     );
     // Nothing changed: one small round trip, nothing fetched.
     assert_eq!(
-        sharing::sync(&cluster, &engine_b, &store_b, &id, INIT, Log::quiet()).expect("sync"),
+        sharing::sync(&cluster, &engine_b, &store_b, None, &id, INIT, Log::quiet()).expect("sync"),
         Synced::UpToDate(shared.clone())
     );
     // A's own share counts as installed on A.
     assert_eq!(
-        sharing::sync(&cluster, &engine_a, &store_a, &id, INIT, Log::quiet()).expect("sync"),
+        sharing::sync(&cluster, &engine_a, &store_a, None, &id, INIT, Log::quiet()).expect("sync"),
         Synced::UpToDate(shared)
     );
 }
@@ -318,14 +318,14 @@ fn a_new_upload_replaces_the_old_version_on_the_next_sync() {
     let (store_a, store_b) = (store("versions-a"), store("versions-b"));
     upload(&engine, &store_a, &id, 1);
     sharing::share(&cluster, &store_a, &id).expect("share 1");
-    sharing::sync(&cluster, &engine, &store_b, &id, INIT, Log::quiet()).expect("sync 1");
+    sharing::sync(&cluster, &engine, &store_b, None, &id, INIT, Log::quiet()).expect("sync 1");
     assert_eq!(call(&engine, &store_b, &id).len(), 20);
 
     upload(&engine, &store_a, &id, 2);
     let second = sharing::share(&cluster, &store_a, &id).expect("share 2");
     assert_eq!(second.version, 2);
     let Synced::Installed(installed) =
-        sharing::sync(&cluster, &engine, &store_b, &id, INIT, Log::quiet()).expect("sync 2")
+        sharing::sync(&cluster, &engine, &store_b, None, &id, INIT, Log::quiet()).expect("sync 2")
     else {
         panic!("B kept the old version");
     };
@@ -356,9 +356,16 @@ fn a_host_with_another_engine_prepares_its_own_proto_faaslet_and_says_so() {
     upload(&engine_a, &store_a, &id, 1);
     sharing::share(&cluster, &store_a, &id).expect("share");
     let on_a = call(&engine_a, &store_a, &id);
-    let Synced::Installed(installed) =
-        sharing::sync(&cluster, &engine_b, &store_b, &id, INIT, Log::to(remember)).expect("sync")
-    else {
+    let Synced::Installed(installed) = sharing::sync(
+        &cluster,
+        &engine_b,
+        &store_b,
+        None,
+        &id,
+        INIT,
+        Log::to(remember),
+    )
+    .expect("sync") else {
         panic!("B did not install the function");
     };
     assert!(!installed.restored);

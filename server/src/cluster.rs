@@ -38,13 +38,16 @@ pub(crate) fn node(
     let cluster = Cluster::new(&settings.url)
         .map_err(|error| HostError::Internal(format!("--cluster: {error}")))?;
     let log = Log::to(|line| tracing::info!("{line}"));
-    let node = ClusterNode::new(
+    let mut node = ClusterNode::new(
         cluster,
         engine.clone(),
         store.clone(),
         config.init_timeout,
         log,
     );
+    if let Some(python) = &config.python {
+        node = node.with_python(Arc::clone(python));
+    }
     Ok(Some(Arc::new(node)))
 }
 

@@ -335,9 +335,8 @@ impl Host {
     }
 
     /// Uploads `source` as Python function `user/function`: its Proto-Faaslet prepared with
-    /// the source imported, both stored; later calls run the new version. Not on a host
-    /// without a Python runtime, nor (yet) on a host of a cluster: Python functions are not
-    /// shared between hosts.
+    /// the source imported, both stored (and shared with the cluster, if the host is in one);
+    /// later calls run the new version. Not on a host without a Python runtime.
     pub fn upload_python(
         &self,
         user: &str,
@@ -352,13 +351,6 @@ impl Host {
                     .to_string(),
             )
         })?;
-        if self.cluster.is_some() {
-            return Err(HostError::NotSupported(
-                "Python functions are not shared between the hosts of a cluster yet: upload \
-                 them to hosts outside one"
-                    .to_string(),
-            ));
-        }
         let origin = Path::new(&format!("{id}.py")).to_path_buf();
         let uploaded = functions::upload_python(
             &self.engine,
@@ -373,7 +365,14 @@ impl Host {
         self.metrics.upload(uploaded.is_ok());
         let (function, _) = uploaded.map_err(upload_error)?;
         self.scheduler.register(&id.user, &id.function, function);
-        lock(&self.known).insert(id);
+        lock(&self.known).insert(id.clone());
+        if let Some(node) = &self.cluster {
+            node.share(&id).map_err(|error| {
+                HostError::Internal(format!(
+                    "{id} is stored on this host but not shared with the cluster: {error}"
+                ))
+            })?;
+        }
         Ok(())
     }
 
