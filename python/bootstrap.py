@@ -26,11 +26,14 @@ import faasm
 MAIN_ENTRIES = ("faasm_main", "main_func")
 
 function = None
+# The main entry and whether it takes the input, found once in the zygote: what a call finds
+# is lost with its reset, so a lookup made there would be made again by every call.
+main_entry = None
 
 
 def load(path):
     """Imports the function's source; 0 on success (an exception fails the set-up)."""
-    global function
+    global function, main_entry
     try:
         spec = importlib.util.spec_from_file_location("function", path)
         if spec is None:
@@ -39,6 +42,11 @@ def load(path):
         sys.modules["function"] = module
         spec.loader.exec_module(module)
         function = module
+        try:
+            entry = entry_point("")
+            main_entry = (entry, takes_input(entry))
+        except LookupError:
+            main_entry = None
         gc.collect()
         gc.freeze()
         return 0
@@ -90,8 +98,12 @@ def answer(result):
 def run(name):
     """One call of the entry `name` (empty: the main entry); the call's result."""
     try:
-        entry = entry_point(name)
-        if takes_input(entry):
+        if not name and main_entry is not None:
+            entry, wants_input = main_entry
+        else:
+            entry = entry_point(name)
+            wants_input = takes_input(entry)
+        if wants_input:
             return answer(entry(faasm.get_input()))
         return answer(entry())
     except SystemExit as exit:
