@@ -9,7 +9,7 @@
 #[path = "chain_guests/mod.rs"]
 mod chain_guests;
 
-use chain_guests::{CHAIN, IO, MALLOC};
+use chain_guests::{leaf_wat, parent_wat};
 use faasm_runtime::{Config, Engine, Module};
 use faasm_scheduler::functions::{self, StoreSource};
 use faasm_scheduler::modules::Log;
@@ -174,41 +174,13 @@ def faasm_main():
     return ",".join(squares) + f" {status} {int.from_bytes(wat, 'little')}"
 "#;
 
-/// `wat_leaf`: output = its 4-byte input + 1.
-fn wat_leaf() -> String {
-    format!(
-        r#"(module {IO}
-            (memory (export "memory") 1)
-            (func (export "_start")
-              (drop (call $read (i32.const 0) (i32.const 4)))
-              (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
-              (call $write (i32.const 0) (i32.const 4))))"#
-    )
-}
-
-/// `wat_parent`: chains the function its input names, passes its output on.
-fn wat_parent() -> String {
-    format!(
-        r#"(module {IO} {CHAIN}
-            (memory (export "memory") 2)
-            {MALLOC}
-            (func (export "_start") (result i32) (local $code i32)
-              (drop (call $read (i32.const 256) (i32.const 200)))
-              (local.set $code
-                (call $await_out (call $chain (i32.const 256) (i32.const 0) (i32.const 0))
-                  (i32.const 8) (i32.const 12)))
-              (call $write (i32.load (i32.const 8)) (i32.load (i32.const 12)))
-              (local.get $code)))"#
-    )
-}
-
 #[test]
 fn python_entries_fan_out_and_python_and_wasm_functions_chain_each_other() {
     let host = Host::new("fan-out", SchedulerConfig::default());
     host.upload("fan_out", FAN_OUT).expect("fan_out uploads");
     host.upload("echo", ECHO).expect("echo uploads");
-    host.register_wat("wat_leaf", &wat_leaf());
-    host.register_wat("wat_parent", &wat_parent());
+    host.register_wat("wat_leaf", &leaf_wat());
+    host.register_wat("wat_parent", &parent_wat());
 
     let result = host.invoke("fan_out", b"");
     expect_success(&result);

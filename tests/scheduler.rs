@@ -15,24 +15,7 @@ const USER: &str = "demo";
 #[path = "chain_guests/mod.rs"]
 mod chain_guests;
 
-use chain_guests::{CHAIN, IO, MALLOC, child_wat, fanout_wat, leaf_wat};
-
-/// `parent`: chains the function named by its (NUL-terminated) input, awaits it, copies its
-/// output, and returns what the await returned.
-fn parent_wat() -> String {
-    format!(
-        r#"(module {IO} {CHAIN}
-            (memory (export "memory") 2)
-            {MALLOC}
-            (func (export "_start") (result i32) (local $code i32)
-              (drop (call $read (i32.const 256) (i32.const 200)))
-              (local.set $code
-                (call $await_out (call $chain (i32.const 256) (i32.const 0) (i32.const 0))
-                  (i32.const 8) (i32.const 12)))
-              (call $write (i32.load (i32.const 8)) (i32.load (i32.const 12)))
-              (local.get $code)))"#
-    )
-}
+use chain_guests::{CHAIN, IO, MALLOC, child_wat, fanout_wat, leaf_wat, parent_wat};
 
 /// Entries in a table the module does not export (as clang and rustc leave it): 1 returns 7; 2 squares its integer input and outputs it with
 /// `__faasm_get_idx`; 3 chains entry 2 of itself with input "12" and passes its output on.

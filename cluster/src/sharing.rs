@@ -379,16 +379,7 @@ fn install_python_from(
             let function = runtime
                 .prepare(engine, staging, init_timeout, log)
                 .map_err(|e| host_error(id, e))?;
-            let snapshot = function.snapshot().serialize().map_err(|source| {
-                host_error(
-                    id,
-                    Error::Write {
-                        path: store.function_dir(id).join(SNAPSHOT_FILE),
-                        source,
-                    },
-                )
-            })?;
-            (snapshot, false)
+            (serialize(store, id, &function)?, false)
         }
         Err(e) => {
             return Err(ClusterError::Corrupt {
@@ -463,6 +454,11 @@ fn prepare_own(
 ) -> Result<Vec<u8>> {
     let function = Function::prepare_within(module, init_timeout)
         .map_err(|e| host_error(id, Error::Scheduler(e)))?;
+    serialize(store, id, &function)
+}
+
+/// The Proto-Faaslet of `function` (`id` of `store`), serialised.
+fn serialize(store: &FunctionStore, id: &FunctionId, function: &Function) -> Result<Vec<u8>> {
     function.snapshot().serialize().map_err(|source| {
         host_error(
             id,

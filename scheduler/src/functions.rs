@@ -64,13 +64,7 @@ pub fn upload(
         "prepared the Proto-Faaslet in {}",
         modules::millis(prepared.elapsed())
     ));
-    let snapshot = function
-        .snapshot()
-        .serialize()
-        .map_err(|source| Error::Write {
-            path: store.function_dir(id).join(SNAPSHOT_FILE),
-            source,
-        })?;
+    let snapshot = serialized_snapshot(store, id, &function)?;
     let key = store_key(store)?;
     let stored = StoredFunction {
         wasm,
@@ -126,13 +120,7 @@ pub fn upload_python(
     let prepared = write_source(&staging, &source)
         .and_then(|()| runtime.prepare(engine, &staging, init_timeout, log))
         .and_then(|function| {
-            let snapshot = function
-                .snapshot()
-                .serialize()
-                .map_err(|source| Error::Write {
-                    path: store.function_dir(id).join(SNAPSHOT_FILE),
-                    source,
-                })?;
+            let snapshot = serialized_snapshot(store, id, &function)?;
             Ok((function, snapshot))
         });
     let (function, snapshot) = match prepared {
@@ -160,6 +148,21 @@ pub fn upload_python(
         duration: start.elapsed(),
     };
     Ok((function, uploaded))
+}
+
+/// The Proto-Faaslet of `function`, to be stored as `id`'s, serialised.
+fn serialized_snapshot(
+    store: &FunctionStore,
+    id: &FunctionId,
+    function: &Function,
+) -> Result<Vec<u8>, Error> {
+    function
+        .snapshot()
+        .serialize()
+        .map_err(|source| Error::Write {
+            path: store.function_dir(id).join(SNAPSHOT_FILE),
+            source,
+        })
 }
 
 /// Writes a Python function's source into `dir`.

@@ -320,18 +320,7 @@ impl Host {
             self.config.init_timeout,
             Log::quiet(),
         );
-        self.metrics.upload(uploaded.is_ok());
-        let (function, _) = uploaded.map_err(upload_error)?;
-        self.scheduler.register(&id.user, &id.function, function);
-        lock(&self.known).insert(id.clone());
-        if let Some(node) = &self.cluster {
-            node.share(&id).map_err(|error| {
-                HostError::Internal(format!(
-                    "{id} is stored on this host but not shared with the cluster: {error}"
-                ))
-            })?;
-        }
-        Ok(())
+        self.uploaded(id, uploaded)
     }
 
     /// Uploads `source` as Python function `user/function`: its Proto-Faaslet prepared with
@@ -362,6 +351,16 @@ impl Host {
             self.config.init_timeout,
             Log::quiet(),
         );
+        self.uploaded(id, uploaded)
+    }
+
+    /// Counts an upload's outcome and, if it succeeded, registers the function for the next
+    /// calls and shares it with the cluster (if the host is in one).
+    fn uploaded(
+        &self,
+        id: FunctionId,
+        uploaded: Result<(faasm_scheduler::Function, functions::Uploaded), faasm_scheduler::Error>,
+    ) -> Result<(), HostError> {
         self.metrics.upload(uploaded.is_ok());
         let (function, _) = uploaded.map_err(upload_error)?;
         self.scheduler.register(&id.user, &id.function, function);

@@ -1,5 +1,6 @@
-//! WAT guests that chain and await, shared by the scheduler's tests and the cluster's: `leaf`,
-//! `child` (chains `leaf`), `fanout` (chains `n` children and sums their outputs).
+//! WAT guests that chain and await, shared by the scheduler's tests, the cluster's and the
+//! Python functions': `leaf`, `child` (chains `leaf`), `fanout` (chains `n` children and sums
+//! their outputs), `parent` (chains the function its input names).
 #![allow(dead_code)]
 
 /// A bump `malloc` from 64 KiB up (memory of at least 2 pages); globals are reset after every
@@ -20,6 +21,23 @@ pub const CHAIN: &str = r#"
     (import "env" "__faasm_chain_name" (func $chain (param i32 i32 i32) (result i32)))
     (import "env" "__faasm_await_call" (func $await (param i32) (result i32)))
     (import "env" "__faasm_await_call_output" (func $await_out (param i32 i32 i32) (result i32)))"#;
+
+/// `parent`: chains the function named by its (NUL-terminated) input, awaits it, copies its
+/// output, and returns what the await returned.
+pub fn parent_wat() -> String {
+    format!(
+        r#"(module {IO} {CHAIN}
+            (memory (export "memory") 2)
+            {MALLOC}
+            (func (export "_start") (result i32) (local $code i32)
+              (drop (call $read (i32.const 256) (i32.const 200)))
+              (local.set $code
+                (call $await_out (call $chain (i32.const 256) (i32.const 0) (i32.const 0))
+                  (i32.const 8) (i32.const 12)))
+              (call $write (i32.load (i32.const 8)) (i32.load (i32.const 12)))
+              (local.get $code)))"#
+    )
+}
 
 /// `leaf`: output = the 4-byte input + 1.
 pub fn leaf_wat() -> String {
