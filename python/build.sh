@@ -5,6 +5,8 @@
 #   OUT/python.wasm           the interpreter, stripped
 #   OUT/lib/python3.11/       the standard library with precompiled .pyc, and pyfaasm
 #   OUT/VERSION               the Debian source version it was built from
+#   OUT/code-cache/           (not written here) faasm-rs's compiled code of python.wasm, which
+#                             the runtime caches there and a rebuild clears
 # Idempotent: OUT/stamp holds a digest of every input (this script, the module, the SDK header,
 # pyfaasm, the source version); a run whose digest matches does nothing, so tests and CI call
 # it every time. Nothing it builds is ever committed.
@@ -119,7 +121,8 @@ if ! ls "$download"/*.dsc >/dev/null 2>&1; then
     (cd "$download" && apt-get source -qq --download-only "$package=$version" >&2)
 fi
 src="$out/src"
-rm -rf "$src" "$out/stamp"
+# The compiled code of an earlier interpreter (python.wasm's artifact cache) is of no use now.
+rm -rf "$src" "$out/stamp" "$out/code-cache"
 dpkg-source --no-check --no-copy -x "$download"/*.dsc "$src" >/dev/null
 
 # The built-in module: one line in Modules/Setup.local, its header directory in the flags.
