@@ -451,3 +451,20 @@ fn the_matrix_example_gives_the_same_answer_for_1_2_and_4_workers() {
         text(&result.output)
     );
 }
+
+#[test]
+fn a_python_function_reads_the_stores_shared_files() {
+    let host = Host::new("shared-files", SchedulerConfig::default());
+    let files = host.store.shared_files();
+    let dir = files.create_dir().expect("the shared files' directory");
+    std::fs::create_dir_all(dir.join("data")).expect("data/");
+    std::fs::write(dir.join("data/x.txt"), "shared bytes").expect("data/x.txt");
+    host.upload(
+        "reader",
+        "def faasm_main():\n    with open('faasm://data/x.txt') as f:\n        return f.read()\n",
+    )
+    .expect("reader uploads");
+    let result = host.invoke("reader", b"");
+    expect_success(&result);
+    assert_eq!(text(&result.output), "shared bytes");
+}
