@@ -1,12 +1,14 @@
 //! The Faasm `env` interface (`docs/abi.md`): a call's input and output, chaining
 //! (`__faasm_chain_name`, `__faasm_chain_ptr`, `__faasm_await_call`,
-//! `__faasm_await_call_output` and the paper-era aliases), the state table (over the host's
+//! `__faasm_await_call_output` and the paper-era aliases; for Python functions
+//! `__faasm_chain_py`, which calls the same function at another Python entry, and
+//! `__faasm_get_py_entry`, which names the call's), the state table (over the host's
 //! [`faasm_state::LocalTier`]; see [`state`] for the mapping of values
 //! into linear memory and which errors trap), the memory calls `__sbrk`, `mmap` and `munmap`,
 //! and `__faasm_conf_flag`.
 //!
 //! The host functions know nothing of how calls are scheduled: whoever runs the Faaslet gives
-//! each call a [`FaasmCtx`] (its input, the function-table index it was entered at, the
+//! each call a [`FaasmCtx`] (its input, the function-table index or Python entry it was entered at, the
 //! configuration flags, the await timeout, the host's state tier and the calling function's
 //! user) and a [`Chaining`] implementation that queues chained calls and waits for them. A bad
 //! guest pointer or length traps with a message that names the call.
