@@ -7,8 +7,8 @@
 # Installs: Rust's wasm32-wasip1 target (the Rust guests and example functions); Debian's clang,
 # lld, wasi-libc and compiler-rt for wasm32 (the C guests), and redis-server (the tests of the
 # Redis tier start their own servers on free loopback ports); python/build.sh adds what building
-# CPython for wasm32-wasi needs (Debian's source index, llvm, dpkg-dev). Installing packages needs root;
-# without it, missing packages are reported and the run stops.
+# CPython for wasm32-wasi needs (Debian's source index, llvm, dpkg-dev). Installing packages
+# needs root; without it, missing packages are reported and the run stops.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

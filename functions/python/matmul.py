@@ -91,4 +91,5 @@ def faasm_main(data):
         c.extend(unpack_rows(faasm.get_state(key, (last - first) * size * DOUBLE.size), size))
     total = sum(sum(row) for row in c)
     trace = sum(c[i][i] for i in range(size))
-    return f"{size}x{size}: sum {total:.2f}, trace {trace:.2f}, c[0][{size - 1}] {c[0][size - 1]:.2f}"
+    corner = c[0][size - 1]
+    return f"{size}x{size}: sum {total:.2f}, trace {trace:.2f}, c[0][{size - 1}] {corner:.2f}"

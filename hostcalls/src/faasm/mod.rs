@@ -8,10 +8,10 @@
 //! and `__faasm_conf_flag`.
 //!
 //! The host functions know nothing of how calls are scheduled: whoever runs the Faaslet gives
-//! each call a [`FaasmCtx`] (its input, the function-table index or Python entry it was entered at, the
-//! configuration flags, the await timeout, the host's state tier and the calling function's
-//! user) and a [`Chaining`] implementation that queues chained calls and waits for them. A bad
-//! guest pointer or length traps with a message that names the call.
+//! each call a [`FaasmCtx`] (its input, the function-table index or Python entry it was
+//! entered at, the configuration flags, the await timeout, the host's state tier and the
+//! calling function's user) and a [`Chaining`] implementation that queues chained calls and
+//! waits for them. A bad guest pointer or length traps with a message that names the call.
 //!
 //! ```no_run
 //! use faasm_hostcalls::faasm::{FaasmCtx, add_faasm_to_linker};
