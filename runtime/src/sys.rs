@@ -372,12 +372,36 @@ pub(crate) fn sealed_memfd(
         }
         file.write_all_at(bytes, *offset as u64)?;
     }
-    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
-    // SAFETY: F_ADD_SEALS on a descriptor we own takes an integer argument.
-    if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    seal(&file, SEAL_ATTEMPTS, || {})?;
     Ok(file)
+}
+
+/// How many times [`sealed_memfd`] asks for its seals before it gives up.
+const SEAL_ATTEMPTS: u32 = 8;
+
+/// Seals `file` against writes and resizing. The kernel refuses `F_SEAL_WRITE` with `EBUSY`
+/// while anything else holds a reference to one of the file's pages (it waits about 150 ms
+/// for them first): seen under load on CI, when a 10 MiB image was sealed while another
+/// test's uploads ran. Such references are transient, so up to `attempts` requests are made,
+/// `between` and a growing pause (10, 20, 40 ms, ...) separating them.
+fn seal(file: &File, attempts: u32, mut between: impl FnMut()) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+    let mut pause = std::time::Duration::from_millis(10);
+    for attempt in 1..=attempts {
+        // SAFETY: F_ADD_SEALS on a descriptor `file` owns takes an integer argument.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } == 0 {
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EBUSY) || attempt == attempts {
+            return Err(error);
+        }
+        between();
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(200));
+    }
+    Err(io::Error::from_raw_os_error(libc::EBUSY))
 }
 
 /// Reads `buf.len()` bytes of `file` from `offset`.
@@ -496,4 +520,83 @@ pub(crate) fn map_file_read_only(file: &File, len: usize) -> io::Result<*const u
         return Err(io::Error::last_os_error());
     }
     Ok(ptr.cast_const().cast())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// A memfd of one written page, and a pipe holding a reference to that page (spliced
+    /// into it), as a transient reader of the page cache would.
+    fn pinned_memfd() -> (File, [libc::c_int; 2]) {
+        let file = sealed_memfd_unsealed();
+        let mut pipe = [0; 2];
+        // SAFETY: `pipe` has room for the two descriptors pipe2(2) writes. Close-on-exec:
+        // other tests start child processes meanwhile.
+        let made = unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) };
+        assert_eq!(made, 0);
+        let mut offset: libc::loff_t = 0;
+        // SAFETY: splice moves up to 4096 bytes from the memfd at `offset` (a local it
+        // updates) into the pipe's write end; both descriptors are open.
+        let moved = unsafe {
+            libc::splice(
+                file.as_raw_fd(),
+                &mut offset,
+                pipe[1],
+                std::ptr::null_mut(),
+                4096,
+                0,
+            )
+        };
+        assert_eq!(moved, 4096, "{}", io::Error::last_os_error());
+        (file, pipe)
+    }
+
+    fn sealed_memfd_unsealed() -> File {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::fs::FileExt;
+        // SAFETY: memfd_create only reads the NUL-terminated name.
+        let fd = unsafe {
+            libc::memfd_create(
+                c"seal-test".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
+        assert!(fd >= 0);
+        // SAFETY: a fresh descriptor nothing else owns.
+        let file = unsafe { File::from_raw_fd(fd) };
+        file.write_all_at(&[7; 4096], 0).expect("write");
+        file
+    }
+
+    /// Empties the pipe (dropping its page references) and closes it.
+    fn drain(pipe: [libc::c_int; 2]) {
+        let mut buf = [0u8; 4096];
+        // SAFETY: reads into `buf`, of its length, from the pipe's read end; then closes
+        // both ends, which nothing else uses.
+        unsafe {
+            assert_eq!(
+                libc::read(pipe[0], buf.as_mut_ptr().cast(), buf.len()),
+                4096
+            );
+            libc::close(pipe[0]);
+            libc::close(pipe[1]);
+        }
+    }
+
+    #[test]
+    fn a_page_held_elsewhere_delays_the_seal_until_it_is_let_go() {
+        let (file, pipe) = pinned_memfd();
+        let mut pipe = Some(pipe);
+        let mut waits = 0;
+        seal(&file, 3, || {
+            waits += 1;
+            if let Some(pipe) = pipe.take() {
+                drain(pipe);
+            }
+        })
+        .expect("sealed once the pipe let go of the page");
+        assert_eq!(waits, 1, "the first request met the held page");
+    }
 }
