@@ -4,6 +4,8 @@
 //! initialising it again, drop out when killed and leave at once when stopped.
 #![forbid(unsafe_code)]
 
+#[path = "support/python.rs"]
+mod python;
 #[path = "../state/tests/common/mod.rs"]
 mod redis_server;
 
@@ -1027,20 +1029,6 @@ fn sgd_with_workers_on_three_hosts_trains_as_on_one() {
     }
 }
 
-/// The Python runtime of `python/build.sh` (`$FAASM_PYTHON_DIR`, else `target/python`).
-fn python_runtime_dir() -> String {
-    let dir = std::env::var_os("FAASM_PYTHON_DIR")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/python"));
-    assert!(
-        dir.join("python.wasm").is_file(),
-        "no Python runtime in {} (tests/run.sh runs `bash python/build.sh` first)",
-        dir.display()
-    );
-    dir.to_str().expect("a UTF-8 path").to_owned()
-}
-
 /// A token drawn once, at import: the same in every call started from one Proto-Faaslet.
 const PYTHON_TOKEN: &str = "import random\nTOKEN = random.getrandbits(64)\n\ndef faasm_main(data):\n    return f'{TOKEN} {data.decode()}'\n";
 
@@ -1049,14 +1037,15 @@ fn a_python_function_uploaded_on_one_host_runs_on_another_from_its_proto_faaslet
     let Some(redis) = redis_server::redis_or_skip("cluster Python functions") else {
         return;
     };
-    let python = python_runtime_dir();
+    let python = python::runtime_dir();
+    let python = python.to_str().expect("a UTF-8 path");
     let args = [
         "--cluster",
         &redis.url(),
         "--cluster-lease",
         "3s",
         "--python",
-        &python,
+        python,
     ];
     let mut one = ClusterHost::start_with("py-1", &args);
     let two = ClusterHost::start_with("py-2", &args);

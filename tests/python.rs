@@ -8,6 +8,8 @@
 
 #[path = "chain_guests/mod.rs"]
 mod chain_guests;
+#[path = "support/python.rs"]
+mod python;
 
 use chain_guests::{leaf_wat, parent_wat};
 use faasm_runtime::{Config, Engine, Module};
@@ -18,23 +20,18 @@ use faasm_scheduler::{
     CallRequest, CallResult, Error, Failure, Function, FunctionId, FunctionStore, Scheduler,
     SchedulerConfig,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 const USER: &str = "py";
 
-/// The runtime `python/build.sh` wrote: `$FAASM_PYTHON_DIR`, else `target/python`.
+/// The runtime `python/build.sh` wrote.
 fn runtime() -> Arc<PythonRuntime> {
     static RUNTIME: OnceLock<Arc<PythonRuntime>> = OnceLock::new();
     Arc::clone(RUNTIME.get_or_init(|| {
-        let dir = std::env::var_os("FAASM_PYTHON_DIR")
-            .filter(|dir| !dir.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python"));
-        let runtime = PythonRuntime::open(&dir).unwrap_or_else(|error| {
-            panic!("{error} (tests/run.sh runs `bash python/build.sh` before the tests)")
-        });
+        let runtime =
+            PythonRuntime::open(python::runtime_dir()).unwrap_or_else(|error| panic!("{error}"));
         Arc::new(runtime)
     }))
 }

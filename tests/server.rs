@@ -13,6 +13,8 @@
 mod build;
 #[path = "support/functions.rs"]
 mod functions;
+#[path = "support/python.rs"]
+mod python;
 #[path = "../state/tests/common/mod.rs"]
 mod redis_server;
 
@@ -1312,25 +1314,11 @@ fn waiting_calls_do_not_hold_up_new_ones() {
     );
 }
 
-/// The Python runtime of `python/build.sh` (`$FAASM_PYTHON_DIR`, else `target/python`).
-fn python_runtime_dir() -> PathBuf {
-    let dir = std::env::var_os("FAASM_PYTHON_DIR")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python"));
-    assert!(
-        dir.join("python.wasm").is_file(),
-        "no Python runtime in {} (tests/run.sh runs `bash python/build.sh` first)",
-        dir.display()
-    );
-    dir
-}
-
 const PYTHON_ECHO: &str = "def faasm_main(data):\n    return b'py: ' + data\n\ndef shout(data):\n    return data.upper()\n";
 
 #[test]
 fn python_functions_over_http_and_planner_messages() {
-    let runtime = python_runtime_dir();
+    let runtime = python::runtime_dir();
     let host = Host::start("python", &["--python", runtime.to_str().unwrap()]);
     let reply = host.request("PUT", "/p/py/echo", PYTHON_ECHO.as_bytes());
     assert_eq!(reply.status, 200, "{}", reply.text());

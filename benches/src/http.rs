@@ -264,16 +264,22 @@ pub(crate) fn faasm_run() -> Result<PathBuf, String> {
     Ok(profile.join("faasm-run"))
 }
 
-/// `faasm-run serve` on a free loopback port over an empty store in `dir`.
-fn start_ours(faasm_run: &Path, dir: &Path) -> Result<Listening, String> {
+/// `faasm-run serve` on a free loopback port over an empty store in `dir`, with `options`
+/// added, logging to `dir/serve.log`.
+pub(crate) fn start_ours(
+    faasm_run: &Path,
+    dir: &Path,
+    options: &[&std::ffi::OsStr],
+) -> Result<Listening, String> {
     let store = dir.join("store");
     let _ = std::fs::remove_dir_all(&store);
     let log = std::fs::File::create(dir.join("serve.log"))
-        .map_err(|e| format!("cannot create target/http-bench/serve.log: {e}"))?;
+        .map_err(|e| format!("cannot create {}: {e}", dir.join("serve.log").display()))?;
     let mut command = Command::new(faasm_run);
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--store"])
         .arg(&store)
+        .args(options)
         .stderr(log);
     Listening::start(command, "faasm-run serve")
 }
@@ -521,7 +527,7 @@ pub fn measure(settings: Settings) -> Result<Results, String> {
     std::fs::write(&script, WRK_SCRIPT).map_err(|e| format!("writing post.lua: {e}"))?;
     let noop = build_noop(&dir)?;
     let faasm_run = faasm_run()?;
-    let ours = start_ours(&faasm_run, &dir)?;
+    let ours = start_ours(&faasm_run, &dir, &[])?;
     let floor = start_floor()?;
     let client = Client::new(&ours.base);
     client.upload(NOOP, &noop)?;

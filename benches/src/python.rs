@@ -18,7 +18,7 @@
 //! Each figure is the median of [`ROUNDS`] measurements (no-op rows: of [`NOOP_CALLS`] calls).
 
 use crate::Peer;
-use crate::http::{Client, Listening};
+use crate::http::Client;
 use crate::report::{Row, Unit};
 use faasm_runtime::Engine;
 use faasm_scheduler::functions::{self, StoreSource};
@@ -201,18 +201,8 @@ fn noop_rows(dir: &Path, runtime: &Arc<PythonRuntime>, native: &Path) -> Result<
 /// The median of `NOOP_CALLS` no-op calls through `faasm-run serve --python`.
 fn http_noop_ms(dir: &Path, runtime: &PythonRuntime) -> Result<f64, String> {
     let faasm_run = crate::http::faasm_run()?;
-    let store = dir.join("serve-store");
-    let _ = std::fs::remove_dir_all(&store);
-    let log = std::fs::File::create(dir.join("serve.log"))
-        .map_err(|e| format!("cannot create serve.log: {e}"))?;
-    let mut command = Command::new(faasm_run);
-    command
-        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(&store)
-        .arg("--python")
-        .arg(runtime.dir())
-        .stderr(log);
-    let server = Listening::start(command, "faasm-run serve --python")?;
+    let options = ["--python".as_ref(), runtime.dir().as_os_str()];
+    let server = crate::http::start_ours(&faasm_run, dir, &options)?;
     let client = Client::new(&server.base);
     client.send("PUT", &format!("/p/{USER}/noop"), NOOP.as_bytes())?;
     client.send("POST", &format!("/f/{USER}/noop"), b"")?;

@@ -39,7 +39,6 @@ pub mod store;
 pub mod wasi;
 
 pub use error::Error;
-pub use faasm_hostcalls::check_py_entry;
 pub use local::{
     CallHandle, CallRequest, CallResult, CallSetup, ChainLimits, ChainPlacement,
     DEFAULT_INIT_TIMEOUT, Failure, Function, FunctionSource, Scheduler, SchedulerConfig,

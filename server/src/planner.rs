@@ -227,7 +227,7 @@ async fn execute_batch(host: Arc<Host>, batch: Map<String, Value>) -> Result<Res
         let py_entry =
             string_field(fields, &["py_entry", "pythonEntry", "python_entry"]).unwrap_or_default();
         if !py_entry.is_empty() {
-            faasm_scheduler::check_py_entry(&py_entry)
+            faasm_hostcalls::check_py_entry(&py_entry)
                 .map_err(|why| bad_request(format!("message {index}: {why}")))?;
         }
         parsed.push(BatchMessage {

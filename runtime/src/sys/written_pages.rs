@@ -53,7 +53,6 @@ struct UffdioWriteProtect {
 
 /// `struct page_region`: `[start, end)` and the categories of its pages.
 #[repr(C)]
-#[derive(Clone, Copy, Default)]
 struct PageRegion {
     start: u64,
     end: u64,
